@@ -1,0 +1,165 @@
+use serde::{Deserialize, Serialize};
+
+use crate::dto::{ProfileRef, WorkerState};
+use crate::id::{EventCursor, InputId, WorkerId};
+use crate::timestamp::Timestamp;
+
+/// Why a turn failed, as a stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureCode {
+    /// The model endpoint refused the credentials (HTTP 401/403).
+    Unauthorized,
+    /// The model endpoint is rate limiting (HTTP 429).
+    RateLimited,
+    /// The model endpoint answered with another error status.
+    UpstreamError,
+    /// The model endpoint sent something that is not the expected format.
+    MalformedResponse,
+    /// The connection ended before the reply was complete.
+    ConnectionLost,
+    /// The model endpoint took longer than the profile's timeout.
+    Timeout,
+    /// The model endpoint could not be reached, or is not configured.
+    Unavailable,
+}
+
+/// Why a turn failed: a code and a message with no credentials or URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FailureReason {
+    /// The stable code.
+    pub code: FailureCode,
+    /// A message for people.
+    pub message: String,
+}
+
+/// What happened, with the data of that kind of event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WorkerEventKind {
+    /// The Worker was created.
+    WorkerCreated {
+        /// Its display name.
+        display_name: String,
+        /// Its profile.
+        profile: ProfileRef,
+    },
+    /// An input was recorded.
+    InputAccepted {
+        /// The input.
+        input_id: InputId,
+        /// Its transcript index.
+        transcript_index: u64,
+    },
+    /// A turn started on an input.
+    TurnStarted {
+        /// The input the turn answers.
+        input_id: InputId,
+        /// The transcript index of the reply.
+        transcript_index: u64,
+    },
+    /// A piece of the reply.
+    TextDelta {
+        /// The input the turn answers.
+        input_id: InputId,
+        /// The transcript index of the reply.
+        transcript_index: u64,
+        /// The text to append.
+        delta: String,
+    },
+    /// The reply is complete.
+    TurnCompleted {
+        /// The input the turn answers.
+        input_id: InputId,
+        /// The transcript index of the reply.
+        transcript_index: u64,
+    },
+    /// The turn was cancelled; its partial reply is kept.
+    TurnCancelled {
+        /// The input the turn answers.
+        input_id: InputId,
+        /// The transcript index of the reply.
+        transcript_index: u64,
+    },
+    /// The turn failed.
+    TurnFailed {
+        /// The input the turn answers.
+        input_id: InputId,
+        /// The transcript index of the reply.
+        transcript_index: u64,
+        /// Why.
+        reason: FailureReason,
+    },
+    /// The Worker was stopped. It is the last event of a Worker.
+    WorkerStopped {},
+    /// The Worker changed state.
+    StateChanged {
+        /// The state before.
+        from: WorkerState,
+        /// The state after.
+        to: WorkerState,
+    },
+}
+
+/// One event of a Worker's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerEvent {
+    /// Its position in the log it was read from.
+    pub cursor: EventCursor,
+    /// The Worker it is about.
+    pub worker_id: WorkerId,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: WorkerEventKind,
+}
+
+impl WorkerEvent {
+    /// The event's kind as its wire name, for example `text_delta`.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            WorkerEventKind::WorkerCreated { .. } => "worker_created",
+            WorkerEventKind::InputAccepted { .. } => "input_accepted",
+            WorkerEventKind::TurnStarted { .. } => "turn_started",
+            WorkerEventKind::TextDelta { .. } => "text_delta",
+            WorkerEventKind::TurnCompleted { .. } => "turn_completed",
+            WorkerEventKind::TurnCancelled { .. } => "turn_cancelled",
+            WorkerEventKind::TurnFailed { .. } => "turn_failed",
+            WorkerEventKind::WorkerStopped {} => "worker_stopped",
+            WorkerEventKind::StateChanged { .. } => "state_changed",
+        }
+    }
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventQuery {
+    /// Read events after this cursor; from the oldest retained when absent.
+    #[serde(default)]
+    pub after: Option<EventCursor>,
+    /// At most this many (default 100, at most the Runtime's
+    /// `max_event_page`).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A page of events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventPage {
+    /// The events, oldest first.
+    pub events: Vec<WorkerEvent>,
+    /// Pass as `after` to read on; the request's cursor when the page is
+    /// empty.
+    pub next_cursor: Option<EventCursor>,
+    /// Whether more events follow this page already.
+    pub has_more: bool,
+}

@@ -1,0 +1,93 @@
+use serde::{Deserialize, Serialize};
+
+use crate::dto::WorkerState;
+use crate::error::{Result, RuntimeError};
+use crate::id::{EventCursor, InputId};
+
+/// What to do with an input that arrives while a turn is running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BusyPolicy {
+    /// Refuse it with `worker_busy`.
+    #[default]
+    Reject,
+    /// Accept it into a bounded queue; it runs after the turns before it.
+    Queue,
+    /// Cancel the running turn (keeping its partial reply, marked
+    /// `cancelled`) and run this input next.
+    Interrupt,
+}
+
+/// An input for a Worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InputRequest {
+    /// The text; must not be blank, at most the Runtime's `max_input_bytes`.
+    pub text: String,
+    /// A client-chosen id. Sending the same id again returns the first
+    /// acceptance and records nothing new, so retries are safe.
+    #[serde(default)]
+    pub client_input_id: Option<InputId>,
+    /// What to do if a turn is running (default `reject`).
+    #[serde(default)]
+    pub on_busy: BusyPolicy,
+}
+
+impl InputRequest {
+    /// An input with this text, no client id and `on_busy: reject`.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            client_input_id: None,
+            on_busy: BusyPolicy::Reject,
+        }
+    }
+
+    /// Sets `on_busy`.
+    pub fn on_busy(mut self, policy: BusyPolicy) -> Self {
+        self.on_busy = policy;
+        self
+    }
+
+    /// Sets `client_input_id`.
+    pub fn client_input_id(mut self, id: InputId) -> Self {
+        self.client_input_id = Some(id);
+        self
+    }
+
+    /// Checks the text against the rules and `max_bytes`.
+    pub fn validate(&self, max_bytes: Option<u64>) -> Result<()> {
+        if let Some(max) = max_bytes {
+            if self.text.len() as u64 > max {
+                return Err(RuntimeError::PayloadTooLarge {
+                    what: "input text".to_owned(),
+                    size: self.text.len() as u64,
+                    max,
+                });
+            }
+        }
+        if self.text.trim().is_empty() {
+            return Err(RuntimeError::invalid_request("text must not be blank"));
+        }
+        Ok(())
+    }
+}
+
+/// Proof that a Worker recorded an input. Returned as soon as the input is
+/// recorded, before its turn ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InputAcceptance {
+    /// The id the Runtime assigned to the input.
+    pub input_id: InputId,
+    /// Where the input stands in the transcript.
+    pub transcript_index: u64,
+    /// The Worker's state right after accepting.
+    pub state: WorkerState,
+    /// The cursor of the `input_accepted` event; read events after it to
+    /// follow the turn.
+    pub cursor: EventCursor,
+}

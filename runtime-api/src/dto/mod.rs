@@ -1,0 +1,22 @@
+//! The data that crosses the contract.
+//!
+//! Every DTO is serde-serializable with snake_case field and enum names; the
+//! JSON shapes are pinned by snapshot tests. **No DTO has a field for a socket
+//! path, session path, store path, URL with credentials, token or provider
+//! key**: implementations keep such things to themselves, so a DTO can be
+//! handed to any client as it is.
+
+mod event;
+mod input;
+mod runtime;
+mod transcript;
+mod worker;
+
+pub use event::{EventPage, EventQuery, FailureCode, FailureReason, WorkerEvent, WorkerEventKind};
+pub use input::{BusyPolicy, InputAcceptance, InputRequest};
+pub use runtime::{ImplementationKind, RuntimeState, RuntimeStatus, RuntimeSummary, WorkerCounts};
+pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
+pub use worker::{
+    CreateWorkerRequest, MAX_DISPLAY_NAME_BYTES, MAX_INTENT_BYTES, ProfileRef, WorkerDetail,
+    WorkerListQuery, WorkerPage, WorkerState, WorkerSummary,
+};

@@ -1,0 +1,158 @@
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, RuntimeError};
+use crate::id::{EventCursor, ProfileName, RuntimeId, WorkerId};
+use crate::timestamp::Timestamp;
+
+/// The largest `display_name`, in bytes.
+pub const MAX_DISPLAY_NAME_BYTES: usize = 256;
+/// The largest `intent`, in bytes.
+pub const MAX_INTENT_BYTES: usize = 4096;
+
+/// Where a Worker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WorkerState {
+    /// Waiting for input.
+    Idle,
+    /// Running a turn.
+    Running,
+    /// Being stopped; takes no more input.
+    Stopping,
+    /// Stopped; takes no more input.
+    Stopped,
+    /// Failed; takes no more input.
+    Failed,
+}
+
+impl WorkerState {
+    /// Whether the Worker takes no more input in this state.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Stopping | Self::Stopped | Self::Failed)
+    }
+}
+
+/// The profile a Worker runs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProfileRef {
+    /// The profile's name.
+    pub name: ProfileName,
+    /// True when no profile was asked for and the Runtime's default was used.
+    pub fallback: bool,
+}
+
+/// A Worker as it appears in lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerSummary {
+    /// The Runtime hosting the Worker. Always paired with `worker_id`.
+    pub runtime_id: RuntimeId,
+    /// The Worker's id within its Runtime.
+    pub worker_id: WorkerId,
+    /// A name for people.
+    pub display_name: String,
+    /// The profile it runs with.
+    pub profile: ProfileRef,
+    /// Where it is in its life.
+    pub state: WorkerState,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its state or transcript last changed.
+    pub updated_at: Timestamp,
+    /// How many entries its transcript has had in all.
+    pub transcript_len: u64,
+    /// Inputs accepted but not yet started.
+    pub pending_inputs: u64,
+    /// The cursor of its latest event, if it has any.
+    pub last_cursor: Option<EventCursor>,
+}
+
+/// A Worker in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerDetail {
+    /// Everything the summary says.
+    #[serde(flatten)]
+    pub summary: WorkerSummary,
+    /// What the Worker was created for, if the creator said.
+    pub intent: Option<String>,
+}
+
+/// A request to create a Worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkerRequest {
+    /// A name for people (at most 256 bytes, no control characters);
+    /// defaults to the Worker id.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The profile to run with; the Runtime's default when absent. A name the
+    /// Runtime does not know is `unknown_profile`, never a silent fallback.
+    #[serde(default)]
+    pub profile: Option<ProfileName>,
+    /// What the Worker is for (at most 4096 bytes).
+    #[serde(default)]
+    pub intent: Option<String>,
+}
+
+impl CreateWorkerRequest {
+    /// Checks the free-text fields. Runtimes call this before creating.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(name) = &self.display_name {
+            if name.trim().is_empty() {
+                return Err(RuntimeError::invalid_request(
+                    "display_name must not be blank",
+                ));
+            }
+            check_text("display_name", name, MAX_DISPLAY_NAME_BYTES)?;
+            if name.chars().any(char::is_control) {
+                return Err(RuntimeError::invalid_request(
+                    "display_name must not contain control characters",
+                ));
+            }
+        }
+        if let Some(intent) = &self.intent {
+            check_text("intent", intent, MAX_INTENT_BYTES)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.len() > max {
+        return Err(RuntimeError::PayloadTooLarge {
+            what: field.to_owned(),
+            size: value.len() as u64,
+            max: max as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Which page of Workers to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct WorkerListQuery {
+    /// List Workers whose id sorts after this one.
+    #[serde(default)]
+    pub after: Option<WorkerId>,
+    /// At most this many (default 50, at most the Runtime's
+    /// `max_worker_page`).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A page of Workers, sorted by `worker_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerPage {
+    /// The Workers on this page.
+    pub items: Vec<WorkerSummary>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<WorkerId>,
+}

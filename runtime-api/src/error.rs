@@ -1,0 +1,764 @@
+//! The one error type of the contract.
+//!
+//! Every failure a caller can cause or observe is a [`RuntimeError`] variant
+//! with a stable [`ErrorCode`]. Codes never change meaning; new variants may
+//! be added (the enum is `#[non_exhaustive]`). With the `http` feature each
+//! code maps to one HTTP status in [`ErrorCode::http_status`], and
+//! [`ErrorBody`] is the wire form from which a remote client rebuilds the
+//! exact error with [`RuntimeError::from_body`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{EventCursor, IdError, IdErrorReason, ProfileName, RuntimeId, WorkerId};
+
+/// A `Result` whose error is [`RuntimeError`].
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// An operation of the [`Runtime`](crate::Runtime) trait, named in
+/// [`RuntimeError::UnsupportedOperation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Operation {
+    /// Listing Workers.
+    ListWorkers,
+    /// Creating a Worker.
+    CreateWorker,
+    /// Sending input to a Worker.
+    SendInput,
+    /// Sending input with `on_busy: queue`.
+    QueueInput,
+    /// Sending input with `on_busy: interrupt`.
+    InterruptInput,
+    /// Stopping a Worker.
+    Stop,
+    /// Cancelling a Worker's running turn.
+    Cancel,
+    /// Reading a transcript page.
+    Transcript,
+    /// Reading an events page.
+    Events,
+    /// Subscribing to an event stream.
+    Subscribe,
+}
+
+impl Operation {
+    /// The snake_case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ListWorkers => "list_workers",
+            Self::CreateWorker => "create_worker",
+            Self::SendInput => "send_input",
+            Self::QueueInput => "queue_input",
+            Self::InterruptInput => "interrupt_input",
+            Self::Stop => "stop",
+            Self::Cancel => "cancel",
+            Self::Transcript => "transcript",
+            Self::Events => "events",
+            Self::Subscribe => "subscribe",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a Worker refused an input with [`RuntimeError::WorkerBusy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BusyReason {
+    /// A turn is running and the input asked for `on_busy: reject`.
+    TurnRunning,
+    /// The input asked for `on_busy: queue` and the queue is full.
+    QueueFull,
+}
+
+/// Every error of the contract.
+///
+/// Messages are written for the person calling the API: they name the ids
+/// involved and say what to change. No variant carries a path, URL, token or
+/// credential; [`RuntimeError::Internal`] keeps its cause in a source that is
+/// never part of `Display`, [`ErrorBody`] or a response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The request is malformed in a way no other variant describes.
+    #[error("invalid request: {message}")]
+    InvalidRequest {
+        /// What is wrong, for the caller.
+        message: String,
+    },
+    /// An id does not satisfy the id rules.
+    #[error("invalid {kind}: {reason}")]
+    InvalidId {
+        /// Which id, for example `worker_id`.
+        kind: String,
+        /// What is wrong with it.
+        reason: IdErrorReason,
+    },
+    /// No Runtime with this id is registered.
+    #[error("unknown runtime '{runtime_id}'")]
+    UnknownRuntime {
+        /// The id that was asked for.
+        runtime_id: RuntimeId,
+    },
+    /// The Runtime has no Worker with this id.
+    #[error("runtime '{runtime_id}' has no worker '{worker_id}'")]
+    UnknownWorker {
+        /// The Runtime that was asked.
+        runtime_id: RuntimeId,
+        /// The id that was asked for.
+        worker_id: WorkerId,
+    },
+    /// The Runtime has no profile with this name.
+    #[error("runtime '{runtime_id}' has no profile '{profile}'")]
+    UnknownProfile {
+        /// The Runtime that was asked.
+        runtime_id: RuntimeId,
+        /// The profile that was asked for.
+        profile: ProfileName,
+    },
+    /// The Worker cannot take the input now.
+    #[error("worker '{worker_id}' in runtime '{runtime_id}' is busy: {}", busy_message(*reason))]
+    WorkerBusy {
+        /// The Runtime of the Worker.
+        runtime_id: RuntimeId,
+        /// The busy Worker.
+        worker_id: WorkerId,
+        /// Why it is busy.
+        reason: BusyReason,
+    },
+    /// The Worker was stopped and takes no more input.
+    #[error("worker '{worker_id}' in runtime '{runtime_id}' is stopped")]
+    WorkerStopped {
+        /// The Runtime of the Worker.
+        runtime_id: RuntimeId,
+        /// The stopped Worker.
+        worker_id: WorkerId,
+    },
+    /// The Runtime cannot serve requests right now.
+    #[error("runtime '{runtime_id}' is unavailable: {message}")]
+    RuntimeUnavailable {
+        /// The unavailable Runtime.
+        runtime_id: RuntimeId,
+        /// Why, for the caller.
+        message: String,
+    },
+    /// The Runtime does not implement this operation (its capability is off).
+    #[error("runtime '{runtime_id}' does not support {operation}")]
+    UnsupportedOperation {
+        /// The Runtime that was asked.
+        runtime_id: RuntimeId,
+        /// The operation it does not support.
+        operation: Operation,
+    },
+    /// A requested page size is above the maximum.
+    #[error("{field} {requested} is larger than the maximum {max}")]
+    LimitTooLarge {
+        /// The parameter, for example `limit`.
+        field: String,
+        /// What was asked for.
+        requested: u64,
+        /// The largest value allowed.
+        max: u64,
+    },
+    /// The cursor points before the oldest event still retained.
+    #[error(
+        "cursor '{cursor}' of worker '{worker_id}' in runtime '{runtime_id}' is older than the retained events; read again without a cursor"
+    )]
+    CursorExpired {
+        /// The Runtime of the Worker.
+        runtime_id: RuntimeId,
+        /// The Worker whose log was read.
+        worker_id: WorkerId,
+        /// The expired cursor.
+        cursor: EventCursor,
+    },
+    /// A payload is larger than allowed.
+    #[error("{what} of {size} bytes is larger than the maximum of {max} bytes")]
+    PayloadTooLarge {
+        /// What was too large, for example `input text`.
+        what: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The largest size allowed.
+        max: u64,
+    },
+    /// Something failed inside the Runtime. The `source` is for logs only.
+    #[error("internal error: {message}")]
+    Internal {
+        /// A summary that is safe to show; never includes the source.
+        message: String,
+        /// The cause, for logs. Never shown to clients, and redacted in
+        /// `Debug` because it may name internal paths.
+        #[source]
+        source: Option<InternalSource>,
+    },
+}
+
+/// The cause of an [`RuntimeError::Internal`]. Its `Display` is the cause's,
+/// for logs; its `Debug` is redacted, so `{:?}` of an error never prints an
+/// internal path or detail.
+pub struct InternalSource(Box<dyn std::error::Error + Send + Sync>);
+
+impl InternalSource {
+    /// The wrapped cause.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
+        self.0
+    }
+}
+
+impl fmt::Debug for InternalSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InternalSource(<redacted>)")
+    }
+}
+
+impl fmt::Display for InternalSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for InternalSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+fn busy_message(reason: BusyReason) -> &'static str {
+    match reason {
+        BusyReason::TurnRunning => {
+            "a turn is running; retry later or send with on_busy 'queue' or 'interrupt'"
+        }
+        BusyReason::QueueFull => "its input queue is full; retry after a turn completes",
+    }
+}
+
+impl From<IdError> for RuntimeError {
+    fn from(err: IdError) -> Self {
+        Self::InvalidId {
+            kind: err.kind.to_owned(),
+            reason: err.reason,
+        }
+    }
+}
+
+impl RuntimeError {
+    /// An [`RuntimeError::InvalidRequest`] with this message.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+        }
+    }
+
+    /// An [`RuntimeError::Internal`] with a safe message and a cause for logs.
+    pub fn internal(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal {
+            message: message.into(),
+            source: Some(InternalSource(source.into())),
+        }
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest { .. } => ErrorCode::InvalidRequest,
+            Self::InvalidId { .. } => ErrorCode::InvalidId,
+            Self::UnknownRuntime { .. } => ErrorCode::UnknownRuntime,
+            Self::UnknownWorker { .. } => ErrorCode::UnknownWorker,
+            Self::UnknownProfile { .. } => ErrorCode::UnknownProfile,
+            Self::WorkerBusy { .. } => ErrorCode::WorkerBusy,
+            Self::WorkerStopped { .. } => ErrorCode::WorkerStopped,
+            Self::RuntimeUnavailable { .. } => ErrorCode::RuntimeUnavailable,
+            Self::UnsupportedOperation { .. } => ErrorCode::UnsupportedOperation,
+            Self::LimitTooLarge { .. } => ErrorCode::LimitTooLarge,
+            Self::CursorExpired { .. } => ErrorCode::CursorExpired,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::Internal { .. } => ErrorCode::Internal,
+        }
+    }
+
+    /// The Runtime this error concerns, where there is one.
+    pub fn runtime_id(&self) -> Option<&RuntimeId> {
+        match self {
+            Self::UnknownRuntime { runtime_id }
+            | Self::UnknownWorker { runtime_id, .. }
+            | Self::UnknownProfile { runtime_id, .. }
+            | Self::WorkerBusy { runtime_id, .. }
+            | Self::WorkerStopped { runtime_id, .. }
+            | Self::RuntimeUnavailable { runtime_id, .. }
+            | Self::UnsupportedOperation { runtime_id, .. }
+            | Self::CursorExpired { runtime_id, .. } => Some(runtime_id),
+            _ => None,
+        }
+    }
+
+    /// The Worker this error concerns, where there is one.
+    pub fn worker_id(&self) -> Option<&WorkerId> {
+        match self {
+            Self::UnknownWorker { worker_id, .. }
+            | Self::WorkerBusy { worker_id, .. }
+            | Self::WorkerStopped { worker_id, .. }
+            | Self::CursorExpired { worker_id, .. } => Some(worker_id),
+            _ => None,
+        }
+    }
+
+    /// A message that is safe to show to any client. It is the `Display`
+    /// text, except for [`RuntimeError::Internal`], whose details stay in logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal { .. } => "the runtime failed to handle the request".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The wire form of this error.
+    pub fn to_body(&self) -> ErrorBody {
+        let mut body = ErrorBody {
+            code: self.code(),
+            message: self.public_message(),
+            runtime_id: self.runtime_id().cloned(),
+            worker_id: self.worker_id().cloned(),
+            ..ErrorBody::default()
+        };
+        match self {
+            Self::InvalidRequest { message } => body.reason = Some(message.clone()),
+            Self::InvalidId { kind, reason } => {
+                body.field = Some(kind.clone());
+                body.reason = Some(id_reason_code(*reason).to_owned());
+            }
+            Self::UnknownProfile { profile, .. } => body.profile = Some(profile.clone()),
+            Self::WorkerBusy { reason, .. } => body.reason = Some(busy_code(*reason).to_owned()),
+            Self::RuntimeUnavailable { message, .. } => body.reason = Some(message.clone()),
+            Self::UnsupportedOperation { operation, .. } => body.operation = Some(*operation),
+            Self::LimitTooLarge {
+                field,
+                requested,
+                max,
+            } => {
+                body.field = Some(field.clone());
+                body.requested = Some(*requested);
+                body.max = Some(*max);
+            }
+            Self::CursorExpired { cursor, .. } => body.cursor = Some(cursor.clone()),
+            Self::PayloadTooLarge { what, size, max } => {
+                body.field = Some(what.clone());
+                body.requested = Some(*size);
+                body.max = Some(*max);
+            }
+            Self::UnknownRuntime { .. }
+            | Self::UnknownWorker { .. }
+            | Self::WorkerStopped { .. }
+            | Self::Internal { .. } => {}
+        }
+        body
+    }
+
+    /// Rebuilds the error a Runtime reported from its wire form. A body that
+    /// lacks a field its code needs becomes [`RuntimeError::Internal`], since
+    /// it means the peer broke the contract.
+    pub fn from_body(body: &ErrorBody) -> Self {
+        Self::try_from_body(body).unwrap_or_else(|| Self::Internal {
+            message: format!("peer sent an incomplete '{}' error", body.code),
+            source: None,
+        })
+    }
+
+    fn try_from_body(body: &ErrorBody) -> Option<Self> {
+        let runtime_id = || body.runtime_id.clone();
+        let worker_id = || body.worker_id.clone();
+        Some(match body.code {
+            ErrorCode::InvalidRequest => Self::InvalidRequest {
+                message: body.reason.clone()?,
+            },
+            ErrorCode::InvalidId => Self::InvalidId {
+                kind: body.field.clone()?,
+                reason: id_reason_from_code(body.reason.as_deref()?)?,
+            },
+            ErrorCode::UnknownRuntime => Self::UnknownRuntime {
+                runtime_id: runtime_id()?,
+            },
+            ErrorCode::UnknownWorker => Self::UnknownWorker {
+                runtime_id: runtime_id()?,
+                worker_id: worker_id()?,
+            },
+            ErrorCode::UnknownProfile => Self::UnknownProfile {
+                runtime_id: runtime_id()?,
+                profile: body.profile.clone()?,
+            },
+            ErrorCode::WorkerBusy => Self::WorkerBusy {
+                runtime_id: runtime_id()?,
+                worker_id: worker_id()?,
+                reason: match body.reason.as_deref()? {
+                    "turn_running" => BusyReason::TurnRunning,
+                    "queue_full" => BusyReason::QueueFull,
+                    _ => return None,
+                },
+            },
+            ErrorCode::WorkerStopped => Self::WorkerStopped {
+                runtime_id: runtime_id()?,
+                worker_id: worker_id()?,
+            },
+            ErrorCode::RuntimeUnavailable => Self::RuntimeUnavailable {
+                runtime_id: runtime_id()?,
+                message: body.reason.clone()?,
+            },
+            ErrorCode::UnsupportedOperation => Self::UnsupportedOperation {
+                runtime_id: runtime_id()?,
+                operation: body.operation?,
+            },
+            ErrorCode::LimitTooLarge => Self::LimitTooLarge {
+                field: body.field.clone()?,
+                requested: body.requested?,
+                max: body.max?,
+            },
+            ErrorCode::CursorExpired => Self::CursorExpired {
+                runtime_id: runtime_id()?,
+                worker_id: worker_id()?,
+                cursor: body.cursor.clone()?,
+            },
+            ErrorCode::PayloadTooLarge => Self::PayloadTooLarge {
+                what: body.field.clone()?,
+                size: body.requested?,
+                max: body.max?,
+            },
+            ErrorCode::Internal => Self::Internal {
+                message: "the remote runtime failed to handle the request".to_owned(),
+                source: None,
+            },
+        })
+    }
+}
+
+fn busy_code(reason: BusyReason) -> &'static str {
+    match reason {
+        BusyReason::TurnRunning => "turn_running",
+        BusyReason::QueueFull => "queue_full",
+    }
+}
+
+fn id_reason_code(reason: IdErrorReason) -> &'static str {
+    match reason {
+        IdErrorReason::Empty => "empty",
+        IdErrorReason::TooLong => "too_long",
+        IdErrorReason::InvalidCharacter => "invalid_character",
+        IdErrorReason::DotSegment => "dot_segment",
+    }
+}
+
+fn id_reason_from_code(code: &str) -> Option<IdErrorReason> {
+    Some(match code {
+        "empty" => IdErrorReason::Empty,
+        "too_long" => IdErrorReason::TooLong,
+        "invalid_character" => IdErrorReason::InvalidCharacter,
+        "dot_segment" => IdErrorReason::DotSegment,
+        _ => return None,
+    })
+}
+
+macro_rules! error_codes {
+    ($($(#[$meta:meta])* $variant:ident => $code:literal, $status:literal;)+) => {
+        /// The stable, snake_case code of every [`RuntimeError`] variant.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$meta])* $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            /// The code as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)+
+                }
+            }
+
+            /// The HTTP status for this code: the one table every server uses.
+            #[cfg(feature = "http")]
+            pub fn http_status(self) -> http::StatusCode {
+                match self {
+                    $(ErrorCode::$variant => {
+                        // The literals are valid status codes; checked by a test.
+                        http::StatusCode::from_u16($status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+                    })+
+                }
+            }
+        }
+
+        impl FromStr for ErrorCode {
+            type Err = UnknownErrorCode;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($code => Ok(ErrorCode::$variant),)+
+                    _ => Err(UnknownErrorCode),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// [`RuntimeError::InvalidRequest`]: 400.
+    InvalidRequest => "invalid_request", 400;
+    /// [`RuntimeError::InvalidId`]: 400.
+    InvalidId => "invalid_id", 400;
+    /// [`RuntimeError::UnknownRuntime`]: 404.
+    UnknownRuntime => "unknown_runtime", 404;
+    /// [`RuntimeError::UnknownWorker`]: 404.
+    UnknownWorker => "unknown_worker", 404;
+    /// [`RuntimeError::UnknownProfile`]: 422.
+    UnknownProfile => "unknown_profile", 422;
+    /// [`RuntimeError::WorkerBusy`]: 409.
+    WorkerBusy => "worker_busy", 409;
+    /// [`RuntimeError::WorkerStopped`]: 409.
+    WorkerStopped => "worker_stopped", 409;
+    /// [`RuntimeError::RuntimeUnavailable`]: 503.
+    RuntimeUnavailable => "runtime_unavailable", 503;
+    /// [`RuntimeError::UnsupportedOperation`]: 501.
+    UnsupportedOperation => "unsupported_operation", 501;
+    /// [`RuntimeError::LimitTooLarge`]: 400.
+    LimitTooLarge => "limit_too_large", 400;
+    /// [`RuntimeError::CursorExpired`]: 410.
+    CursorExpired => "cursor_expired", 410;
+    /// [`RuntimeError::PayloadTooLarge`]: 413.
+    PayloadTooLarge => "payload_too_large", 413;
+    /// [`RuntimeError::Internal`]: 500.
+    #[default]
+    Internal => "internal", 500;
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not a known [`ErrorCode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code")]
+pub struct UnknownErrorCode;
+
+/// The wire form of a [`RuntimeError`]: its code, a safe message, and the
+/// fields the code needs to be rebuilt exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    /// The stable error code.
+    pub code: ErrorCode,
+    /// A message for people; never includes internal details.
+    pub message: String,
+    /// The Runtime concerned, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<RuntimeId>,
+    /// The Worker concerned, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<WorkerId>,
+    /// The profile concerned (`unknown_profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileName>,
+    /// The offending field or id kind (`invalid_id`, `limit_too_large`,
+    /// `payload_too_large`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// A machine-readable detail: the id rule broken (`invalid_id`), the busy
+    /// reason (`worker_busy`), or the message (`invalid_request`,
+    /// `runtime_unavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The unsupported operation (`unsupported_operation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+    /// What was asked for (`limit_too_large`, `payload_too_large`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<u64>,
+    /// The largest value allowed (`limit_too_large`, `payload_too_large`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+    /// The expired cursor (`cursor_expired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<EventCursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rid() -> RuntimeId {
+        RuntimeId::new("rt").unwrap()
+    }
+    fn wid() -> WorkerId {
+        WorkerId::new("w-1").unwrap()
+    }
+
+    /// One value of every variant. The `match` makes this fail to compile
+    /// when a variant is added without a sample.
+    pub(crate) fn one_of_each() -> Vec<RuntimeError> {
+        let all = vec![
+            RuntimeError::invalid_request("text must not be blank"),
+            RuntimeError::from(WorkerId::new("../x").unwrap_err()),
+            RuntimeError::UnknownRuntime { runtime_id: rid() },
+            RuntimeError::UnknownWorker {
+                runtime_id: rid(),
+                worker_id: wid(),
+            },
+            RuntimeError::UnknownProfile {
+                runtime_id: rid(),
+                profile: ProfileName::new("nope").unwrap(),
+            },
+            RuntimeError::WorkerBusy {
+                runtime_id: rid(),
+                worker_id: wid(),
+                reason: BusyReason::QueueFull,
+            },
+            RuntimeError::WorkerStopped {
+                runtime_id: rid(),
+                worker_id: wid(),
+            },
+            RuntimeError::RuntimeUnavailable {
+                runtime_id: rid(),
+                message: "shutting down".into(),
+            },
+            RuntimeError::UnsupportedOperation {
+                runtime_id: rid(),
+                operation: Operation::SendInput,
+            },
+            RuntimeError::LimitTooLarge {
+                field: "limit".into(),
+                requested: 500,
+                max: 200,
+            },
+            RuntimeError::CursorExpired {
+                runtime_id: rid(),
+                worker_id: wid(),
+                cursor: EventCursor::new("3").unwrap(),
+            },
+            RuntimeError::PayloadTooLarge {
+                what: "input text".into(),
+                size: 70000,
+                max: 65536,
+            },
+            RuntimeError::internal("store failed", "disk /var/secret/path is full"),
+        ];
+        for err in &all {
+            match err {
+                RuntimeError::InvalidRequest { .. }
+                | RuntimeError::InvalidId { .. }
+                | RuntimeError::UnknownRuntime { .. }
+                | RuntimeError::UnknownWorker { .. }
+                | RuntimeError::UnknownProfile { .. }
+                | RuntimeError::WorkerBusy { .. }
+                | RuntimeError::WorkerStopped { .. }
+                | RuntimeError::RuntimeUnavailable { .. }
+                | RuntimeError::UnsupportedOperation { .. }
+                | RuntimeError::LimitTooLarge { .. }
+                | RuntimeError::CursorExpired { .. }
+                | RuntimeError::PayloadTooLarge { .. }
+                | RuntimeError::Internal { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_code_is_covered_once_and_parses_back() {
+        let errors = one_of_each();
+        let codes: Vec<ErrorCode> = errors.iter().map(RuntimeError::code).collect();
+        assert_eq!(codes, ErrorCode::ALL, "one sample per code, in order");
+        for code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(*code));
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+        assert_eq!("nope".parse::<ErrorCode>(), Err(UnknownErrorCode));
+    }
+
+    #[test]
+    fn every_variant_round_trips_through_its_body() {
+        for err in one_of_each() {
+            let json = serde_json::to_string(&err.to_body()).unwrap();
+            let body: ErrorBody = serde_json::from_str(&json).unwrap();
+            let rebuilt = RuntimeError::from_body(&body);
+            assert_eq!(rebuilt.code(), err.code());
+            if err.code() != ErrorCode::Internal {
+                assert_eq!(rebuilt.to_string(), err.to_string());
+                assert_eq!(rebuilt.to_body(), err.to_body());
+            }
+        }
+    }
+
+    #[test]
+    fn incomplete_bodies_become_internal() {
+        let body = ErrorBody {
+            code: ErrorCode::UnknownWorker,
+            message: "x".into(),
+            ..ErrorBody::default()
+        };
+        assert_eq!(RuntimeError::from_body(&body).code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_public_message_or_body() {
+        let err = RuntimeError::internal("store failed", "disk /var/secret/path is full");
+        assert!(!err.public_message().contains("/var/secret"));
+        let json = serde_json::to_string(&err.to_body()).unwrap();
+        assert!(!json.contains("/var/secret"), "{json}");
+        assert!(!json.contains("store failed"), "{json}");
+        assert!(!err.to_string().contains("/var/secret"));
+        assert!(!format!("{err:?}").contains("/var/secret"), "{err:?}");
+        // Logs can still reach the cause through the source chain.
+        let source = std::error::Error::source(&err).unwrap();
+        assert!(source.to_string().contains("/var/secret"));
+    }
+
+    #[test]
+    fn error_bodies_snapshot() {
+        let bodies: Vec<ErrorBody> = one_of_each().iter().map(RuntimeError::to_body).collect();
+        insta::assert_json_snapshot!(bodies);
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn status_table_is_exhaustive_and_fixed() {
+        let table: Vec<(&str, u16)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.as_str(), c.http_status().as_u16()))
+            .collect();
+        assert_eq!(
+            table,
+            vec![
+                ("invalid_request", 400),
+                ("invalid_id", 400),
+                ("unknown_runtime", 404),
+                ("unknown_worker", 404),
+                ("unknown_profile", 422),
+                ("worker_busy", 409),
+                ("worker_stopped", 409),
+                ("runtime_unavailable", 503),
+                ("unsupported_operation", 501),
+                ("limit_too_large", 400),
+                ("cursor_expired", 410),
+                ("payload_too_large", 413),
+                ("internal", 500),
+            ]
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! The [`Runtime`] trait.
+
+use std::fmt::Debug;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_core::Stream;
+
+use crate::capabilities::Capabilities;
+use crate::dto::{
+    CreateWorkerRequest, EventPage, EventQuery, InputAcceptance, InputRequest, RuntimeStatus,
+    RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail, WorkerEvent, WorkerListQuery,
+    WorkerPage,
+};
+use crate::error::{Operation, Result, RuntimeError};
+use crate::id::{EventCursor, RuntimeId, WorkerId};
+
+/// A stream of events: replay from a cursor, then live.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<WorkerEvent>> + Send + 'static>>;
+
+/// A Runtime behind a pointer, as registries and conformance cases hold it.
+pub type DynRuntime = dyn Runtime;
+
+/// A host of long-lived LLM Workers.
+///
+/// # Contract
+///
+/// Every implementation, in-process or remote, behaves as follows, and the
+/// [conformance suite](crate::conformance) checks it:
+///
+/// - **Ids.** A Worker is identified by `(runtime_id, worker_id)`. Asking a
+///   Runtime for a Worker it does not host is `unknown_worker`, even when
+///   another Runtime hosts a Worker with that id.
+/// - **Capabilities.** [`Runtime::capabilities`] is cheap, never fails and does
+///   not change during the Runtime's life. Each method names the flag it needs;
+///   when the flag is off the method returns `unsupported_operation` and has no
+///   effect. Nothing panics on an unsupported call: the default method bodies
+///   return that error.
+/// - **Inputs.** [`Runtime::send_input`] returns as soon as the input is
+///   recorded, before its turn ends. An input with a `client_input_id` seen
+///   before returns the first acceptance and records nothing. While a turn
+///   runs, `on_busy` decides: `reject` is `worker_busy`; `queue` records the
+///   input and runs it after the inputs before it (`worker_busy` when the
+///   queue is full); `interrupt` cancels the running turn, keeps its partial
+///   reply marked `cancelled`, and runs the new input next.
+/// - **Every accepted input appears exactly once in the transcript**, in the
+///   order the inputs were accepted.
+/// - **Cancel and stop are idempotent.** Cancel ends the running turn and
+///   drops queued inputs (marking them `cancelled`); the Worker stays usable.
+///   Stop does the same and moves the Worker to `stopped`; later inputs are
+///   `worker_stopped`. Repeating either emits no new events.
+/// - **Events.** Each Worker has an append-only log. Cursors are opaque and
+///   strictly ordered within one Worker's log. Reading after a cursor returns
+///   exactly the events that followed it, with no gaps and no duplicates;
+///   [`Runtime::subscribe`] does the same and then follows live, and ends after
+///   the `worker_stopped` event. A cursor older than the retained log is
+///   `cursor_expired`.
+/// - **Pages** are bounded: a `limit` above the advertised maximum is
+///   `limit_too_large`, never silently clamped.
+/// - **Secrets.** Nothing returned by a Runtime contains a socket path, session
+///   path, store path, credentialed URL, token or provider key.
+#[async_trait]
+pub trait Runtime: Send + Sync + Debug + 'static {
+    /// The Runtime's id. Cheap, never fails.
+    fn id(&self) -> &RuntimeId;
+
+    /// What the Runtime supports. Cheap, never fails, constant.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Who the Runtime is. Needs no capability.
+    async fn summary(&self) -> Result<RuntimeSummary>;
+
+    /// The Runtime's health and Worker counts. Needs no capability.
+    async fn status(&self) -> Result<RuntimeStatus>;
+
+    /// A page of Workers, sorted by id. Needs `list_workers`.
+    async fn list_workers(&self, query: WorkerListQuery) -> Result<WorkerPage> {
+        let _ = query;
+        Err(self.unsupported(Operation::ListWorkers))
+    }
+
+    /// One Worker in full. Needs no capability: every Runtime can show the
+    /// Workers it lists.
+    async fn worker(&self, worker_id: &WorkerId) -> Result<WorkerDetail>;
+
+    /// Creates a Worker. Needs `create_worker`.
+    async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
+        let _ = request;
+        Err(self.unsupported(Operation::CreateWorker))
+    }
+
+    /// Sends input to a Worker. Needs `send_input`, and `busy_queue` or
+    /// `busy_interrupt` for those policies.
+    async fn send_input(
+        &self,
+        worker_id: &WorkerId,
+        request: InputRequest,
+    ) -> Result<InputAcceptance> {
+        let _ = (worker_id, request);
+        Err(self.unsupported(Operation::SendInput))
+    }
+
+    /// Cancels the running turn and drops queued inputs. Needs `cancel`.
+    async fn cancel(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
+        let _ = worker_id;
+        Err(self.unsupported(Operation::Cancel))
+    }
+
+    /// Stops the Worker for good. Needs `stop`.
+    async fn stop(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
+        let _ = worker_id;
+        Err(self.unsupported(Operation::Stop))
+    }
+
+    /// A page of the Worker's transcript. Needs `transcript`.
+    async fn transcript(
+        &self,
+        worker_id: &WorkerId,
+        query: TranscriptQuery,
+    ) -> Result<TranscriptPage> {
+        let _ = (worker_id, query);
+        Err(self.unsupported(Operation::Transcript))
+    }
+
+    /// A page of the Worker's events after a cursor. Needs `events_poll`.
+    async fn events(&self, worker_id: &WorkerId, query: EventQuery) -> Result<EventPage> {
+        let _ = (worker_id, query);
+        Err(self.unsupported(Operation::Events))
+    }
+
+    /// The Worker's events after `after` (from the oldest retained when
+    /// `None`), then live, with no gaps and no duplicates; the stream ends
+    /// after `worker_stopped`. Errors such as `cursor_expired` are returned
+    /// before the stream starts. Needs `events_subscribe`.
+    async fn subscribe(
+        &self,
+        worker_id: &WorkerId,
+        after: Option<EventCursor>,
+    ) -> Result<EventStream> {
+        let _ = (worker_id, after);
+        Err(self.unsupported(Operation::Subscribe))
+    }
+
+    /// Runtime-level events (`worker_created`, `worker_stopped`,
+    /// `state_changed` of every Worker) after `after`, then live. Cursors of
+    /// this stream belong to it, not to any Worker's log. Needs
+    /// `events_subscribe`.
+    async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
+        let _ = after;
+        Err(self.unsupported(Operation::Subscribe))
+    }
+
+    /// The `unsupported_operation` error for `operation` on this Runtime.
+    fn unsupported(&self, operation: Operation) -> RuntimeError {
+        RuntimeError::UnsupportedOperation {
+            runtime_id: self.id().clone(),
+            operation,
+        }
+    }
+}
+
+macro_rules! forward_runtime {
+    ($ptr:ident) => {
+        #[async_trait]
+        impl<T: Runtime + ?Sized> Runtime for $ptr<T> {
+            fn id(&self) -> &RuntimeId {
+                (**self).id()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            async fn summary(&self) -> Result<RuntimeSummary> {
+                (**self).summary().await
+            }
+            async fn status(&self) -> Result<RuntimeStatus> {
+                (**self).status().await
+            }
+            async fn list_workers(&self, query: WorkerListQuery) -> Result<WorkerPage> {
+                (**self).list_workers(query).await
+            }
+            async fn worker(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
+                (**self).worker(worker_id).await
+            }
+            async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
+                (**self).create_worker(request).await
+            }
+            async fn send_input(
+                &self,
+                worker_id: &WorkerId,
+                request: InputRequest,
+            ) -> Result<InputAcceptance> {
+                (**self).send_input(worker_id, request).await
+            }
+            async fn cancel(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
+                (**self).cancel(worker_id).await
+            }
+            async fn stop(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
+                (**self).stop(worker_id).await
+            }
+            async fn transcript(
+                &self,
+                worker_id: &WorkerId,
+                query: TranscriptQuery,
+            ) -> Result<TranscriptPage> {
+                (**self).transcript(worker_id, query).await
+            }
+            async fn events(&self, worker_id: &WorkerId, query: EventQuery) -> Result<EventPage> {
+                (**self).events(worker_id, query).await
+            }
+            async fn subscribe(
+                &self,
+                worker_id: &WorkerId,
+                after: Option<EventCursor>,
+            ) -> Result<EventStream> {
+                (**self).subscribe(worker_id, after).await
+            }
+            async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
+                (**self).subscribe_runtime(after).await
+            }
+        }
+    };
+}
+
+forward_runtime!(Arc);
+forward_runtime!(Box);
