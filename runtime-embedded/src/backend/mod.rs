@@ -1,0 +1,96 @@
+//! Model backends: what turns a conversation into a streamed reply.
+
+mod echo;
+mod openai;
+
+use std::fmt::Debug;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures_core::Stream;
+use yoi_runtime_api::dto::{FailureCode, FailureReason};
+
+pub use echo::{EchoBackend, echo_reply_chunks};
+pub use openai::{OpenAiBackend, OpenAiConfig, OpenAiConfigError};
+
+/// Who wrote a message of a [`ChatRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatRole {
+    /// The profile's system prompt.
+    System,
+    /// An input.
+    User,
+    /// An earlier reply.
+    Assistant,
+}
+
+impl ChatRole {
+    /// The role's name in OpenAI-compatible APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+/// One message of the conversation sent to a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// Who wrote it.
+    pub role: ChatRole,
+    /// What it says.
+    pub content: String,
+}
+
+/// A conversation to continue: the system prompt, then earlier turns, and
+/// last the input to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRequest {
+    /// The messages, oldest first.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// Why a backend could not produce (all of) a reply. Messages never contain
+/// credentials or URLs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BackendError {
+    /// The stable failure code.
+    pub code: FailureCode,
+    /// A message for people.
+    pub message: String,
+}
+
+impl BackendError {
+    /// A backend error with this code and message.
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The reason recorded in the `turn_failed` event.
+    pub fn into_reason(self) -> FailureReason {
+        FailureReason {
+            code: self.code,
+            message: self.message,
+        }
+    }
+}
+
+/// A reply being streamed: text deltas in order, ending after the last one.
+/// An `Err` item ends the reply as failed.
+pub type DeltaStream = Pin<Box<dyn Stream<Item = Result<String, BackendError>> + Send + 'static>>;
+
+/// A model that answers a conversation with a streamed reply.
+///
+/// Implementations must be cancel-safe: the Worker drops the stream when the
+/// turn is cancelled, and that must release the connection.
+#[async_trait]
+pub trait ModelBackend: Send + Sync + Debug + 'static {
+    /// Starts a reply to `request`.
+    async fn stream(&self, request: ChatRequest) -> Result<DeltaStream, BackendError>;
+}

@@ -1,0 +1,321 @@
+//! An OpenAI-compatible chat-completions client with streaming.
+//!
+//! Speaks `POST {base_url}/chat/completions` with `"stream": true` and reads
+//! the Server-Sent Events reply (`data: {json}` chunks ending with
+//! `data: [DONE]`), as OpenAI, Ollama, vLLM, llama.cpp server and LM Studio
+//! serve it.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use yoi_runtime_api::dto::FailureCode;
+
+use super::{BackendError, ChatRequest, DeltaStream, ModelBackend};
+
+/// Settings of an [`OpenAiBackend`].
+///
+/// The API key is a [`SecretString`]: `Debug` prints it redacted, and it is
+/// only ever exposed to build the `Authorization` header.
+#[derive(Clone)]
+pub struct OpenAiConfig {
+    /// The API root, for example `https://api.openai.com/v1` or
+    /// `http://127.0.0.1:11434/v1`. Must be http(s) without credentials.
+    pub base_url: String,
+    /// The model name sent with every request.
+    pub model: String,
+    /// The bearer token, if the endpoint wants one.
+    pub api_key: Option<SecretString>,
+    /// How long to wait for the response headers, and then for each chunk.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for OpenAiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiConfig")
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An error in an [`OpenAiConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenAiConfigError {
+    /// `base_url` is not an http(s) URL.
+    #[error("base_url must be an absolute http or https URL")]
+    InvalidBaseUrl,
+    /// `base_url` has a user name or password in it.
+    #[error("base_url must not contain credentials; put the key in the environment")]
+    CredentialsInUrl,
+    /// `model` is empty.
+    #[error("model must not be empty")]
+    EmptyModel,
+}
+
+/// The OpenAI-compatible backend.
+pub struct OpenAiBackend {
+    endpoint: reqwest::Url,
+    model: String,
+    api_key: Option<SecretString>,
+    timeout: Duration,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for OpenAiBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiBackend")
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenAiBackend {
+    /// Checks `config` and builds a client for it.
+    pub fn new(config: OpenAiConfig) -> Result<Self, OpenAiConfigError> {
+        let base = reqwest::Url::parse(config.base_url.trim_end_matches('/'))
+            .map_err(|_| OpenAiConfigError::InvalidBaseUrl)?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(OpenAiConfigError::InvalidBaseUrl);
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(OpenAiConfigError::CredentialsInUrl);
+        }
+        if config.model.trim().is_empty() {
+            return Err(OpenAiConfigError::EmptyModel);
+        }
+        let endpoint = reqwest::Url::parse(&format!("{base}/chat/completions"))
+            .map_err(|_| OpenAiConfigError::InvalidBaseUrl)?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.timeout)
+            .build()
+            .map_err(|_| OpenAiConfigError::InvalidBaseUrl)?;
+        Ok(Self {
+            endpoint,
+            model: config.model,
+            api_key: config.api_key,
+            timeout: config.timeout,
+            client,
+        })
+    }
+
+    fn body(&self, request: &ChatRequest) -> Vec<u8> {
+        let messages: Vec<serde_json::Value> = request
+            .messages
+            .iter()
+            .map(|m| serde_json::json!({ "role": m.role.as_str(), "content": m.content }))
+            .collect();
+        serde_json::json!({ "model": self.model, "messages": messages, "stream": true })
+            .to_string()
+            .into_bytes()
+    }
+}
+
+fn status_error(status: StatusCode) -> BackendError {
+    let code = match status.as_u16() {
+        401 | 403 => FailureCode::Unauthorized,
+        429 => FailureCode::RateLimited,
+        _ => FailureCode::UpstreamError,
+    };
+    BackendError::new(
+        code,
+        format!("the model endpoint answered HTTP {}", status.as_u16()),
+    )
+}
+
+/// Turns a transport error into a failure without its `Display`, which can
+/// name the URL.
+fn transport_error(err: &reqwest::Error) -> BackendError {
+    if err.is_timeout() {
+        BackendError::new(FailureCode::Timeout, "the model endpoint timed out")
+    } else if err.is_connect() {
+        BackendError::new(
+            FailureCode::Unavailable,
+            "could not connect to the model endpoint",
+        )
+    } else {
+        BackendError::new(
+            FailureCode::ConnectionLost,
+            "the connection to the model endpoint failed",
+        )
+    }
+}
+
+fn timeout_error(timeout: Duration) -> BackendError {
+    BackendError::new(
+        FailureCode::Timeout,
+        format!(
+            "the model endpoint sent nothing for {} ms",
+            timeout.as_millis()
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Delta,
+}
+
+#[derive(Deserialize, Default)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// What one `data:` payload means.
+fn parse_chunk(data: &str) -> Result<Option<String>, BackendError> {
+    let chunk: Chunk = serde_json::from_str(data).map_err(|_| {
+        BackendError::new(
+            FailureCode::MalformedResponse,
+            "the model endpoint sent a chunk that is not valid JSON",
+        )
+    })?;
+    if chunk.error.is_some() {
+        return Err(BackendError::new(
+            FailureCode::UpstreamError,
+            "the model endpoint reported an error in the stream",
+        ));
+    }
+    Ok(chunk
+        .choices
+        .into_iter()
+        .filter_map(|c| c.delta.content)
+        .reduce(|a, b| a + &b)
+        .filter(|text| !text.is_empty()))
+}
+
+#[async_trait]
+impl ModelBackend for OpenAiBackend {
+    async fn stream(&self, request: ChatRequest) -> Result<DeltaStream, BackendError> {
+        let mut builder = self
+            .client
+            .post(self.endpoint.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .body(self.body(&request));
+        if let Some(key) = &self.api_key {
+            builder = builder.bearer_auth(key.expose_secret());
+        }
+        let timeout = self.timeout;
+        let response = tokio::time::timeout(timeout, builder.send())
+            .await
+            .map_err(|_| timeout_error(timeout))?
+            .map_err(|e| transport_error(&e))?;
+        if !response.status().is_success() {
+            return Err(status_error(response.status()));
+        }
+        let events = response.bytes_stream().eventsource();
+        let deltas = futures_util::stream::unfold(Some(events), move |state| async move {
+            let mut events = state?;
+            loop {
+                let next = match tokio::time::timeout(timeout, events.next()).await {
+                    Err(_) => return Some((Err(timeout_error(timeout)), None)),
+                    Ok(next) => next,
+                };
+                let event = match next {
+                    None => {
+                        let err = BackendError::new(
+                            FailureCode::ConnectionLost,
+                            "the model endpoint closed the stream before [DONE]",
+                        );
+                        return Some((Err(err), None));
+                    }
+                    Some(Err(EventStreamError::Transport(e))) => {
+                        return Some((Err(transport_error(&e)), None));
+                    }
+                    Some(Err(_)) => {
+                        let err = BackendError::new(
+                            FailureCode::MalformedResponse,
+                            "the model endpoint sent a malformed event stream",
+                        );
+                        return Some((Err(err), None));
+                    }
+                    Some(Ok(event)) => event,
+                };
+                if event.data.trim() == "[DONE]" {
+                    return None;
+                }
+                match parse_chunk(&event.data) {
+                    Ok(Some(text)) => return Some((Ok(text), Some(events))),
+                    Ok(None) => continue,
+                    Err(err) => return Some((Err(err), None)),
+                }
+            }
+        });
+        Ok(Box::pin(deltas))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(base_url: &str) -> OpenAiConfig {
+        OpenAiConfig {
+            base_url: base_url.into(),
+            model: "m".into(),
+            api_key: Some(SecretString::from("sk-SENTINEL-debug")),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_base_urls() {
+        let err = |url| OpenAiBackend::new(config(url)).unwrap_err();
+        assert_eq!(err("not a url"), OpenAiConfigError::InvalidBaseUrl);
+        assert_eq!(err("ftp://host/v1"), OpenAiConfigError::InvalidBaseUrl);
+        assert_eq!(
+            err("http://user:pw@host/v1"),
+            OpenAiConfigError::CredentialsInUrl
+        );
+        let backend = OpenAiBackend::new(config("http://127.0.0.1:1/v1/")).unwrap();
+        assert_eq!(
+            backend.endpoint.as_str(),
+            "http://127.0.0.1:1/v1/chat/completions"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let cfg = config("http://127.0.0.1:1/v1");
+        let backend = OpenAiBackend::new(cfg.clone()).unwrap();
+        for text in [format!("{cfg:?}"), format!("{backend:?}")] {
+            assert!(!text.contains("SENTINEL"), "{text}");
+        }
+    }
+
+    #[test]
+    fn parses_chunks() {
+        let delta = r#"{"choices":[{"delta":{"content":"Hi"}}]}"#;
+        assert_eq!(parse_chunk(delta).unwrap().as_deref(), Some("Hi"));
+        let role_only = r#"{"choices":[{"delta":{"role":"assistant"}}]}"#;
+        assert_eq!(parse_chunk(role_only).unwrap(), None);
+        assert_eq!(
+            parse_chunk("{not json").unwrap_err().code,
+            FailureCode::MalformedResponse
+        );
+        assert_eq!(
+            parse_chunk(r#"{"error":{"message":"boom"}}"#)
+                .unwrap_err()
+                .code,
+            FailureCode::UpstreamError
+        );
+    }
+}

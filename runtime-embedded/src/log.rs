@@ -1,0 +1,242 @@
+//! Bounded, append-only sequences: the event log and the transcript.
+//!
+//! Both keep their newest items in a `VecDeque` and remember how many were
+//! dropped from the front, so reading a page is an index computation plus a
+//! copy of the page: the cost does not grow with the length of the history.
+
+use std::collections::VecDeque;
+
+use yoi_runtime_api::dto::{TranscriptEntry, WorkerEvent, WorkerEventKind};
+use yoi_runtime_api::{EventCursor, Timestamp, WorkerId};
+
+/// Why a cursor cannot be read after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CursorError {
+    /// Not a cursor this log hands out.
+    Foreign,
+    /// Older than the oldest retained event.
+    Expired,
+}
+
+/// Parses a cursor of an [`EventLog`]: the decimal sequence number of the
+/// event it points at (0 is "before the first event").
+pub(crate) fn cursor_seq(cursor: &EventCursor) -> Result<u64, CursorError> {
+    let text = cursor.as_str();
+    if text.len() > 1 && text.starts_with('0') {
+        return Err(CursorError::Foreign);
+    }
+    text.parse().map_err(|_| CursorError::Foreign)
+}
+
+fn seq_cursor(seq: u64) -> EventCursor {
+    EventCursor::new(seq.to_string()).unwrap_or_else(|_| unreachable!("digits are a valid id"))
+}
+
+/// An event log with sequence numbers from 1, keeping the newest `max`.
+#[derive(Debug)]
+pub(crate) struct EventLog {
+    events: VecDeque<WorkerEvent>,
+    /// The sequence number of `events[0]` (or of the next event when empty).
+    first_seq: u64,
+    max: usize,
+}
+
+impl EventLog {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            events: VecDeque::new(),
+            first_seq: 1,
+            max,
+        }
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.events.len() as u64
+    }
+
+    /// Appends an event and returns its cursor.
+    pub(crate) fn push(&mut self, worker_id: &WorkerId, kind: WorkerEventKind) -> EventCursor {
+        let cursor = seq_cursor(self.next_seq());
+        self.events.push_back(WorkerEvent {
+            cursor: cursor.clone(),
+            worker_id: worker_id.clone(),
+            at: Timestamp::now(),
+            kind,
+        });
+        if self.events.len() > self.max {
+            self.events.pop_front();
+            self.first_seq += 1;
+        }
+        cursor
+    }
+
+    /// The cursor of the newest event.
+    pub(crate) fn last_cursor(&self) -> Option<EventCursor> {
+        self.events.back().map(|e| e.cursor.clone())
+    }
+
+    /// Up to `limit` events after `after` (from the oldest retained when
+    /// `None`), and whether more follow.
+    pub(crate) fn read_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<WorkerEvent>, bool), CursorError> {
+        let start_seq = match after {
+            None => self.first_seq,
+            Some(seq) if seq >= self.next_seq() => {
+                // A cursor we have not handed out yet is foreign, except the
+                // newest one, after which nothing has happened.
+                return if seq == self.next_seq() - 1 {
+                    Ok((Vec::new(), false))
+                } else {
+                    Err(CursorError::Foreign)
+                };
+            }
+            Some(seq) if seq + 1 < self.first_seq => return Err(CursorError::Expired),
+            Some(seq) => seq + 1,
+        };
+        let skip = usize::try_from(start_seq - self.first_seq).unwrap_or(usize::MAX);
+        let page: Vec<WorkerEvent> = self.events.range(skip..).take(limit).cloned().collect();
+        let has_more = skip + page.len() < self.events.len();
+        Ok((page, has_more))
+    }
+}
+
+/// A transcript keeping its newest `max` entries.
+#[derive(Debug)]
+pub(crate) struct Transcript {
+    entries: VecDeque<TranscriptEntry>,
+    /// The index of `entries[0]`.
+    first_index: u64,
+    max: usize,
+}
+
+impl Transcript {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            first_index: 0,
+            max,
+        }
+    }
+
+    /// Entries ever appended.
+    pub(crate) fn total(&self) -> u64 {
+        self.first_index + self.entries.len() as u64
+    }
+
+    /// Appends an entry, setting its index, and returns the index.
+    pub(crate) fn push(&mut self, mut entry: TranscriptEntry) -> u64 {
+        let index = self.total();
+        entry.index = index;
+        self.entries.push_back(entry);
+        if self.entries.len() > self.max {
+            self.entries.pop_front();
+            self.first_index += 1;
+        }
+        index
+    }
+
+    pub(crate) fn get_mut(&mut self, index: u64) -> Option<&mut TranscriptEntry> {
+        let offset = index.checked_sub(self.first_index)?;
+        self.entries.get_mut(usize::try_from(offset).ok()?)
+    }
+
+    pub(crate) fn get(&self, index: u64) -> Option<&TranscriptEntry> {
+        let offset = index.checked_sub(self.first_index)?;
+        self.entries.get(usize::try_from(offset).ok()?)
+    }
+
+    /// Entries from `start` (or the oldest retained, if later), at most
+    /// `limit`; returns the actual start and the entries.
+    pub(crate) fn page(&self, start: u64, limit: usize) -> (u64, Vec<TranscriptEntry>) {
+        let start = start.max(self.first_index);
+        let skip = usize::try_from(start - self.first_index).unwrap_or(usize::MAX);
+        let entries = self
+            .entries
+            .range(skip.min(self.entries.len())..)
+            .take(limit)
+            .cloned()
+            .collect();
+        (start, entries)
+    }
+
+    /// Every retained entry before `end`, oldest first.
+    pub(crate) fn before(&self, end: u64) -> impl Iterator<Item = &TranscriptEntry> {
+        self.entries.iter().take_while(move |e| e.index < end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yoi_runtime_api::dto::{EntryRole, EntryStatus};
+
+    fn wid() -> WorkerId {
+        WorkerId::new("w").unwrap()
+    }
+
+    fn stopped() -> WorkerEventKind {
+        WorkerEventKind::WorkerStopped {}
+    }
+
+    #[test]
+    fn reads_after_cursors_and_expires_old_ones() {
+        let mut log = EventLog::new(3);
+        assert_eq!(log.read_after(None, 10).unwrap(), (vec![], false));
+        assert_eq!(log.read_after(Some(0), 10).unwrap(), (vec![], false));
+        for _ in 0..5 {
+            log.push(&wid(), stopped());
+        }
+        // Retained: 3, 4, 5.
+        let (page, more) = log.read_after(None, 2).unwrap();
+        assert_eq!(
+            page.iter().map(|e| e.cursor.as_str()).collect::<Vec<_>>(),
+            ["3", "4"]
+        );
+        assert!(more);
+        let (page, more) = log.read_after(Some(2), 10).unwrap();
+        assert_eq!(page.len(), 3);
+        assert!(!more);
+        assert_eq!(log.read_after(Some(1), 10), Err(CursorError::Expired));
+        assert_eq!(log.read_after(Some(5), 10).unwrap(), (vec![], false));
+        assert_eq!(log.read_after(Some(6), 10), Err(CursorError::Foreign));
+        assert_eq!(log.last_cursor().unwrap().as_str(), "5");
+    }
+
+    #[test]
+    fn cursor_parsing_is_strict() {
+        let parse = |s: &str| cursor_seq(&EventCursor::new(s).unwrap());
+        assert_eq!(parse("0"), Ok(0));
+        assert_eq!(parse("42"), Ok(42));
+        assert_eq!(parse("042"), Err(CursorError::Foreign));
+        assert_eq!(parse("x"), Err(CursorError::Foreign));
+        assert_eq!(parse("99999999999999999999999"), Err(CursorError::Foreign));
+    }
+
+    #[test]
+    fn transcript_pages_by_index_after_eviction() {
+        let mut t = Transcript::new(4);
+        for i in 0..10 {
+            let index = t.push(TranscriptEntry {
+                index: 999,
+                role: EntryRole::User,
+                text: format!("m{i}"),
+                at: Timestamp::now(),
+                status: EntryStatus::Complete,
+                input_id: None,
+            });
+            assert_eq!(index, i);
+        }
+        assert_eq!(t.total(), 10);
+        let (start, page) = t.page(0, 2);
+        assert_eq!(start, 6);
+        assert_eq!(page.iter().map(|e| e.index).collect::<Vec<_>>(), [6, 7]);
+        let (start, page) = t.page(9, 5);
+        assert_eq!((start, page.len()), (9, 1));
+        assert!(t.page(50, 5).1.is_empty());
+        assert!(t.get_mut(3).is_none());
+        assert_eq!(t.get(8).unwrap().text, "m8");
+    }
+}

@@ -1,0 +1,135 @@
+//! How an [`EmbeddedRuntime`](crate::EmbeddedRuntime) is configured.
+
+use yoi_runtime_api::{ProfileName, RuntimeId};
+
+use crate::backend::OpenAiConfigError;
+use crate::profile::{ProfileConfig, builtin_name};
+
+/// Bounds on what one runtime may hold and hand out. Every one has a default
+/// that keeps an idle Worker small and a busy one bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest input text, in bytes (default 64 KiB).
+    pub max_input_bytes: u64,
+    /// Inputs that may wait behind a running turn (default 16).
+    pub max_queued_inputs: usize,
+    /// Transcript entries kept per Worker; older ones are dropped
+    /// (default 10,000).
+    pub max_transcript_entries: usize,
+    /// Events kept per Worker; reading before them is `cursor_expired`
+    /// (default 10,000).
+    pub max_events_per_worker: usize,
+    /// Runtime-level events kept (default 10,000).
+    pub max_runtime_events: usize,
+    /// `client_input_id`s remembered per Worker for idempotent retries
+    /// (default 1,024, most recent kept).
+    pub max_remembered_client_ids: usize,
+    /// The largest transcript page (default 200).
+    pub max_transcript_page: u32,
+    /// The largest events page (default 1,000).
+    pub max_event_page: u32,
+    /// The largest Worker list page (default 500).
+    pub max_worker_page: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_input_bytes: 64 * 1024,
+            max_queued_inputs: 16,
+            max_transcript_entries: 10_000,
+            max_events_per_worker: 10_000,
+            max_runtime_events: 10_000,
+            max_remembered_client_ids: 1_024,
+            max_transcript_page: 200,
+            max_event_page: 1_000,
+            max_worker_page: 500,
+        }
+    }
+}
+
+/// Everything needed to build an [`EmbeddedRuntime`](crate::EmbeddedRuntime).
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// The runtime's id (default `backend-internal`).
+    pub runtime_id: RuntimeId,
+    /// A name for people.
+    pub display_name: String,
+    /// Profiles besides the builtin `default` (a profile named `default`
+    /// replaces the builtin one).
+    pub profiles: Vec<ProfileConfig>,
+    /// The profile used when a Worker is created without one.
+    pub default_profile: ProfileName,
+    /// Bounds.
+    pub limits: Limits,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            runtime_id: RuntimeId::new("backend-internal")
+                .unwrap_or_else(|_| unreachable!("a valid id")),
+            display_name: "Backend (embedded)".to_owned(),
+            profiles: Vec::new(),
+            default_profile: builtin_name(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why options could not become a runtime.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Two profiles have the same name.
+    #[error("profile '{name}' is defined twice")]
+    DuplicateProfile {
+        /// The repeated name.
+        name: ProfileName,
+    },
+    /// `default_profile` names no profile.
+    #[error("default profile '{name}' is not defined")]
+    UnknownDefaultProfile {
+        /// The missing name.
+        name: ProfileName,
+    },
+    /// A profile's backend settings are wrong.
+    #[error("profile '{profile}': {source}")]
+    InvalidBackend {
+        /// The profile.
+        profile: ProfileName,
+        /// What is wrong.
+        #[source]
+        source: OpenAiConfigError,
+    },
+    /// A limit is zero or contradicts another.
+    #[error("invalid limits: {message}")]
+    InvalidLimits {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Limits {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: &str| {
+            Err(ConfigError::InvalidLimits {
+                message: message.to_owned(),
+            })
+        };
+        if self.max_input_bytes == 0
+            || self.max_transcript_page == 0
+            || self.max_event_page == 0
+            || self.max_worker_page == 0
+            || self.max_events_per_worker == 0
+            || self.max_runtime_events == 0
+        {
+            return fail("page sizes, max_input_bytes and event retention must be at least 1");
+        }
+        // A running reply and every queued input must stay in the transcript.
+        if self.max_transcript_entries < 2 * (self.max_queued_inputs + 2) {
+            return fail("max_transcript_entries must be at least 2 * (max_queued_inputs + 2)");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,546 @@
+//! One Worker: its state machine, transcript, event log and input queue.
+//!
+//! All of a Worker's mutable state sits behind one `std::sync::Mutex`, taken
+//! only for short, synchronous sections and **never held across `.await`**.
+//! Every change happens through [`Locked`], which records the event in the
+//! Worker's log (and, for lifecycle events, the runtime's log) in the same
+//! critical section as the change itself, and wakes subscribers when it is
+//! dropped. That is what makes "replay, then live, no gaps, no duplicates"
+//! hold: readers only ever read the log.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{Notify, oneshot};
+use yoi_runtime_api::dto::{
+    BusyPolicy, EntryRole, EntryStatus, FailureReason, InputAcceptance, InputRequest, ProfileRef,
+    TranscriptEntry, TranscriptPage, WorkerDetail, WorkerEvent, WorkerEventKind, WorkerState,
+    WorkerSummary,
+};
+use yoi_runtime_api::{BusyReason, InputId, Result, RuntimeError, Timestamp, WorkerId};
+
+use crate::backend::{ChatMessage, ChatRequest, ChatRole};
+use crate::log::{CursorError, EventLog, Transcript};
+use crate::profile::Profile;
+use crate::runtime::Shared;
+use crate::turn;
+
+/// How a turn ended, as reported by its task.
+#[derive(Debug)]
+pub(crate) enum TurnOutcome {
+    Completed,
+    Failed(FailureReason),
+}
+
+/// What a new turn needs to run.
+pub(crate) struct TurnTicket {
+    pub(crate) turn_id: u64,
+    pub(crate) request: ChatRequest,
+    pub(crate) cancelled: oneshot::Receiver<()>,
+}
+
+#[derive(Debug)]
+struct QueuedInput {
+    input_id: InputId,
+    user_index: u64,
+}
+
+#[derive(Debug)]
+struct RunningTurn {
+    turn_id: u64,
+    input_id: InputId,
+    reply_index: u64,
+    /// Dropping or firing this tells the turn task to stop without writing.
+    cancel: oneshot::Sender<()>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: WorkerState,
+    updated_at: Timestamp,
+    transcript: Transcript,
+    log: EventLog,
+    queue: VecDeque<QueuedInput>,
+    running: Option<RunningTurn>,
+    client_ids: HashMap<InputId, InputAcceptance>,
+    client_order: VecDeque<InputId>,
+    next_input: u64,
+    next_turn: u64,
+}
+
+/// A Worker of an embedded runtime.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) id: WorkerId,
+    display_name: String,
+    profile: Arc<Profile>,
+    fallback: bool,
+    intent: Option<String>,
+    created_at: Timestamp,
+    inner: Mutex<Inner>,
+    /// Woken after every change, for subscribers.
+    pub(crate) changed: Notify,
+}
+
+/// A locked Worker. Changes go through its methods so that each one is
+/// logged; subscribers are woken when it is dropped.
+pub(crate) struct Locked<'a> {
+    worker: &'a Worker,
+    shared: &'a Shared,
+    inner: MutexGuard<'a, Inner>,
+    changed: bool,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if self.changed {
+            self.worker.changed.notify_waiters();
+        }
+    }
+}
+
+impl Locked<'_> {
+    fn emit(&mut self, kind: WorkerEventKind) -> yoi_runtime_api::EventCursor {
+        self.changed = true;
+        self.inner.updated_at = Timestamp::now();
+        let lifecycle = matches!(
+            kind,
+            WorkerEventKind::WorkerCreated { .. }
+                | WorkerEventKind::WorkerStopped {}
+                | WorkerEventKind::StateChanged { .. }
+        );
+        if lifecycle {
+            self.shared
+                .record_runtime_event(&self.worker.id, kind.clone());
+        }
+        self.inner.log.push(&self.worker.id, kind)
+    }
+
+    fn set_state(&mut self, to: WorkerState) {
+        let from = self.inner.state;
+        if from != to {
+            self.inner.state = to;
+            self.shared.count_transition(Some(from), to);
+            self.emit(WorkerEventKind::StateChanged { from, to });
+        }
+    }
+
+    fn set_entry_status(&mut self, index: u64, status: EntryStatus) {
+        if let Some(entry) = self.inner.transcript.get_mut(index) {
+            entry.status = status;
+        }
+    }
+
+    /// Starts a turn on a recorded input and spawns its task.
+    fn start_turn(&mut self, worker: &Arc<Worker>, shared: &Arc<Shared>, input: QueuedInput) {
+        self.set_entry_status(input.user_index, EntryStatus::Complete);
+        let request = self.conversation(input.user_index);
+        let reply_index = self.inner.transcript.push(TranscriptEntry {
+            index: 0,
+            role: EntryRole::Assistant,
+            text: String::new(),
+            at: Timestamp::now(),
+            status: EntryStatus::Partial,
+            input_id: Some(input.input_id.clone()),
+        });
+        let turn_id = self.inner.next_turn;
+        self.inner.next_turn += 1;
+        let (cancel, cancelled) = oneshot::channel();
+        self.inner.running = Some(RunningTurn {
+            turn_id,
+            input_id: input.input_id.clone(),
+            reply_index,
+            cancel,
+        });
+        self.set_state(WorkerState::Running);
+        self.emit(WorkerEventKind::TurnStarted {
+            input_id: input.input_id,
+            transcript_index: reply_index,
+        });
+        let ticket = TurnTicket {
+            turn_id,
+            request,
+            cancelled,
+        };
+        tokio::spawn(turn::run(worker.clone(), shared.clone(), ticket));
+    }
+
+    /// The conversation for a turn on the input at `user_index`: the system
+    /// prompt, the earlier exchanges (without inputs still queued or
+    /// dropped), and the input last.
+    fn conversation(&self, user_index: u64) -> ChatRequest {
+        let mut messages = Vec::new();
+        if let Some(prompt) = &self.worker.profile.system_prompt {
+            messages.push(ChatMessage {
+                role: ChatRole::System,
+                content: prompt.clone(),
+            });
+        }
+        for entry in self.inner.transcript.before(u64::MAX) {
+            let role = match (entry.role, entry.status) {
+                _ if entry.index == user_index || entry.text.is_empty() => continue,
+                (EntryRole::User, EntryStatus::Complete) => ChatRole::User,
+                (EntryRole::Assistant, _) => ChatRole::Assistant,
+                _ => continue,
+            };
+            messages.push(ChatMessage {
+                role,
+                content: entry.text.clone(),
+            });
+        }
+        if let Some(entry) = self.inner.transcript.get(user_index) {
+            messages.push(ChatMessage {
+                role: ChatRole::User,
+                content: entry.text.clone(),
+            });
+        }
+        ChatRequest { messages }
+    }
+
+    /// Ends the running turn as cancelled, keeping its partial reply.
+    fn cancel_running(&mut self) {
+        if let Some(turn) = self.inner.running.take() {
+            self.set_entry_status(turn.reply_index, EntryStatus::Cancelled);
+            self.emit(WorkerEventKind::TurnCancelled {
+                input_id: turn.input_id,
+                transcript_index: turn.reply_index,
+            });
+            // The task may already be gone; then there is nobody to tell.
+            let _ = turn.cancel.send(());
+        }
+    }
+
+    /// Drops every queued input, marking it cancelled in the transcript.
+    fn drop_queue(&mut self) {
+        let dropped: Vec<QueuedInput> = self.inner.queue.drain(..).collect();
+        for input in dropped {
+            self.set_entry_status(input.user_index, EntryStatus::Cancelled);
+            self.changed = true;
+        }
+    }
+
+    fn is_current(&self, turn_id: u64) -> bool {
+        self.inner
+            .running
+            .as_ref()
+            .is_some_and(|t| t.turn_id == turn_id)
+    }
+
+    fn remember_client_id(&mut self, id: InputId, acceptance: InputAcceptance) {
+        let max = self.shared.limits.max_remembered_client_ids;
+        self.inner.client_ids.insert(id.clone(), acceptance);
+        self.inner.client_order.push_back(id);
+        while self.inner.client_order.len() > max {
+            if let Some(old) = self.inner.client_order.pop_front() {
+                self.inner.client_ids.remove(&old);
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Creates a Worker and records `worker_created`.
+    pub(crate) fn create(
+        shared: &Shared,
+        id: WorkerId,
+        display_name: String,
+        profile: Arc<Profile>,
+        fallback: bool,
+        intent: Option<String>,
+    ) -> Arc<Self> {
+        let now = Timestamp::now();
+        let worker = Arc::new(Self {
+            id,
+            display_name,
+            profile,
+            fallback,
+            intent,
+            created_at: now,
+            inner: Mutex::new(Inner {
+                state: WorkerState::Idle,
+                updated_at: now,
+                transcript: Transcript::new(shared.limits.max_transcript_entries),
+                log: EventLog::new(shared.limits.max_events_per_worker),
+                queue: VecDeque::new(),
+                running: None,
+                client_ids: HashMap::new(),
+                client_order: VecDeque::new(),
+                next_input: 1,
+                next_turn: 1,
+            }),
+            changed: Notify::new(),
+        });
+        shared.count_transition(None, WorkerState::Idle);
+        let profile = worker.profile_ref();
+        let display_name = worker.display_name.clone();
+        worker.lock(shared).emit(WorkerEventKind::WorkerCreated {
+            display_name,
+            profile,
+        });
+        worker
+    }
+
+    fn lock<'a>(&'a self, shared: &'a Shared) -> Locked<'a> {
+        Locked {
+            worker: self,
+            shared,
+            // A panic while locked leaves consistent data behind (every
+            // section is a few field writes), so a poisoned lock is usable.
+            inner: self.inner.lock().unwrap_or_else(|e| e.into_inner()),
+            changed: false,
+        }
+    }
+
+    pub(crate) fn backend(&self) -> Arc<dyn crate::backend::ModelBackend> {
+        self.profile.backend.clone()
+    }
+
+    fn profile_ref(&self) -> ProfileRef {
+        ProfileRef {
+            name: self.profile.name.clone(),
+            fallback: self.fallback,
+        }
+    }
+
+    fn summary_locked(&self, shared: &Shared, inner: &Inner) -> WorkerSummary {
+        WorkerSummary {
+            runtime_id: shared.id.clone(),
+            worker_id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            profile: self.profile_ref(),
+            state: inner.state,
+            created_at: self.created_at,
+            updated_at: inner.updated_at,
+            transcript_len: inner.transcript.total(),
+            pending_inputs: inner.queue.len() as u64,
+            last_cursor: inner.log.last_cursor(),
+        }
+    }
+
+    pub(crate) fn summary(&self, shared: &Shared) -> WorkerSummary {
+        let locked = self.lock(shared);
+        self.summary_locked(shared, &locked.inner)
+    }
+
+    pub(crate) fn detail(&self, shared: &Shared) -> WorkerDetail {
+        WorkerDetail {
+            summary: self.summary(shared),
+            intent: self.intent.clone(),
+        }
+    }
+
+    fn unknown_to_stopped(&self, shared: &Shared) -> RuntimeError {
+        RuntimeError::WorkerStopped {
+            runtime_id: shared.id.clone(),
+            worker_id: self.id.clone(),
+        }
+    }
+
+    /// Records an input and starts, queues or interrupts according to its
+    /// busy policy. Returns once the input is recorded.
+    pub(crate) fn send_input(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        request: InputRequest,
+    ) -> Result<InputAcceptance> {
+        let mut locked = self.lock(shared);
+        if locked.inner.state.is_terminal() {
+            return Err(self.unknown_to_stopped(shared));
+        }
+        if let Some(client_id) = &request.client_input_id {
+            if let Some(first) = locked.inner.client_ids.get(client_id) {
+                return Ok(first.clone());
+            }
+        }
+        let busy = locked.inner.running.is_some();
+        if busy {
+            let reason = match request.on_busy {
+                BusyPolicy::Reject => Some(BusyReason::TurnRunning),
+                BusyPolicy::Queue
+                    if locked.inner.queue.len() >= shared.limits.max_queued_inputs =>
+                {
+                    Some(BusyReason::QueueFull)
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                return Err(RuntimeError::WorkerBusy {
+                    runtime_id: shared.id.clone(),
+                    worker_id: self.id.clone(),
+                    reason,
+                });
+            }
+        }
+        let input_id = InputId::new(format!("in-{}", locked.inner.next_input))
+            .unwrap_or_else(|_| unreachable!("a valid id"));
+        locked.inner.next_input += 1;
+        let queued = busy && request.on_busy == BusyPolicy::Queue;
+        let user_index = locked.inner.transcript.push(TranscriptEntry {
+            index: 0,
+            role: EntryRole::User,
+            text: request.text,
+            at: Timestamp::now(),
+            status: if queued {
+                EntryStatus::Partial
+            } else {
+                EntryStatus::Complete
+            },
+            input_id: Some(input_id.clone()),
+        });
+        let cursor = locked.emit(WorkerEventKind::InputAccepted {
+            input_id: input_id.clone(),
+            transcript_index: user_index,
+        });
+        let input = QueuedInput {
+            input_id: input_id.clone(),
+            user_index,
+        };
+        if queued {
+            locked.inner.queue.push_back(input);
+        } else {
+            // Not busy, or interrupting: the input runs now.
+            locked.cancel_running();
+            locked.start_turn(self, shared, input);
+        }
+        let acceptance = InputAcceptance {
+            input_id,
+            transcript_index: user_index,
+            state: locked.inner.state,
+            cursor,
+        };
+        if let Some(client_id) = request.client_input_id {
+            locked.remember_client_id(client_id, acceptance.clone());
+        }
+        Ok(acceptance)
+    }
+
+    /// Cancels the running turn and drops the queue. Idempotent.
+    pub(crate) fn cancel(&self, shared: &Shared) -> WorkerDetail {
+        {
+            let mut locked = self.lock(shared);
+            if !locked.inner.state.is_terminal() {
+                locked.cancel_running();
+                locked.drop_queue();
+                locked.set_state(WorkerState::Idle);
+            }
+        }
+        self.detail(shared)
+    }
+
+    /// Cancels everything and stops the Worker for good. Idempotent.
+    pub(crate) fn stop(&self, shared: &Shared) -> WorkerDetail {
+        {
+            let mut locked = self.lock(shared);
+            if locked.inner.state != WorkerState::Stopped {
+                locked.cancel_running();
+                locked.drop_queue();
+                locked.set_state(WorkerState::Stopped);
+                locked.emit(WorkerEventKind::WorkerStopped {});
+            }
+        }
+        self.detail(shared)
+    }
+
+    pub(crate) fn transcript_page(
+        &self,
+        shared: &Shared,
+        start: u64,
+        limit: u32,
+    ) -> TranscriptPage {
+        let locked = self.lock(shared);
+        let transcript = &locked.inner.transcript;
+        let (start, entries) = transcript.page(start, limit as usize);
+        let total = transcript.total();
+        let end = start + entries.len() as u64;
+        TranscriptPage {
+            start,
+            limit,
+            total,
+            next_start: (end < total && !entries.is_empty()).then_some(end),
+            entries,
+        }
+    }
+
+    /// Events after `after`, whether more follow, and whether the log is
+    /// closed (the Worker is stopped, so nothing will follow ever).
+    pub(crate) fn read_events(
+        &self,
+        shared: &Shared,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<WorkerEvent>, bool, bool), CursorError> {
+        let locked = self.lock(shared);
+        let (events, more) = locked.inner.log.read_after(after, limit)?;
+        Ok((events, more, locked.inner.state == WorkerState::Stopped))
+    }
+
+    /// Appends a delta to the running turn. False when the turn is no
+    /// longer current (it was cancelled), so the task should stop.
+    pub(crate) fn append_delta(&self, shared: &Shared, turn_id: u64, delta: String) -> bool {
+        let mut locked = self.lock(shared);
+        let Some(turn) = locked
+            .inner
+            .running
+            .as_ref()
+            .filter(|t| t.turn_id == turn_id)
+        else {
+            return false;
+        };
+        let (input_id, reply_index) = (turn.input_id.clone(), turn.reply_index);
+        if let Some(entry) = locked.inner.transcript.get_mut(reply_index) {
+            entry.text.push_str(&delta);
+        }
+        locked.emit(WorkerEventKind::TextDelta {
+            input_id,
+            transcript_index: reply_index,
+            delta,
+        });
+        true
+    }
+
+    /// Records how a turn ended and starts the next queued input, if any.
+    pub(crate) fn finish_turn(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        turn_id: u64,
+        outcome: TurnOutcome,
+    ) {
+        let mut locked = self.lock(shared);
+        if !locked.is_current(turn_id) {
+            return;
+        }
+        let Some(turn) = locked.inner.running.take() else {
+            return;
+        };
+        let (input_id, transcript_index) = (turn.input_id, turn.reply_index);
+        match outcome {
+            TurnOutcome::Completed => {
+                locked.set_entry_status(transcript_index, EntryStatus::Complete);
+                locked.emit(WorkerEventKind::TurnCompleted {
+                    input_id,
+                    transcript_index,
+                });
+            }
+            TurnOutcome::Failed(reason) => {
+                locked.set_entry_status(transcript_index, EntryStatus::Failed);
+                locked.inner.transcript.push(TranscriptEntry {
+                    index: 0,
+                    role: EntryRole::Notice,
+                    text: format!("The turn failed: {}", reason.message),
+                    at: Timestamp::now(),
+                    status: EntryStatus::Complete,
+                    input_id: Some(input_id.clone()),
+                });
+                locked.emit(WorkerEventKind::TurnFailed {
+                    input_id,
+                    transcript_index,
+                    reason,
+                });
+            }
+        }
+        match locked.inner.queue.pop_front() {
+            Some(next) => locked.start_turn(self, shared, next),
+            None => locked.set_state(WorkerState::Idle),
+        }
+    }
+}
