@@ -58,10 +58,21 @@ pub(crate) struct Profile {
 }
 
 /// The profiles of one runtime and its default.
-#[derive(Debug)]
 pub(crate) struct ProfileCatalog {
     profiles: BTreeMap<ProfileName, Arc<Profile>>,
     default: Arc<Profile>,
+}
+
+impl std::fmt::Debug for ProfileCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.profiles
+                    .iter()
+                    .map(|(name, p)| (name.as_str(), &p.backend)),
+            )
+            .finish()
+    }
 }
 
 impl ProfileCatalog {

@@ -151,9 +151,21 @@ impl LogSource for RuntimeLog {
 /// An in-process Runtime. Cheap to clone: clones share the same Workers.
 ///
 /// Needs a Tokio runtime when inputs are sent (each turn is a spawned task).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmbeddedRuntime {
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EmbeddedRuntime {
+    /// A short summary: never the Workers' contents, never a credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedRuntime")
+            .field("id", &self.shared.id)
+            .field("display_name", &self.shared.display_name)
+            .field("profiles", &self.shared.profiles)
+            .field("limits", &self.shared.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmbeddedRuntime {
