@@ -1,0 +1,275 @@
+//! Configuration: the TOML file, command-line flags and `YOI_*` environment
+//! variables, resolved into what the server needs. See `docs/configuration.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use yoi_runtime_api::ProfileName;
+use yoi_runtime_embedded::backend::OpenAiConfig;
+use yoi_runtime_embedded::{BackendConfig, EmbeddedOptions, Limits, ProfileConfig};
+
+use crate::state::DEFAULT_MAX_BODY_BYTES;
+
+/// The address the server binds when nothing else is said.
+pub const DEFAULT_BIND: &str = "127.0.0.1:38700";
+const DEFAULT_OPENAI_TIMEOUT_MS: u64 = 60_000;
+
+/// The config file, as written. Unknown keys are errors that name the key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The profile Workers get when created without one.
+    pub default_profile: Option<ProfileName>,
+    /// A file holding the bearer token for `/api`.
+    pub token_file: Option<PathBuf>,
+    /// Bounds.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Profiles besides the builtin `default`.
+    #[serde(default)]
+    pub profiles: Vec<ProfileFileConfig>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The largest input text.
+    pub max_input_bytes: Option<u64>,
+    /// The largest request body.
+    pub max_body_bytes: Option<usize>,
+}
+
+/// Which backend a profile uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The builtin offline echo backend.
+    Echo,
+    /// An OpenAI-compatible endpoint.
+    Openai,
+}
+
+/// `[[profiles]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFileConfig {
+    /// The profile's name.
+    pub name: ProfileName,
+    /// `echo` or `openai`.
+    pub backend: BackendKind,
+    /// echo: how long one turn takes.
+    pub echo_delay_ms: Option<u64>,
+    /// openai: the API root.
+    pub base_url: Option<String>,
+    /// openai: the model.
+    pub model: Option<String>,
+    /// openai: the environment variable that holds the key.
+    pub api_key_env: Option<String>,
+    /// The system prompt.
+    pub system_prompt: Option<String>,
+    /// openai: the request timeout.
+    pub timeout_ms: Option<u64>,
+}
+
+/// What the server runs with.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// The workspace whose local Workers are shown read-only, if any.
+    pub workspace: Option<PathBuf>,
+    /// The bearer token for `/api`, if any.
+    pub token: Option<SecretString>,
+    /// The request body limit.
+    pub max_body_bytes: usize,
+    /// The embedded runtime's options.
+    pub embedded: EmbeddedOptions,
+}
+
+/// Why configuration failed. Messages name keys, files and variables, never
+/// secret values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML of the expected shape.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// A profile's keys do not fit its backend.
+    #[error("profile '{profile}': {message}")]
+    Profile {
+        /// The profile.
+        profile: ProfileName,
+        /// What is wrong.
+        message: String,
+    },
+    /// The token file cannot be read or is empty.
+    #[error("token file {path}: {message}")]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A non-loopback bind without a token.
+    #[error("refusing to listen on {bind} without a token: set token_file, --token-file or YOI_TOKEN")]
+    PublicWithoutToken {
+        /// The address.
+        bind: SocketAddr,
+    },
+    /// The embedded runtime rejected its options.
+    #[error(transparent)]
+    Embedded(#[from] yoi_runtime_embedded::ConfigError),
+}
+
+/// Everything from the command line and environment that overrides the file.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// `--bind` / `YOI_BIND`.
+    pub bind: Option<SocketAddr>,
+    /// `--workspace` / `YOI_WORKSPACE`.
+    pub workspace: Option<PathBuf>,
+    /// `--token-file` / `YOI_TOKEN_FILE`.
+    pub token_file: Option<PathBuf>,
+    /// `YOI_TOKEN`: the token itself.
+    pub token: Option<SecretString>,
+}
+
+impl FileConfig {
+    /// Parses TOML text.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Resolves the file and overrides into a [`ServerConfig`]; `env` looks
+    /// up environment variables (API keys).
+    pub fn resolve(
+        self,
+        overrides: Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ServerConfig, ConfigError> {
+        let bind = overrides
+            .bind
+            .unwrap_or_else(|| DEFAULT_BIND.parse().unwrap_or_else(|_| unreachable!("valid address")));
+        let token = match (overrides.token, overrides.token_file.or(self.token_file)) {
+            (Some(token), _) => Some(token),
+            (None, Some(path)) => Some(read_token(&path)?),
+            (None, None) => None,
+        };
+        if token.is_none() && !bind.ip().is_loopback() {
+            return Err(ConfigError::PublicWithoutToken { bind });
+        }
+        let mut limits = Limits::default();
+        if let Some(max) = self.limits.max_input_bytes {
+            limits.max_input_bytes = max;
+        }
+        let profiles = self
+            .profiles
+            .into_iter()
+            .map(|p| p.resolve(&env))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut embedded = EmbeddedOptions {
+            profiles,
+            limits,
+            ..EmbeddedOptions::default()
+        };
+        if let Some(default) = self.default_profile {
+            embedded.default_profile = default;
+        }
+        // Fail at start, not at the first request.
+        yoi_runtime_embedded::EmbeddedRuntime::new(embedded.clone())?;
+        Ok(ServerConfig {
+            bind,
+            workspace: overrides.workspace,
+            token,
+            max_body_bytes: self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            embedded,
+        })
+    }
+}
+
+fn read_token(path: &Path) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Token {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(ConfigError::Token {
+            path: path.to_owned(),
+            message: "the file is empty".to_owned(),
+        });
+    }
+    Ok(SecretString::from(token.to_owned()))
+}
+
+impl ProfileFileConfig {
+    fn resolve(self, env: &impl Fn(&str) -> Option<String>) -> Result<ProfileConfig, ConfigError> {
+        let fail = |message: &str| ConfigError::Profile {
+            profile: self.name.clone(),
+            message: message.to_owned(),
+        };
+        let backend = match self.backend {
+            BackendKind::Echo => {
+                if self.base_url.is_some() || self.model.is_some() || self.api_key_env.is_some() || self.timeout_ms.is_some() {
+                    return Err(fail("base_url, model, api_key_env and timeout_ms apply only to backend \"openai\""));
+                }
+                BackendConfig::Echo {
+                    delay: Duration::from_millis(self.echo_delay_ms.unwrap_or(0)),
+                }
+            }
+            BackendKind::Openai => {
+                if self.echo_delay_ms.is_some() {
+                    return Err(fail("echo_delay_ms applies only to backend \"echo\""));
+                }
+                let base_url = self.base_url.clone().ok_or_else(|| fail("backend \"openai\" needs base_url"))?;
+                let model = self.model.clone().ok_or_else(|| fail("backend \"openai\" needs model"))?;
+                let api_key = match &self.api_key_env {
+                    None => None,
+                    Some(var) => Some(SecretString::from(env(var).filter(|k| !k.trim().is_empty()).ok_or_else(
+                        || fail(&format!("environment variable {var} (api_key_env) is not set")),
+                    )?)),
+                };
+                BackendConfig::OpenAi(OpenAiConfig {
+                    base_url,
+                    model,
+                    api_key,
+                    timeout: Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_OPENAI_TIMEOUT_MS)),
+                })
+            }
+        };
+        Ok(ProfileConfig {
+            name: self.name,
+            system_prompt: self.system_prompt,
+            backend,
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! Extractors whose rejections are [`ApiError`]s, so that every malformed
+//! request gets the same problem document as any other error.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use yoi_runtime_api::{RuntimeError, RuntimeId, WorkerId};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body. Malformed JSON and missing fields are `invalid_request`, a
+/// wrong content type is 415, a body over the limit is `payload_too_large`.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                let max = state.max_body_bytes() as u64;
+                Err(ApiError::Runtime(RuntimeError::PayloadTooLarge {
+                    what: "request body".to_owned(),
+                    size: declared.unwrap_or(max + 1),
+                    max,
+                }))
+            }
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
+
+/// A query string.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(ApiError::from)
+    }
+}
+
+/// `{runtime_id}` of a path, validated.
+#[derive(Debug)]
+pub struct RuntimePath(pub RuntimeId);
+
+impl<S: Send + Sync> FromRequestParts<S> for RuntimePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state).await?;
+        Ok(Self(parse_id(&raw)?))
+    }
+}
+
+/// `{runtime_id}/workers/{worker_id}` of a path, validated.
+#[derive(Debug)]
+pub struct WorkerPath(pub RuntimeId, pub WorkerId);
+
+impl<S: Send + Sync> FromRequestParts<S> for WorkerPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((runtime, worker)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state).await?;
+        Ok(Self(parse_id(&runtime)?, parse_id(&worker)?))
+    }
+}
+
+fn parse_id<T>(raw: &str) -> Result<T, ApiError>
+where
+    T: std::str::FromStr<Err = yoi_runtime_api::IdError>,
+{
+    raw.parse::<T>()
+        .map_err(|e| ApiError::Runtime(RuntimeError::from(e)))
+}

@@ -1,0 +1,40 @@
+//! The yoi workspace server: a [`RuntimeRegistry`] of Runtimes behind a
+//! browser-facing HTTP API, routed by `runtime_id` + `worker_id`.
+//!
+//! [`app`] builds the router over an [`AppState`]; [`serve`] runs it on a
+//! listener until a shutdown future resolves. The binary (`main.rs`) only
+//! parses configuration and calls these, so tests run the same code.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod local_compat;
+pub mod openapi;
+pub mod registry;
+mod routes;
+pub mod state;
+pub mod views;
+
+pub use error::{ApiError, Problem};
+pub use registry::{RuntimeEntry, RuntimeRegistry};
+pub use routes::app;
+pub use state::AppState;
+
+/// Serves `state` on `listener` until `shutdown` resolves; then long-lived
+/// responses (SSE streams, long polls) are told to finish, and in-flight
+/// requests complete before this returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            state.begin_shutdown();
+        })
+        .await
+}

@@ -1,0 +1,100 @@
+//! The OpenAPI 3.1 document, generated from the handlers and DTOs.
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "yoi workspace server", description = "Runtimes and their Workers, routed by runtime_id and worker_id."),
+    paths(
+        healthz,
+        openapi,
+        list_runtimes,
+        get_runtime,
+        diagnostics,
+        all_workers,
+        list_workers,
+        create_worker,
+        get_worker,
+        send_input,
+        cancel_worker,
+        stop_worker,
+        transcript,
+        worker_events,
+        worker_stream,
+        runtime_stream,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&ErrorResponses)
+)]
+struct ApiDoc;
+
+/// The OpenAPI document served at `/api/openapi.json`.
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}
+
+/// Adds the error responses every operation can give, so that no status the
+/// server sends is undocumented, and the bearer scheme.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let is_api = path.starts_with("/api/");
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_errors(operation, is_api);
+            }
+        }
+    }
+}
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            crate::error::PROBLEM_JSON,
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+        )
+        .build()
+}
+
+fn add_errors(operation: &mut Operation, is_api: bool) {
+    let mut statuses = vec![("500", "Internal error")];
+    if is_api {
+        statuses.extend([
+            ("400", "Invalid request, id, or limit"),
+            ("401", "Missing or wrong bearer token"),
+            ("404", "Unknown runtime or worker"),
+            ("501", "The runtime does not support this operation"),
+            ("503", "The runtime is unavailable"),
+        ]);
+        if operation.request_body.is_some() {
+            statuses.extend([("413", "Body too large"), ("415", "Body is not JSON")]);
+        }
+        operation.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+    for (status, description) in statuses {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| problem(description).into());
+    }
+}

@@ -1,0 +1,158 @@
+//! Events: pages with optional long polling, and Server-Sent Events.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::{Stream, StreamExt};
+use yoi_runtime_api::dto::{EventPage, EventQuery, WorkerEvent};
+use yoi_runtime_api::{EventCursor, EventStream, Operation, RuntimeError};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiQuery, RuntimePath, WorkerPath};
+use crate::state::AppState;
+use crate::views::{EventsParams, StreamParams};
+
+/// The longest long poll.
+pub(crate) const MAX_WAIT_MS: u64 = 30_000;
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A page of events; with `wait_ms`, waits for the first event after the
+/// cursor when there is none yet.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/events",
+    tag = "events",
+    params(
+        ("runtime_id" = String, Path, description = "The Runtime"),
+        ("worker_id" = String, Path, description = "The Worker"),
+        EventsParams,
+    ),
+    responses(
+        (status = 200, body = EventPage),
+        (status = 410, description = "Cursor expired", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn worker_events(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+    ApiQuery(params): ApiQuery<EventsParams>,
+) -> Result<Json<EventPage>, ApiError> {
+    let wait_ms = params.wait_ms.unwrap_or(0);
+    if wait_ms > MAX_WAIT_MS {
+        return Err(RuntimeError::LimitTooLarge {
+            field: "wait_ms".to_owned(),
+            requested: wait_ms,
+            max: MAX_WAIT_MS,
+        }
+        .into());
+    }
+    let registry = state.registry();
+    let query = EventQuery {
+        after: params.after.clone(),
+        limit: params.limit,
+    };
+    let page = registry.events(&runtime_id, &worker_id, query.clone()).await?;
+    let can_wait = registry.get(&runtime_id)?.capabilities().supports(Operation::Subscribe);
+    if !page.events.is_empty() || wait_ms == 0 || !can_wait {
+        return Ok(Json(page));
+    }
+    let mut stream = registry.subscribe(&runtime_id, &worker_id, params.after).await?;
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+        _ = stream.next() => {}
+        _ = state.shutdown_signal() => {}
+    }
+    Ok(Json(registry.events(&runtime_id, &worker_id, query).await?))
+}
+
+fn resume_cursor(headers: &HeaderMap, query: Option<EventCursor>) -> Result<Option<EventCursor>, ApiError> {
+    match headers.get("last-event-id") {
+        None => Ok(query),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<EventCursor>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid_request("Last-Event-ID is not a valid cursor")),
+    }
+}
+
+fn sse_event(item: Result<WorkerEvent, RuntimeError>) -> Event {
+    let event = match item {
+        Ok(event) => Event::default()
+            .id(event.cursor.as_str())
+            .event(event.kind_name())
+            .json_data(&event),
+        // The stream ends after an error (for example `cursor_expired` when
+        // the client fell too far behind); the client reconnects.
+        Err(err) => Event::default()
+            .event("error")
+            .json_data(ApiError::Runtime(err).problem()),
+    };
+    event.unwrap_or_else(|_| Event::default().event("error").data("{}"))
+}
+
+/// Replays, follows live, and closes cleanly on shutdown.
+fn sse(state: &AppState, stream: EventStream) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+    let events = stream
+        .map(|item| Ok::<_, Infallible>(sse_event(item)))
+        .take_until(state.shutdown_signal());
+    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// A Worker's events as Server-Sent Events: `id:` is the cursor, `event:`
+/// the kind. Resumes after `Last-Event-ID` or `?after=`; replays, then
+/// follows live; ends after `worker_stopped`.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/events/stream",
+    tag = "events",
+    params(
+        ("runtime_id" = String, Path, description = "The Runtime"),
+        ("worker_id" = String, Path, description = "The Worker"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor"),
+        StreamParams,
+    ),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream"),
+        (status = 410, description = "Cursor expired", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn worker_stream(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<StreamParams>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let after = resume_cursor(&headers, params.after)?;
+    let stream = state.registry().subscribe(&runtime_id, &worker_id, after).await?;
+    Ok(sse(&state, stream))
+}
+
+/// A Runtime's lifecycle events (created, stopped, state changes of every
+/// Worker) as Server-Sent Events.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/events/stream",
+    tag = "events",
+    params(
+        ("runtime_id" = String, Path, description = "The Runtime"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor"),
+        StreamParams,
+    ),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"))
+)]
+pub(crate) async fn runtime_stream(
+    State(state): State<AppState>,
+    RuntimePath(runtime_id): RuntimePath,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<StreamParams>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let after = resume_cursor(&headers, params.after)?;
+    let stream = state.registry().subscribe_runtime(&runtime_id, after).await?;
+    Ok(sse(&state, stream))
+}

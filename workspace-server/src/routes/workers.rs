@@ -1,0 +1,201 @@
+//! Workers: list, create, detail, input, cancel, stop, transcript.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use yoi_runtime_api::dto::{
+    CreateWorkerRequest, InputAcceptance, InputRequest, TranscriptPage, TranscriptQuery, WorkerDetail,
+    WorkerListQuery, WorkerPage,
+};
+use yoi_runtime_api::{Operation, resolve_limit};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiQuery, RuntimePath, WorkerPath};
+use crate::state::AppState;
+use crate::views::{AggregateQuery, AggregatedWorker, AggregatedWorkers};
+
+const AGGREGATE_DEFAULT: u32 = 50;
+const AGGREGATE_MAX: u32 = 500;
+
+/// Workers of every Runtime that can list them: the first page of each.
+#[utoipa::path(
+    get,
+    path = "/api/workers",
+    tag = "workers",
+    params(AggregateQuery),
+    responses((status = 200, body = AggregatedWorkers))
+)]
+pub(crate) async fn all_workers(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AggregateQuery>,
+) -> Result<Json<AggregatedWorkers>, ApiError> {
+    let limit = resolve_limit(query.limit, AGGREGATE_DEFAULT, AGGREGATE_MAX)?;
+    let mut view = AggregatedWorkers {
+        items: Vec::new(),
+        truncated: Vec::new(),
+        unavailable: Vec::new(),
+    };
+    for entry in state.registry().entries() {
+        let caps = entry.capabilities();
+        if !caps.supports(Operation::ListWorkers) {
+            continue;
+        }
+        let runtime_id = entry.runtime.id().clone();
+        let per_runtime = limit.min(caps.max_worker_page.unwrap_or(limit));
+        let query = WorkerListQuery {
+            after: None,
+            limit: Some(per_runtime),
+        };
+        match entry.runtime.list_workers(query).await {
+            Ok(page) => {
+                if page.next_after.is_some() {
+                    view.truncated.push(runtime_id);
+                }
+                view.items.extend(page.items.into_iter().map(|summary| AggregatedWorker {
+                    summary,
+                    implementation: entry.implementation,
+                }));
+            }
+            Err(err) => {
+                tracing::warn!(runtime_id = %runtime_id, code = %err.code(), "listing workers failed");
+                view.unavailable.push(runtime_id);
+            }
+        }
+    }
+    Ok(Json(view))
+}
+
+/// One Runtime's Workers, paged by id.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/workers",
+    tag = "workers",
+    params(("runtime_id" = String, Path, description = "The Runtime"), WorkerListQuery),
+    responses((status = 200, body = WorkerPage))
+)]
+pub(crate) async fn list_workers(
+    State(state): State<AppState>,
+    RuntimePath(runtime_id): RuntimePath,
+    ApiQuery(query): ApiQuery<WorkerListQuery>,
+) -> Result<Json<WorkerPage>, ApiError> {
+    Ok(Json(state.registry().list_workers(&runtime_id, query).await?))
+}
+
+/// Creates a Worker.
+#[utoipa::path(
+    post,
+    path = "/api/runtimes/{runtime_id}/workers",
+    tag = "workers",
+    params(("runtime_id" = String, Path, description = "The Runtime")),
+    request_body = CreateWorkerRequest,
+    responses(
+        (status = 201, body = WorkerDetail),
+        (status = 422, description = "Unknown profile", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create_worker(
+    State(state): State<AppState>,
+    RuntimePath(runtime_id): RuntimePath,
+    ApiJson(request): ApiJson<CreateWorkerRequest>,
+) -> Result<(StatusCode, Json<WorkerDetail>), ApiError> {
+    let detail = state.registry().create_worker(&runtime_id, request).await?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}
+
+/// One Worker.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}",
+    tag = "workers",
+    params(
+        ("runtime_id" = String, Path, description = "The Runtime"),
+        ("worker_id" = String, Path, description = "The Worker"),
+    ),
+    responses((status = 200, body = WorkerDetail))
+)]
+pub(crate) async fn get_worker(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+) -> Result<Json<WorkerDetail>, ApiError> {
+    Ok(Json(state.registry().worker(&runtime_id, &worker_id).await?))
+}
+
+/// Sends input; answers as soon as it is recorded.
+#[utoipa::path(
+    post,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/input",
+    tag = "workers",
+    params(
+        ("runtime_id" = String, Path, description = "The Runtime"),
+        ("worker_id" = String, Path, description = "The Worker"),
+    ),
+    request_body = InputRequest,
+    responses(
+        (status = 202, body = InputAcceptance),
+        (status = 409, description = "Busy or stopped", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn send_input(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+    ApiJson(request): ApiJson<InputRequest>,
+) -> Result<(StatusCode, Json<InputAcceptance>), ApiError> {
+    let acceptance = state.registry().send_input(&runtime_id, &worker_id, request).await?;
+    Ok((StatusCode::ACCEPTED, Json(acceptance)))
+}
+
+/// Cancels the running turn and drops queued inputs.
+#[utoipa::path(
+    post,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/cancel",
+    tag = "workers",
+    params(
+        ("runtime_id" = String, Path, description = "The Runtime"),
+        ("worker_id" = String, Path, description = "The Worker"),
+    ),
+    responses((status = 200, body = WorkerDetail))
+)]
+pub(crate) async fn cancel_worker(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+) -> Result<Json<WorkerDetail>, ApiError> {
+    Ok(Json(state.registry().cancel(&runtime_id, &worker_id).await?))
+}
+
+/// Stops the Worker for good.
+#[utoipa::path(
+    post,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/stop",
+    tag = "workers",
+    params(
+        ("runtime_id" = String, Path, description = "The Runtime"),
+        ("worker_id" = String, Path, description = "The Worker"),
+    ),
+    responses((status = 200, body = WorkerDetail))
+)]
+pub(crate) async fn stop_worker(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+) -> Result<Json<WorkerDetail>, ApiError> {
+    Ok(Json(state.registry().stop(&runtime_id, &worker_id).await?))
+}
+
+/// A page of the transcript.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/transcript",
+    tag = "workers",
+    params(
+        ("runtime_id" = String, Path, description = "The Runtime"),
+        ("worker_id" = String, Path, description = "The Worker"),
+        TranscriptQuery,
+    ),
+    responses((status = 200, body = TranscriptPage))
+)]
+pub(crate) async fn transcript(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+    ApiQuery(query): ApiQuery<TranscriptQuery>,
+) -> Result<Json<TranscriptPage>, ApiError> {
+    Ok(Json(state.registry().transcript(&runtime_id, &worker_id, query).await?))
+}

@@ -1,0 +1,79 @@
+//! What every handler can reach.
+
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use tokio::sync::watch;
+
+use crate::registry::RuntimeRegistry;
+
+/// The default request body limit: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Shared state of the HTTP API. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: RuntimeRegistry,
+    token: Option<SecretString>,
+    max_body_bytes: usize,
+    shutdown: watch::Sender<bool>,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("runtimes", &self.inner.registry.entries().len())
+            .field("token", &self.inner.token.as_ref().map(|_| "<redacted>"))
+            .field("max_body_bytes", &self.inner.max_body_bytes)
+            .finish()
+    }
+}
+
+impl AppState {
+    /// State over `registry`, with an optional bearer token for `/api`.
+    pub fn new(registry: RuntimeRegistry, token: Option<SecretString>, max_body_bytes: usize) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                token,
+                max_body_bytes,
+                shutdown,
+            }),
+        }
+    }
+
+    /// The Runtimes.
+    pub fn registry(&self) -> &RuntimeRegistry {
+        &self.inner.registry
+    }
+
+    /// The bearer token `/api` requires, if any.
+    pub fn token(&self) -> Option<&SecretString> {
+        self.inner.token.as_ref()
+    }
+
+    /// The request body limit.
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+
+    /// Tells long-lived responses (SSE, long polls) to finish.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Resolves once shutdown has begun.
+    pub fn shutdown_signal(&self) -> impl Future<Output = ()> + Send + use<> {
+        let mut rx = self.inner.shutdown.subscribe();
+        async move {
+            // An error means the sender is gone, which is a shutdown too.
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }
+}
