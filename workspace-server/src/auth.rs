@@ -12,7 +12,11 @@ use crate::state::AppState;
 
 /// Lets the request through when no token is configured, or when it carries
 /// `Authorization: Bearer <token>`; compared in constant time.
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     if let Some(token) = state.token() {
         let presented = request
             .headers()

@@ -128,7 +128,9 @@ pub enum ConfigError {
         message: String,
     },
     /// A non-loopback bind without a token.
-    #[error("refusing to listen on {bind} without a token: set token_file, --token-file or YOI_TOKEN")]
+    #[error(
+        "refusing to listen on {bind} without a token: set token_file, --token-file or YOI_TOKEN"
+    )]
     PublicWithoutToken {
         /// The address.
         bind: SocketAddr,
@@ -176,9 +178,11 @@ impl FileConfig {
         overrides: Overrides,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<ServerConfig, ConfigError> {
-        let bind = overrides
-            .bind
-            .unwrap_or_else(|| DEFAULT_BIND.parse().unwrap_or_else(|_| unreachable!("valid address")));
+        let bind = overrides.bind.unwrap_or_else(|| {
+            DEFAULT_BIND
+                .parse()
+                .unwrap_or_else(|_| unreachable!("valid address"))
+        });
         let token = match (overrides.token, overrides.token_file.or(self.token_file)) {
             (Some(token), _) => Some(token),
             (None, Some(path)) => Some(read_token(&path)?),
@@ -239,8 +243,14 @@ impl ProfileFileConfig {
         };
         let backend = match self.backend {
             BackendKind::Echo => {
-                if self.base_url.is_some() || self.model.is_some() || self.api_key_env.is_some() || self.timeout_ms.is_some() {
-                    return Err(fail("base_url, model, api_key_env and timeout_ms apply only to backend \"openai\""));
+                if self.base_url.is_some()
+                    || self.model.is_some()
+                    || self.api_key_env.is_some()
+                    || self.timeout_ms.is_some()
+                {
+                    return Err(fail(
+                        "base_url, model, api_key_env and timeout_ms apply only to backend \"openai\"",
+                    ));
                 }
                 BackendConfig::Echo {
                     delay: Duration::from_millis(self.echo_delay_ms.unwrap_or(0)),
@@ -250,19 +260,31 @@ impl ProfileFileConfig {
                 if self.echo_delay_ms.is_some() {
                     return Err(fail("echo_delay_ms applies only to backend \"echo\""));
                 }
-                let base_url = self.base_url.clone().ok_or_else(|| fail("backend \"openai\" needs base_url"))?;
-                let model = self.model.clone().ok_or_else(|| fail("backend \"openai\" needs model"))?;
+                let base_url = self
+                    .base_url
+                    .clone()
+                    .ok_or_else(|| fail("backend \"openai\" needs base_url"))?;
+                let model = self
+                    .model
+                    .clone()
+                    .ok_or_else(|| fail("backend \"openai\" needs model"))?;
                 let api_key = match &self.api_key_env {
                     None => None,
-                    Some(var) => Some(SecretString::from(env(var).filter(|k| !k.trim().is_empty()).ok_or_else(
-                        || fail(&format!("environment variable {var} (api_key_env) is not set")),
-                    )?)),
+                    Some(var) => Some(SecretString::from(
+                        env(var).filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+                            fail(&format!(
+                                "environment variable {var} (api_key_env) is not set"
+                            ))
+                        })?,
+                    )),
                 };
                 BackendConfig::OpenAi(OpenAiConfig {
                     base_url,
                     model,
                     api_key,
-                    timeout: Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_OPENAI_TIMEOUT_MS)),
+                    timeout: Duration::from_millis(
+                        self.timeout_ms.unwrap_or(DEFAULT_OPENAI_TIMEOUT_MS),
+                    ),
                 })
             }
         };

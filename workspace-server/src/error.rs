@@ -5,7 +5,9 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use yoi_runtime_api::{ErrorBody, EventCursor, Operation, ProfileName, RuntimeError, RuntimeId, WorkerId};
+use yoi_runtime_api::{
+    ErrorBody, EventCursor, Operation, ProfileName, RuntimeError, RuntimeId, WorkerId,
+};
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -190,8 +192,12 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(err) => {
                 Self::invalid_request(format!("the JSON body does not fit: {}", err.body_text()))
             }
-            JsonRejection::JsonSyntaxError(_) => Self::invalid_request("the body is not valid JSON"),
-            other => Self::invalid_request(format!("the body could not be read: {}", other.body_text())),
+            JsonRejection::JsonSyntaxError(_) => {
+                Self::invalid_request("the body is not valid JSON")
+            }
+            other => {
+                Self::invalid_request(format!("the body could not be read: {}", other.body_text()))
+            }
         }
     }
 }

@@ -22,12 +22,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde::Deserialize;
 use yoi_runtime_api::dto::{
-    EntryRole, EntryStatus, ImplementationKind, ProfileRef, RuntimeState, RuntimeStatus, RuntimeSummary,
-    TranscriptEntry, TranscriptPage, TranscriptQuery, WorkerCounts, WorkerDetail, WorkerListQuery,
-    WorkerPage, WorkerState, WorkerSummary,
+    EntryRole, EntryStatus, ImplementationKind, ProfileRef, RuntimeState, RuntimeStatus,
+    RuntimeSummary, TranscriptEntry, TranscriptPage, TranscriptQuery, WorkerCounts, WorkerDetail,
+    WorkerListQuery, WorkerPage, WorkerState, WorkerSummary,
 };
 use yoi_runtime_api::{
-    Capabilities, ProfileName, Result, Runtime, RuntimeError, RuntimeId, Timestamp, WorkerId, resolve_limit,
+    Capabilities, ProfileName, Result, Runtime, RuntimeError, RuntimeId, Timestamp, WorkerId,
+    resolve_limit,
 };
 
 use crate::registry::{Diagnostic, DiagnosticLevel, DiagnosticsSource};
@@ -83,7 +84,9 @@ struct Source {
 impl std::fmt::Debug for LocalCompatRuntime {
     /// Never prints the workspace path.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalCompatRuntime").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("LocalCompatRuntime")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,19 +113,30 @@ impl Source {
     fn read_record(&self, dir: &Path, id: &WorkerId) -> std::result::Result<Record, Diagnostic> {
         let path = dir.join("worker.json");
         let mut text = String::new();
-        let read = fs::File::open(&path).and_then(|f| f.take(MAX_RECORD_BYTES + 1).read_to_string(&mut text));
+        let read = fs::File::open(&path)
+            .and_then(|f| f.take(MAX_RECORD_BYTES + 1).read_to_string(&mut text));
         if read.is_err() {
-            return Err(warning("unreadable_record", format!("the record of worker '{id}' cannot be read")));
+            return Err(warning(
+                "unreadable_record",
+                format!("the record of worker '{id}' cannot be read"),
+            ));
         }
         if text.len() as u64 > MAX_RECORD_BYTES {
-            return Err(warning("oversized_record", format!("the record of worker '{id}' is too large")));
+            return Err(warning(
+                "oversized_record",
+                format!("the record of worker '{id}' is too large"),
+            ));
         }
         // serde's message could quote a value (such as a path), so only the
         // position is reported.
         let record: Record = serde_json::from_str(&text).map_err(|e| {
             warning(
                 "malformed_record",
-                format!("the record of worker '{id}' is malformed (line {}, column {})", e.line(), e.column()),
+                format!(
+                    "the record of worker '{id}' is malformed (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
             )
         })?;
         if record.name != id.as_str() {
@@ -158,7 +172,11 @@ impl Source {
                     if !entry.file_type().is_ok_and(|t| t.is_dir()) {
                         continue;
                     }
-                    let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<WorkerId>().ok()) else {
+                    let Some(id) = entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|n| n.parse::<WorkerId>().ok())
+                    else {
                         diagnostics.push(warning(
                             "invalid_worker_name",
                             "a worker folder's name is not a valid worker id".to_owned(),
@@ -179,7 +197,10 @@ impl Source {
 
     /// The transcript's valid lines, counting and skipping bad ones.
     fn transcript_lines(&self, id: &WorkerId) -> impl Iterator<Item = Line> + use<> {
-        let path = self.workers_dir().join(id.as_str()).join("transcript.jsonl");
+        let path = self
+            .workers_dir()
+            .join(id.as_str())
+            .join("transcript.jsonl");
         let lines = fs::File::open(path).ok().map(|f| BufReader::new(f).lines());
         lines
             .into_iter()
@@ -225,7 +246,10 @@ impl LocalCompatRuntime {
     }
 
     /// Runs blocking file work off the async executor.
-    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce(&Source) -> T + Send + 'static) -> Result<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Source) -> T + Send + 'static,
+    ) -> Result<T> {
         let source = self.shared.clone();
         tokio::task::spawn_blocking(move || work(&source))
             .await
@@ -243,7 +267,10 @@ impl LocalCompatRuntime {
 impl DiagnosticsSource for Source {
     fn diagnostics(&self) -> Vec<Diagnostic> {
         self.scan();
-        self.diagnostics.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.diagnostics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -300,7 +327,11 @@ impl Runtime for LocalCompatRuntime {
                 .collect();
             let more = rest.next().is_some();
             WorkerPage {
-                next_after: if more { items.last().map(|w| w.worker_id.clone()) } else { None },
+                next_after: if more {
+                    items.last().map(|w| w.worker_id.clone())
+                } else {
+                    None
+                },
                 items,
             }
         })
@@ -317,10 +348,17 @@ impl Runtime for LocalCompatRuntime {
             })
             .await?
             .ok_or_else(|| self.unknown(worker_id))?;
-        Ok(WorkerDetail { summary, intent: None })
+        Ok(WorkerDetail {
+            summary,
+            intent: None,
+        })
     }
 
-    async fn transcript(&self, worker_id: &WorkerId, query: TranscriptQuery) -> Result<TranscriptPage> {
+    async fn transcript(
+        &self,
+        worker_id: &WorkerId,
+        query: TranscriptQuery,
+    ) -> Result<TranscriptPage> {
         let limit = resolve_limit(query.limit, 50, MAX_TRANSCRIPT_PAGE)?;
         // Confirms the Worker exists (and its record is valid).
         self.worker(worker_id).await?;

@@ -36,7 +36,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let cli = Cli::parse();
     let config = match load(cli) {
@@ -46,7 +48,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("yoi-workspace-server: cannot start the async runtime: {err}");
@@ -71,7 +76,10 @@ fn load(cli: Cli) -> Result<ServerConfig, Box<dyn std::error::Error>> {
         bind: cli.bind,
         workspace: cli.workspace,
         token_file: cli.token_file,
-        token: std::env::var("YOI_TOKEN").ok().filter(|t| !t.is_empty()).map(SecretString::from),
+        token: std::env::var("YOI_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from),
     };
     Ok(file.resolve(overrides, |var| std::env::var(var).ok())?)
 }
@@ -79,7 +87,10 @@ fn load(cli: Cli) -> Result<ServerConfig, Box<dyn std::error::Error>> {
 async fn run(config: ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
     let mut registry = RuntimeRegistry::new();
     let embedded = EmbeddedRuntime::new(config.embedded)?;
-    registry.register(RuntimeEntry::new(Arc::new(embedded), ImplementationKind::Embedded))?;
+    registry.register(RuntimeEntry::new(
+        Arc::new(embedded),
+        ImplementationKind::Embedded,
+    ))?;
     if let Some(workspace) = config.workspace {
         let local = LocalCompatRuntime::new(workspace);
         let diagnostics = local.diagnostics_source();

@@ -51,10 +51,7 @@ impl Modify for ErrorResponses {
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
             let is_api = path.starts_with("/api/");
-            let operations = [
-                item.get.as_mut(),
-                item.post.as_mut(),
-            ];
+            let operations = [item.get.as_mut(), item.post.as_mut()];
             for operation in operations.into_iter().flatten() {
                 add_errors(operation, is_api);
             }
@@ -67,7 +64,9 @@ fn problem(description: &str) -> utoipa::openapi::Response {
         .description(description)
         .content(
             crate::error::PROBLEM_JSON,
-            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
         )
         .build()
 }

@@ -130,7 +130,11 @@ impl RuntimeRegistry {
     }
 
     /// Lists Workers of one Runtime.
-    pub async fn list_workers(&self, rid: &RuntimeId, query: WorkerListQuery) -> Result<WorkerPage> {
+    pub async fn list_workers(
+        &self,
+        rid: &RuntimeId,
+        query: WorkerListQuery,
+    ) -> Result<WorkerPage> {
         let entry = self.get(rid)?;
         entry.check(Operation::ListWorkers)?;
         entry.runtime.list_workers(query).await
@@ -142,7 +146,11 @@ impl RuntimeRegistry {
     }
 
     /// Creates a Worker.
-    pub async fn create_worker(&self, rid: &RuntimeId, request: CreateWorkerRequest) -> Result<WorkerDetail> {
+    pub async fn create_worker(
+        &self,
+        rid: &RuntimeId,
+        request: CreateWorkerRequest,
+    ) -> Result<WorkerDetail> {
         let entry = self.get(rid)?;
         entry.check(Operation::CreateWorker)?;
         entry.runtime.create_worker(request).await
@@ -188,7 +196,12 @@ impl RuntimeRegistry {
     }
 
     /// An events page.
-    pub async fn events(&self, rid: &RuntimeId, wid: &WorkerId, query: EventQuery) -> Result<EventPage> {
+    pub async fn events(
+        &self,
+        rid: &RuntimeId,
+        wid: &WorkerId,
+        query: EventQuery,
+    ) -> Result<EventPage> {
         let entry = self.get(rid)?;
         entry.check(Operation::Events)?;
         entry.runtime.events(wid, query).await
@@ -207,7 +220,11 @@ impl RuntimeRegistry {
     }
 
     /// A Runtime's lifecycle event stream.
-    pub async fn subscribe_runtime(&self, rid: &RuntimeId, after: Option<EventCursor>) -> Result<EventStream> {
+    pub async fn subscribe_runtime(
+        &self,
+        rid: &RuntimeId,
+        after: Option<EventCursor>,
+    ) -> Result<EventStream> {
         let entry = self.get(rid)?;
         entry.check(Operation::Subscribe)?;
         entry.runtime.subscribe_runtime(after).await

@@ -36,7 +36,11 @@ impl fmt::Debug for AppState {
 
 impl AppState {
     /// State over `registry`, with an optional bearer token for `/api`.
-    pub fn new(registry: RuntimeRegistry, token: Option<SecretString>, max_body_bytes: usize) -> Self {
+    pub fn new(
+        registry: RuntimeRegistry,
+        token: Option<SecretString>,
+        max_body_bytes: usize,
+    ) -> Self {
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {

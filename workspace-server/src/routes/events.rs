@@ -55,12 +55,19 @@ pub(crate) async fn worker_events(
         after: params.after.clone(),
         limit: params.limit,
     };
-    let page = registry.events(&runtime_id, &worker_id, query.clone()).await?;
-    let can_wait = registry.get(&runtime_id)?.capabilities().supports(Operation::Subscribe);
+    let page = registry
+        .events(&runtime_id, &worker_id, query.clone())
+        .await?;
+    let can_wait = registry
+        .get(&runtime_id)?
+        .capabilities()
+        .supports(Operation::Subscribe);
     if !page.events.is_empty() || wait_ms == 0 || !can_wait {
         return Ok(Json(page));
     }
-    let mut stream = registry.subscribe(&runtime_id, &worker_id, params.after).await?;
+    let mut stream = registry
+        .subscribe(&runtime_id, &worker_id, params.after)
+        .await?;
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
         _ = stream.next() => {}
@@ -69,7 +76,10 @@ pub(crate) async fn worker_events(
     Ok(Json(registry.events(&runtime_id, &worker_id, query).await?))
 }
 
-fn resume_cursor(headers: &HeaderMap, query: Option<EventCursor>) -> Result<Option<EventCursor>, ApiError> {
+fn resume_cursor(
+    headers: &HeaderMap,
+    query: Option<EventCursor>,
+) -> Result<Option<EventCursor>, ApiError> {
     match headers.get("last-event-id") {
         None => Ok(query),
         Some(value) => value
@@ -97,7 +107,10 @@ fn sse_event(item: Result<WorkerEvent, RuntimeError>) -> Event {
 }
 
 /// Replays, follows live, and closes cleanly on shutdown.
-fn sse(state: &AppState, stream: EventStream) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+fn sse(
+    state: &AppState,
+    stream: EventStream,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let events = stream
         .map(|item| Ok::<_, Infallible>(sse_event(item)))
         .take_until(state.shutdown_signal());
@@ -129,7 +142,10 @@ pub(crate) async fn worker_stream(
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let after = resume_cursor(&headers, params.after)?;
-    let stream = state.registry().subscribe(&runtime_id, &worker_id, after).await?;
+    let stream = state
+        .registry()
+        .subscribe(&runtime_id, &worker_id, after)
+        .await?;
     Ok(sse(&state, stream))
 }
 
@@ -153,6 +169,9 @@ pub(crate) async fn runtime_stream(
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let after = resume_cursor(&headers, params.after)?;
-    let stream = state.registry().subscribe_runtime(&runtime_id, after).await?;
+    let stream = state
+        .registry()
+        .subscribe_runtime(&runtime_id, after)
+        .await?;
     Ok(sse(&state, stream))
 }

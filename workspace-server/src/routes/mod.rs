@@ -20,10 +20,12 @@ use crate::state::AppState;
 use crate::views::Health;
 
 pub(crate) use events::{__path_runtime_stream, __path_worker_events, __path_worker_stream};
-pub(crate) use runtimes::{__path_diagnostics, __path_get_runtime, __path_list_runtimes, __path_openapi};
+pub(crate) use runtimes::{
+    __path_diagnostics, __path_get_runtime, __path_list_runtimes, __path_openapi,
+};
 pub(crate) use workers::{
-    __path_all_workers, __path_cancel_worker, __path_create_worker, __path_get_worker, __path_list_workers,
-    __path_send_input, __path_stop_worker, __path_transcript,
+    __path_all_workers, __path_cancel_worker, __path_create_worker, __path_get_worker,
+    __path_list_workers, __path_send_input, __path_stop_worker, __path_transcript,
 };
 
 /// The whole HTTP application over `state`.
@@ -45,8 +47,14 @@ pub fn app(state: AppState) -> Router {
         .route(&format!("{WORKER}/stop"), post(workers::stop_worker))
         .route(&format!("{WORKER}/transcript"), get(workers::transcript))
         .route(&format!("{WORKER}/events"), get(events::worker_events))
-        .route(&format!("{WORKER}/events/stream"), get(events::worker_stream))
-        .route("/api/runtimes/{runtime_id}/events/stream", get(events::runtime_stream))
+        .route(
+            &format!("{WORKER}/events/stream"),
+            get(events::worker_stream),
+        )
+        .route(
+            "/api/runtimes/{runtime_id}/events/stream",
+            get(events::runtime_stream),
+        )
         .route_layer(from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))

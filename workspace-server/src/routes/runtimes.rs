@@ -8,7 +8,9 @@ use crate::error::ApiError;
 use crate::extract::RuntimePath;
 use crate::registry::RuntimeEntry;
 use crate::state::AppState;
-use crate::views::{DiagnosticsView, RuntimeList, RuntimeStatusView, RuntimeView, SourceDiagnostics};
+use crate::views::{
+    DiagnosticsView, RuntimeList, RuntimeStatusView, RuntimeView, SourceDiagnostics,
+};
 
 async fn runtime_view(entry: &RuntimeEntry) -> Result<RuntimeView, ApiError> {
     let summary = entry.runtime.summary().await?;
@@ -38,7 +40,9 @@ async fn runtime_view(entry: &RuntimeEntry) -> Result<RuntimeView, ApiError> {
 
 /// Every registered Runtime.
 #[utoipa::path(get, path = "/api/runtimes", tag = "runtimes", responses((status = 200, body = RuntimeList)))]
-pub(crate) async fn list_runtimes(State(state): State<AppState>) -> Result<Json<RuntimeList>, ApiError> {
+pub(crate) async fn list_runtimes(
+    State(state): State<AppState>,
+) -> Result<Json<RuntimeList>, ApiError> {
     let mut items = Vec::new();
     for entry in state.registry().entries() {
         items.push(runtime_view(entry).await?);
@@ -64,14 +68,20 @@ pub(crate) async fn get_runtime(
 
 /// What each Runtime's source reports about itself.
 #[utoipa::path(get, path = "/api/diagnostics", tag = "runtimes", responses((status = 200, body = DiagnosticsView)))]
-pub(crate) async fn diagnostics(State(state): State<AppState>) -> Result<Json<DiagnosticsView>, ApiError> {
+pub(crate) async fn diagnostics(
+    State(state): State<AppState>,
+) -> Result<Json<DiagnosticsView>, ApiError> {
     let mut items = Vec::new();
     for entry in state.registry().entries() {
         let status = match entry.runtime.status().await {
             Ok(status) => status.state,
             Err(_) => RuntimeState::Unavailable,
         };
-        let diagnostics = entry.diagnostics.as_ref().map(|d| d.diagnostics()).unwrap_or_default();
+        let diagnostics = entry
+            .diagnostics
+            .as_ref()
+            .map(|d| d.diagnostics())
+            .unwrap_or_default();
         items.push(SourceDiagnostics {
             runtime_id: entry.runtime.id().clone(),
             implementation: entry.implementation,

@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use yoi_runtime_api::dto::{
-    CreateWorkerRequest, InputAcceptance, InputRequest, TranscriptPage, TranscriptQuery, WorkerDetail,
-    WorkerListQuery, WorkerPage,
+    CreateWorkerRequest, InputAcceptance, InputRequest, TranscriptPage, TranscriptQuery,
+    WorkerDetail, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{Operation, resolve_limit};
 
@@ -51,10 +51,11 @@ pub(crate) async fn all_workers(
                 if page.next_after.is_some() {
                     view.truncated.push(runtime_id);
                 }
-                view.items.extend(page.items.into_iter().map(|summary| AggregatedWorker {
-                    summary,
-                    implementation: entry.implementation,
-                }));
+                view.items
+                    .extend(page.items.into_iter().map(|summary| AggregatedWorker {
+                        summary,
+                        implementation: entry.implementation,
+                    }));
             }
             Err(err) => {
                 tracing::warn!(runtime_id = %runtime_id, code = %err.code(), "listing workers failed");
@@ -78,7 +79,9 @@ pub(crate) async fn list_workers(
     RuntimePath(runtime_id): RuntimePath,
     ApiQuery(query): ApiQuery<WorkerListQuery>,
 ) -> Result<Json<WorkerPage>, ApiError> {
-    Ok(Json(state.registry().list_workers(&runtime_id, query).await?))
+    Ok(Json(
+        state.registry().list_workers(&runtime_id, query).await?,
+    ))
 }
 
 /// Creates a Worker.
@@ -117,7 +120,9 @@ pub(crate) async fn get_worker(
     State(state): State<AppState>,
     WorkerPath(runtime_id, worker_id): WorkerPath,
 ) -> Result<Json<WorkerDetail>, ApiError> {
-    Ok(Json(state.registry().worker(&runtime_id, &worker_id).await?))
+    Ok(Json(
+        state.registry().worker(&runtime_id, &worker_id).await?,
+    ))
 }
 
 /// Sends input; answers as soon as it is recorded.
@@ -140,7 +145,10 @@ pub(crate) async fn send_input(
     WorkerPath(runtime_id, worker_id): WorkerPath,
     ApiJson(request): ApiJson<InputRequest>,
 ) -> Result<(StatusCode, Json<InputAcceptance>), ApiError> {
-    let acceptance = state.registry().send_input(&runtime_id, &worker_id, request).await?;
+    let acceptance = state
+        .registry()
+        .send_input(&runtime_id, &worker_id, request)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(acceptance)))
 }
 
@@ -159,7 +167,9 @@ pub(crate) async fn cancel_worker(
     State(state): State<AppState>,
     WorkerPath(runtime_id, worker_id): WorkerPath,
 ) -> Result<Json<WorkerDetail>, ApiError> {
-    Ok(Json(state.registry().cancel(&runtime_id, &worker_id).await?))
+    Ok(Json(
+        state.registry().cancel(&runtime_id, &worker_id).await?,
+    ))
 }
 
 /// Stops the Worker for good.
@@ -197,5 +207,10 @@ pub(crate) async fn transcript(
     WorkerPath(runtime_id, worker_id): WorkerPath,
     ApiQuery(query): ApiQuery<TranscriptQuery>,
 ) -> Result<Json<TranscriptPage>, ApiError> {
-    Ok(Json(state.registry().transcript(&runtime_id, &worker_id, query).await?))
+    Ok(Json(
+        state
+            .registry()
+            .transcript(&runtime_id, &worker_id, query)
+            .await?,
+    ))
 }

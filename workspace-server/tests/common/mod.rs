@@ -1,0 +1,206 @@
+//! Helpers shared by the server's integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use secrecy::SecretString;
+use serde_json::Value;
+use tower::ServiceExt;
+use yoi_runtime_api::dto::ImplementationKind;
+use yoi_runtime_api::{ProfileName, RuntimeId};
+use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, ProfileConfig};
+use yoi_workspace_server::local_compat::LocalCompatRuntime;
+use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
+use yoi_workspace_server::{AppState, RuntimeEntry, RuntimeRegistry, app};
+
+pub const EMBEDDED: &str = "backend-internal";
+
+/// A fresh, empty folder under the system temp dir.
+pub fn temp_dir(label: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "yoi-test-{label}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes a worker record (and optionally a transcript) into a workspace.
+pub fn write_record(workspace: &Path, name: &str, record: &Value, transcript: Option<&str>) {
+    let dir = workspace.join(".yoi").join("workers").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("worker.json"), record.to_string()).unwrap();
+    if let Some(lines) = transcript {
+        std::fs::write(dir.join("transcript.jsonl"), lines).unwrap();
+    }
+}
+
+pub fn record(name: &str, workspace: &Path) -> Value {
+    serde_json::json!({
+        "name": name,
+        "profile": "default",
+        "state": "running",
+        "pid": 4242,
+        "socket_path": workspace.join(format!("run/{name}.sock")),
+        "session_path": workspace.join(format!("sessions/{name}")),
+        "workspace": workspace,
+        "created_at": "2026-01-02T03:04:05Z",
+        "updated_at": "2026-01-02T03:04:06Z"
+    })
+}
+
+pub fn embedded(id: &str) -> EmbeddedRuntime {
+    EmbeddedRuntime::new(EmbeddedOptions {
+        runtime_id: RuntimeId::new(id).unwrap(),
+        profiles: vec![ProfileConfig::echo(
+            ProfileName::new("slow").unwrap(),
+            Duration::from_millis(800),
+        )],
+        ..EmbeddedOptions::default()
+    })
+    .unwrap()
+}
+
+/// Builds the app state with the embedded runtime and, when given, a local
+/// compatibility runtime over `workspace`.
+pub struct TestApp {
+    pub state: AppState,
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with(None, None, DEFAULT_MAX_BODY_BYTES)
+    }
+
+    pub fn with(workspace: Option<&Path>, token: Option<&str>, max_body_bytes: usize) -> Self {
+        let mut registry = RuntimeRegistry::new();
+        registry
+            .register(RuntimeEntry::new(
+                Arc::new(embedded(EMBEDDED)),
+                ImplementationKind::Embedded,
+            ))
+            .unwrap();
+        if let Some(workspace) = workspace {
+            let local = LocalCompatRuntime::new(workspace.to_owned());
+            let diagnostics = local.diagnostics_source();
+            registry
+                .register(RuntimeEntry {
+                    runtime: Arc::new(local),
+                    implementation: ImplementationKind::LocalCompat,
+                    diagnostics: Some(diagnostics),
+                })
+                .unwrap();
+        }
+        Self::from_registry(registry, token, max_body_bytes)
+    }
+
+    pub fn from_registry(
+        registry: RuntimeRegistry,
+        token: Option<&str>,
+        max_body_bytes: usize,
+    ) -> Self {
+        let token = token.map(|t| SecretString::from(t.to_owned()));
+        Self {
+            state: AppState::new(registry, token, max_body_bytes),
+        }
+    }
+
+    pub async fn request(&self, request: Request<Body>) -> Reply {
+        let response = app(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.request(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    pub async fn post(&self, uri: &str, body: Value) -> Reply {
+        self.send(Method::POST, uri, Some(body)).await
+    }
+
+    pub async fn send(&self, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        let builder = Request::builder().method(method).uri(uri);
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        };
+        self.request(request).await
+    }
+
+    /// Creates a Worker on the embedded runtime; returns its id.
+    pub async fn create_worker(&self, profile: Option<&str>) -> String {
+        let body = match profile {
+            Some(p) => serde_json::json!({ "profile": p }),
+            None => serde_json::json!({}),
+        };
+        let reply = self
+            .post(&format!("/api/runtimes/{EMBEDDED}/workers"), body)
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply.json["worker_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the Worker is idle with nothing queued.
+    pub async fn wait_idle(&self, worker: &str) {
+        for _ in 0..1000 {
+            let reply = self
+                .get(&format!("/api/runtimes/{EMBEDDED}/workers/{worker}"))
+                .await;
+            if reply.json["state"] == "idle" && reply.json["pending_inputs"] == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("worker {worker} never became idle");
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    /// Asserts a problem document with this status and code.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap()),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        assert_eq!(self.json["code"], code, "{}", self.text);
+        assert_eq!(self.json["status"], status);
+        assert_eq!(self.json["type"], format!("urn:yoi:problem:{code}"));
+        assert!(self.json["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+}

@@ -1,0 +1,334 @@
+//! Every error a client can trigger: status, `code` and problem+json.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use common::{EMBEDDED, TestApp, temp_dir};
+use serde_json::json;
+use std::sync::Arc;
+use yoi_runtime_api::dto::ImplementationKind;
+use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, Limits};
+use yoi_workspace_server::{RuntimeEntry, RuntimeRegistry};
+
+const W: &str = "/api/runtimes/backend-internal/workers";
+
+#[tokio::test]
+async fn malformed_json_is_invalid_request() {
+    let app = TestApp::new();
+    let request = Request::post(W)
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    app.request(request)
+        .await
+        .assert_problem(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let app = TestApp::new();
+    let request = Request::post(W)
+        .header("content-type", "text/plain")
+        .body(Body::from("{}"))
+        .unwrap();
+    app.request(request)
+        .await
+        .assert_problem(415, "unsupported_media_type");
+    let request = Request::post(W).body(Body::from("{}")).unwrap();
+    app.request(request)
+        .await
+        .assert_problem(415, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn missing_and_unknown_fields_are_invalid_request() {
+    let app = TestApp::new();
+    let worker = app.create_worker(None).await;
+    let input = format!("{W}/{worker}/input");
+    app.post(&input, json!({ "on_busy": "queue" }))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.post(&input, json!({ "text": "hi", "socket_path": "/tmp/x" }))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.post(&input, json!({ "text": "hi", "on_busy": "sometimes" }))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.post(&input, json!({ "text": 5 }))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.post(W, json!({ "display_name": 7 }))
+        .await
+        .assert_problem(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn bad_ids_in_paths_and_bodies_are_invalid_id() {
+    let app = TestApp::new();
+    let reply = app.get("/api/runtimes/bad%20id").await;
+    reply.assert_problem(400, "invalid_id");
+    assert_eq!(reply.json["field"], "runtime_id");
+    let reply = app.get(&format!("{W}/..")).await;
+    reply.assert_problem(400, "invalid_id");
+    assert_eq!(reply.json["field"], "worker_id");
+    let long = "a".repeat(129);
+    app.get(&format!("{W}/{long}"))
+        .await
+        .assert_problem(400, "invalid_id");
+    app.post(W, json!({ "profile": "../etc" }))
+        .await
+        .assert_problem(400, "invalid_request");
+    let worker = app.create_worker(None).await;
+    app.post(
+        &format!("{W}/{worker}/input"),
+        json!({ "text": "hi", "client_input_id": "a b" }),
+    )
+    .await
+    .assert_problem(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn bad_query_values_are_invalid_request() {
+    let app = TestApp::new();
+    let worker = app.create_worker(None).await;
+    app.get(&format!("{W}/{worker}/transcript?limit=lots"))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.get(&format!("{W}/{worker}/transcript?start=-1"))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.get(&format!("{W}/{worker}/events?after=%2F.."))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.get(&format!("{W}?limit=0"))
+        .await
+        .assert_problem(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn unknown_route_and_wrong_method() {
+    let app = TestApp::new();
+    app.get("/nope")
+        .await
+        .assert_problem(404, "route_not_found");
+    app.get("/api/nope")
+        .await
+        .assert_problem(404, "route_not_found");
+    let reply = app.send(Method::DELETE, "/api/runtimes", None).await;
+    reply.assert_problem(405, "method_not_allowed");
+    let reply = app
+        .send(Method::PUT, &format!("{W}/w-1/input"), Some(json!({})))
+        .await;
+    reply.assert_problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let app = TestApp::with(None, None, 1024);
+    let worker = app.create_worker(None).await;
+    let reply = app
+        .post(
+            &format!("{W}/{worker}/input"),
+            json!({ "text": "x".repeat(4096) }),
+        )
+        .await;
+    reply.assert_problem(413, "payload_too_large");
+    assert_eq!(reply.json["max"], 1024);
+}
+
+#[tokio::test]
+async fn oversized_input_text_is_413() {
+    let app = TestApp::new();
+    let worker = app.create_worker(None).await;
+    let reply = app
+        .post(
+            &format!("{W}/{worker}/input"),
+            json!({ "text": "x".repeat(65537) }),
+        )
+        .await;
+    reply.assert_problem(413, "payload_too_large");
+    assert_eq!(reply.json["max"], 65536);
+}
+
+#[tokio::test]
+async fn blank_input_is_invalid_request() {
+    let app = TestApp::new();
+    let worker = app.create_worker(None).await;
+    app.post(&format!("{W}/{worker}/input"), json!({ "text": "   " }))
+        .await
+        .assert_problem(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn unknown_runtime_and_unknown_worker_are_404() {
+    let app = TestApp::new();
+    let reply = app.get("/api/runtimes/nowhere/workers/w-1").await;
+    reply.assert_problem(404, "unknown_runtime");
+    assert_eq!(reply.json["runtime_id"], "nowhere");
+    let reply = app.get(&format!("{W}/w-9999999999")).await;
+    reply.assert_problem(404, "unknown_worker");
+    assert_eq!(reply.json["runtime_id"], EMBEDDED);
+    assert_eq!(reply.json["worker_id"], "w-9999999999");
+}
+
+#[tokio::test]
+async fn unknown_profile_is_422() {
+    let app = TestApp::new();
+    let reply = app.post(W, json!({ "profile": "no-such" })).await;
+    reply.assert_problem(422, "unknown_profile");
+    assert_eq!(reply.json["profile"], "no-such");
+}
+
+#[tokio::test]
+async fn busy_and_stopped_are_409() {
+    let app = TestApp::new();
+    let worker = app.create_worker(Some("slow")).await;
+    let input = format!("{W}/{worker}/input");
+    assert_eq!(app.post(&input, json!({ "text": "one" })).await.status, 202);
+    let reply = app.post(&input, json!({ "text": "two" })).await;
+    reply.assert_problem(409, "worker_busy");
+    assert_eq!(reply.json["reason"], "turn_running");
+    assert_eq!(
+        app.post(&format!("{W}/{worker}/stop"), json!(null))
+            .await
+            .status,
+        200
+    );
+    app.post(&input, json!({ "text": "three" }))
+        .await
+        .assert_problem(409, "worker_stopped");
+}
+
+#[tokio::test]
+async fn limits_over_the_maximum_are_limit_too_large() {
+    let app = TestApp::new();
+    let worker = app.create_worker(None).await;
+    let reply = app.get(&format!("{W}/{worker}/transcript?limit=201")).await;
+    reply.assert_problem(400, "limit_too_large");
+    assert_eq!(
+        (reply.json["requested"].as_u64(), reply.json["max"].as_u64()),
+        (Some(201), Some(200))
+    );
+    app.get(&format!("{W}/{worker}/events?limit=1001"))
+        .await
+        .assert_problem(400, "limit_too_large");
+    let reply = app.get(&format!("{W}/{worker}/events?wait_ms=30001")).await;
+    reply.assert_problem(400, "limit_too_large");
+    assert_eq!(reply.json["field"], "wait_ms");
+    app.get("/api/workers?limit=501")
+        .await
+        .assert_problem(400, "limit_too_large");
+}
+
+#[tokio::test]
+async fn expired_and_foreign_cursors() {
+    // An embedded runtime that keeps only 20 events per Worker.
+    let runtime = EmbeddedRuntime::new(EmbeddedOptions {
+        limits: Limits {
+            max_events_per_worker: 20,
+            ..Limits::default()
+        },
+        ..EmbeddedOptions::default()
+    })
+    .unwrap();
+    let mut registry = RuntimeRegistry::new();
+    registry
+        .register(RuntimeEntry::new(
+            Arc::new(runtime),
+            ImplementationKind::Embedded,
+        ))
+        .unwrap();
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    let worker = app.create_worker(None).await;
+    app.get(&format!("{W}/{worker}/events?after=999"))
+        .await
+        .assert_problem(400, "invalid_request");
+    for n in 0..5 {
+        app.post(
+            &format!("{W}/{worker}/input"),
+            json!({ "text": format!("m {n}"), "on_busy": "queue" }),
+        )
+        .await;
+    }
+    app.wait_idle(&worker).await;
+    let reply = app.get(&format!("{W}/{worker}/events?after=1")).await;
+    reply.assert_problem(410, "cursor_expired");
+    assert_eq!(reply.json["cursor"], "1");
+    let reply = app
+        .get(&format!("{W}/{worker}/events/stream?after=1"))
+        .await;
+    reply.assert_problem(410, "cursor_expired");
+}
+
+#[tokio::test]
+async fn unsupported_operations_are_501() {
+    let workspace = temp_dir("unsupported");
+    common::write_record(
+        &workspace,
+        "solo",
+        &common::record("solo", &workspace),
+        None,
+    );
+    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let base = "/api/runtimes/local-compat/workers";
+    let reply = app
+        .post(&format!("{base}/solo/input"), json!({ "text": "hi" }))
+        .await;
+    reply.assert_problem(501, "unsupported_operation");
+    assert_eq!(reply.json["operation"], "send_input");
+    app.post(&format!("{base}/solo/stop"), json!(null))
+        .await
+        .assert_problem(501, "unsupported_operation");
+    app.post(&format!("{base}/solo/cancel"), json!(null))
+        .await
+        .assert_problem(501, "unsupported_operation");
+    app.post(base, json!({}))
+        .await
+        .assert_problem(501, "unsupported_operation");
+    app.get(&format!("{base}/solo/events"))
+        .await
+        .assert_problem(501, "unsupported_operation");
+    app.get(&format!("{base}/solo/events/stream"))
+        .await
+        .assert_problem(501, "unsupported_operation");
+    app.get("/api/runtimes/local-compat/events/stream")
+        .await
+        .assert_problem(501, "unsupported_operation");
+}
+
+#[tokio::test]
+async fn missing_or_wrong_token_is_401() {
+    let app = TestApp::with(None, Some("s3cret-token"), 1 << 20);
+    let reply = app.get("/api/runtimes").await;
+    reply.assert_problem(401, "unauthorized");
+    assert_eq!(reply.headers["www-authenticate"], "Bearer");
+    let wrong = Request::get("/api/runtimes")
+        .header("authorization", "Bearer nope")
+        .body(Body::empty())
+        .unwrap();
+    app.request(wrong).await.assert_problem(401, "unauthorized");
+    let right = Request::get("/api/runtimes")
+        .header("authorization", "Bearer s3cret-token")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.request(right).await.status, 200);
+    // Health stays open for probes.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.get("/api/openapi.json")
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn bad_last_event_id_is_invalid_request() {
+    let app = TestApp::new();
+    let worker = app.create_worker(None).await;
+    let request = Request::get(format!("{W}/{worker}/events/stream"))
+        .header("last-event-id", "../../x")
+        .body(Body::empty())
+        .unwrap();
+    app.request(request)
+        .await
+        .assert_problem(400, "invalid_request");
+}

@@ -1,0 +1,258 @@
+//! Registration, routing by runtime_id + worker_id, and central capability
+//! checks.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::{TestApp, embedded, record, temp_dir, write_record};
+use serde_json::json;
+use yoi_runtime_api::dto::{
+    ImplementationKind, InputRequest, RuntimeState, RuntimeStatus, RuntimeSummary, WorkerCounts,
+    WorkerDetail,
+};
+use yoi_runtime_api::{Capabilities, ErrorCode, Result, Runtime, RuntimeId, WorkerId};
+use yoi_workspace_server::registry::RegistryError;
+use yoi_workspace_server::{RuntimeEntry, RuntimeRegistry};
+
+fn entry(id: &str) -> RuntimeEntry {
+    RuntimeEntry::new(Arc::new(embedded(id)), ImplementationKind::Embedded)
+}
+
+#[test]
+fn duplicate_ids_are_refused() {
+    let mut registry = RuntimeRegistry::new();
+    registry.register(entry("one")).unwrap();
+    let err = registry.register(entry("one")).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Duplicate { ref runtime_id } if runtime_id.as_str() == "one")
+    );
+    assert_eq!(
+        err.to_string(),
+        "a runtime with id 'one' is already registered"
+    );
+    assert_eq!(registry.entries().len(), 1);
+}
+
+#[test]
+fn unknown_runtime_is_a_typed_error() {
+    let registry = RuntimeRegistry::new();
+    let err = registry.get(&RuntimeId::new("ghost").unwrap()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnknownRuntime);
+}
+
+/// A Runtime that supports nothing and panics if a method is called anyway:
+/// the registry must refuse before the call.
+#[derive(Debug)]
+struct Refuser(RuntimeId);
+
+#[async_trait]
+impl Runtime for Refuser {
+    fn id(&self) -> &RuntimeId {
+        &self.0
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn summary(&self) -> Result<RuntimeSummary> {
+        Ok(RuntimeSummary {
+            runtime_id: self.0.clone(),
+            display_name: "refuser".into(),
+            implementation: ImplementationKind::Remote,
+            capabilities: self.capabilities(),
+        })
+    }
+    async fn status(&self) -> Result<RuntimeStatus> {
+        Ok(RuntimeStatus {
+            runtime_id: self.0.clone(),
+            state: RuntimeState::Ready,
+            workers: WorkerCounts::default(),
+        })
+    }
+    async fn worker(&self, _: &WorkerId) -> Result<WorkerDetail> {
+        panic!("not reached in this test")
+    }
+    async fn send_input(
+        &self,
+        _: &WorkerId,
+        _: InputRequest,
+    ) -> Result<yoi_runtime_api::dto::InputAcceptance> {
+        panic!("the registry called an unsupported operation")
+    }
+}
+
+#[tokio::test]
+async fn capabilities_are_checked_before_the_runtime_is_called() {
+    let mut registry = RuntimeRegistry::new();
+    registry
+        .register(RuntimeEntry::new(
+            Arc::new(Refuser(RuntimeId::new("refuser").unwrap())),
+            ImplementationKind::Remote,
+        ))
+        .unwrap();
+    let rid = RuntimeId::new("refuser").unwrap();
+    let wid = WorkerId::new("w").unwrap();
+    let err = registry
+        .send_input(&rid, &wid, InputRequest::new("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnsupportedOperation);
+    // Over HTTP too: 501, not a panic or a 500.
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    app.post(
+        "/api/runtimes/refuser/workers/w/input",
+        json!({ "text": "hi" }),
+    )
+    .await
+    .assert_problem(501, "unsupported_operation");
+    app.post("/api/runtimes/refuser/workers", json!({}))
+        .await
+        .assert_problem(501, "unsupported_operation");
+}
+
+#[tokio::test]
+async fn queue_and_interrupt_need_their_own_capability() {
+    // The local-compat runtime supports neither; the busy policy's
+    // capability is named in the error.
+    let workspace = temp_dir("policy");
+    write_record(&workspace, "w1", &record("w1", &workspace), None);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let reply = app
+        .post(
+            "/api/runtimes/local-compat/workers/w1/input",
+            json!({ "text": "x", "on_busy": "queue" }),
+        )
+        .await;
+    reply.assert_problem(501, "unsupported_operation");
+}
+
+#[tokio::test]
+async fn same_worker_id_in_two_runtimes_routes_by_runtime() {
+    let mut registry = RuntimeRegistry::new();
+    registry.register(entry("alpha")).unwrap();
+    registry.register(entry("beta")).unwrap();
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    let a = app
+        .post(
+            "/api/runtimes/alpha/workers",
+            json!({ "display_name": "in alpha" }),
+        )
+        .await;
+    let b = app
+        .post(
+            "/api/runtimes/beta/workers",
+            json!({ "display_name": "in beta" }),
+        )
+        .await;
+    assert_eq!(
+        a.json["worker_id"], b.json["worker_id"],
+        "both runtimes number from 1"
+    );
+    let wid = a.json["worker_id"].as_str().unwrap();
+
+    let from_alpha = app.get(&format!("/api/runtimes/alpha/workers/{wid}")).await;
+    assert_eq!(
+        (
+            from_alpha.json["runtime_id"].as_str(),
+            from_alpha.json["display_name"].as_str()
+        ),
+        (Some("alpha"), Some("in alpha"))
+    );
+    let from_beta = app.get(&format!("/api/runtimes/beta/workers/{wid}")).await;
+    assert_eq!(
+        (
+            from_beta.json["runtime_id"].as_str(),
+            from_beta.json["display_name"].as_str()
+        ),
+        (Some("beta"), Some("in beta"))
+    );
+
+    // Input to one does not touch the other.
+    assert_eq!(
+        app.post(
+            &format!("/api/runtimes/alpha/workers/{wid}/input"),
+            json!({ "text": "hi" })
+        )
+        .await
+        .status,
+        202
+    );
+    let beta_transcript = app
+        .get(&format!("/api/runtimes/beta/workers/{wid}/transcript"))
+        .await;
+    assert_eq!(beta_transcript.json["total"], 0);
+
+    // A second worker only in alpha is unknown_worker in beta.
+    let only_alpha = app
+        .post("/api/runtimes/alpha/workers", json!({}))
+        .await
+        .json["worker_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = app
+        .get(&format!("/api/runtimes/beta/workers/{only_alpha}"))
+        .await;
+    reply.assert_problem(404, "unknown_worker");
+    assert_eq!(reply.json["runtime_id"], "beta");
+
+    // The aggregate list has both, each with its runtime.
+    let all = app.get("/api/workers").await;
+    let pairs: Vec<(String, String)> = all.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["runtime_id"].as_str().unwrap().to_owned(),
+                w["worker_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(pairs.len(), 3);
+    assert!(
+        pairs.contains(&("alpha".into(), wid.into()))
+            && pairs.contains(&("beta".into(), wid.into()))
+    );
+}
+
+#[tokio::test]
+async fn embedded_and_local_compat_side_by_side() {
+    let workspace = temp_dir("side-by-side");
+    write_record(
+        &workspace,
+        "w-0000000001",
+        &record("w-0000000001", &workspace),
+        None,
+    );
+    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let embedded_worker = app.create_worker(None).await;
+    assert_eq!(embedded_worker, "w-0000000001");
+    let local = app
+        .get("/api/runtimes/local-compat/workers/w-0000000001")
+        .await;
+    assert_eq!(local.json["runtime_id"], "local-compat");
+    assert_eq!(local.json["state"], "running");
+    let embedded = app
+        .get("/api/runtimes/backend-internal/workers/w-0000000001")
+        .await;
+    assert_eq!(embedded.json["state"], "idle");
+
+    let runtimes = app.get("/api/runtimes").await;
+    let kinds: Vec<&str> = runtimes.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["implementation"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["embedded", "local_compat"]);
+    let all = app.get("/api/workers").await;
+    let kinds: Vec<&str> = all.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["implementation"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["embedded", "local_compat"]);
+}
