@@ -1,0 +1,147 @@
+//! The config file, overrides and the start-up refusals.
+
+mod common;
+
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+use yoi_workspace_server::config::{ConfigError, FileConfig, Overrides};
+
+const EXAMPLE: &str = include_str!("../../docs/config.example.toml");
+
+fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+    FileConfig::parse(Path::new("yoi.toml"), text)
+}
+
+#[test]
+fn the_documented_example_parses_and_resolves() {
+    let config = parse(EXAMPLE).unwrap();
+    let server = config
+        .resolve(Overrides::default(), |var| {
+            (var == "OPENAI_API_KEY").then(|| "sk-test".to_owned())
+        })
+        .unwrap();
+    assert_eq!(server.bind.to_string(), "127.0.0.1:38700");
+    assert_eq!(server.max_body_bytes, 1_048_576);
+    assert_eq!(server.embedded.limits.max_input_bytes, 65_536);
+    let names: Vec<&str> = server
+        .embedded
+        .profiles
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["slow", "local-llama"]);
+    assert!(server.token.is_none());
+}
+
+#[test]
+fn no_file_means_the_embedded_default() {
+    let server = FileConfig::default()
+        .resolve(Overrides::default(), |_| None)
+        .unwrap();
+    assert!(server.embedded.profiles.is_empty());
+    assert_eq!(server.embedded.default_profile.as_str(), "default");
+    assert!(server.workspace.is_none());
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let err = parse("colour = \"blue\"").unwrap_err().to_string();
+    assert!(err.contains("colour"), "{err}");
+    let err = parse("[limits]\nmax_inptu_bytes = 3")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_inptu_bytes"), "{err}");
+    let err = parse("[[profiles]]\nname = \"p\"\nbackend = \"echo\"\napi_key = \"sk-x\"")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("api_key"), "{err}");
+    assert!(!err.contains("sk-x"), "the value is not echoed: {err}");
+}
+
+#[test]
+fn profile_keys_must_fit_the_backend() {
+    let config =
+        parse("[[profiles]]\nname = \"e\"\nbackend = \"echo\"\nbase_url = \"http://x\"").unwrap();
+    let err = config
+        .resolve(Overrides::default(), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("profile 'e'") && err.contains("base_url"),
+        "{err}"
+    );
+    let config = parse("[[profiles]]\nname = \"o\"\nbackend = \"openai\"\nmodel = \"m\"").unwrap();
+    let err = config
+        .resolve(Overrides::default(), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs base_url"), "{err}");
+    let config = parse("[[profiles]]\nname = \"o\"\nbackend = \"openai\"\nbase_url = \"http://u:p@h/v1\"\nmodel = \"m\"").unwrap();
+    let err = config
+        .resolve(Overrides::default(), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("credentials"), "{err}");
+    let err = parse("[[profiles]]\nname = \"x\"\nbackend = \"magic\"")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("magic") || err.contains("variant"), "{err}");
+}
+
+#[test]
+fn a_missing_key_variable_is_an_error_naming_it() {
+    let config = parse(EXAMPLE).unwrap();
+    let err = config
+        .resolve(Overrides::default(), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("OPENAI_API_KEY"), "{err}");
+}
+
+#[test]
+fn default_profile_must_exist() {
+    let config = parse("default_profile = \"ghost\"").unwrap();
+    let err = config
+        .resolve(Overrides::default(), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ghost"), "{err}");
+}
+
+#[test]
+fn public_bind_needs_a_token() {
+    let overrides = || Overrides {
+        bind: Some("0.0.0.0:38700".parse().unwrap()),
+        ..Overrides::default()
+    };
+    let err = FileConfig::default()
+        .resolve(overrides(), |_| None)
+        .unwrap_err();
+    assert!(
+        matches!(err, ConfigError::PublicWithoutToken { .. }),
+        "{err}"
+    );
+    let with_token = Overrides {
+        token: Some(SecretString::from("t0ken")),
+        ..overrides()
+    };
+    assert!(FileConfig::default().resolve(with_token, |_| None).is_ok());
+}
+
+#[test]
+fn token_file_is_read_and_trimmed() {
+    let dir = common::temp_dir("token");
+    let path = dir.join("token");
+    std::fs::write(&path, "  s3cret\n").unwrap();
+    let config = parse(&format!("token_file = {:?}", path.display().to_string())).unwrap();
+    let server = config.resolve(Overrides::default(), |_| None).unwrap();
+    assert_eq!(server.token.unwrap().expose_secret(), "s3cret");
+    std::fs::write(&path, "\n").unwrap();
+    let config = parse(&format!("token_file = {:?}", path.display().to_string())).unwrap();
+    let err = config
+        .resolve(Overrides::default(), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("empty"), "{err}");
+}

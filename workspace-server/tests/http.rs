@@ -1,0 +1,361 @@
+//! The browser-facing API through `oneshot`: every route's happy path, the
+//! JSON shapes as insta snapshots (volatile values redacted by shape), and a
+//! scan that planted secrets and paths appear in no response.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use common::{EMBEDDED, TestApp, record, temp_dir, write_record};
+use insta::internals::Content;
+use serde_json::{Value, json};
+use yoi_runtime_api::Timestamp;
+
+const W: &str = "/api/runtimes/backend-internal/workers";
+
+/// Replaces a timestamp with a placeholder, after checking it is one.
+fn timestamp(value: Content, _path: insta::internals::ContentPath<'_>) -> String {
+    let text = value.as_str().unwrap_or_default().to_owned();
+    assert!(
+        Timestamp::parse_rfc3339(&text).is_some(),
+        "not a timestamp: {text:?}"
+    );
+    "[timestamp]".to_owned()
+}
+
+macro_rules! snapshot {
+    ($value:expr) => {
+        insta::assert_json_snapshot!($value, {
+            ".**.created_at" => insta::dynamic_redaction(timestamp),
+            ".**.updated_at" => insta::dynamic_redaction(timestamp),
+            ".**.at" => insta::dynamic_redaction(timestamp),
+        })
+    };
+}
+
+#[tokio::test]
+async fn chat_round_trip_over_every_worker_route() {
+    let app = TestApp::new();
+    let created = app
+        .post(W, json!({ "display_name": "Demo", "intent": "try it" }))
+        .await;
+    assert_eq!(created.status, 201);
+    snapshot!(created.json);
+    let worker = created.json["worker_id"].as_str().unwrap().to_owned();
+
+    let accepted = app
+        .post(
+            &format!("{W}/{worker}/input"),
+            json!({ "text": "hello there", "client_input_id": "c-1" }),
+        )
+        .await;
+    assert_eq!(accepted.status, 202);
+    snapshot!(accepted.json);
+    let retry = app
+        .post(
+            &format!("{W}/{worker}/input"),
+            json!({ "text": "hello there", "client_input_id": "c-1" }),
+        )
+        .await;
+    assert_eq!(
+        retry.json, accepted.json,
+        "a retried client_input_id returns the first acceptance"
+    );
+
+    // Long-poll until the turn completed.
+    let mut after = accepted.json["cursor"].as_str().unwrap().to_owned();
+    loop {
+        let page = app
+            .get(&format!("{W}/{worker}/events?after={after}&wait_ms=5000"))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let events = page.json["events"].as_array().unwrap();
+        assert!(!events.is_empty(), "the long poll waited for an event");
+        if events.iter().any(|e| e["kind"] == "turn_completed") {
+            break;
+        }
+        after = page.json["next_cursor"].as_str().unwrap().to_owned();
+    }
+    app.wait_idle(&worker).await;
+
+    let transcript = app.get(&format!("{W}/{worker}/transcript")).await;
+    snapshot!(transcript.json);
+    let events = app.get(&format!("{W}/{worker}/events?limit=1000")).await;
+    snapshot!(events.json);
+    let detail = app.get(&format!("{W}/{worker}")).await;
+    snapshot!(detail.json);
+    let list = app.get(W).await;
+    assert_eq!(list.json["items"][0]["worker_id"], worker.as_str());
+    assert_eq!(list.json["next_after"], Value::Null);
+
+    let cancelled = app.post(&format!("{W}/{worker}/cancel"), json!(null)).await;
+    assert_eq!(
+        (cancelled.status.as_u16(), cancelled.json["state"].as_str()),
+        (200, Some("idle"))
+    );
+    let stopped = app.post(&format!("{W}/{worker}/stop"), json!(null)).await;
+    assert_eq!(
+        (stopped.status.as_u16(), stopped.json["state"].as_str()),
+        (200, Some("stopped"))
+    );
+    // Cancel and stop need no body at all.
+    let bare = Request::post(format!("{W}/{worker}/stop"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.request(bare).await.status, 200);
+}
+
+#[tokio::test]
+async fn long_poll_returns_empty_after_the_wait() {
+    let app = TestApp::new();
+    let worker = app.create_worker(None).await;
+    let last = app.get(&format!("{W}/{worker}")).await.json["last_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = std::time::Instant::now();
+    let page = app
+        .get(&format!("{W}/{worker}/events?after={last}&wait_ms=200"))
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(
+        page.json,
+        json!({ "events": [], "next_cursor": last, "has_more": false })
+    );
+}
+
+#[tokio::test]
+async fn runtime_routes_and_diagnostics() {
+    let app = TestApp::new();
+    app.create_worker(None).await;
+    let runtimes = app.get("/api/runtimes").await;
+    snapshot!(runtimes.json);
+    let one = app.get(&format!("/api/runtimes/{EMBEDDED}")).await;
+    assert_eq!(one.json, runtimes.json["items"][0]);
+    snapshot!(app.get("/api/diagnostics").await.json);
+    snapshot!(app.get("/api/workers").await.json);
+    assert_eq!(app.get("/healthz").await.json, json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn error_documents_snapshot() {
+    let app = TestApp::new();
+    snapshot!(app.get("/api/runtimes/nowhere").await.json);
+    snapshot!(app.get(&format!("{W}/w-404")).await.json);
+    snapshot!(app.post(W, json!({ "profile": "nope" })).await.json);
+    snapshot!(app.get("/nowhere").await.json);
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_route() {
+    let app = TestApp::new();
+    let doc = app.get("/api/openapi.json").await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.json["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut paths: Vec<&str> = doc.json["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "/api/diagnostics",
+            "/api/openapi.json",
+            "/api/runtimes",
+            "/api/runtimes/{runtime_id}",
+            "/api/runtimes/{runtime_id}/events/stream",
+            "/api/runtimes/{runtime_id}/workers",
+            "/api/runtimes/{runtime_id}/workers/{worker_id}",
+            "/api/runtimes/{runtime_id}/workers/{worker_id}/cancel",
+            "/api/runtimes/{runtime_id}/workers/{worker_id}/events",
+            "/api/runtimes/{runtime_id}/workers/{worker_id}/events/stream",
+            "/api/runtimes/{runtime_id}/workers/{worker_id}/input",
+            "/api/runtimes/{runtime_id}/workers/{worker_id}/stop",
+            "/api/runtimes/{runtime_id}/workers/{worker_id}/transcript",
+            "/api/workers",
+            "/healthz",
+        ]
+    );
+    let input = &doc.json["paths"]["/api/runtimes/{runtime_id}/workers/{worker_id}/input"]["post"]
+        ["responses"];
+    for status in [
+        "202", "400", "401", "404", "409", "413", "415", "500", "501", "503",
+    ] {
+        assert!(input.get(status).is_some(), "input lacks {status}");
+    }
+}
+
+/// Values that must never reach a client.
+struct Sentinels {
+    key: &'static str,
+    token: &'static str,
+    socket: String,
+    session: String,
+    workspace: String,
+}
+
+fn plant(workspace: &Path) -> Sentinels {
+    let sentinels = Sentinels {
+        key: "sk-SENTINEL-KEY-91c3",
+        token: "SENTINEL-TOKEN-77ab",
+        socket: workspace.join("SENTINEL-SOCKET.sock").display().to_string(),
+        session: workspace.join("SENTINEL-SESSION").display().to_string(),
+        workspace: workspace.display().to_string(),
+    };
+    let mut rec = record("planted", workspace);
+    rec["socket_path"] = json!(sentinels.socket);
+    rec["session_path"] = json!(sentinels.session);
+    write_record(
+        workspace,
+        "planted",
+        &rec,
+        Some("{\"role\":\"user\",\"text\":\"hi\",\"at\":\"2026-01-02T03:04:05Z\"}\n"),
+    );
+    // A record whose bad field holds a path, to tempt the error message.
+    let mut bad = record("tempting", workspace);
+    bad["state"] = json!(sentinels.socket);
+    write_record(workspace, "tempting", &bad, None);
+    sentinels
+}
+
+#[tokio::test]
+async fn planted_secrets_and_paths_never_reach_a_response() {
+    let workspace = temp_dir("SENTINEL-WORKSPACE");
+    let sentinels = plant(&workspace);
+    let config = yoi_workspace_server::config::FileConfig::parse(
+        Path::new("test.toml"),
+        r#"
+        [[profiles]]
+        name = "remote"
+        backend = "openai"
+        base_url = "http://127.0.0.1:9/v1"
+        model = "m"
+        api_key_env = "TEST_KEY"
+        timeout_ms = 500
+        "#,
+    )
+    .unwrap();
+    let server = config
+        .resolve(
+            yoi_workspace_server::config::Overrides {
+                workspace: Some(workspace.clone()),
+                token: Some(secrecy::SecretString::from(sentinels.token)),
+                ..Default::default()
+            },
+            |var| (var == "TEST_KEY").then(|| sentinels.key.to_owned()),
+        )
+        .unwrap();
+    let embedded = yoi_runtime_embedded::EmbeddedRuntime::new(server.embedded).unwrap();
+    let mut registry = yoi_workspace_server::RuntimeRegistry::new();
+    registry
+        .register(yoi_workspace_server::RuntimeEntry::new(
+            std::sync::Arc::new(embedded),
+            yoi_runtime_api::dto::ImplementationKind::Embedded,
+        ))
+        .unwrap();
+    let local = yoi_workspace_server::local_compat::LocalCompatRuntime::new(workspace.clone());
+    let diagnostics = local.diagnostics_source();
+    registry
+        .register(yoi_workspace_server::RuntimeEntry {
+            runtime: std::sync::Arc::new(local),
+            implementation: yoi_runtime_api::dto::ImplementationKind::LocalCompat,
+            diagnostics: Some(diagnostics),
+        })
+        .unwrap();
+    let app = TestApp {
+        state: yoi_workspace_server::AppState::new(registry, server.token, server.max_body_bytes),
+    };
+    assert!(!format!("{:?}", app.state).contains("SENTINEL"));
+
+    let authed = |method: &str, uri: &str, body: Option<Value>| {
+        let builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", sentinels.token));
+        match body {
+            Some(b) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        }
+    };
+    let created = app
+        .request(authed("POST", W, Some(json!({ "profile": "remote" }))))
+        .await;
+    let worker = created.json["worker_id"].as_str().unwrap().to_owned();
+    // A turn against the unreachable provider fails; its reason is shown.
+    app.request(authed(
+        "POST",
+        &format!("{W}/{worker}/input"),
+        Some(json!({ "text": "hi" })),
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.request(authed("POST", &format!("{W}/{worker}/stop"), None))
+        .await;
+
+    let mut replies = Vec::new();
+    for uri in [
+        "/api/runtimes".to_owned(),
+        "/api/runtimes/backend-internal".to_owned(),
+        "/api/runtimes/local-compat".to_owned(),
+        "/api/diagnostics".to_owned(),
+        "/api/workers".to_owned(),
+        "/api/openapi.json".to_owned(),
+        format!("{W}/{worker}"),
+        format!("{W}/{worker}/transcript"),
+        format!("{W}/{worker}/events"),
+        format!("{W}/{worker}/events/stream"),
+        "/api/runtimes/local-compat/workers".to_owned(),
+        "/api/runtimes/local-compat/workers/planted".to_owned(),
+        "/api/runtimes/local-compat/workers/planted/transcript".to_owned(),
+        "/api/runtimes/local-compat/workers/tempting".to_owned(),
+        "/api/runtimes/local-compat/workers/planted/input".to_owned(),
+    ] {
+        replies.push(app.request(authed("GET", &uri, None)).await);
+    }
+    replies.push(
+        app.request(authed(
+            "POST",
+            "/api/runtimes/local-compat/workers/planted/input",
+            Some(json!({"text": "x"})),
+        ))
+        .await,
+    );
+    replies.push(app.get("/api/runtimes").await); // unauthorized
+    let transcript = &replies[7];
+    assert!(
+        transcript.text.contains("The turn failed"),
+        "{}",
+        transcript.text
+    );
+
+    for reply in &replies {
+        let headers = format!("{:?}", reply.headers);
+        for needle in [
+            sentinels.key,
+            sentinels.token,
+            &sentinels.socket,
+            &sentinels.session,
+            &sentinels.workspace,
+            "SENTINEL",
+        ] {
+            assert!(
+                !reply.text.contains(needle),
+                "{needle} leaked in body: {}",
+                reply.text
+            );
+            assert!(
+                !headers.contains(needle),
+                "{needle} leaked in headers: {headers}"
+            );
+        }
+    }
+}
