@@ -7,7 +7,9 @@ use yoi_runtime_api::{EventCursor, InputId, RuntimeId, WorkerId};
 
 fn is_valid(value: &str) -> bool {
     (1..=128).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
         && value != "."
         && value != ".."
 }

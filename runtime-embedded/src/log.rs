@@ -162,9 +162,9 @@ impl Transcript {
         (start, entries)
     }
 
-    /// Every retained entry before `end`, oldest first.
-    pub(crate) fn before(&self, end: u64) -> impl Iterator<Item = &TranscriptEntry> {
-        self.entries.iter().take_while(move |e| e.index < end)
+    /// Every retained entry, newest first.
+    pub(crate) fn newest_first(&self) -> impl Iterator<Item = &TranscriptEntry> {
+        self.entries.iter().rev()
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Limits {
     /// `client_input_id`s remembered per Worker for idempotent retries
     /// (default 1,024, most recent kept).
     pub max_remembered_client_ids: usize,
+    /// Earlier transcript entries sent to the model with each turn, newest
+    /// kept (default 200). Bounds the cost of starting a turn.
+    pub max_context_entries: usize,
     /// The largest transcript page (default 200).
     pub max_transcript_page: u32,
     /// The largest events page (default 1,000).
@@ -41,6 +44,7 @@ impl Default for Limits {
             max_events_per_worker: 10_000,
             max_runtime_events: 10_000,
             max_remembered_client_ids: 1_024,
+            max_context_entries: 200,
             max_transcript_page: 200,
             max_event_page: 1_000,
             max_worker_page: 500,

@@ -166,28 +166,39 @@ impl Locked<'_> {
     }
 
     /// The conversation for a turn on the input at `user_index`: the system
-    /// prompt, the earlier exchanges (without inputs still queued or
-    /// dropped), and the input last.
+    /// prompt, the most recent earlier exchanges (at most
+    /// `max_context_entries`, without inputs still queued or dropped), and
+    /// the input last. Walks back from the newest entry, so the cost is
+    /// bounded by the context size, not the transcript length.
     fn conversation(&self, user_index: u64) -> ChatRequest {
-        let mut messages = Vec::new();
+        let max = self.shared.limits.max_context_entries;
+        let mut history: Vec<ChatMessage> = self
+            .inner
+            .transcript
+            .newest_first()
+            .filter_map(|entry| {
+                let role = match (entry.role, entry.status) {
+                    _ if entry.index == user_index || entry.text.is_empty() => return None,
+                    (EntryRole::User, EntryStatus::Complete) => ChatRole::User,
+                    (EntryRole::Assistant, _) => ChatRole::Assistant,
+                    _ => return None,
+                };
+                Some(ChatMessage {
+                    role,
+                    content: entry.text.clone(),
+                })
+            })
+            .take(max)
+            .collect();
+        history.reverse();
+        let mut messages = Vec::with_capacity(history.len() + 2);
         if let Some(prompt) = &self.worker.profile.system_prompt {
             messages.push(ChatMessage {
                 role: ChatRole::System,
                 content: prompt.clone(),
             });
         }
-        for entry in self.inner.transcript.before(u64::MAX) {
-            let role = match (entry.role, entry.status) {
-                _ if entry.index == user_index || entry.text.is_empty() => continue,
-                (EntryRole::User, EntryStatus::Complete) => ChatRole::User,
-                (EntryRole::Assistant, _) => ChatRole::Assistant,
-                _ => continue,
-            };
-            messages.push(ChatMessage {
-                role,
-                content: entry.text.clone(),
-            });
-        }
+        messages.extend(history);
         if let Some(entry) = self.inner.transcript.get(user_index) {
             messages.push(ChatMessage {
                 role: ChatRole::User,
