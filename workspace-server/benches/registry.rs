@@ -1,0 +1,88 @@
+//! Registry routing overhead: the same call through `RuntimeRegistry` and
+//! `Arc<dyn Runtime>` against a direct call on `EmbeddedRuntime`.
+//!
+//! `cargo bench -p yoi-workspace-server --bench registry`
+//!
+//! Target (docs/benchmarks.md): under 10% added.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use yoi_runtime_api::dto::{CreateWorkerRequest, ImplementationKind, TranscriptQuery};
+use yoi_runtime_api::{Runtime, RuntimeId};
+use yoi_runtime_embedded::EmbeddedRuntime;
+use yoi_workspace_server::{RuntimeEntry, RuntimeRegistry};
+
+fn routing(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let embedded = EmbeddedRuntime::with_defaults();
+    let mut registry = RuntimeRegistry::new();
+    // A few siblings, so the lookup is not trivially the only entry.
+    for n in 0..4 {
+        let other = EmbeddedRuntime::new(yoi_runtime_embedded::EmbeddedOptions {
+            runtime_id: RuntimeId::new(format!("sibling-{n}")).unwrap(),
+            ..Default::default()
+        })
+        .unwrap();
+        registry
+            .register(RuntimeEntry::new(
+                Arc::new(other),
+                ImplementationKind::Embedded,
+            ))
+            .unwrap();
+    }
+    registry
+        .register(RuntimeEntry::new(
+            Arc::new(embedded.clone()),
+            ImplementationKind::Embedded,
+        ))
+        .unwrap();
+    let rid = embedded.id().clone();
+    let wid = tokio
+        .block_on(embedded.create_worker(CreateWorkerRequest::default()))
+        .unwrap()
+        .summary
+        .worker_id;
+
+    let mut group = c.benchmark_group("worker_detail");
+    group.bench_function("direct", |b| {
+        b.to_async(&tokio)
+            .iter(|| async { embedded.worker(&wid).await.unwrap() });
+    });
+    group.bench_function("registry", |b| {
+        b.to_async(&tokio)
+            .iter(|| async { registry.worker(&rid, &wid).await.unwrap() });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("transcript_page");
+    group.bench_function("direct", |b| {
+        b.to_async(&tokio).iter(|| async {
+            embedded
+                .transcript(&wid, TranscriptQuery::default())
+                .await
+                .unwrap()
+        });
+    });
+    group.bench_function("registry", |b| {
+        b.to_async(&tokio).iter(|| async {
+            registry
+                .transcript(&rid, &wid, TranscriptQuery::default())
+                .await
+                .unwrap()
+        });
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = routing
+}
+criterion_main!(benches);
