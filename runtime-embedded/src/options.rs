@@ -27,6 +27,11 @@ pub struct Limits {
     /// Earlier transcript entries sent to the model with each turn, newest
     /// kept (default 200). Bounds the cost of starting a turn.
     pub max_context_entries: usize,
+    /// Stopped Workers kept readable; beyond this the oldest stopped Worker
+    /// is forgotten and becomes `unknown_worker` (default 1,000). Keeps a
+    /// long-running process's memory bounded, since the contract has no
+    /// delete.
+    pub max_stopped_workers: usize,
     /// The largest transcript page (default 200).
     pub max_transcript_page: u32,
     /// The largest events page (default 1,000).
@@ -45,6 +50,7 @@ impl Default for Limits {
             max_runtime_events: 10_000,
             max_remembered_client_ids: 1_024,
             max_context_entries: 200,
+            max_stopped_workers: 1_000,
             max_transcript_page: 200,
             max_event_page: 1_000,
             max_worker_page: 500,

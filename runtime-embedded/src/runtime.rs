@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     runtime_log: Mutex<EventLog>,
     runtime_changed: Notify,
     counts: Mutex<WorkerCounts>,
+    /// Stopped Workers, oldest first, for `max_stopped_workers`.
+    stopped: Mutex<std::collections::VecDeque<WorkerId>>,
 }
 
 impl Shared {
@@ -65,6 +67,26 @@ impl Shared {
             *slot = slot.saturating_sub(1);
         }
         counts.add(to);
+    }
+
+    /// Records that a Worker stopped, forgetting the oldest stopped Worker
+    /// when more than `max_stopped_workers` are kept. Called without any
+    /// Worker lock held.
+    pub(crate) fn retire(&self, worker_id: &WorkerId) {
+        let evicted = {
+            let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+            stopped.push_back(worker_id.clone());
+            if stopped.len() > self.limits.max_stopped_workers {
+                stopped.pop_front()
+            } else {
+                None
+            }
+        };
+        if let Some(old) = evicted {
+            self.store.remove(&old);
+            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            counts.stopped = counts.stopped.saturating_sub(1);
+        }
     }
 
     fn worker(&self, worker_id: &WorkerId) -> Result<Arc<Worker>> {
@@ -184,6 +206,7 @@ impl EmbeddedRuntime {
                 runtime_log: Mutex::new(EventLog::new(options.limits.max_runtime_events)),
                 runtime_changed: Notify::new(),
                 counts: Mutex::new(WorkerCounts::default()),
+                stopped: Mutex::new(std::collections::VecDeque::new()),
             }),
         })
     }

@@ -16,6 +16,8 @@ use crate::worker::Worker;
 pub(crate) trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Adds a Worker. Ids are unique by construction.
     fn insert(&self, worker: Arc<Worker>);
+    /// Forgets a Worker.
+    fn remove(&self, id: &WorkerId);
     /// The Worker with this id.
     fn get(&self, id: &WorkerId) -> Option<Arc<Worker>>;
     /// Up to `limit` Workers after `after`, and whether more follow.
@@ -32,6 +34,11 @@ impl Store for MemoryStore {
     fn insert(&self, worker: Arc<Worker>) {
         let mut workers = self.workers.write().unwrap_or_else(|e| e.into_inner());
         workers.insert(worker.id.clone(), worker);
+    }
+
+    fn remove(&self, id: &WorkerId) {
+        let mut workers = self.workers.write().unwrap_or_else(|e| e.into_inner());
+        workers.remove(id);
     }
 
     fn get(&self, id: &WorkerId) -> Option<Arc<Worker>> {

@@ -440,16 +440,22 @@ impl Worker {
 
     /// Cancels everything and stops the Worker for good. Idempotent.
     pub(crate) fn stop(&self, shared: &Shared) -> WorkerDetail {
-        {
+        let stopped_now = {
             let mut locked = self.lock(shared);
-            if locked.inner.state != WorkerState::Stopped {
+            let running = locked.inner.state != WorkerState::Stopped;
+            if running {
                 locked.cancel_running();
                 locked.drop_queue();
                 locked.set_state(WorkerState::Stopped);
                 locked.emit(WorkerEventKind::WorkerStopped {});
             }
+            running
+        };
+        let detail = self.detail(shared);
+        if stopped_now {
+            shared.retire(&self.id);
         }
-        self.detail(shared)
+        detail
     }
 
     pub(crate) fn transcript_page(

@@ -177,3 +177,42 @@ async fn runtime_stream_reports_lifecycle_events() {
     }
     assert_eq!(kinds, ["worker_created", "state_changed", "worker_stopped"]);
 }
+
+#[tokio::test]
+async fn only_the_newest_stopped_workers_are_kept() {
+    let rt = EmbeddedRuntime::new(EmbeddedOptions {
+        limits: Limits {
+            max_stopped_workers: 2,
+            ..Limits::default()
+        },
+        ..EmbeddedOptions::default()
+    })
+    .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = rt
+            .create_worker(CreateWorkerRequest::default())
+            .await
+            .unwrap()
+            .summary
+            .worker_id;
+        rt.stop(&id).await.unwrap();
+        // Stopping again neither fails nor counts twice.
+        rt.stop(&id).await.unwrap();
+        ids.push(id);
+    }
+    assert_eq!(
+        rt.worker(&ids[0]).await.unwrap_err().code(),
+        ErrorCode::UnknownWorker
+    );
+    assert!(rt.worker(&ids[1]).await.is_ok() && rt.worker(&ids[2]).await.is_ok());
+    let status = rt.status().await.unwrap();
+    assert_eq!(status.workers.stopped, 2);
+    let listed = rt
+        .list_workers(Default::default())
+        .await
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(listed, 2);
+}
