@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use yoi_runtime_api::dto::{CreateWorkerRequest, ImplementationKind, TranscriptQuery};
+use yoi_runtime_api::dto::{
+    CreateWorkerRequest, ImplementationKind, InputRequest, TranscriptQuery, WorkerState,
+};
 use yoi_runtime_api::{Runtime, RuntimeId};
 use yoi_runtime_embedded::EmbeddedRuntime;
 use yoi_workspace_server::{RuntimeEntry, RuntimeRegistry};
@@ -60,7 +62,45 @@ fn routing(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("transcript_page");
+    // A Worker with a 50-entry transcript: a page a browser really reads.
+    let busy = tokio.block_on(async {
+        let id = embedded
+            .create_worker(CreateWorkerRequest::default())
+            .await
+            .unwrap()
+            .summary
+            .worker_id;
+        for n in 0..25 {
+            embedded
+                .send_input(&id, InputRequest::new(format!("message {n}")))
+                .await
+                .unwrap();
+            while embedded.worker(&id).await.unwrap().summary.state != WorkerState::Idle {
+                tokio::task::yield_now().await;
+            }
+        }
+        id
+    });
+    let mut group = c.benchmark_group("transcript_page_of_50");
+    group.bench_function("direct", |b| {
+        b.to_async(&tokio).iter(|| async {
+            embedded
+                .transcript(&busy, TranscriptQuery::default())
+                .await
+                .unwrap()
+        });
+    });
+    group.bench_function("registry", |b| {
+        b.to_async(&tokio).iter(|| async {
+            registry
+                .transcript(&rid, &busy, TranscriptQuery::default())
+                .await
+                .unwrap()
+        });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("transcript_page_empty");
     group.bench_function("direct", |b| {
         b.to_async(&tokio).iter(|| async {
             embedded

@@ -94,11 +94,10 @@ async fn run(config: ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(workspace) = config.workspace {
         let local = LocalCompatRuntime::new(workspace);
         let diagnostics = local.diagnostics_source();
-        registry.register(RuntimeEntry {
-            runtime: Arc::new(local),
-            implementation: ImplementationKind::LocalCompat,
-            diagnostics: Some(diagnostics),
-        })?;
+        registry.register(
+            RuntimeEntry::new(Arc::new(local), ImplementationKind::LocalCompat)
+                .with_diagnostics(diagnostics),
+        )?;
     }
     let state = AppState::new(registry, config.token, config.max_body_bytes);
     let listener = tokio::net::TcpListener::bind(config.bind).await?;

@@ -6,7 +6,6 @@
 //! trait call. Embedded, local-compat and (later) remote Runtimes are all
 //! `Arc<dyn Runtime>` here and are treated the same way.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -50,31 +49,54 @@ pub trait DiagnosticsSource: Send + Sync + std::fmt::Debug + 'static {
 /// One registered Runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeEntry {
-    /// The Runtime.
-    pub runtime: Arc<DynRuntime>,
-    /// How it is implemented.
-    pub implementation: ImplementationKind,
-    /// Where its diagnostics come from, if it has any.
-    pub diagnostics: Option<Arc<dyn DiagnosticsSource>>,
+    runtime: Arc<DynRuntime>,
+    implementation: ImplementationKind,
+    /// Read once at registration: the contract says they never change.
+    capabilities: Capabilities,
+    diagnostics: Option<Arc<dyn DiagnosticsSource>>,
 }
 
 impl RuntimeEntry {
     /// An entry without diagnostics.
     pub fn new(runtime: Arc<DynRuntime>, implementation: ImplementationKind) -> Self {
         Self {
+            capabilities: runtime.capabilities(),
             runtime,
             implementation,
             diagnostics: None,
         }
     }
 
+    /// Adds a diagnostics source.
+    pub fn with_diagnostics(mut self, diagnostics: Arc<dyn DiagnosticsSource>) -> Self {
+        self.diagnostics = Some(diagnostics);
+        self
+    }
+
+    /// How the Runtime is implemented.
+    pub fn implementation(&self) -> ImplementationKind {
+        self.implementation
+    }
+
+    /// Where the Runtime's diagnostics come from, if anywhere.
+    pub fn diagnostics_source(&self) -> Option<Arc<dyn DiagnosticsSource>> {
+        self.diagnostics.clone()
+    }
+
     /// The Runtime's capabilities.
     pub fn capabilities(&self) -> Capabilities {
-        self.runtime.capabilities()
+        self.capabilities
+    }
+
+    /// The Runtime itself. Calling through `&dyn Runtime` rather than the
+    /// `Arc` skips the forwarding impl, which would box every call's future
+    /// a second time.
+    pub fn runtime(&self) -> &DynRuntime {
+        self.runtime.as_ref()
     }
 
     fn check(&self, operation: Operation) -> Result<()> {
-        self.capabilities().check(self.runtime.id(), operation)
+        self.capabilities.check(self.runtime().id(), operation)
     }
 }
 
@@ -91,10 +113,12 @@ pub enum RegistryError {
 }
 
 /// The Runtimes of one workspace backend, in registration order.
+///
+/// Lookup is a linear scan: a backend hosts a handful of Runtimes, and
+/// comparing a few short ids is cheaper than hashing one.
 #[derive(Debug, Default, Clone)]
 pub struct RuntimeRegistry {
     entries: Vec<RuntimeEntry>,
-    index: HashMap<RuntimeId, usize>,
 }
 
 impl RuntimeRegistry {
@@ -105,11 +129,12 @@ impl RuntimeRegistry {
 
     /// Adds a Runtime; its id must be new.
     pub fn register(&mut self, entry: RuntimeEntry) -> Result<(), RegistryError> {
-        let id = entry.runtime.id().clone();
-        if self.index.contains_key(&id) {
-            return Err(RegistryError::Duplicate { runtime_id: id });
+        let id = entry.runtime().id();
+        if self.entries.iter().any(|e| e.runtime().id() == id) {
+            return Err(RegistryError::Duplicate {
+                runtime_id: id.clone(),
+            });
         }
-        self.index.insert(id, self.entries.len());
         self.entries.push(entry);
         Ok(())
     }
@@ -121,9 +146,9 @@ impl RuntimeRegistry {
 
     /// The entry for `runtime_id`, or `unknown_runtime`.
     pub fn get(&self, runtime_id: &RuntimeId) -> Result<&RuntimeEntry> {
-        self.index
-            .get(runtime_id)
-            .map(|&i| &self.entries[i])
+        self.entries
+            .iter()
+            .find(|e| e.runtime().id() == runtime_id)
             .ok_or_else(|| RuntimeError::UnknownRuntime {
                 runtime_id: runtime_id.clone(),
             })
@@ -137,12 +162,12 @@ impl RuntimeRegistry {
     ) -> Result<WorkerPage> {
         let entry = self.get(rid)?;
         entry.check(Operation::ListWorkers)?;
-        entry.runtime.list_workers(query).await
+        entry.runtime().list_workers(query).await
     }
 
     /// One Worker.
     pub async fn worker(&self, rid: &RuntimeId, wid: &WorkerId) -> Result<WorkerDetail> {
-        self.get(rid)?.runtime.worker(wid).await
+        self.get(rid)?.runtime().worker(wid).await
     }
 
     /// Creates a Worker.
@@ -153,7 +178,7 @@ impl RuntimeRegistry {
     ) -> Result<WorkerDetail> {
         let entry = self.get(rid)?;
         entry.check(Operation::CreateWorker)?;
-        entry.runtime.create_worker(request).await
+        entry.runtime().create_worker(request).await
     }
 
     /// Sends input, checking the capability its busy policy needs.
@@ -166,21 +191,21 @@ impl RuntimeRegistry {
         let entry = self.get(rid)?;
         entry.check(Operation::SendInput)?;
         entry.check(Capabilities::operation_for(request.on_busy))?;
-        entry.runtime.send_input(wid, request).await
+        entry.runtime().send_input(wid, request).await
     }
 
     /// Cancels a Worker's turn.
     pub async fn cancel(&self, rid: &RuntimeId, wid: &WorkerId) -> Result<WorkerDetail> {
         let entry = self.get(rid)?;
         entry.check(Operation::Cancel)?;
-        entry.runtime.cancel(wid).await
+        entry.runtime().cancel(wid).await
     }
 
     /// Stops a Worker.
     pub async fn stop(&self, rid: &RuntimeId, wid: &WorkerId) -> Result<WorkerDetail> {
         let entry = self.get(rid)?;
         entry.check(Operation::Stop)?;
-        entry.runtime.stop(wid).await
+        entry.runtime().stop(wid).await
     }
 
     /// A transcript page.
@@ -192,7 +217,7 @@ impl RuntimeRegistry {
     ) -> Result<TranscriptPage> {
         let entry = self.get(rid)?;
         entry.check(Operation::Transcript)?;
-        entry.runtime.transcript(wid, query).await
+        entry.runtime().transcript(wid, query).await
     }
 
     /// An events page.
@@ -204,7 +229,7 @@ impl RuntimeRegistry {
     ) -> Result<EventPage> {
         let entry = self.get(rid)?;
         entry.check(Operation::Events)?;
-        entry.runtime.events(wid, query).await
+        entry.runtime().events(wid, query).await
     }
 
     /// A Worker's event stream.
@@ -216,7 +241,7 @@ impl RuntimeRegistry {
     ) -> Result<EventStream> {
         let entry = self.get(rid)?;
         entry.check(Operation::Subscribe)?;
-        entry.runtime.subscribe(wid, after).await
+        entry.runtime().subscribe(wid, after).await
     }
 
     /// A Runtime's lifecycle event stream.
@@ -227,6 +252,6 @@ impl RuntimeRegistry {
     ) -> Result<EventStream> {
         let entry = self.get(rid)?;
         entry.check(Operation::Subscribe)?;
-        entry.runtime.subscribe_runtime(after).await
+        entry.runtime().subscribe_runtime(after).await
     }
 }

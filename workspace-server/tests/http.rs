@@ -262,11 +262,13 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
     let local = yoi_workspace_server::local_compat::LocalCompatRuntime::new(workspace.clone());
     let diagnostics = local.diagnostics_source();
     registry
-        .register(yoi_workspace_server::RuntimeEntry {
-            runtime: std::sync::Arc::new(local),
-            implementation: yoi_runtime_api::dto::ImplementationKind::LocalCompat,
-            diagnostics: Some(diagnostics),
-        })
+        .register(
+            yoi_workspace_server::RuntimeEntry::new(
+                std::sync::Arc::new(local),
+                yoi_runtime_api::dto::ImplementationKind::LocalCompat,
+            )
+            .with_diagnostics(diagnostics),
+        )
         .unwrap();
     let app = TestApp {
         state: yoi_workspace_server::AppState::new(registry, server.token, server.max_body_bytes),

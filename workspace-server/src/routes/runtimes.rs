@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use yoi_runtime_api::RuntimeError;
 use yoi_runtime_api::dto::RuntimeState;
 
 use crate::error::ApiError;
@@ -13,10 +14,10 @@ use crate::views::{
 };
 
 async fn runtime_view(entry: &RuntimeEntry) -> Result<RuntimeView, ApiError> {
-    let summary = entry.runtime.summary().await?;
+    let summary = entry.runtime().summary().await?;
     // A Runtime that cannot report its status is listed as unavailable
     // rather than failing the whole list.
-    let status = match entry.runtime.status().await {
+    let status = match entry.runtime().status().await {
         Ok(status) => RuntimeStatusView {
             state: status.state,
             workers: status.workers,
@@ -32,7 +33,7 @@ async fn runtime_view(entry: &RuntimeEntry) -> Result<RuntimeView, ApiError> {
     Ok(RuntimeView {
         runtime_id: summary.runtime_id,
         display_name: summary.display_name,
-        implementation: entry.implementation,
+        implementation: entry.implementation(),
         status,
         capabilities: summary.capabilities,
     })
@@ -73,18 +74,20 @@ pub(crate) async fn diagnostics(
 ) -> Result<Json<DiagnosticsView>, ApiError> {
     let mut items = Vec::new();
     for entry in state.registry().entries() {
-        let status = match entry.runtime.status().await {
+        let status = match entry.runtime().status().await {
             Ok(status) => status.state,
             Err(_) => RuntimeState::Unavailable,
         };
-        let diagnostics = entry
-            .diagnostics
-            .as_ref()
-            .map(|d| d.diagnostics())
-            .unwrap_or_default();
+        let diagnostics = match entry.diagnostics_source() {
+            // Sources may read files; keep that off the async workers.
+            Some(source) => tokio::task::spawn_blocking(move || source.diagnostics())
+                .await
+                .map_err(|e| RuntimeError::internal("collecting diagnostics failed", e))?,
+            None => Vec::new(),
+        };
         items.push(SourceDiagnostics {
-            runtime_id: entry.runtime.id().clone(),
-            implementation: entry.implementation,
+            runtime_id: entry.runtime().id().clone(),
+            implementation: entry.implementation(),
             status,
             diagnostics,
         });

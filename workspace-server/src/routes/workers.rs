@@ -40,13 +40,13 @@ pub(crate) async fn all_workers(
         if !caps.supports(Operation::ListWorkers) {
             continue;
         }
-        let runtime_id = entry.runtime.id().clone();
+        let runtime_id = entry.runtime().id().clone();
         let per_runtime = limit.min(caps.max_worker_page.unwrap_or(limit));
         let query = WorkerListQuery {
             after: None,
             limit: Some(per_runtime),
         };
-        match entry.runtime.list_workers(query).await {
+        match entry.runtime().list_workers(query).await {
             Ok(page) => {
                 if page.next_after.is_some() {
                     view.truncated.push(runtime_id);
@@ -54,7 +54,7 @@ pub(crate) async fn all_workers(
                 view.items
                     .extend(page.items.into_iter().map(|summary| AggregatedWorker {
                         summary,
-                        implementation: entry.implementation,
+                        implementation: entry.implementation(),
                     }));
             }
             Err(err) => {

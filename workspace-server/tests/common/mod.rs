@@ -93,11 +93,10 @@ impl TestApp {
             let local = LocalCompatRuntime::new(workspace.to_owned());
             let diagnostics = local.diagnostics_source();
             registry
-                .register(RuntimeEntry {
-                    runtime: Arc::new(local),
-                    implementation: ImplementationKind::LocalCompat,
-                    diagnostics: Some(diagnostics),
-                })
+                .register(
+                    RuntimeEntry::new(Arc::new(local), ImplementationKind::LocalCompat)
+                        .with_diagnostics(diagnostics),
+                )
                 .unwrap();
         }
         Self::from_registry(registry, token, max_body_bytes)
