@@ -1,0 +1,137 @@
+//! `yoi-loadgen`: load over HTTP against the workspace server.
+//!
+//! Starts the server in-process on 127.0.0.1 (or targets `--url`) and runs:
+//! `chat` (create, input, wait for `turn_completed`, read the transcript) at
+//! concurrency 1 and 16; `read` (worker detail at concurrency 64 against a
+//! bare axum JSON handler served by this binary); `fanout` (1,000 SSE
+//! subscribers, 100 turns); `soak` (mixed traffic from 32 clients). Prints
+//! figures and a verdict per scenario; exits non-zero on any violation.
+//! Only loopback addresses are ever targeted by default.
+
+mod client;
+mod scenarios;
+mod soak;
+mod stats;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use yoi_runtime_api::dto::ImplementationKind;
+use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, Limits};
+use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
+use yoi_workspace_server::{AppState, RuntimeEntry, RuntimeRegistry};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Chat,
+    Read,
+    Fanout,
+    Soak,
+    All,
+}
+
+/// Load generator for yoi-workspace-server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// What to run.
+    #[arg(value_enum, default_value = "all")]
+    scenario: Scenario,
+    /// Target this server instead of starting one in-process.
+    #[arg(long)]
+    url: Option<String>,
+    /// Seconds for the chat and read scenarios (each run).
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Seconds of soak.
+    #[arg(long, default_value_t = 60)]
+    soak_seconds: u64,
+    /// SSE subscribers in the fan-out scenario.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Turns in the fan-out scenario.
+    #[arg(long, default_value_t = 100)]
+    turns: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("yoi-loadgen: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Starts the server in-process. Stopped Workers are capped low so that a
+/// soak reaches its memory plateau quickly.
+async fn start_server() -> std::io::Result<SocketAddr> {
+    let embedded = EmbeddedRuntime::new(EmbeddedOptions {
+        limits: Limits {
+            max_stopped_workers: 64,
+            ..Limits::default()
+        },
+        ..EmbeddedOptions::default()
+    })
+    .map_err(std::io::Error::other)?;
+    let mut registry = RuntimeRegistry::new();
+    registry
+        .register(RuntimeEntry::new(
+            Arc::new(embedded),
+            ImplementationKind::Embedded,
+        ))
+        .map_err(std::io::Error::other)?;
+    let state = AppState::new(registry, None, DEFAULT_MAX_BODY_BYTES);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(yoi_workspace_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    Ok(addr)
+}
+
+async fn run(cli: Cli) -> Result<bool, client::BoxError> {
+    let (base, in_process) = match &cli.url {
+        Some(url) => (url.trim_end_matches('/').to_owned(), false),
+        None => (format!("http://{}", start_server().await?), true),
+    };
+    let client = client::Client::new(base);
+    client.wait_ready().await?;
+    let duration = Duration::from_secs(cli.seconds);
+    let all = cli.scenario == Scenario::All;
+    let mut ok = true;
+    if all || cli.scenario == Scenario::Chat {
+        for concurrency in [1, 16] {
+            ok &= scenarios::chat(&client, concurrency, duration).await?;
+        }
+    }
+    if all || cli.scenario == Scenario::Read {
+        ok &= scenarios::read_path(&client, 64, duration).await?;
+    }
+    if all || cli.scenario == Scenario::Fanout {
+        ok &= scenarios::fanout(&client, cli.subscribers, cli.turns).await?;
+    }
+    if all || cli.scenario == Scenario::Soak {
+        ok &= soak::soak(
+            &client,
+            32,
+            Duration::from_secs(cli.soak_seconds),
+            in_process,
+        )
+        .await?;
+    }
+    println!("loadgen: {}", if ok { "PASS" } else { "FAIL" });
+    Ok(ok)
+}
