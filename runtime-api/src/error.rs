@@ -171,9 +171,11 @@ pub enum RuntimeError {
         /// The largest value allowed.
         max: u64,
     },
-    /// The cursor points before the oldest event still retained.
+    /// The cursor is no longer valid for this Worker's log: older than the
+    /// oldest event still retained, or never issued by it (for example,
+    /// from before a restart).
     #[error(
-        "cursor '{cursor}' of worker '{worker_id}' in runtime '{runtime_id}' is older than the retained events; read again without a cursor"
+        "cursor '{cursor}' is not valid for the events of worker '{worker_id}' in runtime '{runtime_id}' (expired or unknown); read again without a cursor"
     )]
     CursorExpired {
         /// The Runtime of the Worker.

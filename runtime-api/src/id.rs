@@ -172,9 +172,11 @@ macro_rules! validated_id {
     };
 }
 
-/// The id charset as a regular expression, for schemas. (`.` and `..` are
-/// also rejected, which a pattern cannot say simply.)
-pub const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
+/// The id rules as a regular expression, for schemas: 1 to 128 characters
+/// of the charset, and not `.` or `..` (spelled out as the lengths 1 and 2
+/// without lookahead, which not every schema tool supports).
+pub const ID_PATTERN: &str =
+    "^(?:[A-Za-z0-9._:-]{3,128}|[A-Za-z0-9_:-]|[A-Za-z0-9._:-][A-Za-z0-9_:-]|[A-Za-z0-9_:-][.])$";
 
 validated_id!(
     /// Names one Runtime in a registry, for example `backend-internal`.

@@ -54,8 +54,8 @@ pub type DynRuntime = dyn Runtime;
 ///   strictly ordered within one Worker's log. Reading after a cursor returns
 ///   exactly the events that followed it, with no gaps and no duplicates;
 ///   [`Runtime::subscribe`] does the same and then follows live, and ends after
-///   the `worker_stopped` event. A cursor older than the retained log is
-///   `cursor_expired`.
+///   the `worker_stopped` event. A cursor older than the retained log, or
+///   one the log never issued, is `cursor_expired`.
 /// - **Pages** are bounded: a `limit` above the advertised maximum is
 ///   `limit_too_large`, never silently clamped.
 /// - **Secrets.** Nothing returned by a Runtime contains a socket path, session

@@ -104,15 +104,14 @@ impl Shared {
         cursor: &EventCursor,
         err: CursorError,
     ) -> RuntimeError {
+        // Expired or never issued here (for example, from before a restart):
+        // either way the client must read again without a cursor.
         match err {
-            CursorError::Expired => RuntimeError::CursorExpired {
+            CursorError::Expired | CursorError::Foreign => RuntimeError::CursorExpired {
                 runtime_id: self.id.clone(),
                 worker_id: worker_id.clone(),
                 cursor: cursor.clone(),
             },
-            CursorError::Foreign => RuntimeError::invalid_request(format!(
-                "cursor '{cursor}' was not issued by this event log"
-            )),
         }
     }
 

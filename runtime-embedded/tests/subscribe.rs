@@ -65,7 +65,7 @@ async fn a_subscriber_that_falls_behind_retention_gets_cursor_expired() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cursor_from_the_future_is_refused() {
+async fn a_cursor_this_log_never_issued_is_expired() {
     let rt = EmbeddedRuntime::with_defaults();
     let id = rt
         .create_worker(CreateWorkerRequest::default())
@@ -84,13 +84,13 @@ async fn a_cursor_from_the_future_is_refused() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    assert_eq!(err.code(), ErrorCode::CursorExpired);
     let err = rt
         .subscribe(&id, Some(future))
         .await
         .map(|_| ())
         .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    assert_eq!(err.code(), ErrorCode::CursorExpired);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

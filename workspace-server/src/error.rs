@@ -1,7 +1,7 @@
 //! One error type for every response that is not a success, rendered as
 //! `application/problem+json` (RFC 9457) from one status table.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -182,23 +182,6 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
-            JsonRejection::JsonDataError(err) => {
-                Self::invalid_request(format!("the JSON body does not fit: {}", err.body_text()))
-            }
-            JsonRejection::JsonSyntaxError(_) => {
-                Self::invalid_request("the body is not valid JSON")
-            }
-            other => {
-                Self::invalid_request(format!("the body could not be read: {}", other.body_text()))
-            }
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Extractors whose rejections are [`ApiError`]s, so that every malformed
 //! request gets the same problem document as any other error.
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -10,32 +11,71 @@ use yoi_runtime_api::{RuntimeError, RuntimeId, WorkerId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A JSON body. Malformed JSON and missing fields are `invalid_request`, a
-/// wrong content type is 415, a body over the limit is `payload_too_large`.
+/// A JSON object body. Malformed JSON, a body that is not an object, and
+/// missing or unknown fields are `invalid_request`; a content type other than
+/// JSON is 415; a body over the limit is `payload_too_large`.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(value) = content_type else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let declared = req
-            .headers()
+        let headers = req.headers();
+        if !is_json(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        ) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
+        let bytes = match Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 let max = state.max_body_bytes() as u64;
-                Err(ApiError::Runtime(RuntimeError::PayloadTooLarge {
+                return Err(ApiError::Runtime(RuntimeError::PayloadTooLarge {
                     what: "request body".to_owned(),
                     size: declared.unwrap_or(max + 1),
                     max,
-                }))
+                }));
             }
-            Err(rejection) => Err(rejection.into()),
+            Err(rejection) => {
+                return Err(ApiError::invalid_request(format!(
+                    "the body could not be read: {}",
+                    rejection.body_text()
+                )));
+            }
+        };
+        // serde would read a struct from a JSON array too; the API takes
+        // objects only.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid_request("the body must be a JSON object"));
         }
+        serde_json::from_slice(&bytes).map(Self).map_err(|err| {
+            if err.is_data() {
+                ApiError::invalid_request(format!("the JSON body does not fit: {err}"))
+            } else {
+                ApiError::invalid_request("the body is not valid JSON")
+            }
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers and DTOs.
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -33,22 +33,45 @@ use crate::routes::*;
 )]
 struct ApiDoc;
 
-/// The OpenAPI document served at `/api/openapi.json`.
-pub fn document() -> Document {
-    ApiDoc::openapi()
-}
-
-/// Adds the error responses every operation can give, so that no status the
-/// server sends is undocumented, and the bearer scheme.
-struct ErrorResponses;
-
-impl Modify for ErrorResponses {
-    fn modify(&self, openapi: &mut Document) {
-        let components = openapi.components.get_or_insert_with(Default::default);
+/// The OpenAPI document served at `/api/openapi.json`. With
+/// `token_required`, every `/api` operation declares the bearer scheme and a
+/// 401 response; without, neither, since the server then accepts anyone.
+pub fn document(token_required: bool) -> Document {
+    let mut doc = ApiDoc::openapi();
+    if token_required {
+        let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/api/") || !token_required {
+            continue;
+        }
+        for operation in [item.get.as_mut(), item.post.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            operation.security = Some(vec![SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
+            operation.responses.responses.insert(
+                "401".to_owned(),
+                problem("Missing or wrong bearer token").into(),
+            );
+        }
+    }
+    doc
+}
+
+/// Adds the error responses every operation can give, so that no status the
+/// server sends is undocumented.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut Document) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let is_api = path.starts_with("/api/");
             let operations = [item.get.as_mut(), item.post.as_mut()];
@@ -76,7 +99,6 @@ fn add_errors(operation: &mut Operation, is_api: bool) {
     if is_api {
         statuses.extend([
             ("400", "Invalid request, id, or limit"),
-            ("401", "Missing or wrong bearer token"),
             ("404", "Unknown runtime or worker"),
             ("501", "The runtime does not support this operation"),
             ("503", "The runtime is unavailable"),
@@ -84,10 +106,6 @@ fn add_errors(operation: &mut Operation, is_api: bool) {
         if operation.request_body.is_some() {
             statuses.extend([("413", "Body too large"), ("415", "Body is not JSON")]);
         }
-        operation.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
-            "bearer",
-            Vec::<String>::new(),
-        )]);
     }
     for (status, description) in statuses {
         operation

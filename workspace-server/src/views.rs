@@ -2,8 +2,10 @@
 //! are built only from DTOs, which carry no paths, tokens or keys.
 
 use serde::{Deserialize, Serialize};
-use yoi_runtime_api::dto::{ImplementationKind, RuntimeState, WorkerCounts, WorkerSummary};
-use yoi_runtime_api::{Capabilities, EventCursor, RuntimeId};
+use yoi_runtime_api::dto::{
+    ImplementationKind, RuntimeState, TranscriptQuery, WorkerCounts, WorkerListQuery, WorkerSummary,
+};
+use yoi_runtime_api::{Capabilities, EventCursor, RuntimeError, RuntimeId, WorkerId};
 
 use crate::registry::Diagnostic;
 
@@ -80,12 +82,88 @@ pub struct AggregatedWorkers {
     pub unavailable: Vec<RuntimeId>,
 }
 
+/// `{runtime_id}` in a path (documentation only; `RuntimePath` extracts).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RuntimeParams {
+    /// The Runtime.
+    #[param(value_type = RuntimeId)]
+    pub runtime_id: String,
+}
+
+/// `{runtime_id}` and `{worker_id}` in a path (documentation only;
+/// `WorkerPath` extracts).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct WorkerParams {
+    /// The Runtime.
+    #[param(value_type = RuntimeId)]
+    pub runtime_id: String,
+    /// The Worker, within that Runtime.
+    #[param(value_type = WorkerId)]
+    pub worker_id: String,
+}
+
 /// Query of `/api/workers`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AggregateQuery {
-    /// Workers per Runtime (default 50, at most 500).
+    /// Workers per Runtime (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+}
+
+/// Query of a Runtime's Worker list. The maximum is the embedded and
+/// local-compat Runtimes' `max_worker_page`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkersParams {
+    /// List Workers whose id sorts after this one.
+    #[param(value_type = Option<WorkerId>)]
+    pub after: Option<WorkerId>,
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+impl From<WorkersParams> for WorkerListQuery {
+    fn from(p: WorkersParams) -> Self {
+        Self {
+            after: p.after,
+            limit: p.limit,
+        }
+    }
+}
+
+/// Query of a transcript page. The maximum is the Runtimes'
+/// `max_transcript_page`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TranscriptParams {
+    /// The first index to read (default 0).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    pub start: Option<u64>,
+    /// At most this many entries (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+impl TryFrom<TranscriptParams> for TranscriptQuery {
+    type Error = RuntimeError;
+
+    /// `start` is documented as a signed 64-bit integer, the range JSON
+    /// tools agree on.
+    fn try_from(p: TranscriptParams) -> Result<Self, RuntimeError> {
+        if p.start.is_some_and(|s| s > i64::MAX as u64) {
+            return Err(RuntimeError::invalid_request(
+                "start must be at most 9223372036854775807",
+            ));
+        }
+        Ok(Self {
+            start: p.start,
+            limit: p.limit,
+        })
+    }
 }
 
 /// Query of a Worker's events page.
@@ -93,12 +171,14 @@ pub struct AggregateQuery {
 #[into_params(parameter_in = Query)]
 pub struct EventsParams {
     /// Read events after this cursor.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<EventCursor>)]
     pub after: Option<EventCursor>,
     /// At most this many events (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// When nothing follows `after`, wait up to this long (at most 30000 ms)
-    /// for an event before answering.
+    /// When nothing follows `after`, wait up to this long for an event
+    /// before answering.
+    #[param(minimum = 0, maximum = 30000)]
     pub wait_ms: Option<u64>,
 }
 
@@ -107,7 +187,7 @@ pub struct EventsParams {
 #[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Start after this cursor; `Last-Event-ID` takes precedence.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<EventCursor>)]
     pub after: Option<EventCursor>,
 }
 

@@ -26,6 +26,29 @@ async fn malformed_json_is_invalid_request() {
 }
 
 #[tokio::test]
+async fn a_body_that_is_not_an_object_is_invalid_request() {
+    let app = TestApp::new();
+    for body in ["[null, null]", "null", "\"text\"", "7", ""] {
+        let request = Request::post(W)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        app.request(request)
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+    // A JSON-suffixed media type is JSON too.
+    let request = Request::post(W)
+        .header(
+            "content-type",
+            "application/merge-patch+json; charset=utf-8",
+        )
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(app.request(request).await.status, 201);
+}
+
+#[tokio::test]
 async fn wrong_content_type_is_415() {
     let app = TestApp::new();
     let request = Request::post(W)
@@ -101,6 +124,11 @@ async fn bad_query_values_are_invalid_request() {
     app.get(&format!("{W}/{worker}/events?after=%2F.."))
         .await
         .assert_problem(400, "invalid_request");
+    app.get(&format!(
+        "{W}/{worker}/transcript?start=9223372036854775808"
+    ))
+    .await
+    .assert_problem(400, "invalid_request");
     app.get(&format!("{W}?limit=0"))
         .await
         .assert_problem(400, "invalid_request");
@@ -241,9 +269,12 @@ async fn expired_and_foreign_cursors() {
         .unwrap();
     let app = TestApp::from_registry(registry, None, 1 << 20);
     let worker = app.create_worker(None).await;
-    app.get(&format!("{W}/{worker}/events?after=999"))
-        .await
-        .assert_problem(400, "invalid_request");
+    // Never issued by this log (as after a restart): expired too.
+    for cursor in ["999", "000", "x"] {
+        app.get(&format!("{W}/{worker}/events?after={cursor}"))
+            .await
+            .assert_problem(410, "cursor_expired");
+    }
     for n in 0..5 {
         app.post(
             &format!("{W}/{worker}/input"),

@@ -182,12 +182,50 @@ async fn openapi_document_lists_every_route() {
             "/healthz",
         ]
     );
-    let input = &doc.json["paths"]["/api/runtimes/{runtime_id}/workers/{worker_id}/input"]["post"]
-        ["responses"];
+    let input = &doc.json["paths"]["/api/runtimes/{runtime_id}/workers/{worker_id}/input"]["post"];
     for status in [
-        "202", "400", "401", "404", "409", "413", "415", "500", "501", "503",
+        "202", "400", "404", "409", "413", "415", "500", "501", "503",
     ] {
-        assert!(input.get(status).is_some(), "input lacks {status}");
+        assert!(
+            input["responses"].get(status).is_some(),
+            "input lacks {status}"
+        );
+    }
+    // Without a token nothing asks for one.
+    assert!(input["responses"].get("401").is_none());
+    assert!(input.get("security").is_none());
+    // Ids carry their rules into the schema.
+    let params = input["parameters"].as_array().unwrap();
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "worker_id" && p["in"] == "path")
+    );
+    let components = doc.json["components"]["schemas"].as_object().unwrap();
+    assert!(
+        components["WorkerId"]["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("A-Za-z0-9")
+    );
+
+    // With a token, every /api operation declares the bearer scheme and 401.
+    let secured = TestApp::with(None, Some("t0ken"), 1 << 20);
+    let request = Request::get("/api/openapi.json")
+        .header("authorization", "Bearer t0ken")
+        .body(Body::empty())
+        .unwrap();
+    let doc = secured.request(request).await.json;
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (_, operation) in item.as_object().unwrap() {
+            let secured_op =
+                operation["responses"].get("401").is_some() && operation.get("security").is_some();
+            assert_eq!(secured_op, path.starts_with("/api/"), "{path}");
+        }
     }
 }
 

@@ -25,7 +25,15 @@ pub enum BusyPolicy {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InputRequest {
-    /// The text; must not be blank, at most the Runtime's `max_input_bytes`.
+    /// The text; must not be blank (all `char::is_whitespace`), at most the
+    /// Runtime's `max_input_bytes`. The schema pattern spells out that
+    /// whitespace set so every regex dialect agrees.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "[^\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )
+    )]
     pub text: String,
     /// A client-chosen id. Sending the same id again returns the first
     /// acceptance and records nothing new, so retries are safe.

@@ -17,6 +17,6 @@ pub use input::{BusyPolicy, InputAcceptance, InputRequest};
 pub use runtime::{ImplementationKind, RuntimeState, RuntimeStatus, RuntimeSummary, WorkerCounts};
 pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
 pub use worker::{
-    CreateWorkerRequest, MAX_DISPLAY_NAME_BYTES, MAX_INTENT_BYTES, ProfileRef, WorkerDetail,
+    CreateWorkerRequest, MAX_DISPLAY_NAME_CHARS, MAX_INTENT_CHARS, ProfileRef, WorkerDetail,
     WorkerListQuery, WorkerPage, WorkerState, WorkerSummary,
 };

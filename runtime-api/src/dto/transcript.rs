@@ -56,8 +56,7 @@ pub struct TranscriptEntry {
 
 /// Which part of a transcript to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TranscriptQuery {
     /// The first index to read (default 0).
     #[serde(default)]

@@ -4,10 +4,10 @@ use crate::error::{Result, RuntimeError};
 use crate::id::{EventCursor, ProfileName, RuntimeId, WorkerId};
 use crate::timestamp::Timestamp;
 
-/// The largest `display_name`, in bytes.
-pub const MAX_DISPLAY_NAME_BYTES: usize = 256;
-/// The largest `intent`, in bytes.
-pub const MAX_INTENT_BYTES: usize = 4096;
+/// The longest `display_name`, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
+/// The longest `intent`, in characters.
+pub const MAX_INTENT_CHARS: usize = 4096;
 
 /// Where a Worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -86,16 +86,25 @@ pub struct WorkerDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkerRequest {
-    /// A name for people (at most 256 bytes, no control characters);
-    /// defaults to the Worker id.
+    /// A name for people (1 to 256 characters, not blank, no control
+    /// characters); defaults to the Worker id.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u001f\\u007f-\\u009f \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub display_name: Option<String>,
     /// The profile to run with; the Runtime's default when absent. A name the
     /// Runtime does not know is `unknown_profile`, never a silent fallback.
     #[serde(default)]
     pub profile: Option<ProfileName>,
-    /// What the Worker is for (at most 4096 bytes).
+    /// What the Worker is for (at most 4096 characters).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
     pub intent: Option<String>,
 }
 
@@ -108,7 +117,7 @@ impl CreateWorkerRequest {
                     "display_name must not be blank",
                 ));
             }
-            check_text("display_name", name, MAX_DISPLAY_NAME_BYTES)?;
+            check_text("display_name", name, MAX_DISPLAY_NAME_CHARS)?;
             if name.chars().any(char::is_control) {
                 return Err(RuntimeError::invalid_request(
                     "display_name must not contain control characters",
@@ -116,27 +125,24 @@ impl CreateWorkerRequest {
             }
         }
         if let Some(intent) = &self.intent {
-            check_text("intent", intent, MAX_INTENT_BYTES)?;
+            check_text("intent", intent, MAX_INTENT_CHARS)?;
         }
         Ok(())
     }
 }
 
-fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
-    if value.len() > max {
-        return Err(RuntimeError::PayloadTooLarge {
-            what: field.to_owned(),
-            size: value.len() as u64,
-            max: max as u64,
-        });
+fn check_text(field: &str, value: &str, max_chars: usize) -> Result<()> {
+    if value.chars().count() > max_chars {
+        return Err(RuntimeError::invalid_request(format!(
+            "{field} must be at most {max_chars} characters"
+        )));
     }
     Ok(())
 }
 
 /// Which page of Workers to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerListQuery {
     /// List Workers whose id sorts after this one.
     #[serde(default)]

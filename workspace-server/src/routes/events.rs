@@ -14,7 +14,7 @@ use yoi_runtime_api::{EventCursor, EventStream, Operation, RuntimeError};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, RuntimePath, WorkerPath};
 use crate::state::AppState;
-use crate::views::{EventsParams, StreamParams};
+use crate::views::{EventsParams, RuntimeParams, StreamParams, WorkerParams};
 
 /// The longest long poll.
 pub(crate) const MAX_WAIT_MS: u64 = 30_000;
@@ -27,8 +27,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/events",
     tag = "events",
     params(
-        ("runtime_id" = String, Path, description = "The Runtime"),
-        ("worker_id" = String, Path, description = "The Worker"),
+        WorkerParams,
         EventsParams,
     ),
     responses(
@@ -125,8 +124,7 @@ fn sse(
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/events/stream",
     tag = "events",
     params(
-        ("runtime_id" = String, Path, description = "The Runtime"),
-        ("worker_id" = String, Path, description = "The Worker"),
+        WorkerParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor"),
         StreamParams,
     ),
@@ -156,7 +154,7 @@ pub(crate) async fn worker_stream(
     path = "/api/runtimes/{runtime_id}/events/stream",
     tag = "events",
     params(
-        ("runtime_id" = String, Path, description = "The Runtime"),
+        RuntimeParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor"),
         StreamParams,
     ),

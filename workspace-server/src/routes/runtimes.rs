@@ -10,7 +10,7 @@ use crate::extract::RuntimePath;
 use crate::registry::RuntimeEntry;
 use crate::state::AppState;
 use crate::views::{
-    DiagnosticsView, RuntimeList, RuntimeStatusView, RuntimeView, SourceDiagnostics,
+    DiagnosticsView, RuntimeList, RuntimeParams, RuntimeStatusView, RuntimeView, SourceDiagnostics,
 };
 
 async fn runtime_view(entry: &RuntimeEntry) -> Result<RuntimeView, ApiError> {
@@ -56,7 +56,7 @@ pub(crate) async fn list_runtimes(
     get,
     path = "/api/runtimes/{runtime_id}",
     tag = "runtimes",
-    params(("runtime_id" = String, Path, description = "The Runtime")),
+    params(RuntimeParams),
     responses((status = 200, body = RuntimeView))
 )]
 pub(crate) async fn get_runtime(
@@ -102,6 +102,6 @@ pub(crate) async fn diagnostics(
     tag = "meta",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
-pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::document())
+pub(crate) async fn openapi(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document(state.token().is_some()))
 }

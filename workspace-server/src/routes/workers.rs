@@ -4,15 +4,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use yoi_runtime_api::dto::{
-    CreateWorkerRequest, InputAcceptance, InputRequest, TranscriptPage, TranscriptQuery,
-    WorkerDetail, WorkerListQuery, WorkerPage,
+    CreateWorkerRequest, InputAcceptance, InputRequest, TranscriptPage, WorkerDetail,
+    WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{Operation, resolve_limit};
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, RuntimePath, WorkerPath};
 use crate::state::AppState;
-use crate::views::{AggregateQuery, AggregatedWorker, AggregatedWorkers};
+use crate::views::{
+    AggregateQuery, AggregatedWorker, AggregatedWorkers, RuntimeParams, TranscriptParams,
+    WorkerParams, WorkersParams,
+};
 
 const AGGREGATE_DEFAULT: u32 = 50;
 const AGGREGATE_MAX: u32 = 500;
@@ -71,16 +74,19 @@ pub(crate) async fn all_workers(
     get,
     path = "/api/runtimes/{runtime_id}/workers",
     tag = "workers",
-    params(("runtime_id" = String, Path, description = "The Runtime"), WorkerListQuery),
+    params(RuntimeParams, WorkersParams),
     responses((status = 200, body = WorkerPage))
 )]
 pub(crate) async fn list_workers(
     State(state): State<AppState>,
     RuntimePath(runtime_id): RuntimePath,
-    ApiQuery(query): ApiQuery<WorkerListQuery>,
+    ApiQuery(params): ApiQuery<WorkersParams>,
 ) -> Result<Json<WorkerPage>, ApiError> {
     Ok(Json(
-        state.registry().list_workers(&runtime_id, query).await?,
+        state
+            .registry()
+            .list_workers(&runtime_id, params.into())
+            .await?,
     ))
 }
 
@@ -89,7 +95,7 @@ pub(crate) async fn list_workers(
     post,
     path = "/api/runtimes/{runtime_id}/workers",
     tag = "workers",
-    params(("runtime_id" = String, Path, description = "The Runtime")),
+    params(RuntimeParams),
     request_body = CreateWorkerRequest,
     responses(
         (status = 201, body = WorkerDetail),
@@ -110,10 +116,7 @@ pub(crate) async fn create_worker(
     get,
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}",
     tag = "workers",
-    params(
-        ("runtime_id" = String, Path, description = "The Runtime"),
-        ("worker_id" = String, Path, description = "The Worker"),
-    ),
+    params(WorkerParams),
     responses((status = 200, body = WorkerDetail))
 )]
 pub(crate) async fn get_worker(
@@ -130,10 +133,7 @@ pub(crate) async fn get_worker(
     post,
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/input",
     tag = "workers",
-    params(
-        ("runtime_id" = String, Path, description = "The Runtime"),
-        ("worker_id" = String, Path, description = "The Worker"),
-    ),
+    params(WorkerParams),
     request_body = InputRequest,
     responses(
         (status = 202, body = InputAcceptance),
@@ -157,10 +157,7 @@ pub(crate) async fn send_input(
     post,
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/cancel",
     tag = "workers",
-    params(
-        ("runtime_id" = String, Path, description = "The Runtime"),
-        ("worker_id" = String, Path, description = "The Worker"),
-    ),
+    params(WorkerParams),
     responses((status = 200, body = WorkerDetail))
 )]
 pub(crate) async fn cancel_worker(
@@ -177,10 +174,7 @@ pub(crate) async fn cancel_worker(
     post,
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/stop",
     tag = "workers",
-    params(
-        ("runtime_id" = String, Path, description = "The Runtime"),
-        ("worker_id" = String, Path, description = "The Worker"),
-    ),
+    params(WorkerParams),
     responses((status = 200, body = WorkerDetail))
 )]
 pub(crate) async fn stop_worker(
@@ -196,21 +190,20 @@ pub(crate) async fn stop_worker(
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/transcript",
     tag = "workers",
     params(
-        ("runtime_id" = String, Path, description = "The Runtime"),
-        ("worker_id" = String, Path, description = "The Worker"),
-        TranscriptQuery,
+        WorkerParams,
+        TranscriptParams,
     ),
     responses((status = 200, body = TranscriptPage))
 )]
 pub(crate) async fn transcript(
     State(state): State<AppState>,
     WorkerPath(runtime_id, worker_id): WorkerPath,
-    ApiQuery(query): ApiQuery<TranscriptQuery>,
+    ApiQuery(params): ApiQuery<TranscriptParams>,
 ) -> Result<Json<TranscriptPage>, ApiError> {
     Ok(Json(
         state
             .registry()
-            .transcript(&runtime_id, &worker_id, query)
+            .transcript(&runtime_id, &worker_id, params.try_into()?)
             .await?,
     ))
 }
