@@ -51,6 +51,17 @@ fn routing(c: &mut Criterion) {
         .summary
         .worker_id;
 
+    // The fixed cost the registry adds: find the entry, check a capability.
+    c.bench_function("registry_lookup_and_check", |b| {
+        b.iter(|| {
+            let entry = registry.get(std::hint::black_box(&rid)).unwrap();
+            entry
+                .capabilities()
+                .check(&rid, yoi_runtime_api::Operation::Transcript)
+                .unwrap();
+        });
+    });
+
     let mut group = c.benchmark_group("worker_detail");
     group.bench_function("direct", |b| {
         b.to_async(&tokio)

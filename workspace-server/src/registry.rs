@@ -49,6 +49,8 @@ pub trait DiagnosticsSource: Send + Sync + std::fmt::Debug + 'static {
 /// One registered Runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeEntry {
+    /// A copy of the Runtime's id, so lookups make no dynamic calls.
+    id: RuntimeId,
     runtime: Arc<DynRuntime>,
     implementation: ImplementationKind,
     /// Read once at registration: the contract says they never change.
@@ -60,6 +62,7 @@ impl RuntimeEntry {
     /// An entry without diagnostics.
     pub fn new(runtime: Arc<DynRuntime>, implementation: ImplementationKind) -> Self {
         Self {
+            id: runtime.id().clone(),
             capabilities: runtime.capabilities(),
             runtime,
             implementation,
@@ -96,7 +99,7 @@ impl RuntimeEntry {
     }
 
     fn check(&self, operation: Operation) -> Result<()> {
-        self.capabilities.check(self.runtime().id(), operation)
+        self.capabilities.check(&self.id, operation)
     }
 }
 
@@ -129,10 +132,9 @@ impl RuntimeRegistry {
 
     /// Adds a Runtime; its id must be new.
     pub fn register(&mut self, entry: RuntimeEntry) -> Result<(), RegistryError> {
-        let id = entry.runtime().id();
-        if self.entries.iter().any(|e| e.runtime().id() == id) {
+        if self.entries.iter().any(|e| e.id == entry.id) {
             return Err(RegistryError::Duplicate {
-                runtime_id: id.clone(),
+                runtime_id: entry.id,
             });
         }
         self.entries.push(entry);
@@ -148,7 +150,7 @@ impl RuntimeRegistry {
     pub fn get(&self, runtime_id: &RuntimeId) -> Result<&RuntimeEntry> {
         self.entries
             .iter()
-            .find(|e| e.runtime().id() == runtime_id)
+            .find(|e| &e.id == runtime_id)
             .ok_or_else(|| RuntimeError::UnknownRuntime {
                 runtime_id: runtime_id.clone(),
             })
