@@ -1,0 +1,162 @@
+//! Every variant: codes, wire round trips, status table, redaction.
+use super::*;
+
+fn rid() -> RuntimeId {
+    RuntimeId::new("rt").unwrap()
+}
+fn wid() -> WorkerId {
+    WorkerId::new("w-1").unwrap()
+}
+
+/// One value of every variant. The `match` makes this fail to compile
+/// when a variant is added without a sample.
+pub(crate) fn one_of_each() -> Vec<RuntimeError> {
+    let all = vec![
+        RuntimeError::invalid_request("text must not be blank"),
+        RuntimeError::from(WorkerId::new("../x").unwrap_err()),
+        RuntimeError::UnknownRuntime { runtime_id: rid() },
+        RuntimeError::UnknownWorker {
+            runtime_id: rid(),
+            worker_id: wid(),
+        },
+        RuntimeError::UnknownProfile {
+            runtime_id: rid(),
+            profile: ProfileName::new("nope").unwrap(),
+        },
+        RuntimeError::WorkerBusy {
+            runtime_id: rid(),
+            worker_id: wid(),
+            reason: BusyReason::QueueFull,
+        },
+        RuntimeError::WorkerStopped {
+            runtime_id: rid(),
+            worker_id: wid(),
+        },
+        RuntimeError::RuntimeUnavailable {
+            runtime_id: rid(),
+            message: "shutting down".into(),
+        },
+        RuntimeError::UnsupportedOperation {
+            runtime_id: rid(),
+            operation: Operation::SendInput,
+        },
+        RuntimeError::LimitTooLarge {
+            field: "limit".into(),
+            requested: 500,
+            max: 200,
+        },
+        RuntimeError::CursorExpired {
+            runtime_id: rid(),
+            worker_id: wid(),
+            cursor: EventCursor::new("3").unwrap(),
+        },
+        RuntimeError::PayloadTooLarge {
+            what: "input text".into(),
+            size: 70000,
+            max: 65536,
+        },
+        RuntimeError::internal("store failed", "disk /var/secret/path is full"),
+    ];
+    for err in &all {
+        match err {
+            RuntimeError::InvalidRequest { .. }
+            | RuntimeError::InvalidId { .. }
+            | RuntimeError::UnknownRuntime { .. }
+            | RuntimeError::UnknownWorker { .. }
+            | RuntimeError::UnknownProfile { .. }
+            | RuntimeError::WorkerBusy { .. }
+            | RuntimeError::WorkerStopped { .. }
+            | RuntimeError::RuntimeUnavailable { .. }
+            | RuntimeError::UnsupportedOperation { .. }
+            | RuntimeError::LimitTooLarge { .. }
+            | RuntimeError::CursorExpired { .. }
+            | RuntimeError::PayloadTooLarge { .. }
+            | RuntimeError::Internal { .. } => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn every_code_is_covered_once_and_parses_back() {
+    let errors = one_of_each();
+    let codes: Vec<ErrorCode> = errors.iter().map(RuntimeError::code).collect();
+    assert_eq!(codes, ErrorCode::ALL, "one sample per code, in order");
+    for code in ErrorCode::ALL {
+        assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(*code));
+        let json = serde_json::to_string(code).unwrap();
+        assert_eq!(json, format!("\"{}\"", code.as_str()));
+    }
+    assert_eq!("nope".parse::<ErrorCode>(), Err(UnknownErrorCode));
+}
+
+#[test]
+fn every_variant_round_trips_through_its_body() {
+    for err in one_of_each() {
+        let json = serde_json::to_string(&err.to_body()).unwrap();
+        let body: ErrorBody = serde_json::from_str(&json).unwrap();
+        let rebuilt = RuntimeError::from_body(&body);
+        assert_eq!(rebuilt.code(), err.code());
+        if err.code() != ErrorCode::Internal {
+            assert_eq!(rebuilt.to_string(), err.to_string());
+            assert_eq!(rebuilt.to_body(), err.to_body());
+        }
+    }
+}
+
+#[test]
+fn incomplete_bodies_become_internal() {
+    let body = ErrorBody {
+        code: ErrorCode::UnknownWorker,
+        message: "x".into(),
+        ..ErrorBody::default()
+    };
+    assert_eq!(RuntimeError::from_body(&body).code(), ErrorCode::Internal);
+}
+
+#[test]
+fn internal_details_never_reach_the_public_message_or_body() {
+    let err = RuntimeError::internal("store failed", "disk /var/secret/path is full");
+    assert!(!err.public_message().contains("/var/secret"));
+    let json = serde_json::to_string(&err.to_body()).unwrap();
+    assert!(!json.contains("/var/secret"), "{json}");
+    assert!(!json.contains("store failed"), "{json}");
+    assert!(!err.to_string().contains("/var/secret"));
+    assert!(!format!("{err:?}").contains("/var/secret"), "{err:?}");
+    // Logs can still reach the cause through the source chain.
+    let source = std::error::Error::source(&err).unwrap();
+    assert!(source.to_string().contains("/var/secret"));
+}
+
+#[test]
+fn error_bodies_snapshot() {
+    let bodies: Vec<ErrorBody> = one_of_each().iter().map(RuntimeError::to_body).collect();
+    insta::assert_json_snapshot!(bodies);
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn status_table_is_exhaustive_and_fixed() {
+    let table: Vec<(&str, u16)> = ErrorCode::ALL
+        .iter()
+        .map(|c| (c.as_str(), c.http_status().as_u16()))
+        .collect();
+    assert_eq!(
+        table,
+        vec![
+            ("invalid_request", 400),
+            ("invalid_id", 400),
+            ("unknown_runtime", 404),
+            ("unknown_worker", 404),
+            ("unknown_profile", 422),
+            ("worker_busy", 409),
+            ("worker_stopped", 409),
+            ("runtime_unavailable", 503),
+            ("unsupported_operation", 501),
+            ("limit_too_large", 400),
+            ("cursor_expired", 410),
+            ("payload_too_large", 413),
+            ("internal", 500),
+        ]
+    );
+}
