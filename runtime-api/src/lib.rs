@@ -4,9 +4,8 @@
 //! Everything above a Runtime speaks this crate: validated [ids](id), the
 //! [DTOs](dto) that cross the boundary, a [`Capabilities`] struct, one
 //! [`RuntimeError`] enum with stable [`ErrorCode`]s, and the async
-//! [`Runtime`] trait. With the `conformance` feature, the
-//! [conformance suite](conformance) checks that an implementation keeps the
-//! contract. The crate knows nothing of HTTP servers, storage or model
+//! [`Runtime`] trait. With the `conformance` feature, the conformance suite
+//! (module `conformance`) checks that an implementation keeps the contract. The crate knows nothing of HTTP servers, storage or model
 //! providers, and depends on no Runtime implementation.
 //!
 //! Features: `http` (an HTTP status for every error code), `openapi`

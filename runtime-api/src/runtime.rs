@@ -27,7 +27,7 @@ pub type DynRuntime = dyn Runtime;
 /// # Contract
 ///
 /// Every implementation, in-process or remote, behaves as follows, and the
-/// [conformance suite](crate::conformance) checks it:
+/// conformance suite (module `conformance`, feature `conformance`) checks it:
 ///
 /// - **Ids.** A Worker is identified by `(runtime_id, worker_id)`. Asking a
 ///   Runtime for a Worker it does not host is `unknown_worker`, even when

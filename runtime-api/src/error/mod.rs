@@ -3,7 +3,7 @@
 //! Every failure a caller can cause or observe is a [`RuntimeError`] variant
 //! with a stable [`ErrorCode`]. Codes never change meaning; new variants may
 //! be added (the enum is `#[non_exhaustive]`). With the `http` feature each
-//! code maps to one HTTP status in [`ErrorCode::http_status`], and
+//! code maps to one HTTP status in `ErrorCode::http_status`, and
 //! [`ErrorBody`] is the wire form from which a remote client rebuilds the
 //! exact error with [`RuntimeError::from_body`].
 
