@@ -41,7 +41,7 @@ const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
 
 impl ApiError {
     /// The status table: the contract's codes map through
-    /// [`ErrorCode::http_status`], the server's own codes are listed here.
+    /// [`yoi_runtime_api::ErrorCode::http_status`], the server's own codes are listed here.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Runtime(err) => err.code().http_status(),
