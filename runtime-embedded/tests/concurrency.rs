@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use yoi_runtime_api::dto::{
     BusyPolicy, CreateWorkerRequest, EntryRole, EntryStatus, InputAcceptance, InputRequest,
-    TranscriptEntry, TranscriptQuery, WorkerState,
+    TranscriptEntry,
 };
 use yoi_runtime_api::{BusyReason, ProfileName, Runtime, RuntimeError, WorkerId};
 use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, ProfileConfig};
@@ -84,37 +84,6 @@ async fn hammer(
     all
 }
 
-async fn wait_idle(rt: &EmbeddedRuntime, worker: &WorkerId) {
-    for _ in 0..2000 {
-        let s = rt.worker(worker).await.unwrap().summary;
-        if s.state == WorkerState::Idle && s.pending_inputs == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("worker never became idle");
-}
-
-async fn transcript(rt: &EmbeddedRuntime, worker: &WorkerId) -> Vec<TranscriptEntry> {
-    let mut entries = Vec::new();
-    let mut start = Some(0);
-    while let Some(s) = start {
-        let page = rt
-            .transcript(
-                worker,
-                TranscriptQuery {
-                    start: Some(s),
-                    limit: Some(200),
-                },
-            )
-            .await
-            .unwrap();
-        entries.extend(page.entries);
-        start = page.next_start;
-    }
-    entries
-}
-
 /// The invariant: each accepted input is in the transcript exactly once,
 /// at the index its acceptance named, and acceptance order (by cursor) is
 /// transcript order.
@@ -160,8 +129,8 @@ async fn reject_policy_with_retries() {
         TASKS * SENDS_PER_TASK,
         "every input got in eventually"
     );
-    wait_idle(&rt, &worker).await;
-    let entries = transcript(&rt, &worker).await;
+    common::wait_idle(&rt, &worker).await;
+    let entries = common::transcript(&rt, &worker).await;
     assert_exactly_once_in_order(&accepted, &entries);
     let replies = replies_for(&entries);
     for (_, acceptance) in &accepted {
@@ -178,8 +147,8 @@ async fn queue_policy_runs_everything_accepted() {
     let worker = worker(&rt).await;
     let accepted = hammer(&rt, &worker, BusyPolicy::Queue, false).await;
     assert!(!accepted.is_empty());
-    wait_idle(&rt, &worker).await;
-    let entries = transcript(&rt, &worker).await;
+    common::wait_idle(&rt, &worker).await;
+    let entries = common::transcript(&rt, &worker).await;
     assert_exactly_once_in_order(&accepted, &entries);
     // Every accepted input got exactly one complete reply, run in order.
     let replies = replies_for(&entries);
@@ -217,8 +186,8 @@ async fn interrupt_policy_keeps_every_input_and_one_reply_each() {
         TASKS * SENDS_PER_TASK,
         "interrupt never refuses"
     );
-    wait_idle(&rt, &worker).await;
-    let entries = transcript(&rt, &worker).await;
+    common::wait_idle(&rt, &worker).await;
+    let entries = common::transcript(&rt, &worker).await;
     assert_exactly_once_in_order(&accepted, &entries);
     let replies = replies_for(&entries);
     for (_, acceptance) in &accepted {
@@ -249,8 +218,8 @@ async fn many_workers_in_parallel_stay_independent() {
             rt.send_input(&worker, InputRequest::new(text.clone()))
                 .await
                 .unwrap();
-            wait_idle(&rt, &worker).await;
-            let entries = transcript(&rt, &worker).await;
+            common::wait_idle(&rt, &worker).await;
+            let entries = common::transcript(&rt, &worker).await;
             assert_eq!(entries.len(), 2);
             assert_eq!(entries[1].text, format!("echo: {text}"));
         }));

@@ -1,12 +1,13 @@
 //! What a turn sends to the model: the system prompt, the newest earlier
 //! exchanges up to `max_context_entries`, and the input last.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use yoi_runtime_api::dto::{BusyPolicy, CreateWorkerRequest, InputRequest, WorkerState};
-use yoi_runtime_api::{ProfileName, Runtime, WorkerId};
+use yoi_runtime_api::dto::{BusyPolicy, CreateWorkerRequest, InputRequest};
+use yoi_runtime_api::{ProfileName, Runtime};
 use yoi_runtime_embedded::backend::{
     BackendError, ChatRequest, ChatRole, DeltaStream, ModelBackend,
 };
@@ -43,17 +44,6 @@ fn runtime(recorder: Arc<Recorder>, max_context_entries: usize) -> EmbeddedRunti
     .unwrap()
 }
 
-async fn wait_idle(rt: &EmbeddedRuntime, id: &WorkerId) {
-    for _ in 0..1000 {
-        let s = rt.worker(id).await.unwrap().summary;
-        if s.state == WorkerState::Idle && s.pending_inputs == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("never idle");
-}
-
 fn shape(request: &ChatRequest) -> Vec<(ChatRole, &str)> {
     request
         .messages
@@ -74,7 +64,7 @@ async fn context_is_bounded_to_the_newest_entries() {
         .worker_id;
     for text in ["one", "two", "three"] {
         rt.send_input(&id, InputRequest::new(text)).await.unwrap();
-        wait_idle(&rt, &id).await;
+        common::wait_idle(&rt, &id).await;
     }
     let requests = recorder.0.lock().unwrap();
     assert_eq!(
@@ -108,7 +98,7 @@ async fn queued_inputs_are_not_context_for_earlier_turns() {
             .await
             .unwrap();
     }
-    wait_idle(&rt, &id).await;
+    common::wait_idle(&rt, &id).await;
     let requests = recorder.0.lock().unwrap();
     assert_eq!(requests.len(), 3);
     // The reply to "b" sees "a" and its reply, never "c", which was still queued.

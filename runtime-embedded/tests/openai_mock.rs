@@ -5,6 +5,8 @@
 
 mod mock_openai;
 
+mod common;
+
 use std::time::Duration;
 
 use mock_openai::{MockServer, Reply};
@@ -38,17 +40,6 @@ fn runtime(server: &MockServer) -> EmbeddedRuntime {
     .unwrap()
 }
 
-async fn wait_idle(rt: &EmbeddedRuntime, worker: &WorkerId) {
-    for _ in 0..1000 {
-        let s = rt.worker(worker).await.unwrap().summary;
-        if s.state == WorkerState::Idle && s.pending_inputs == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("worker never became idle");
-}
-
 /// Sends `text`, waits for the turn to end, and returns the last turn's
 /// terminal event.
 async fn turn(rt: &EmbeddedRuntime, worker: &WorkerId, text: &str) -> WorkerEventKind {
@@ -56,7 +47,7 @@ async fn turn(rt: &EmbeddedRuntime, worker: &WorkerId, text: &str) -> WorkerEven
         .send_input(worker, InputRequest::new(text))
         .await
         .unwrap();
-    wait_idle(rt, worker).await;
+    common::wait_idle(rt, worker).await;
     let page = rt
         .events(
             worker,
