@@ -201,3 +201,23 @@ fn sentinel_secret_never_leaks_through_errors() {
     let id_err = "sk SENTINEL".parse::<InputId>().unwrap_err();
     assert!(!format!("{id_err:?} {id_err}").contains("SENTINEL"));
 }
+
+#[test]
+fn query_dtos() {
+    insta::assert_json_snapshot!(WorkerListQuery {
+        after: Some("w-0000000001".parse().unwrap()),
+        limit: Some(10),
+    });
+    insta::assert_json_snapshot!(TranscriptQuery {
+        start: Some(100),
+        limit: None,
+    });
+    insta::assert_json_snapshot!(EventQuery {
+        after: Some("41".parse().unwrap()),
+        limit: Some(100),
+    });
+    // Absent fields default; ids in queries are validated too.
+    let query: EventQuery = serde_json::from_str("{}").unwrap();
+    assert_eq!(query, EventQuery::default());
+    assert!(serde_json::from_str::<WorkerListQuery>(r#"{"after":"../x"}"#).is_err());
+}

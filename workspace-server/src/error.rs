@@ -166,10 +166,13 @@ impl Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             // Details go to the log; the body stays generic.
             let source = std::error::Error::source(&self).map(ToString::to_string);
             tracing::error!(code = self.code(), error = %self, source = source.as_deref(), "request failed");
+        } else if status.is_server_error() {
+            // 501 and 503 are answers, not faults of this server.
+            tracing::warn!(code = self.code(), error = %self, "request failed");
         }
         let problem = self.problem();
         let mut response = (status, axum::Json(problem)).into_response();

@@ -264,6 +264,14 @@ fn plant(workspace: &Path) -> Sentinels {
 
 #[tokio::test]
 async fn planted_secrets_and_paths_never_reach_a_response() {
+    // Capture every log line at info level and above from this test.
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let workspace = temp_dir("SENTINEL-WORKSPACE");
     let sentinels = plant(&workspace);
     let config = yoi_workspace_server::config::FileConfig::parse(
@@ -377,6 +385,24 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
         transcript.text
     );
 
+    let logged = logs.text();
+    assert!(
+        logged.contains("request failed"),
+        "the capture works: {logged}"
+    );
+    for needle in [
+        sentinels.key,
+        sentinels.token,
+        &sentinels.socket,
+        &sentinels.session,
+        "SENTINEL",
+    ] {
+        assert!(
+            !logged.contains(needle),
+            "{needle} leaked in the log: {logged}"
+        );
+    }
+
     for reply in &replies {
         let headers = format!("{:?}", reply.headers);
         for needle in [
@@ -398,4 +424,59 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
             );
         }
     }
+}
+
+/// A `MakeWriter` that keeps what is logged.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn list_and_local_compat_responses_snapshot() {
+    let workspace = temp_dir("snapshot-compat");
+    let mut rec = record("archivist", &workspace);
+    rec["display_name"] = json!("Archivist");
+    write_record(
+        &workspace,
+        "archivist",
+        &rec,
+        Some("{\"role\":\"user\",\"text\":\"hello\",\"at\":\"2026-01-02T03:04:05Z\"}\n"),
+    );
+    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    app.create_worker(None).await;
+    snapshot!(app.get(W).await.json);
+    snapshot!(app.get("/api/runtimes/local-compat").await.json);
+    snapshot!(app.get("/api/runtimes/local-compat/workers").await.json);
+    snapshot!(
+        app.get("/api/runtimes/local-compat/workers/archivist")
+            .await
+            .json
+    );
+    snapshot!(
+        app.get("/api/runtimes/local-compat/workers/archivist/transcript")
+            .await
+            .json
+    );
 }
