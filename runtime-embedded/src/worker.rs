@@ -340,7 +340,7 @@ impl Worker {
         }
     }
 
-    fn unknown_to_stopped(&self, shared: &Shared) -> RuntimeError {
+    fn stopped_error(&self, shared: &Shared) -> RuntimeError {
         RuntimeError::WorkerStopped {
             runtime_id: shared.id.clone(),
             worker_id: self.id.clone(),
@@ -355,13 +355,14 @@ impl Worker {
         request: InputRequest,
     ) -> Result<InputAcceptance> {
         let mut locked = self.lock(shared);
-        if locked.inner.state.is_terminal() {
-            return Err(self.unknown_to_stopped(shared));
-        }
+        // A retry is answered even after stop: the input was accepted.
         if let Some(client_id) = &request.client_input_id {
             if let Some(first) = locked.inner.client_ids.get(client_id) {
                 return Ok(first.clone());
             }
+        }
+        if locked.inner.state.is_terminal() {
+            return Err(self.stopped_error(shared));
         }
         let busy = locked.inner.running.is_some();
         if busy {

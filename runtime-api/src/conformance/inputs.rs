@@ -182,9 +182,20 @@ pub async fn idempotent_retry(rt: &DynRuntime) -> Outcome {
     let again = rt.send_input(&worker, request.clone()).await.unwrap();
     assert_eq!(first, again);
     wait_idle(rt, &worker).await;
-    let after_turn = rt.send_input(&worker, request).await.unwrap();
+    let after_turn = rt.send_input(&worker, request.clone()).await.unwrap();
     assert_eq!(first, after_turn);
     wait_idle(rt, &worker).await;
     assert_eq!(user_texts(&all_entries(rt, &worker).await), ["only once"]);
+    if rt.capabilities().stop {
+        // The input was accepted; a late retry still learns that.
+        rt.stop(&worker).await.unwrap();
+        assert_eq!(rt.send_input(&worker, request).await.unwrap(), first);
+        let fresh = InputRequest::new("new after stop");
+        assert_code(
+            rt.send_input(&worker, fresh).await,
+            ErrorCode::WorkerStopped,
+            "new input after stop",
+        );
+    }
     Outcome::Passed
 }
