@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use secrecy::SecretString;
 use serde::Deserialize;
 use yoi_runtime_api::ProfileName;
@@ -25,6 +26,10 @@ pub struct FileConfig {
     pub default_profile: Option<ProfileName>,
     /// A file holding the bearer token for `/api`.
     pub token_file: Option<PathBuf>,
+    /// Browser origins allowed cross-origin access, e.g.
+    /// `"http://localhost:5173"`. None by default.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
     /// Bounds.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -86,6 +91,8 @@ pub struct ServerConfig {
     pub token: Option<SecretString>,
     /// The request body limit.
     pub max_body_bytes: usize,
+    /// Origins allowed cross-origin access; empty means no CORS headers.
+    pub cors_allowed_origins: Vec<HeaderValue>,
     /// The embedded runtime's options.
     pub embedded: EmbeddedOptions,
 }
@@ -126,6 +133,12 @@ pub enum ConfigError {
         path: PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// A CORS origin is not `scheme://host[:port]`.
+    #[error("cors_allowed_origins: '{origin}' is not an origin like \"https://host:port\"")]
+    CorsOrigin {
+        /// The rejected value.
+        origin: String,
     },
     /// A non-loopback bind without a token.
     #[error(
@@ -210,13 +223,36 @@ impl FileConfig {
         }
         // Fail at start, not at the first request.
         yoi_runtime_embedded::EmbeddedRuntime::new(embedded.clone())?;
+        let cors_allowed_origins = self
+            .cors_allowed_origins
+            .into_iter()
+            .map(parse_origin)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             bind,
             workspace: overrides.workspace,
             token,
             max_body_bytes: self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            cors_allowed_origins,
             embedded,
         })
+    }
+}
+
+/// An origin is a scheme, a host and an optional port: nothing else.
+fn parse_origin(origin: String) -> Result<HeaderValue, ConfigError> {
+    let rest = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let valid = rest.is_some_and(|host| {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    });
+    match (valid, HeaderValue::from_str(&origin)) {
+        (true, Ok(value)) => Ok(value),
+        _ => Err(ConfigError::CorsOrigin { origin }),
     }
 }
 

@@ -99,7 +99,8 @@ async fn run(config: ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
                 .with_diagnostics(diagnostics),
         )?;
     }
-    let state = AppState::new(registry, config.token, config.max_body_bytes);
+    let state = AppState::new(registry, config.token, config.max_body_bytes)
+        .with_cors_allowed_origins(config.cors_allowed_origins);
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     serve(listener, state, shutdown_signal()).await?;

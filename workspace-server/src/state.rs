@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -15,6 +16,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    cors_allowed_origins: Arc<[HeaderValue]>,
 }
 
 struct Inner {
@@ -30,6 +32,7 @@ impl fmt::Debug for AppState {
             .field("runtimes", &self.inner.registry.entries().len())
             .field("token", &self.inner.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.inner.max_body_bytes)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .finish()
     }
 }
@@ -49,7 +52,20 @@ impl AppState {
                 max_body_bytes,
                 shutdown,
             }),
+            cors_allowed_origins: Arc::new([]),
         }
+    }
+
+    /// Allows these browser origins cross-origin access (CORS). Without any,
+    /// the server sends no CORS headers, so only same-origin pages can call it.
+    pub fn with_cors_allowed_origins(mut self, origins: Vec<HeaderValue>) -> Self {
+        self.cors_allowed_origins = origins.into();
+        self
+    }
+
+    /// The origins allowed cross-origin access.
+    pub fn cors_allowed_origins(&self) -> &[HeaderValue] {
+        &self.cors_allowed_origins
     }
 
     /// The Runtimes.

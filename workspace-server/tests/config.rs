@@ -145,3 +145,20 @@ fn token_file_is_read_and_trimmed() {
         .to_string();
     assert!(err.contains("empty"), "{err}");
 }
+
+#[test]
+fn cors_origins_are_checked() {
+    let config =
+        parse("cors_allowed_origins = [\"http://localhost:5173\", \"https://app.example:8443\"]")
+            .unwrap();
+    let server = config.resolve(Overrides::default(), |_| None).unwrap();
+    assert_eq!(server.cors_allowed_origins.len(), 2);
+    for bad in ["localhost:5173", "http://host/path", "*", "https://"] {
+        let config = parse(&format!("cors_allowed_origins = [{bad:?}]")).unwrap();
+        let err = config
+            .resolve(Overrides::default(), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cors_allowed_origins"), "{bad}: {err}");
+    }
+}

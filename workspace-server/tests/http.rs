@@ -480,3 +480,45 @@ async fn list_and_local_compat_responses_snapshot() {
             .json
     );
 }
+
+#[tokio::test]
+async fn cors_only_when_configured() {
+    let origin = "http://localhost:5173";
+    let with_origin = |method: &str, uri: &str, origin: &str| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .body(Body::empty())
+            .unwrap()
+    };
+    // Not configured: no CORS headers at all.
+    let plain = TestApp::new();
+    let reply = plain
+        .request(with_origin("GET", "/api/runtimes", origin))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.headers.get("access-control-allow-origin").is_none());
+
+    let mut app = TestApp::new();
+    app.state = app
+        .state
+        .with_cors_allowed_origins(vec![origin.parse().unwrap()]);
+    let preflight = app.request(with_origin("OPTIONS", W, origin)).await;
+    assert!(preflight.status.is_success(), "{}", preflight.status);
+    assert_eq!(preflight.headers["access-control-allow-origin"], origin);
+    let methods = preflight.headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    let reply = app
+        .request(with_origin("GET", "/api/runtimes", origin))
+        .await;
+    assert_eq!(reply.headers["access-control-allow-origin"], origin);
+    let other = app
+        .request(with_origin("GET", "/api/runtimes", "http://evil.example"))
+        .await;
+    assert!(other.headers.get("access-control-allow-origin").is_none());
+}

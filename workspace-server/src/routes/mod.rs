@@ -10,8 +10,10 @@ mod workers;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
+use axum::http::{HeaderName, Method, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::require_token;
@@ -56,12 +58,29 @@ pub fn app(state: AppState) -> Router {
             get(events::runtime_stream),
         )
         .route_layer(from_fn_with_state(state.clone(), require_token));
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
-        .layer(DefaultBodyLimit::max(state.max_body_bytes()))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes()));
+    if !state.cors_allowed_origins().is_empty() {
+        // Outermost, so that preflight requests are answered before routing
+        // and authentication.
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(
+                    state.cors_allowed_origins().iter().cloned(),
+                ))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    HeaderName::from_static("last-event-id"),
+                ]),
+        );
+    }
+    router
         .layer(
             // One span per request; the path holds only validated ids.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
