@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use yoi_runtime_api::dto::{BusyPolicy, CreateWorkerRequest, InputRequest};
+use yoi_runtime_api::dto::{BusyPolicy, InputRequest};
 use yoi_runtime_api::{ProfileName, Runtime};
 use yoi_runtime_embedded::backend::{
     BackendError, ChatRequest, ChatRole, DeltaStream, ModelBackend,
@@ -56,12 +56,7 @@ fn shape(request: &ChatRequest) -> Vec<(ChatRole, &str)> {
 async fn context_is_bounded_to_the_newest_entries() {
     let recorder = Arc::new(Recorder::default());
     let rt = runtime(recorder.clone(), 3);
-    let id = rt
-        .create_worker(CreateWorkerRequest::default())
-        .await
-        .unwrap()
-        .summary
-        .worker_id;
+    let id = common::create(&rt, None).await;
     for text in ["one", "two", "three"] {
         rt.send_input(&id, InputRequest::new(text)).await.unwrap();
         common::wait_idle(&rt, &id).await;
@@ -87,12 +82,7 @@ async fn context_is_bounded_to_the_newest_entries() {
 async fn queued_inputs_are_not_context_for_earlier_turns() {
     let recorder = Arc::new(Recorder::default());
     let rt = runtime(recorder.clone(), 200);
-    let id = rt
-        .create_worker(CreateWorkerRequest::default())
-        .await
-        .unwrap()
-        .summary
-        .worker_id;
+    let id = common::create(&rt, None).await;
     for text in ["a", "b", "c"] {
         rt.send_input(&id, InputRequest::new(text).on_busy(BusyPolicy::Queue))
             .await

@@ -253,12 +253,7 @@ async fn unreachable_endpoint_is_unavailable() {
         ..EmbeddedOptions::default()
     })
     .unwrap();
-    let worker = rt
-        .create_worker(CreateWorkerRequest::default())
-        .await
-        .unwrap()
-        .summary
-        .worker_id;
+    let worker = common::create(&rt, None).await;
     let code = failure_code(&turn(&rt, &worker, "anyone?").await);
     assert!(
         matches!(code, FailureCode::Unavailable | FailureCode::ConnectionLost),

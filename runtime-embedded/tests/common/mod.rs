@@ -51,3 +51,13 @@ pub async fn transcript(
     }
     entries
 }
+
+/// Creates a Worker with `profile` (the default when `None`); returns its id.
+pub async fn create(rt: &EmbeddedRuntime, profile: Option<&str>) -> yoi_runtime_api::WorkerId {
+    use yoi_runtime_api::Runtime;
+    let request = yoi_runtime_api::dto::CreateWorkerRequest {
+        profile: profile.map(|p| ProfileName::new(p).unwrap()),
+        ..Default::default()
+    };
+    rt.create_worker(request).await.unwrap().summary.worker_id
+}
