@@ -19,7 +19,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:38700";
 const DEFAULT_OPENAI_TIMEOUT_MS: u64 = 60_000;
 
 /// The config file, as written. Unknown keys are errors that name the key.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// The profile Workers get when created without one.
@@ -81,7 +81,6 @@ pub struct ProfileFileConfig {
 }
 
 /// What the server runs with.
-#[derive(Debug)]
 pub struct ServerConfig {
     /// Where to listen.
     pub bind: SocketAddr,
@@ -154,7 +153,7 @@ pub enum ConfigError {
 }
 
 /// Everything from the command line and environment that overrides the file.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Overrides {
     /// `--bind` / `YOI_BIND`.
     pub bind: Option<SocketAddr>,
@@ -329,5 +328,46 @@ impl ProfileFileConfig {
             system_prompt: self.system_prompt,
             backend,
         })
+    }
+}
+
+/// How a path shows in `Debug`: whether it is set, never where it points.
+fn path_presence(path: Option<&Path>) -> Option<&'static str> {
+    path.map(|_| "<path>")
+}
+
+impl std::fmt::Debug for FileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileConfig")
+            .field("default_profile", &self.default_profile)
+            .field("token_file", &path_presence(self.token_file.as_deref()))
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("limits", &self.limits)
+            .field("profiles", &self.profiles)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("bind", &self.bind)
+            .field("workspace", &path_presence(self.workspace.as_deref()))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("embedded", &self.embedded)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("bind", &self.bind)
+            .field("workspace", &path_presence(self.workspace.as_deref()))
+            .field("token_file", &path_presence(self.token_file.as_deref()))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }

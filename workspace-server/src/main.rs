@@ -16,7 +16,8 @@ use yoi_workspace_server::local_compat::LocalCompatRuntime;
 use yoi_workspace_server::{AppState, RuntimeEntry, RuntimeRegistry, serve};
 
 /// The yoi workspace server: Runtimes and their Workers over HTTP.
-#[derive(Debug, Parser)]
+// No `Debug`: the arguments hold paths, which never go to output.
+#[derive(Parser)]
 #[command(version, about)]
 struct Cli {
     /// Address to listen on (default 127.0.0.1:38700). A non-loopback address

@@ -162,3 +162,30 @@ fn cors_origins_are_checked() {
         assert!(err.contains("cors_allowed_origins"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn debug_output_shows_no_paths_or_secrets() {
+    let dir = common::temp_dir("SENTINEL-DEBUG");
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "SENTINEL-TOKEN").unwrap();
+    let text = format!(
+        "token_file = {:?}\n{EXAMPLE}",
+        token_file.display().to_string()
+    )
+    .replace("default_profile = \"default\"", "");
+    let config = parse(&text).unwrap();
+    let file_debug = format!("{config:?}");
+    let overrides = Overrides {
+        workspace: Some(dir.clone()),
+        ..Overrides::default()
+    };
+    let overrides_debug = format!("{overrides:?}");
+    let server = config
+        .resolve(overrides, |_| Some("sk-SENTINEL-KEY".to_owned()))
+        .unwrap();
+    let server_debug = format!("{server:#?}");
+    for text in [file_debug, overrides_debug, server_debug] {
+        assert!(!text.contains("SENTINEL"), "{text}");
+        assert!(!text.contains(dir.to_str().unwrap()), "{text}");
+    }
+}
