@@ -6,6 +6,7 @@
 //! trait call. Embedded, local-compat and (later) remote Runtimes are all
 //! `Arc<dyn Runtime>` here and are treated the same way.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -103,6 +104,13 @@ impl RuntimeEntry {
     }
 }
 
+/// A registry call in flight: the Runtime's own future, or a refusal.
+pub type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+fn refused<'a, T: Send + 'a>(err: RuntimeError) -> Call<'a, T> {
+    Box::pin(std::future::ready(Err(err)))
+}
+
 /// Registering a Runtime failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -156,104 +164,132 @@ impl RuntimeRegistry {
             })
     }
 
-    /// Lists Workers of one Runtime.
-    pub async fn list_workers(
-        &self,
-        rid: &RuntimeId,
-        query: WorkerListQuery,
-    ) -> Result<WorkerPage> {
+    /// The Runtime `rid`, once `operation` was checked against its
+    /// capabilities: the one place a call can be refused before it reaches
+    /// a Runtime.
+    fn checked(&self, rid: &RuntimeId, operation: Operation) -> Result<&DynRuntime> {
         let entry = self.get(rid)?;
-        entry.check(Operation::ListWorkers)?;
-        entry.runtime().list_workers(query).await
+        entry.check(operation)?;
+        Ok(entry.runtime())
     }
 
-    /// One Worker.
-    pub async fn worker(&self, rid: &RuntimeId, wid: &WorkerId) -> Result<WorkerDetail> {
-        self.get(rid)?.runtime().worker(wid).await
+    // The calls below return the Runtime's own boxed future rather than
+    // wrapping it in another `async fn`, so routing adds a lookup and a
+    // flag check, not a second future (see docs/benchmarks.md).
+
+    /// Lists Workers of one Runtime.
+    pub fn list_workers<'a>(
+        &'a self,
+        rid: &RuntimeId,
+        query: WorkerListQuery,
+    ) -> Call<'a, WorkerPage> {
+        match self.checked(rid, Operation::ListWorkers) {
+            Ok(runtime) => runtime.list_workers(query),
+            Err(err) => refused(err),
+        }
+    }
+
+    /// One Worker. Needs no capability.
+    pub fn worker<'a>(&'a self, rid: &RuntimeId, wid: &'a WorkerId) -> Call<'a, WorkerDetail> {
+        match self.get(rid) {
+            Ok(entry) => entry.runtime().worker(wid),
+            Err(err) => refused(err),
+        }
     }
 
     /// Creates a Worker.
-    pub async fn create_worker(
-        &self,
+    pub fn create_worker<'a>(
+        &'a self,
         rid: &RuntimeId,
         request: CreateWorkerRequest,
-    ) -> Result<WorkerDetail> {
-        let entry = self.get(rid)?;
-        entry.check(Operation::CreateWorker)?;
-        entry.runtime().create_worker(request).await
+    ) -> Call<'a, WorkerDetail> {
+        match self.checked(rid, Operation::CreateWorker) {
+            Ok(runtime) => runtime.create_worker(request),
+            Err(err) => refused(err),
+        }
     }
 
-    /// Sends input, checking the capability its busy policy needs.
-    pub async fn send_input(
-        &self,
+    /// Sends input, checking also the capability its busy policy needs.
+    pub fn send_input<'a>(
+        &'a self,
         rid: &RuntimeId,
-        wid: &WorkerId,
+        wid: &'a WorkerId,
         request: InputRequest,
-    ) -> Result<InputAcceptance> {
-        let entry = self.get(rid)?;
-        entry.check(Operation::SendInput)?;
-        entry.check(Capabilities::operation_for(request.on_busy))?;
-        entry.runtime().send_input(wid, request).await
+    ) -> Call<'a, InputAcceptance> {
+        let runtime = self.checked(rid, Operation::SendInput).and_then(|runtime| {
+            self.checked(rid, Capabilities::operation_for(request.on_busy))?;
+            Ok(runtime)
+        });
+        match runtime {
+            Ok(runtime) => runtime.send_input(wid, request),
+            Err(err) => refused(err),
+        }
     }
 
     /// Cancels a Worker's turn.
-    pub async fn cancel(&self, rid: &RuntimeId, wid: &WorkerId) -> Result<WorkerDetail> {
-        let entry = self.get(rid)?;
-        entry.check(Operation::Cancel)?;
-        entry.runtime().cancel(wid).await
+    pub fn cancel<'a>(&'a self, rid: &RuntimeId, wid: &'a WorkerId) -> Call<'a, WorkerDetail> {
+        match self.checked(rid, Operation::Cancel) {
+            Ok(runtime) => runtime.cancel(wid),
+            Err(err) => refused(err),
+        }
     }
 
     /// Stops a Worker.
-    pub async fn stop(&self, rid: &RuntimeId, wid: &WorkerId) -> Result<WorkerDetail> {
-        let entry = self.get(rid)?;
-        entry.check(Operation::Stop)?;
-        entry.runtime().stop(wid).await
+    pub fn stop<'a>(&'a self, rid: &RuntimeId, wid: &'a WorkerId) -> Call<'a, WorkerDetail> {
+        match self.checked(rid, Operation::Stop) {
+            Ok(runtime) => runtime.stop(wid),
+            Err(err) => refused(err),
+        }
     }
 
     /// A transcript page.
-    pub async fn transcript(
-        &self,
+    pub fn transcript<'a>(
+        &'a self,
         rid: &RuntimeId,
-        wid: &WorkerId,
+        wid: &'a WorkerId,
         query: TranscriptQuery,
-    ) -> Result<TranscriptPage> {
-        let entry = self.get(rid)?;
-        entry.check(Operation::Transcript)?;
-        entry.runtime().transcript(wid, query).await
+    ) -> Call<'a, TranscriptPage> {
+        match self.checked(rid, Operation::Transcript) {
+            Ok(runtime) => runtime.transcript(wid, query),
+            Err(err) => refused(err),
+        }
     }
 
     /// An events page.
-    pub async fn events(
-        &self,
+    pub fn events<'a>(
+        &'a self,
         rid: &RuntimeId,
-        wid: &WorkerId,
+        wid: &'a WorkerId,
         query: EventQuery,
-    ) -> Result<EventPage> {
-        let entry = self.get(rid)?;
-        entry.check(Operation::Events)?;
-        entry.runtime().events(wid, query).await
+    ) -> Call<'a, EventPage> {
+        match self.checked(rid, Operation::Events) {
+            Ok(runtime) => runtime.events(wid, query),
+            Err(err) => refused(err),
+        }
     }
 
     /// A Worker's event stream.
-    pub async fn subscribe(
-        &self,
+    pub fn subscribe<'a>(
+        &'a self,
         rid: &RuntimeId,
-        wid: &WorkerId,
+        wid: &'a WorkerId,
         after: Option<EventCursor>,
-    ) -> Result<EventStream> {
-        let entry = self.get(rid)?;
-        entry.check(Operation::Subscribe)?;
-        entry.runtime().subscribe(wid, after).await
+    ) -> Call<'a, EventStream> {
+        match self.checked(rid, Operation::Subscribe) {
+            Ok(runtime) => runtime.subscribe(wid, after),
+            Err(err) => refused(err),
+        }
     }
 
     /// A Runtime's lifecycle event stream.
-    pub async fn subscribe_runtime(
-        &self,
+    pub fn subscribe_runtime<'a>(
+        &'a self,
         rid: &RuntimeId,
         after: Option<EventCursor>,
-    ) -> Result<EventStream> {
-        let entry = self.get(rid)?;
-        entry.check(Operation::Subscribe)?;
-        entry.runtime().subscribe_runtime(after).await
+    ) -> Call<'a, EventStream> {
+        match self.checked(rid, Operation::Subscribe) {
+            Ok(runtime) => runtime.subscribe_runtime(after),
+            Err(err) => refused(err),
+        }
     }
 }
