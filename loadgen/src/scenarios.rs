@@ -122,18 +122,28 @@ async fn hammer(
 }
 
 /// A bare axum JSON handler, the baseline for the read path: the same
-/// stack (axum on Tokio) with no registry, runtime or locking behind it.
+/// stack (axum on Tokio) answering with a worker-detail-sized JSON document
+/// serialized once up front, so no registry, runtime, lock or serializer
+/// runs per request.
 async fn start_bare() -> Result<String, BoxError> {
     let body = json!({
         "runtime_id": "backend-internal", "worker_id": "w-0000000001", "display_name": "w-0000000001",
         "profile": {"name": "default", "fallback": true}, "state": "idle",
         "created_at": "2026-11-24T21:56:08.123456789Z", "updated_at": "2026-11-24T21:56:08.123456789Z",
         "transcript_len": 0, "pending_inputs": 0, "last_cursor": "1", "intent": null
-    });
-    let app = axum::Router::new().route(
-        "/json",
-        axum::routing::get(move || std::future::ready(axum::Json(body.clone()))),
-    );
+    })
+    .to_string();
+    let body = axum::body::Bytes::from(body);
+    let handler = move || {
+        let body = body.clone();
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+        }
+    };
+    let app = axum::Router::new().route("/json", axum::routing::get(handler));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -147,19 +157,29 @@ pub(crate) async fn read_path(
 ) -> Result<bool, BoxError> {
     let worker = client.create_worker().await?;
     let bare = start_bare().await?;
-    let (bare_rps, bare_lat) = hammer(client, bare, concurrency, duration).await?;
-    let (rps, lat) = hammer(
-        client,
-        client.url(&format!("{RT}/workers/{worker}")),
-        concurrency,
-        duration,
-    )
-    .await?;
+    let detail = client.url(&format!("{RT}/workers/{worker}"));
+    // Alternate the two, twice, so that neither profits from going second.
+    let half = duration / 2;
+    let (mut bare_rps, mut rps) = (0.0, 0.0);
+    let (mut bare_samples, mut samples) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let (r, l) = hammer(client, bare.clone(), concurrency, half).await?;
+        bare_rps += r / 2.0;
+        bare_samples.push(l);
+        let (r, l) = hammer(client, detail.clone(), concurrency, half).await?;
+        rps += r / 2.0;
+        samples.push(l);
+    }
+    let p99 = |ls: &[Latencies]| {
+        ls.iter()
+            .map(|l| ms(l.percentile(99.0)))
+            .fold(0.0, f64::max)
+    };
     let ratio = rps / bare_rps;
     println!(
         "read concurrency={concurrency}: worker detail {rps:.0} req/s (p99 {:.2} ms), bare axum {bare_rps:.0} req/s (p99 {:.2} ms), ratio {ratio:.2} (target >= 0.5): {}",
-        ms(lat.percentile(99.0)),
-        ms(bare_lat.percentile(99.0)),
+        p99(&samples),
+        p99(&bare_samples),
         if ratio >= 0.5 { "met" } else { "MISSED" }
     );
     Ok(true)
