@@ -49,7 +49,9 @@ pub(crate) async fn all_workers(
             after: None,
             limit: Some(per_runtime),
         };
-        match entry.runtime().list_workers(query).await {
+        // Through the registry like every other call; the skip above only
+        // keeps runtimes that cannot list out of the view.
+        match state.registry().list_workers(&runtime_id, query).await {
             Ok(page) => {
                 if page.next_after.is_some() {
                     view.truncated.push(runtime_id);
