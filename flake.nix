@@ -11,9 +11,9 @@
     in
     {
       packages = forAllSystems (pkgs: rec {
-        # `nix build .#yoi --no-link` builds the server binary.
+        # `nix build .#yoi --no-link` builds the `yoi` binary.
         yoi = pkgs.rustPlatform.buildRustPackage {
-          pname = "yoi-workspace-server";
+          pname = "yoi";
           version = "0.1.0";
           src = pkgs.lib.cleanSourceWith {
             src = ./.;
@@ -22,12 +22,12 @@
               !(type == "directory" && (base == "target" || base == ".git" || base == "result"));
           };
           cargoLock.lockFile = ./Cargo.lock;
-          cargoBuildFlags = [ "--package" "yoi-workspace-server" ];
+          cargoBuildFlags = [ "--package" "yoi" ];
           # The whole workspace's tests run in the build sandbox (loopback only).
           cargoTestFlags = [ "--workspace" ];
           meta = {
-            description = "The yoi workspace server";
-            mainProgram = "yoi-workspace-server";
+            description = "The yoi command (workspace server)";
+            mainProgram = "yoi";
             license = with pkgs.lib.licenses; [ mit asl20 ];
           };
         };

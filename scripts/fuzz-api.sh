@@ -24,7 +24,7 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-cargo build --quiet -p yoi-workspace-server
+cargo build --quiet -p yoi
 workdir="$(mktemp -d)"
 servers=()
 trap 'kill "${servers[@]}" 2>/dev/null || true; rm -rf "$workdir"' EXIT
@@ -34,7 +34,7 @@ trap 'kill "${servers[@]}" 2>/dev/null || true; rm -rf "$workdir"' EXIT
 start_server() {
   local port
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  target/debug/yoi-workspace-server --bind "127.0.0.1:$port" "$@" >>"$workdir/server.log" 2>&1 &
+  target/debug/yoi serve --bind "127.0.0.1:$port" "$@" >>"$workdir/server.log" 2>&1 &
   servers+=("$!")
   base="http://127.0.0.1:$port"
 }

@@ -1,7 +1,7 @@
 //! Registry routing overhead: the same call through `RuntimeRegistry` and
 //! `Arc<dyn Runtime>` against a direct call on `EmbeddedRuntime`.
 //!
-//! `cargo bench -p yoi-workspace-server --bench registry`
+//! `cargo bench -p yoi --bench registry`
 //!
 //! Target (docs/benchmarks.md): under 10% added.
 
@@ -9,12 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use yoi_runtime_api::dto::{
-    CreateWorkerRequest, ImplementationKind, InputRequest, TranscriptQuery, WorkerState,
-};
+use yoi_runtime_api::dto::{CreateWorkerRequest, InputRequest, TranscriptQuery, WorkerState};
 use yoi_runtime_api::{Runtime, RuntimeId};
 use yoi_runtime_embedded::EmbeddedRuntime;
-use yoi_workspace_server::{RuntimeEntry, RuntimeRegistry};
+use yoi_workspace_server::RuntimeRegistry;
 
 fn routing(c: &mut Criterion) {
     let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -31,18 +29,10 @@ fn routing(c: &mut Criterion) {
             ..Default::default()
         })
         .unwrap();
-        registry
-            .register(RuntimeEntry::new(
-                Arc::new(other),
-                ImplementationKind::Embedded,
-            ))
-            .unwrap();
+        tokio.block_on(registry.register(Arc::new(other))).unwrap();
     }
-    registry
-        .register(RuntimeEntry::new(
-            Arc::new(embedded.clone()),
-            ImplementationKind::Embedded,
-        ))
+    tokio
+        .block_on(registry.register(Arc::new(embedded.clone())))
         .unwrap();
     let rid = embedded.id().clone();
     let wid = tokio

@@ -11,8 +11,10 @@ use serde::Deserialize;
 use yoi_runtime_api::ProfileName;
 use yoi_runtime_embedded::backend::OpenAiConfig;
 use yoi_runtime_embedded::{BackendConfig, EmbeddedOptions, Limits, ProfileConfig};
+use yoi_runtime_local_compat::{DEFAULT_DISPLAY_NAME as LOCAL_COMPAT_NAME, LOCAL_COMPAT_ID};
 
-use crate::state::DEFAULT_MAX_BODY_BYTES;
+use yoi_runtime_api::RuntimeId;
+use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
 
 /// The address the server binds when nothing else is said.
 pub const DEFAULT_BIND: &str = "127.0.0.1:38700";
@@ -36,6 +38,79 @@ pub struct FileConfig {
     /// Profiles besides the builtin `default`.
     #[serde(default)]
     pub profiles: Vec<ProfileFileConfig>,
+    /// The Runtimes to host. None means the defaults: `backend-internal`
+    /// (embedded), plus `local-compat` when a workspace is given.
+    #[serde(default)]
+    pub runtimes: Vec<RuntimeFileConfig>,
+}
+
+/// What kind of Runtime a `[[runtimes]]` entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    /// An in-process Runtime with the configured profiles and limits.
+    Embedded,
+    /// A read-only Runtime over a workspace's record files.
+    LocalCompat,
+}
+
+/// `[[runtimes]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeFileConfig {
+    /// The Runtime's id, unique in this server.
+    pub id: RuntimeId,
+    /// `embedded` or `local_compat`.
+    pub kind: RuntimeKind,
+    /// A name for people.
+    pub display_name: Option<String>,
+    /// local_compat: the workspace folder (default: `--workspace`).
+    pub workspace: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RuntimeFileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeFileConfig")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("display_name", &self.display_name)
+            .field("workspace", &path_presence(self.workspace.as_deref()))
+            .finish()
+    }
+}
+
+/// One Runtime the server will host, resolved.
+#[non_exhaustive]
+pub enum RuntimeConfig {
+    /// An embedded Runtime.
+    Embedded(EmbeddedOptions),
+    /// A local-compat Runtime.
+    LocalCompat {
+        /// Its id.
+        runtime_id: RuntimeId,
+        /// Its name for people.
+        display_name: String,
+        /// The workspace whose records it shows.
+        workspace: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for RuntimeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Embedded(options) => f.debug_tuple("Embedded").field(options).finish(),
+            Self::LocalCompat {
+                runtime_id,
+                display_name,
+                workspace,
+            } => f
+                .debug_struct("LocalCompat")
+                .field("runtime_id", runtime_id)
+                .field("display_name", display_name)
+                .field("workspace", &path_presence(Some(workspace)))
+                .finish(),
+        }
+    }
 }
 
 /// `[limits]`.
@@ -46,6 +121,8 @@ pub struct LimitsConfig {
     pub max_input_bytes: Option<u64>,
     /// The largest request body.
     pub max_body_bytes: Option<usize>,
+    /// Stopped Workers kept readable per embedded Runtime.
+    pub max_stopped_workers: Option<usize>,
 }
 
 /// Which backend a profile uses.
@@ -84,16 +161,14 @@ pub struct ProfileFileConfig {
 pub struct ServerConfig {
     /// Where to listen.
     pub bind: SocketAddr,
-    /// The workspace whose local Workers are shown read-only, if any.
-    pub workspace: Option<PathBuf>,
     /// The bearer token for `/api`, if any.
     pub token: Option<SecretString>,
     /// The request body limit.
     pub max_body_bytes: usize,
     /// Origins allowed cross-origin access; empty means no CORS headers.
     pub cors_allowed_origins: Vec<HeaderValue>,
-    /// The embedded runtime's options.
-    pub embedded: EmbeddedOptions,
+    /// The Runtimes, in registration order.
+    pub runtimes: Vec<RuntimeConfig>,
 }
 
 /// Why configuration failed. Messages name keys, files and variables, never
@@ -150,6 +225,14 @@ pub enum ConfigError {
     /// The embedded runtime rejected its options.
     #[error(transparent)]
     Embedded(#[from] yoi_runtime_embedded::ConfigError),
+    /// A `[[runtimes]]` entry is wrong.
+    #[error("runtime '{runtime_id}': {message}")]
+    Runtime {
+        /// The entry's id.
+        runtime_id: RuntimeId,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Everything from the command line and environment that overrides the file.
@@ -207,6 +290,9 @@ impl FileConfig {
         if let Some(max) = self.limits.max_input_bytes {
             limits.max_input_bytes = max;
         }
+        if let Some(max) = self.limits.max_stopped_workers {
+            limits.max_stopped_workers = max;
+        }
         let profiles = self
             .profiles
             .into_iter()
@@ -222,6 +308,7 @@ impl FileConfig {
         }
         // Fail at start, not at the first request.
         yoi_runtime_embedded::EmbeddedRuntime::new(embedded.clone())?;
+        let runtimes = resolve_runtimes(self.runtimes, embedded, overrides.workspace)?;
         let cors_allowed_origins = self
             .cors_allowed_origins
             .into_iter()
@@ -229,13 +316,79 @@ impl FileConfig {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             bind,
-            workspace: overrides.workspace,
             token,
             max_body_bytes: self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             cors_allowed_origins,
-            embedded,
+            runtimes,
         })
     }
+}
+
+/// The `[[runtimes]]` entries, or the defaults when there are none.
+fn resolve_runtimes(
+    entries: Vec<RuntimeFileConfig>,
+    embedded: EmbeddedOptions,
+    workspace: Option<PathBuf>,
+) -> Result<Vec<RuntimeConfig>, ConfigError> {
+    if entries.is_empty() {
+        let mut runtimes = vec![RuntimeConfig::Embedded(embedded)];
+        if let Some(workspace) = workspace {
+            runtimes.push(RuntimeConfig::LocalCompat {
+                runtime_id: RuntimeId::new(LOCAL_COMPAT_ID)
+                    .unwrap_or_else(|_| unreachable!("a valid id")),
+                display_name: LOCAL_COMPAT_NAME.to_owned(),
+                workspace,
+            });
+        }
+        return Ok(runtimes);
+    }
+    let mut runtimes = Vec::with_capacity(entries.len());
+    for (position, entry) in entries.into_iter().enumerate() {
+        let fail = |message: &str| ConfigError::Runtime {
+            runtime_id: entry.id.clone(),
+            message: message.to_owned(),
+        };
+        let duplicate = runtimes.iter().any(|r: &RuntimeConfig| match r {
+            RuntimeConfig::Embedded(options) => options.runtime_id == entry.id,
+            RuntimeConfig::LocalCompat { runtime_id, .. } => *runtime_id == entry.id,
+        });
+        if duplicate {
+            return Err(fail(&format!(
+                "the id is used by an earlier [[runtimes]] entry (entry {} repeats it)",
+                position + 1
+            )));
+        }
+        runtimes.push(match entry.kind {
+            RuntimeKind::Embedded => {
+                if entry.workspace.is_some() {
+                    return Err(fail("workspace applies only to kind \"local_compat\""));
+                }
+                let mut options = embedded.clone();
+                options.runtime_id = entry.id.clone();
+                if let Some(name) = entry.display_name {
+                    options.display_name = name;
+                }
+                RuntimeConfig::Embedded(options)
+            }
+            RuntimeKind::LocalCompat => {
+                let workspace = entry
+                    .workspace
+                    .clone()
+                    .or_else(|| workspace.clone())
+                    .ok_or_else(|| {
+                        fail("kind \"local_compat\" needs workspace (or --workspace)")
+                    })?;
+                RuntimeConfig::LocalCompat {
+                    runtime_id: entry.id.clone(),
+                    display_name: entry
+                        .display_name
+                        .unwrap_or_else(|| LOCAL_COMPAT_NAME.to_owned()),
+                    workspace,
+                }
+            }
+        });
+    }
+    Ok(runtimes)
 }
 
 /// An origin is a scheme, a host and an optional port: nothing else.
@@ -344,6 +497,7 @@ impl std::fmt::Debug for FileConfig {
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("limits", &self.limits)
             .field("profiles", &self.profiles)
+            .field("runtimes", &self.runtimes)
             .finish()
     }
 }
@@ -352,11 +506,10 @@ impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("bind", &self.bind)
-            .field("workspace", &path_presence(self.workspace.as_deref()))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
-            .field("embedded", &self.embedded)
+            .field("runtimes", &self.runtimes)
             .finish()
     }
 }

@@ -1,25 +1,37 @@
-//! `yoi-workspace-server`: parses configuration, builds the registry and
-//! serves the HTTP API until SIGINT or SIGTERM.
+//! `yoi`: parses configuration, builds the Runtimes and serves the
+//! workspace server until SIGINT or SIGTERM. `yoi` alone is `yoi serve`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
-use yoi_runtime_api::dto::ImplementationKind;
-use yoi_runtime_embedded::EmbeddedRuntime;
-use yoi_workspace_server::config::{FileConfig, Overrides, ServerConfig};
-use yoi_workspace_server::local_compat::LocalCompatRuntime;
-use yoi_workspace_server::{AppState, RuntimeEntry, RuntimeRegistry, serve};
+use yoi::build_state;
+use yoi::config::{FileConfig, Overrides, ServerConfig};
+use yoi_workspace_server::serve;
 
-/// The yoi workspace server: Runtimes and their Workers over HTTP.
+/// yoi: long-lived LLM Workers and the workspace server that hosts them.
 // No `Debug`: the arguments hold paths, which never go to output.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "yoi", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no subcommand, `yoi` takes `serve`'s flags.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the workspace server (the default).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:38700). A non-loopback address
     /// needs a token.
     #[arg(long, env = "YOI_BIND")]
@@ -42,10 +54,14 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let config = match load(cli) {
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let config = match load(args) {
         Ok(config) => config,
         Err(err) => {
-            eprintln!("yoi-workspace-server: {err}");
+            eprintln!("yoi: {err}");
             return ExitCode::from(2);
         }
     };
@@ -55,28 +71,28 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("yoi-workspace-server: cannot start the async runtime: {err}");
+            eprintln!("yoi: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("yoi-workspace-server: {err}");
+            eprintln!("yoi: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn load(cli: Cli) -> Result<ServerConfig, Box<dyn std::error::Error>> {
-    let file = match &cli.config {
+fn load(args: ServeArgs) -> Result<ServerConfig, Box<dyn std::error::Error>> {
+    let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
     let overrides = Overrides {
-        bind: cli.bind,
-        workspace: cli.workspace,
-        token_file: cli.token_file,
+        bind: args.bind,
+        workspace: args.workspace,
+        token_file: args.token_file,
         token: std::env::var("YOI_TOKEN")
             .ok()
             .filter(|t| !t.is_empty())
@@ -86,23 +102,9 @@ fn load(cli: Cli) -> Result<ServerConfig, Box<dyn std::error::Error>> {
 }
 
 async fn run(config: ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
-    let mut registry = RuntimeRegistry::new();
-    let embedded = EmbeddedRuntime::new(config.embedded)?;
-    registry.register(RuntimeEntry::new(
-        Arc::new(embedded),
-        ImplementationKind::Embedded,
-    ))?;
-    if let Some(workspace) = config.workspace {
-        let local = LocalCompatRuntime::new(workspace);
-        let diagnostics = local.diagnostics_source();
-        registry.register(
-            RuntimeEntry::new(Arc::new(local), ImplementationKind::LocalCompat)
-                .with_diagnostics(diagnostics),
-        )?;
-    }
-    let state = AppState::new(registry, config.token, config.max_body_bytes)
-        .with_cors_allowed_origins(config.cors_allowed_origins);
-    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    let bind = config.bind;
+    let state = build_state(config).await?;
+    let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     serve(listener, state, shutdown_signal()).await?;
     Ok(())

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 fn server() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_yoi-workspace-server"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_yoi"));
     for var in [
         "YOI_BIND",
         "YOI_WORKSPACE",

@@ -5,7 +5,8 @@ mod common;
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
-use yoi_workspace_server::config::{ConfigError, FileConfig, Overrides};
+use yoi::config::{ConfigError, FileConfig, Overrides, RuntimeConfig};
+use yoi_runtime_embedded::EmbeddedOptions;
 
 const EXAMPLE: &str = include_str!("../../docs/config.example.toml");
 
@@ -23,13 +24,9 @@ fn the_documented_example_parses_and_resolves() {
         .unwrap();
     assert_eq!(server.bind.to_string(), "127.0.0.1:38700");
     assert_eq!(server.max_body_bytes, 1_048_576);
-    assert_eq!(server.embedded.limits.max_input_bytes, 65_536);
-    let names: Vec<&str> = server
-        .embedded
-        .profiles
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
+    let embedded = only_embedded(&server.runtimes);
+    assert_eq!(embedded.limits.max_input_bytes, 65_536);
+    let names: Vec<&str> = embedded.profiles.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["slow", "local-llama"]);
     assert!(server.token.is_none());
 }
@@ -39,9 +36,103 @@ fn no_file_means_the_embedded_default() {
     let server = FileConfig::default()
         .resolve(Overrides::default(), |_| None)
         .unwrap();
-    assert!(server.embedded.profiles.is_empty());
-    assert_eq!(server.embedded.default_profile.as_str(), "default");
-    assert!(server.workspace.is_none());
+    let embedded = only_embedded(&server.runtimes);
+    assert!(embedded.profiles.is_empty());
+    assert_eq!(embedded.default_profile.as_str(), "default");
+    assert_eq!(embedded.runtime_id.as_str(), "backend-internal");
+}
+
+/// The one Runtime of a default configuration: the embedded one.
+fn only_embedded(runtimes: &[RuntimeConfig]) -> &EmbeddedOptions {
+    match runtimes {
+        [RuntimeConfig::Embedded(options)] => options,
+        other => panic!("expected one embedded runtime, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_workspace_adds_local_compat_after_the_embedded_runtime() {
+    let server = FileConfig::default()
+        .resolve(
+            Overrides {
+                workspace: Some("/tmp/somewhere".into()),
+                ..Overrides::default()
+            },
+            |_| None,
+        )
+        .unwrap();
+    let ids: Vec<String> = server.runtimes.iter().map(runtime_id).collect();
+    assert_eq!(ids, ["backend-internal", "local-compat"]);
+}
+
+fn runtime_id(runtime: &RuntimeConfig) -> String {
+    match runtime {
+        RuntimeConfig::Embedded(options) => options.runtime_id.to_string(),
+        RuntimeConfig::LocalCompat { runtime_id, .. } => runtime_id.to_string(),
+        _ => unreachable!("no other kinds yet"),
+    }
+}
+
+#[test]
+fn runtimes_tables_replace_the_defaults() {
+    let server = parse(
+        r#"
+        [[runtimes]]
+        id = "alpha"
+        kind = "embedded"
+        display_name = "Alpha"
+
+        [[runtimes]]
+        id = "records"
+        kind = "local_compat"
+        workspace = "/tmp/ws"
+
+        [[runtimes]]
+        id = "beta"
+        kind = "embedded"
+        "#,
+    )
+    .unwrap()
+    .resolve(Overrides::default(), |_| None)
+    .unwrap();
+    let ids: Vec<String> = server.runtimes.iter().map(runtime_id).collect();
+    assert_eq!(ids, ["alpha", "records", "beta"]);
+    let RuntimeConfig::Embedded(alpha) = &server.runtimes[0] else {
+        panic!("alpha is embedded")
+    };
+    assert_eq!(alpha.display_name, "Alpha");
+}
+
+#[test]
+fn bad_runtimes_tables_are_refused_by_id() {
+    let resolve = |text: &str| {
+        parse(text)
+            .and_then(|file| file.resolve(Overrides::default(), |_| None))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let err = resolve(
+        "[[runtimes]]\nid = \"a\"\nkind = \"embedded\"\n[[runtimes]]\nid = \"a\"\nkind = \"local_compat\"\nworkspace = \"/x\"",
+    );
+    assert!(
+        err.contains("runtime 'a'") && err.contains("earlier"),
+        "{err}"
+    );
+    let err = resolve("[[runtimes]]\nid = \"r\"\nkind = \"local_compat\"");
+    assert!(
+        err.contains("runtime 'r'") && err.contains("workspace"),
+        "{err}"
+    );
+    let err = resolve("[[runtimes]]\nid = \"e\"\nkind = \"embedded\"\nworkspace = \"/x\"");
+    assert!(err.contains("runtime 'e'"), "{err}");
+    let err = resolve("[[runtimes]]\nid = \"x\"\nkind = \"martian\"");
+    assert!(err.contains("martian") || err.contains("kind"), "{err}");
+    let err = resolve("[[runtimes]]\nid = \"../x\"\nkind = \"embedded\"");
+    assert!(
+        err.contains("runtime_id") || err.contains("invalid"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -7,15 +7,14 @@ use axum::http::{Method, Request};
 use common::{EMBEDDED, TestApp, temp_dir};
 use serde_json::json;
 use std::sync::Arc;
-use yoi_runtime_api::dto::ImplementationKind;
 use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, Limits};
-use yoi_workspace_server::{RuntimeEntry, RuntimeRegistry};
+use yoi_workspace_server::RuntimeRegistry;
 
 const W: &str = "/api/runtimes/backend-internal/workers";
 
 #[tokio::test]
 async fn malformed_json_is_invalid_request() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let request = Request::post(W)
         .header("content-type", "application/json")
         .body(Body::from("{not json"))
@@ -27,7 +26,7 @@ async fn malformed_json_is_invalid_request() {
 
 #[tokio::test]
 async fn a_body_that_is_not_an_object_is_invalid_request() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     for body in ["[null, null]", "null", "\"text\"", "7", ""] {
         let request = Request::post(W)
             .header("content-type", "application/json")
@@ -50,7 +49,7 @@ async fn a_body_that_is_not_an_object_is_invalid_request() {
 
 #[tokio::test]
 async fn wrong_content_type_is_415() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let request = Request::post(W)
         .header("content-type", "text/plain")
         .body(Body::from("{}"))
@@ -66,7 +65,7 @@ async fn wrong_content_type_is_415() {
 
 #[tokio::test]
 async fn missing_and_unknown_fields_are_invalid_request() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let worker = app.create_worker(None).await;
     let input = format!("{W}/{worker}/input");
     app.post(&input, json!({ "on_busy": "queue" }))
@@ -88,7 +87,7 @@ async fn missing_and_unknown_fields_are_invalid_request() {
 
 #[tokio::test]
 async fn bad_ids_in_paths_and_bodies_are_invalid_id() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let reply = app.get("/api/runtimes/bad%20id").await;
     reply.assert_problem(400, "invalid_id");
     assert_eq!(reply.json["field"], "runtime_id");
@@ -113,7 +112,7 @@ async fn bad_ids_in_paths_and_bodies_are_invalid_id() {
 
 #[tokio::test]
 async fn bad_query_values_are_invalid_request() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let worker = app.create_worker(None).await;
     app.get(&format!("{W}/{worker}/transcript?limit=lots"))
         .await
@@ -136,7 +135,7 @@ async fn bad_query_values_are_invalid_request() {
 
 #[tokio::test]
 async fn unknown_route_and_wrong_method() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     app.get("/nope")
         .await
         .assert_problem(404, "route_not_found");
@@ -153,7 +152,7 @@ async fn unknown_route_and_wrong_method() {
 
 #[tokio::test]
 async fn oversized_body_is_413() {
-    let app = TestApp::with(None, None, 1024);
+    let app = TestApp::with(None, None, 1024).await;
     let worker = app.create_worker(None).await;
     let reply = app
         .post(
@@ -167,7 +166,7 @@ async fn oversized_body_is_413() {
 
 #[tokio::test]
 async fn oversized_input_text_is_413() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let worker = app.create_worker(None).await;
     let reply = app
         .post(
@@ -181,7 +180,7 @@ async fn oversized_input_text_is_413() {
 
 #[tokio::test]
 async fn blank_input_is_invalid_request() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let worker = app.create_worker(None).await;
     app.post(&format!("{W}/{worker}/input"), json!({ "text": "   " }))
         .await
@@ -190,7 +189,7 @@ async fn blank_input_is_invalid_request() {
 
 #[tokio::test]
 async fn unknown_runtime_and_unknown_worker_are_404() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let reply = app.get("/api/runtimes/nowhere/workers/w-1").await;
     reply.assert_problem(404, "unknown_runtime");
     assert_eq!(reply.json["runtime_id"], "nowhere");
@@ -202,7 +201,7 @@ async fn unknown_runtime_and_unknown_worker_are_404() {
 
 #[tokio::test]
 async fn unknown_profile_is_422() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let reply = app.post(W, json!({ "profile": "no-such" })).await;
     reply.assert_problem(422, "unknown_profile");
     assert_eq!(reply.json["profile"], "no-such");
@@ -210,7 +209,7 @@ async fn unknown_profile_is_422() {
 
 #[tokio::test]
 async fn busy_and_stopped_are_409() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let worker = app.create_worker(Some("slow")).await;
     let input = format!("{W}/{worker}/input");
     assert_eq!(app.post(&input, json!({ "text": "one" })).await.status, 202);
@@ -230,7 +229,7 @@ async fn busy_and_stopped_are_409() {
 
 #[tokio::test]
 async fn limits_over_the_maximum_are_limit_too_large() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let worker = app.create_worker(None).await;
     let reply = app.get(&format!("{W}/{worker}/transcript?limit=201")).await;
     reply.assert_problem(400, "limit_too_large");
@@ -261,12 +260,7 @@ async fn expired_and_foreign_cursors() {
     })
     .unwrap();
     let mut registry = RuntimeRegistry::new();
-    registry
-        .register(RuntimeEntry::new(
-            Arc::new(runtime),
-            ImplementationKind::Embedded,
-        ))
-        .unwrap();
+    registry.register(Arc::new(runtime)).await.unwrap();
     let app = TestApp::from_registry(registry, None, 1 << 20);
     let worker = app.create_worker(None).await;
     // Never issued by this log (as after a restart): expired too.
@@ -301,7 +295,7 @@ async fn unsupported_operations_are_501() {
         &common::record("solo", &workspace),
         None,
     );
-    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
     let base = "/api/runtimes/local-compat/workers";
     let reply = app
         .post(&format!("{base}/solo/input"), json!({ "text": "hi" }))
@@ -330,7 +324,7 @@ async fn unsupported_operations_are_501() {
 
 #[tokio::test]
 async fn missing_or_wrong_token_is_401() {
-    let app = TestApp::with(None, Some("s3cret-token"), 1 << 20);
+    let app = TestApp::with(None, Some("s3cret-token"), 1 << 20).await;
     let reply = app.get("/api/runtimes").await;
     reply.assert_problem(401, "unauthorized");
     assert_eq!(reply.headers["www-authenticate"], "Bearer");
@@ -353,7 +347,7 @@ async fn missing_or_wrong_token_is_401() {
 
 #[tokio::test]
 async fn bad_last_event_id_is_invalid_request() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let worker = app.create_worker(None).await;
     let request = Request::get(format!("{W}/{worker}/events/stream"))
         .header("last-event-id", "../../x")

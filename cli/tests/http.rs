@@ -38,7 +38,7 @@ macro_rules! snapshot {
 
 #[tokio::test]
 async fn chat_round_trip_over_every_worker_route() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let created = app
         .post(W, json!({ "display_name": "Demo", "intent": "try it" }))
         .await;
@@ -110,7 +110,7 @@ async fn chat_round_trip_over_every_worker_route() {
 
 #[tokio::test]
 async fn long_poll_returns_empty_after_the_wait() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let worker = app.create_worker(None).await;
     let last = app.get(&format!("{W}/{worker}")).await.json["last_cursor"]
         .as_str()
@@ -129,7 +129,7 @@ async fn long_poll_returns_empty_after_the_wait() {
 
 #[tokio::test]
 async fn runtime_routes_and_diagnostics() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     app.create_worker(None).await;
     let runtimes = app.get("/api/runtimes").await;
     snapshot!(runtimes.json);
@@ -142,7 +142,7 @@ async fn runtime_routes_and_diagnostics() {
 
 #[tokio::test]
 async fn error_documents_snapshot() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     snapshot!(app.get("/api/runtimes/nowhere").await.json);
     snapshot!(app.get(&format!("{W}/w-404")).await.json);
     snapshot!(app.post(W, json!({ "profile": "nope" })).await.json);
@@ -151,7 +151,7 @@ async fn error_documents_snapshot() {
 
 #[tokio::test]
 async fn openapi_document_lists_every_route() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let doc = app.get("/api/openapi.json").await;
     assert_eq!(doc.status, 200);
     assert!(doc.json["openapi"].as_str().unwrap().starts_with("3.1"));
@@ -210,7 +210,7 @@ async fn openapi_document_lists_every_route() {
     );
 
     // With a token, every /api operation declares the bearer scheme and 401.
-    let secured = TestApp::with(None, Some("t0ken"), 1 << 20);
+    let secured = TestApp::with(None, Some("t0ken"), 1 << 20).await;
     let request = Request::get("/api/openapi.json")
         .header("authorization", "Bearer t0ken")
         .body(Body::empty())
@@ -274,7 +274,7 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
     let _guard = tracing::subscriber::set_default(subscriber);
     let workspace = temp_dir("SENTINEL-WORKSPACE");
     let sentinels = plant(&workspace);
-    let config = yoi_workspace_server::config::FileConfig::parse(
+    let config = yoi::config::FileConfig::parse(
         Path::new("test.toml"),
         r#"
         [[profiles]]
@@ -289,7 +289,7 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
     .unwrap();
     let server = config
         .resolve(
-            yoi_workspace_server::config::Overrides {
+            yoi::config::Overrides {
                 workspace: Some(workspace.clone()),
                 token: Some(secrecy::SecretString::from(sentinels.token)),
                 ..Default::default()
@@ -297,27 +297,8 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
             |var| (var == "TEST_KEY").then(|| sentinels.key.to_owned()),
         )
         .unwrap();
-    let embedded = yoi_runtime_embedded::EmbeddedRuntime::new(server.embedded).unwrap();
-    let mut registry = yoi_workspace_server::RuntimeRegistry::new();
-    registry
-        .register(yoi_workspace_server::RuntimeEntry::new(
-            std::sync::Arc::new(embedded),
-            yoi_runtime_api::dto::ImplementationKind::Embedded,
-        ))
-        .unwrap();
-    let local = yoi_workspace_server::local_compat::LocalCompatRuntime::new(workspace.clone());
-    let diagnostics = local.diagnostics_source();
-    registry
-        .register(
-            yoi_workspace_server::RuntimeEntry::new(
-                std::sync::Arc::new(local),
-                yoi_runtime_api::dto::ImplementationKind::LocalCompat,
-            )
-            .with_diagnostics(diagnostics),
-        )
-        .unwrap();
     let app = TestApp {
-        state: yoi_workspace_server::AppState::new(registry, server.token, server.max_body_bytes),
+        state: yoi::build_state(server).await.unwrap(),
     };
     assert!(!format!("{:?}", app.state).contains("SENTINEL"));
 
@@ -464,7 +445,7 @@ async fn list_and_local_compat_responses_snapshot() {
         &rec,
         Some("{\"role\":\"user\",\"text\":\"hello\",\"at\":\"2026-01-02T03:04:05Z\"}\n"),
     );
-    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
     app.create_worker(None).await;
     snapshot!(app.get(W).await.json);
     snapshot!(app.get("/api/runtimes/local-compat").await.json);
@@ -495,14 +476,14 @@ async fn cors_only_when_configured() {
             .unwrap()
     };
     // Not configured: no CORS headers at all.
-    let plain = TestApp::new();
+    let plain = TestApp::new().await;
     let reply = plain
         .request(with_origin("GET", "/api/runtimes", origin))
         .await;
     assert_eq!(reply.status, 200);
     assert!(reply.headers.get("access-control-allow-origin").is_none());
 
-    let mut app = TestApp::new();
+    let mut app = TestApp::new().await;
     app.state = app
         .state
         .with_cors_allowed_origins(vec![origin.parse().unwrap()]);

@@ -20,7 +20,7 @@ struct Live {
 
 impl Live {
     async fn start() -> Self {
-        let app = TestApp::new();
+        let app = TestApp::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -22,7 +22,7 @@ async fn lists_shows_and_pages_transcripts() {
     .collect::<String>();
     write_record(&workspace, "alpha", &rec, Some(&transcript));
     write_record(&workspace, "beta", &record("beta", &workspace), None);
-    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
 
     let list = app.get(BASE).await;
     assert_eq!(list.status, 200, "{}", list.text);
@@ -84,7 +84,7 @@ async fn bad_records_are_skipped_with_diagnostics() {
     std::fs::create_dir_all(workspace.join(".yoi/workers/no-record")).unwrap();
     std::fs::create_dir_all(workspace.join(".yoi/workers/bad name")).unwrap();
 
-    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
     let list = app.get(BASE).await;
     assert_eq!(list.status, 200);
     let ids: Vec<&str> = list.json["items"]
@@ -142,7 +142,7 @@ async fn bad_records_are_skipped_with_diagnostics() {
 #[tokio::test]
 async fn missing_workers_folder_is_an_empty_list_with_a_note() {
     let workspace = temp_dir("compat-empty");
-    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
     let list = app.get(BASE).await;
     assert_eq!(list.json["items"], json!([]));
     let status = app.get("/api/runtimes/local-compat").await;
@@ -156,7 +156,7 @@ async fn malformed_transcript_lines_are_skipped() {
     let workspace = temp_dir("compat-lines");
     let transcript = "{\"role\":\"user\",\"text\":\"one\",\"at\":\"2026-01-02T03:04:05Z\"}\nnot json\n{\"role\":\"user\",\"text\":\"two\",\"at\":\"2026-01-02T03:04:05Z\"}\n";
     write_record(&workspace, "w", &record("w", &workspace), Some(transcript));
-    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
     let page = app.get(&format!("{BASE}/w/transcript")).await;
     let texts: Vec<&str> = page.json["entries"]
         .as_array()
@@ -173,7 +173,7 @@ async fn local_compat_passes_the_conformance_cases_it_supports() {
     use std::sync::Arc;
     use yoi_runtime_api::DynRuntime;
     use yoi_runtime_api::conformance::{Outcome, run_all};
-    use yoi_workspace_server::local_compat::LocalCompatRuntime;
+    use yoi_runtime_local_compat::LocalCompatRuntime;
 
     let workspace = temp_dir("compat-conformance");
     write_record(&workspace, "present", &record("present", &workspace), None);

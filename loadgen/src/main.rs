@@ -14,15 +14,12 @@ mod soak;
 mod stats;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use yoi_runtime_api::dto::ImplementationKind;
-use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, Limits};
-use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
-use yoi_workspace_server::{AppState, RuntimeEntry, RuntimeRegistry};
+use yoi::config::{FileConfig, Overrides};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -75,23 +72,12 @@ fn main() -> ExitCode {
 
 /// Starts the server in-process. Stopped Workers are capped low so that a
 /// soak reaches its memory plateau quickly.
-async fn start_server() -> std::io::Result<SocketAddr> {
-    let embedded = EmbeddedRuntime::new(EmbeddedOptions {
-        limits: Limits {
-            max_stopped_workers: 64,
-            ..Limits::default()
-        },
-        ..EmbeddedOptions::default()
-    })
-    .map_err(std::io::Error::other)?;
-    let mut registry = RuntimeRegistry::new();
-    registry
-        .register(RuntimeEntry::new(
-            Arc::new(embedded),
-            ImplementationKind::Embedded,
-        ))
-        .map_err(std::io::Error::other)?;
-    let state = AppState::new(registry, None, DEFAULT_MAX_BODY_BYTES);
+async fn start_server() -> Result<SocketAddr, client::BoxError> {
+    let file = FileConfig::parse(
+        Path::new("loadgen.toml"),
+        "[limits]\nmax_stopped_workers = 64\n",
+    )?;
+    let state = yoi::build_state(file.resolve(Overrides::default(), |_| None)?).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(yoi_workspace_server::serve(

@@ -9,9 +9,9 @@ use futures_core::Stream;
 
 use crate::capabilities::Capabilities;
 use crate::dto::{
-    CreateWorkerRequest, EventPage, EventQuery, InputAcceptance, InputRequest, RuntimeStatus,
-    RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail, WorkerEvent, WorkerListQuery,
-    WorkerPage,
+    CreateWorkerRequest, Diagnostic, EventPage, EventQuery, InputAcceptance, InputRequest,
+    RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail, WorkerEvent,
+    WorkerListQuery, WorkerPage,
 };
 use crate::error::{Operation, Result, RuntimeError};
 use crate::id::{EventCursor, RuntimeId, WorkerId};
@@ -152,18 +152,25 @@ pub trait Runtime: Send + Sync + Debug + 'static {
         Err(self.unsupported(Operation::Subscribe))
     }
 
+    /// Findings about the Runtime's source that are safe to show (skipped
+    /// records, a peer that cannot be reached). Needs no capability; the
+    /// default is none.
+    async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {
+        Ok(Vec::new())
+    }
+
     /// The `unsupported_operation` error for `operation` on this Runtime.
     fn unsupported(&self, operation: Operation) -> RuntimeError {
-        RuntimeError::UnsupportedOperation {
-            runtime_id: self.id().clone(),
-            operation,
-        }
+        RuntimeError::unsupported(self.id().clone(), operation)
     }
 }
 
 macro_rules! forward_runtime {
     ($ptr:ident) => {
+        // Every method forwards, so a new default method cannot silently
+        // skip the wrapped Runtime's own implementation.
         #[async_trait]
+        #[deny(clippy::missing_trait_methods)]
         impl<T: Runtime + ?Sized> Runtime for $ptr<T> {
             fn id(&self) -> &RuntimeId {
                 (**self).id()
@@ -218,6 +225,12 @@ macro_rules! forward_runtime {
             }
             async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
                 (**self).subscribe_runtime(after).await
+            }
+            async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {
+                (**self).diagnostics().await
+            }
+            fn unsupported(&self, operation: Operation) -> RuntimeError {
+                (**self).unsupported(operation)
             }
         }
     };

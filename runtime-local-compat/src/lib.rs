@@ -31,10 +31,12 @@ use yoi_runtime_api::{
     resolve_limit,
 };
 
-use crate::registry::{Diagnostic, DiagnosticLevel, DiagnosticsSource};
+use yoi_runtime_api::dto::{Diagnostic, DiagnosticLevel};
 
 /// The id this Runtime is registered under.
 pub const LOCAL_COMPAT_ID: &str = "local-compat";
+/// The name people see when none is configured.
+pub const DEFAULT_DISPLAY_NAME: &str = "Local workers (read-only)";
 /// Records larger than this are skipped.
 const MAX_RECORD_BYTES: u64 = 64 * 1024;
 const MAX_TRANSCRIPT_PAGE: u32 = 200;
@@ -73,6 +75,7 @@ fn complete() -> EntryStatus {
 /// The local compatibility Runtime.
 pub struct LocalCompatRuntime {
     id: RuntimeId,
+    display_name: String,
     shared: Arc<Source>,
 }
 
@@ -233,6 +236,7 @@ impl LocalCompatRuntime {
     pub fn new(workspace: PathBuf) -> Self {
         Self {
             id: RuntimeId::new(LOCAL_COMPAT_ID).unwrap_or_else(|_| unreachable!("a valid id")),
+            display_name: DEFAULT_DISPLAY_NAME.to_owned(),
             shared: Arc::new(Source {
                 workspace,
                 diagnostics: Mutex::new(Vec::new()),
@@ -240,9 +244,12 @@ impl LocalCompatRuntime {
         }
     }
 
-    /// The diagnostics source to register next to this Runtime.
-    pub fn diagnostics_source(&self) -> Arc<dyn DiagnosticsSource> {
-        self.shared.clone()
+    /// The same Runtime under another id and name (for `[[runtimes]]`
+    /// entries of kind `local_compat`).
+    pub fn with_identity(mut self, runtime_id: RuntimeId, display_name: String) -> Self {
+        self.id = runtime_id;
+        self.display_name = display_name;
+        self
     }
 
     /// Runs blocking file work off the async executor.
@@ -261,16 +268,6 @@ impl LocalCompatRuntime {
             runtime_id: self.id.clone(),
             worker_id: worker_id.clone(),
         }
-    }
-}
-
-impl DiagnosticsSource for Source {
-    fn diagnostics(&self) -> Vec<Diagnostic> {
-        self.scan();
-        self.diagnostics
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 }
 
@@ -293,7 +290,7 @@ impl Runtime for LocalCompatRuntime {
     async fn summary(&self) -> Result<RuntimeSummary> {
         Ok(RuntimeSummary {
             runtime_id: self.id.clone(),
-            display_name: "Local workers (read-only)".to_owned(),
+            display_name: self.display_name.clone(),
             implementation: ImplementationKind::LocalCompat,
             capabilities: self.capabilities(),
         })
@@ -334,6 +331,18 @@ impl Runtime for LocalCompatRuntime {
                 },
                 items,
             }
+        })
+        .await
+    }
+
+    async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {
+        self.blocking(|source| {
+            source.scan();
+            source
+                .diagnostics
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
         })
         .await
     }

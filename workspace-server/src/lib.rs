@@ -2,14 +2,14 @@
 //! browser-facing HTTP API, routed by `runtime_id` + `worker_id`.
 //!
 //! [`app`] builds the router over an [`AppState`]; [`serve`] runs it on a
-//! listener until a shutdown future resolves. The binary (`main.rs`) only
-//! parses configuration and calls these, so tests run the same code.
+//! listener until a shutdown future resolves. **This crate depends on the
+//! contract (`yoi-runtime-api`) only**: it routes to any `Arc<dyn Runtime>`
+//! and knows no implementation. The `yoi` binary builds the Runtimes from
+//! configuration and calls these, so tests run the same code.
 
 pub mod auth;
-pub mod config;
 pub mod error;
 pub mod extract;
-pub mod local_compat;
 pub mod openapi;
 pub mod registry;
 mod routes;

@@ -8,88 +8,46 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use serde::Serialize;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, ImplementationKind, InputAcceptance, InputRequest,
-    TranscriptPage, TranscriptQuery, WorkerDetail, WorkerListQuery, WorkerPage,
+    RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{
     Capabilities, DynRuntime, EventCursor, EventStream, Operation, Result, RuntimeError, RuntimeId,
     WorkerId,
 };
 
-/// How serious a diagnostic is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DiagnosticLevel {
-    /// For information.
-    Info,
-    /// Something was skipped or looks wrong.
-    Warning,
-}
-
-/// One finding about a Runtime's source, safe to show: it never contains a
-/// file system path, socket, token or key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Diagnostic {
-    /// How serious it is.
-    pub level: DiagnosticLevel,
-    /// A stable code, for example `malformed_record`.
-    pub code: String,
-    /// What was found, for people.
-    pub message: String,
-}
-
-/// Something that can explain the state of a Runtime's source.
-pub trait DiagnosticsSource: Send + Sync + std::fmt::Debug + 'static {
-    /// The current findings.
-    fn diagnostics(&self) -> Vec<Diagnostic>;
-}
-
-/// One registered Runtime.
+/// One registered Runtime, with what registration learned about it.
 #[derive(Debug, Clone)]
 pub struct RuntimeEntry {
     /// A copy of the Runtime's id, so lookups make no dynamic calls.
     id: RuntimeId,
     runtime: Arc<DynRuntime>,
-    implementation: ImplementationKind,
-    /// Read once at registration: the contract says they never change.
-    capabilities: Capabilities,
-    diagnostics: Option<Arc<dyn DiagnosticsSource>>,
+    /// Read once at registration: the contract says it never changes.
+    summary: RuntimeSummary,
 }
 
 impl RuntimeEntry {
-    /// An entry without diagnostics.
-    pub fn new(runtime: Arc<DynRuntime>, implementation: ImplementationKind) -> Self {
-        Self {
-            id: runtime.id().clone(),
-            capabilities: runtime.capabilities(),
-            runtime,
-            implementation,
-            diagnostics: None,
-        }
-    }
-
-    /// Adds a diagnostics source.
-    pub fn with_diagnostics(mut self, diagnostics: Arc<dyn DiagnosticsSource>) -> Self {
-        self.diagnostics = Some(diagnostics);
-        self
-    }
-
     /// How the Runtime is implemented.
     pub fn implementation(&self) -> ImplementationKind {
-        self.implementation
+        self.summary.implementation
     }
 
-    /// Where the Runtime's diagnostics come from, if anywhere.
-    pub fn diagnostics_source(&self) -> Option<Arc<dyn DiagnosticsSource>> {
-        self.diagnostics.clone()
+    /// The Runtime's summary, as read at registration.
+    pub fn summary(&self) -> &RuntimeSummary {
+        &self.summary
     }
 
     /// The Runtime's capabilities.
     pub fn capabilities(&self) -> Capabilities {
-        self.capabilities
+        self.summary.capabilities
+    }
+
+    /// The Runtime's id.
+    pub fn id(&self) -> &RuntimeId {
+        &self.id
     }
 
     /// The Runtime itself. Calling through `&dyn Runtime` rather than the
@@ -100,7 +58,7 @@ impl RuntimeEntry {
     }
 
     fn check(&self, operation: Operation) -> Result<()> {
-        self.capabilities.check(&self.id, operation)
+        self.summary.capabilities.check(&self.id, operation)
     }
 }
 
@@ -121,6 +79,22 @@ pub enum RegistryError {
         /// The repeated id.
         runtime_id: RuntimeId,
     },
+    /// The Runtime could not say who it is.
+    #[error("runtime '{runtime_id}' did not answer its summary: {source}")]
+    Summary {
+        /// The Runtime.
+        runtime_id: RuntimeId,
+        /// Why.
+        source: RuntimeError,
+    },
+    /// The summary names another id than the Runtime's own.
+    #[error("runtime '{runtime_id}' reports id '{reported}' in its summary")]
+    MismatchedId {
+        /// The Runtime's id.
+        runtime_id: RuntimeId,
+        /// The id its summary gave.
+        reported: RuntimeId,
+    },
 }
 
 /// The Runtimes of one workspace backend, in registration order.
@@ -138,20 +112,69 @@ impl RuntimeRegistry {
         Self::default()
     }
 
-    /// Adds a Runtime; its id must be new.
-    pub fn register(&mut self, entry: RuntimeEntry) -> Result<(), RegistryError> {
-        if self.entries.iter().any(|e| e.id == entry.id) {
-            return Err(RegistryError::Duplicate {
-                runtime_id: entry.id,
+    /// Adds a Runtime; its id must be new. Reads its summary (and with it
+    /// its capabilities) once, here: the contract says they never change.
+    pub async fn register(&mut self, runtime: Arc<DynRuntime>) -> Result<(), RegistryError> {
+        let id = runtime.id().clone();
+        if self.entries.iter().any(|e| e.id == id) {
+            return Err(RegistryError::Duplicate { runtime_id: id });
+        }
+        let summary = runtime
+            .summary()
+            .await
+            .map_err(|source| RegistryError::Summary {
+                runtime_id: id.clone(),
+                source,
+            })?;
+        if summary.runtime_id != id {
+            return Err(RegistryError::MismatchedId {
+                runtime_id: id,
+                reported: summary.runtime_id,
             });
         }
-        self.entries.push(entry);
+        self.entries.push(RuntimeEntry {
+            id,
+            runtime,
+            summary,
+        });
         Ok(())
     }
 
     /// Every entry, in registration order.
     pub fn entries(&self) -> &[RuntimeEntry] {
         &self.entries
+    }
+
+    /// Asks every Runtime at once with `call`, each under `deadline`, and
+    /// answers in registration order. A Runtime that does not answer in
+    /// time gets `runtime_unavailable`, so one slow Runtime delays the
+    /// answer by at most `deadline` and fails nobody else's part.
+    pub async fn fan_out<'a, T, F>(
+        &'a self,
+        deadline: Duration,
+        call: F,
+    ) -> Vec<(&'a RuntimeEntry, Result<T>)>
+    where
+        F: Fn(&'a RuntimeEntry) -> Call<'a, T>,
+    {
+        let calls = self.entries.iter().map(|entry| {
+            let call = call(entry);
+            async move {
+                let answer = tokio::time::timeout(deadline, call)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(RuntimeError::RuntimeUnavailable {
+                            runtime_id: entry.id.clone(),
+                            message: format!(
+                                "it did not answer within {} ms",
+                                deadline.as_millis()
+                            ),
+                        })
+                    });
+                (entry, answer)
+            }
+        });
+        futures_util::future::join_all(calls).await
     }
 
     /// The entry for `runtime_id`, or `unknown_runtime`.

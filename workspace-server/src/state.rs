@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::HeaderValue;
 use secrecy::SecretString;
@@ -11,12 +12,15 @@ use crate::registry::RuntimeRegistry;
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long the aggregate routes wait for any one Runtime by default.
+pub const DEFAULT_AGGREGATE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Shared state of the HTTP API. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
     cors_allowed_origins: Arc<[HeaderValue]>,
+    aggregate_deadline: Duration,
 }
 
 struct Inner {
@@ -33,6 +37,7 @@ impl fmt::Debug for AppState {
             .field("token", &self.inner.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.inner.max_body_bytes)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("aggregate_deadline", &self.aggregate_deadline)
             .finish()
     }
 }
@@ -53,6 +58,7 @@ impl AppState {
                 shutdown,
             }),
             cors_allowed_origins: Arc::new([]),
+            aggregate_deadline: DEFAULT_AGGREGATE_DEADLINE,
         }
     }
 
@@ -61,6 +67,18 @@ impl AppState {
     pub fn with_cors_allowed_origins(mut self, origins: Vec<HeaderValue>) -> Self {
         self.cors_allowed_origins = origins.into();
         self
+    }
+
+    /// How long the aggregate routes (`/api/runtimes`, `/api/workers`,
+    /// `/api/diagnostics`) wait for any one Runtime.
+    pub fn with_aggregate_deadline(mut self, deadline: Duration) -> Self {
+        self.aggregate_deadline = deadline;
+        self
+    }
+
+    /// See [`AppState::with_aggregate_deadline`].
+    pub fn aggregate_deadline(&self) -> Duration {
+        self.aggregate_deadline
     }
 
     /// The origins allowed cross-origin access.

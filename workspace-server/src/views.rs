@@ -3,11 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 use yoi_runtime_api::dto::{
-    ImplementationKind, RuntimeState, TranscriptQuery, WorkerCounts, WorkerListQuery, WorkerSummary,
+    Diagnostic, ImplementationKind, RuntimeState, TranscriptQuery, WorkerCounts, WorkerListQuery,
+    WorkerSummary,
 };
 use yoi_runtime_api::{Capabilities, EventCursor, RuntimeError, RuntimeId, WorkerId};
-
-use crate::registry::Diagnostic;
 
 /// A Runtime's health, as listed.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -2,7 +2,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -12,12 +11,11 @@ use http_body_util::BodyExt;
 use secrecy::SecretString;
 use serde_json::Value;
 use tower::ServiceExt;
-use yoi_runtime_api::dto::ImplementationKind;
+use yoi::config::{FileConfig, Overrides};
 use yoi_runtime_api::{ProfileName, RuntimeId};
 use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, ProfileConfig};
-use yoi_workspace_server::local_compat::LocalCompatRuntime;
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
-use yoi_workspace_server::{AppState, RuntimeEntry, RuntimeRegistry, app};
+use yoi_workspace_server::{AppState, RuntimeRegistry, app};
 
 pub const EMBEDDED: &str = "backend-internal";
 
@@ -77,29 +75,38 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub fn new() -> Self {
-        Self::with(None, None, DEFAULT_MAX_BODY_BYTES)
+    pub async fn new() -> Self {
+        Self::with(None, None, DEFAULT_MAX_BODY_BYTES).await
     }
 
-    pub fn with(workspace: Option<&Path>, token: Option<&str>, max_body_bytes: usize) -> Self {
-        let mut registry = RuntimeRegistry::new();
-        registry
-            .register(RuntimeEntry::new(
-                Arc::new(embedded(EMBEDDED)),
-                ImplementationKind::Embedded,
-            ))
+    /// The server as `yoi serve` builds it from a config file with a slow
+    /// echo profile, the default Runtimes, and these overrides.
+    pub async fn with(
+        workspace: Option<&Path>,
+        token: Option<&str>,
+        max_body_bytes: usize,
+    ) -> Self {
+        let file = FileConfig::parse(
+            Path::new("test.toml"),
+            &format!(
+                "[limits]\nmax_body_bytes = {max_body_bytes}\n\n\
+                 [[profiles]]\nname = \"slow\"\nbackend = \"echo\"\necho_delay_ms = 800\n"
+            ),
+        )
+        .unwrap();
+        let config = file
+            .resolve(
+                Overrides {
+                    workspace: workspace.map(Path::to_owned),
+                    token: token.map(|t| SecretString::from(t.to_owned())),
+                    ..Overrides::default()
+                },
+                |_| None,
+            )
             .unwrap();
-        if let Some(workspace) = workspace {
-            let local = LocalCompatRuntime::new(workspace.to_owned());
-            let diagnostics = local.diagnostics_source();
-            registry
-                .register(
-                    RuntimeEntry::new(Arc::new(local), ImplementationKind::LocalCompat)
-                        .with_diagnostics(diagnostics),
-                )
-                .unwrap();
+        Self {
+            state: yoi::build_state(config).await.unwrap(),
         }
-        Self::from_registry(registry, token, max_body_bytes)
     }
 
     pub fn from_registry(

@@ -14,7 +14,10 @@ mod worker;
 
 pub use event::{EventPage, EventQuery, FailureCode, FailureReason, WorkerEvent, WorkerEventKind};
 pub use input::{BusyPolicy, InputAcceptance, InputRequest};
-pub use runtime::{ImplementationKind, RuntimeState, RuntimeStatus, RuntimeSummary, WorkerCounts};
+pub use runtime::{
+    Diagnostic, DiagnosticLevel, ImplementationKind, RuntimeState, RuntimeStatus, RuntimeSummary,
+    WorkerCounts,
+};
 pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
 pub use worker::{
     CreateWorkerRequest, MAX_DISPLAY_NAME_CHARS, MAX_INTENT_CHARS, ProfileRef, WorkerDetail,

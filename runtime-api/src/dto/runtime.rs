@@ -92,3 +92,39 @@ pub struct RuntimeStatus {
     /// Its Workers by state.
     pub workers: WorkerCounts,
 }
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DiagnosticLevel {
+    /// For information.
+    Info,
+    /// Something was skipped or looks wrong.
+    Warning,
+}
+
+/// One finding about a Runtime or its source, safe to show: **it never
+/// contains a file system path, socket, host, token or key**.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Diagnostic {
+    /// How serious it is.
+    pub level: DiagnosticLevel,
+    /// A stable code, for example `malformed_record`.
+    pub code: String,
+    /// What was found, for people.
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// A warning with `code` and `message`.
+    pub fn warning(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            level: DiagnosticLevel::Warning,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}

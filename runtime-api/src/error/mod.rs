@@ -263,6 +263,14 @@ impl RuntimeError {
         }
     }
 
+    /// The `unsupported_operation` error for `operation` on `runtime_id`.
+    pub fn unsupported(runtime_id: RuntimeId, operation: Operation) -> Self {
+        Self::UnsupportedOperation {
+            runtime_id,
+            operation,
+        }
+    }
+
     /// An [`RuntimeError::Internal`] with a safe message and a cause for logs.
     pub fn internal(
         message: impl Into<String>,

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use yoi_runtime_api::RuntimeError;
-use yoi_runtime_api::dto::RuntimeState;
+use yoi_runtime_api::dto::{Diagnostic, RuntimeState, RuntimeStatus};
 
 use crate::error::ApiError;
 use crate::extract::RuntimePath;
@@ -13,42 +13,44 @@ use crate::views::{
     DiagnosticsView, RuntimeList, RuntimeParams, RuntimeStatusView, RuntimeView, SourceDiagnostics,
 };
 
-async fn runtime_view(entry: &RuntimeEntry) -> Result<RuntimeView, ApiError> {
-    let summary = entry.runtime().summary().await?;
+fn runtime_view(entry: &RuntimeEntry, status: Result<RuntimeStatus, RuntimeError>) -> RuntimeView {
     // A Runtime that cannot report its status is listed as unavailable
     // rather than failing the whole list.
-    let status = match entry.runtime().status().await {
+    let status = match status {
         Ok(status) => RuntimeStatusView {
             state: status.state,
             workers: status.workers,
         },
         Err(err) => {
-            tracing::warn!(runtime_id = %summary.runtime_id, code = %err.code(), "status failed");
+            tracing::warn!(runtime_id = %entry.id(), code = %err.code(), "status failed");
             RuntimeStatusView {
                 state: RuntimeState::Unavailable,
                 workers: Default::default(),
             }
         }
     };
-    Ok(RuntimeView {
-        runtime_id: summary.runtime_id,
-        display_name: summary.display_name,
-        implementation: entry.implementation(),
+    let summary = entry.summary();
+    RuntimeView {
+        runtime_id: summary.runtime_id.clone(),
+        display_name: summary.display_name.clone(),
+        implementation: summary.implementation,
         status,
         capabilities: summary.capabilities,
-    })
+    }
 }
 
-/// Every registered Runtime.
+/// Every registered Runtime, asked for its status concurrently.
 #[utoipa::path(get, path = "/api/runtimes", tag = "runtimes", responses((status = 200, body = RuntimeList)))]
-pub(crate) async fn list_runtimes(
-    State(state): State<AppState>,
-) -> Result<Json<RuntimeList>, ApiError> {
-    let mut items = Vec::new();
-    for entry in state.registry().entries() {
-        items.push(runtime_view(entry).await?);
-    }
-    Ok(Json(RuntimeList { items }))
+pub(crate) async fn list_runtimes(State(state): State<AppState>) -> Json<RuntimeList> {
+    let answers = state
+        .registry()
+        .fan_out(state.aggregate_deadline(), |entry| entry.runtime().status())
+        .await;
+    let items = answers
+        .into_iter()
+        .map(|(entry, status)| runtime_view(entry, status))
+        .collect();
+    Json(RuntimeList { items })
 }
 
 /// One Runtime.
@@ -64,35 +66,63 @@ pub(crate) async fn get_runtime(
     RuntimePath(runtime_id): RuntimePath,
 ) -> Result<Json<RuntimeView>, ApiError> {
     let entry = state.registry().get(&runtime_id)?;
-    Ok(Json(runtime_view(entry).await?))
+    let status = tokio::time::timeout(state.aggregate_deadline(), entry.runtime().status())
+        .await
+        .unwrap_or_else(|_| {
+            Err(RuntimeError::RuntimeUnavailable {
+                runtime_id: runtime_id.clone(),
+                message: "it did not answer in time".to_owned(),
+            })
+        });
+    Ok(Json(runtime_view(entry, status)))
 }
 
-/// What each Runtime's source reports about itself.
+/// What each Runtime reports about itself, asked concurrently.
 #[utoipa::path(get, path = "/api/diagnostics", tag = "runtimes", responses((status = 200, body = DiagnosticsView)))]
-pub(crate) async fn diagnostics(
-    State(state): State<AppState>,
-) -> Result<Json<DiagnosticsView>, ApiError> {
-    let mut items = Vec::new();
-    for entry in state.registry().entries() {
-        let status = match entry.runtime().status().await {
-            Ok(status) => status.state,
-            Err(_) => RuntimeState::Unavailable,
-        };
-        let diagnostics = match entry.diagnostics_source() {
-            // Sources may read files; keep that off the async workers.
-            Some(source) => tokio::task::spawn_blocking(move || source.diagnostics())
-                .await
-                .map_err(|e| RuntimeError::internal("collecting diagnostics failed", e))?,
-            None => Vec::new(),
-        };
-        items.push(SourceDiagnostics {
-            runtime_id: entry.runtime().id().clone(),
-            implementation: entry.implementation(),
-            status,
-            diagnostics,
-        });
-    }
-    Ok(Json(DiagnosticsView { items }))
+pub(crate) async fn diagnostics(State(state): State<AppState>) -> Json<DiagnosticsView> {
+    let answers = state
+        .registry()
+        .fan_out(state.aggregate_deadline(), |entry| {
+            let runtime = entry.runtime();
+            Box::pin(async move {
+                let status = runtime.status().await;
+                let diagnostics = runtime.diagnostics().await;
+                Ok((status, diagnostics))
+            })
+        })
+        .await;
+    let items = answers
+        .into_iter()
+        .map(|(entry, answer)| {
+            let (status, diagnostics) = match answer {
+                Ok((status, diagnostics)) => (status, diagnostics),
+                Err(err) => (Err(err), Ok(Vec::new())),
+            };
+            let mut diagnostics = diagnostics.unwrap_or_else(|err| {
+                vec![Diagnostic::warning(
+                    "diagnostics_failed",
+                    format!("the runtime could not report diagnostics ({})", err.code()),
+                )]
+            });
+            let state = match status {
+                Ok(status) => status.state,
+                Err(err) => {
+                    diagnostics.push(Diagnostic::warning(
+                        "unavailable",
+                        format!("the runtime did not report its status ({})", err.code()),
+                    ));
+                    RuntimeState::Unavailable
+                }
+            };
+            SourceDiagnostics {
+                runtime_id: entry.id().clone(),
+                implementation: entry.implementation(),
+                status: state,
+                diagnostics,
+            }
+        })
+        .collect();
+    Json(DiagnosticsView { items })
 }
 
 /// The OpenAPI 3.1 document of this API.

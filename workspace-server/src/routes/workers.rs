@@ -38,23 +38,29 @@ pub(crate) async fn all_workers(
         truncated: Vec::new(),
         unavailable: Vec::new(),
     };
-    for entry in state.registry().entries() {
-        let caps = entry.capabilities();
-        if !caps.supports(Operation::ListWorkers) {
-            continue;
-        }
-        let runtime_id = entry.runtime().id().clone();
-        let per_runtime = limit.min(caps.max_worker_page.unwrap_or(limit));
-        let query = WorkerListQuery {
-            after: None,
-            limit: Some(per_runtime),
-        };
-        // Through the registry like every other call; the skip above only
-        // keeps runtimes that cannot list out of the view.
-        match state.registry().list_workers(&runtime_id, query).await {
-            Ok(page) => {
+    let registry = state.registry();
+    let answers = registry
+        .fan_out(state.aggregate_deadline(), |entry| {
+            let caps = entry.capabilities();
+            if !caps.supports(Operation::ListWorkers) {
+                // Runtimes that cannot list are left out of the view.
+                return Box::pin(std::future::ready(Ok(None)));
+            }
+            let query = WorkerListQuery {
+                after: None,
+                limit: Some(limit.min(caps.max_worker_page.unwrap_or(limit))),
+            };
+            // Through the registry like every other call.
+            let call = registry.list_workers(entry.id(), query);
+            Box::pin(async move { call.await.map(Some) })
+        })
+        .await;
+    for (entry, answer) in answers {
+        match answer {
+            Ok(None) => {}
+            Ok(Some(page)) => {
                 if page.next_after.is_some() {
-                    view.truncated.push(runtime_id);
+                    view.truncated.push(entry.id().clone());
                 }
                 view.items
                     .extend(page.items.into_iter().map(|summary| AggregatedWorker {
@@ -63,8 +69,8 @@ pub(crate) async fn all_workers(
                     }));
             }
             Err(err) => {
-                tracing::warn!(runtime_id = %runtime_id, code = %err.code(), "listing workers failed");
-                view.unavailable.push(runtime_id);
+                tracing::warn!(runtime_id = %entry.id(), code = %err.code(), "listing workers failed");
+                view.unavailable.push(entry.id().clone());
             }
         }
     }

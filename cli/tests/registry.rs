@@ -8,23 +8,24 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::{TestApp, embedded, record, temp_dir, write_record};
 use serde_json::json;
+use yoi_runtime_api::DynRuntime;
 use yoi_runtime_api::dto::{
     ImplementationKind, InputRequest, RuntimeState, RuntimeStatus, RuntimeSummary, WorkerCounts,
     WorkerDetail,
 };
 use yoi_runtime_api::{Capabilities, ErrorCode, Result, Runtime, RuntimeId, WorkerId};
+use yoi_workspace_server::RuntimeRegistry;
 use yoi_workspace_server::registry::RegistryError;
-use yoi_workspace_server::{RuntimeEntry, RuntimeRegistry};
 
-fn entry(id: &str) -> RuntimeEntry {
-    RuntimeEntry::new(Arc::new(embedded(id)), ImplementationKind::Embedded)
+fn entry(id: &str) -> Arc<DynRuntime> {
+    Arc::new(embedded(id))
 }
 
-#[test]
-fn duplicate_ids_are_refused() {
+#[tokio::test]
+async fn duplicate_ids_are_refused() {
     let mut registry = RuntimeRegistry::new();
-    registry.register(entry("one")).unwrap();
-    let err = registry.register(entry("one")).unwrap_err();
+    registry.register(entry("one")).await.unwrap();
+    let err = registry.register(entry("one")).await.unwrap_err();
     assert!(
         matches!(err, RegistryError::Duplicate { ref runtime_id } if runtime_id.as_str() == "one")
     );
@@ -86,10 +87,8 @@ impl Runtime for Refuser {
 async fn capabilities_are_checked_before_the_runtime_is_called() {
     let mut registry = RuntimeRegistry::new();
     registry
-        .register(RuntimeEntry::new(
-            Arc::new(Refuser(RuntimeId::new("refuser").unwrap())),
-            ImplementationKind::Remote,
-        ))
+        .register(Arc::new(Refuser(RuntimeId::new("refuser").unwrap())))
+        .await
         .unwrap();
     let rid = RuntimeId::new("refuser").unwrap();
     let wid = WorkerId::new("w").unwrap();
@@ -117,7 +116,7 @@ async fn queue_and_interrupt_need_their_own_capability() {
     // capability is named in the error.
     let workspace = temp_dir("policy");
     write_record(&workspace, "w1", &record("w1", &workspace), None);
-    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
     let reply = app
         .post(
             "/api/runtimes/local-compat/workers/w1/input",
@@ -130,8 +129,8 @@ async fn queue_and_interrupt_need_their_own_capability() {
 #[tokio::test]
 async fn same_worker_id_in_two_runtimes_routes_by_runtime() {
     let mut registry = RuntimeRegistry::new();
-    registry.register(entry("alpha")).unwrap();
-    registry.register(entry("beta")).unwrap();
+    registry.register(entry("alpha")).await.unwrap();
+    registry.register(entry("beta")).await.unwrap();
     let app = TestApp::from_registry(registry, None, 1 << 20);
     let a = app
         .post(
@@ -226,7 +225,7 @@ async fn embedded_and_local_compat_side_by_side() {
         &record("w-0000000001", &workspace),
         None,
     );
-    let app = TestApp::with(Some(&workspace), None, 1 << 20);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
     let embedded_worker = app.create_worker(None).await;
     assert_eq!(embedded_worker, "w-0000000001");
     let local = app
