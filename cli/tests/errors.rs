@@ -333,11 +333,23 @@ async fn missing_or_wrong_token_is_401() {
         .body(Body::empty())
         .unwrap();
     app.request(wrong).await.assert_problem(401, "unauthorized");
-    let right = Request::get("/api/runtimes")
-        .header("authorization", "Bearer s3cret-token")
+    // The scheme is case-insensitive; the token is not.
+    for header in [
+        "Bearer s3cret-token",
+        "bearer s3cret-token",
+        "BEARER s3cret-token",
+    ] {
+        let right = Request::get("/api/runtimes")
+            .header("authorization", header)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.request(right).await.status, 200, "{header}");
+    }
+    let case = Request::get("/api/runtimes")
+        .header("authorization", "Bearer S3CRET-TOKEN")
         .body(Body::empty())
         .unwrap();
-    assert_eq!(app.request(right).await.status, 200);
+    app.request(case).await.assert_problem(401, "unauthorized");
     // Health stays open for probes.
     assert_eq!(app.get("/healthz").await.status, 200);
     app.get("/api/openapi.json")

@@ -16,8 +16,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The largest id, in bytes.
 pub const MAX_ID_LEN: usize = 128;
 
-/// Why a string is not a valid id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// Why a string is not a valid id. On the wire (the `reason` of an
+/// `invalid_id` error) it is the snake_case variant name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum IdErrorReason {
     /// The value is the empty string.

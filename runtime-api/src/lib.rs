@@ -83,9 +83,9 @@ mod runtime;
 mod timestamp;
 
 pub use capabilities::{Capabilities, resolve_limit};
-pub use error::{
-    BusyReason, ErrorBody, ErrorCode, InternalSource, Operation, Result, RuntimeError,
-};
+pub use error::{BusyReason, ErrorCode, InternalSource, Operation, Result, RuntimeError};
+#[cfg(feature = "http")]
+pub use error::{PROBLEM_JSON, Problem};
 pub use id::{EventCursor, IdError, IdErrorReason, InputId, ProfileName, RuntimeId, WorkerId};
 pub use runtime::{DynRuntime, EventStream, Runtime};
 pub use timestamp::Timestamp;

@@ -185,7 +185,7 @@ fn sentinel_secret_never_leaks_through_errors() {
         "model backend failed",
         format!("connect to https://user:{SENTINEL}@10.0.0.1/v1 failed"),
     );
-    let body = serde_json::to_string(&internal.to_body()).unwrap();
+    let body = serde_json::to_string(&internal).unwrap();
     for text in [
         body,
         internal.to_string(),
@@ -196,7 +196,7 @@ fn sentinel_secret_never_leaks_through_errors() {
     }
     // Invalid ids never echo the rejected value either.
     let err = RuntimeError::from(WorkerId::new(format!("{SENTINEL}/x")).unwrap_err());
-    let body = serde_json::to_string(&err.to_body()).unwrap();
+    let body = serde_json::to_string(&err).unwrap();
     assert!(!body.contains(SENTINEL) && !format!("{err:?}").contains(SENTINEL));
     let id_err = "sk SENTINEL".parse::<InputId>().unwrap_err();
     assert!(!format!("{id_err:?} {id_err}").contains("SENTINEL"));

@@ -77,7 +77,7 @@ async fn sentinel_key_appears_in_no_output() {
         .unwrap_err();
     outputs.push(format!(
         "{err} {err:?} {}",
-        serde_json::to_string(&err.to_body()).unwrap()
+        serde_json::to_string(&err).unwrap()
     ));
     rt.stop(&id).await.unwrap();
 

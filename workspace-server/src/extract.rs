@@ -41,7 +41,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok()),
         ) {
-            return Err(ApiError::UnsupportedMediaType);
+            return Err(RuntimeError::UnsupportedMediaType.into());
         }
         let declared = headers
             .get(header::CONTENT_LENGTH)
@@ -51,7 +51,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             Ok(bytes) => bytes,
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 let max = state.max_body_bytes() as u64;
-                return Err(ApiError::Runtime(RuntimeError::PayloadTooLarge {
+                return Err(ApiError(RuntimeError::PayloadTooLarge {
                     what: "request body".to_owned(),
                     size: declared.unwrap_or(max + 1),
                     max,
@@ -127,5 +127,5 @@ where
     T: std::str::FromStr<Err = yoi_runtime_api::IdError>,
 {
     raw.parse::<T>()
-        .map_err(|e| ApiError::Runtime(RuntimeError::from(e)))
+        .map_err(|e| ApiError(RuntimeError::from(e)))
 }

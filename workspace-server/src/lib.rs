@@ -16,7 +16,7 @@ mod routes;
 pub mod state;
 pub mod views;
 
-pub use error::{ApiError, Problem};
+pub use error::ApiError;
 pub use registry::{RuntimeEntry, RuntimeRegistry};
 pub use routes::app;
 pub use state::AppState;

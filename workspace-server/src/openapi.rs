@@ -28,7 +28,7 @@ use crate::routes::*;
         worker_stream,
         runtime_stream,
     ),
-    components(schemas(crate::error::Problem)),
+    components(schemas(yoi_runtime_api::Problem)),
     modifiers(&ErrorResponses)
 )]
 struct ApiDoc;
@@ -86,7 +86,7 @@ fn problem(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
         .content(
-            crate::error::PROBLEM_JSON,
+            yoi_runtime_api::PROBLEM_JSON,
             ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
                 .build(),

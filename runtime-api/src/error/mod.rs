@@ -2,10 +2,12 @@
 //!
 //! Every failure a caller can cause or observe is a [`RuntimeError`] variant
 //! with a stable [`ErrorCode`]. Codes never change meaning; new variants may
-//! be added (the enum is `#[non_exhaustive]`). With the `http` feature each
-//! code maps to one HTTP status in `ErrorCode::http_status`, and
-//! [`ErrorBody`] is the wire form from which a remote client rebuilds the
-//! exact error with [`RuntimeError::from_body`].
+//! be added (the enum is `#[non_exhaustive]`). The error's serde form is its
+//! wire form: a JSON object tagged by `code` with the fields that code
+//! needs, so a remote client rebuilds the exact error by deserializing it.
+//! With the `http` feature each code maps to one HTTP status in
+//! `ErrorCode::http_status`, and `Problem` is the RFC 9457 document that
+//! carries an error over HTTP.
 
 use std::fmt;
 use std::str::FromStr;
@@ -82,25 +84,34 @@ pub enum BusyReason {
     QueueFull,
 }
 
-/// Every error of the contract.
+/// Every error of the contract, and of the HTTP form of the contract.
 ///
 /// Messages are written for the person calling the API: they name the ids
 /// involved and say what to change. No variant carries a path, URL, token or
 /// credential; [`RuntimeError::Internal`] keeps its cause in a source that is
-/// never part of `Display`, [`ErrorBody`] or a response.
-#[derive(Debug, thiserror::Error)]
+/// never part of `Display`, the serialized form or a response.
+///
+/// The serde form is the wire form: `{"code": "unknown_worker",
+/// "runtime_id": "...", "worker_id": "..."}`. Field names on the wire are
+/// shared between codes (`field`, `reason`, `requested`, `max`), so a
+/// problem document has one flat, documented shape.
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "code", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RuntimeError {
     /// The request is malformed in a way no other variant describes.
     #[error("invalid request: {message}")]
     InvalidRequest {
         /// What is wrong, for the caller.
+        #[serde(rename = "reason")]
         message: String,
     },
     /// An id does not satisfy the id rules.
     #[error("invalid {kind}: {reason}")]
     InvalidId {
         /// Which id, for example `worker_id`.
+        #[serde(rename = "field")]
         kind: String,
         /// What is wrong with it.
         reason: IdErrorReason,
@@ -151,6 +162,7 @@ pub enum RuntimeError {
         /// The unavailable Runtime.
         runtime_id: RuntimeId,
         /// Why, for the caller.
+        #[serde(rename = "reason")]
         message: String,
     },
     /// The Runtime does not implement this operation (its capability is off).
@@ -189,8 +201,10 @@ pub enum RuntimeError {
     #[error("{what} of {size} bytes is larger than the maximum of {max} bytes")]
     PayloadTooLarge {
         /// What was too large, for example `input text`.
+        #[serde(rename = "field")]
         what: String,
         /// Its size in bytes.
+        #[serde(rename = "requested")]
         size: u64,
         /// The largest size allowed.
         max: u64,
@@ -198,13 +212,33 @@ pub enum RuntimeError {
     /// Something failed inside the Runtime. The `source` is for logs only.
     #[error("internal error: {message}")]
     Internal {
-        /// A summary that is safe to show; never includes the source.
+        /// A summary for logs. Not sent on the wire: a rebuilt error says
+        /// only that the peer failed.
+        #[serde(skip_serializing, default = "peer_failed")]
         message: String,
         /// The cause, for logs. Never shown to clients, and redacted in
         /// `Debug` because it may name internal paths.
         #[source]
+        #[serde(skip)]
         source: Option<InternalSource>,
     },
+    /// The HTTP form needs a credential and the request had none or a wrong
+    /// one.
+    #[error("a valid bearer token or session is required")]
+    Unauthorized,
+    /// No route of the HTTP form matches the path.
+    #[error("no route matches this path")]
+    RouteNotFound,
+    /// The route exists but not with this method.
+    #[error("this route does not accept this method")]
+    MethodNotAllowed,
+    /// The body is not in a media type the route accepts.
+    #[error("the body must be sent as application/json")]
+    UnsupportedMediaType,
+}
+
+fn peer_failed() -> String {
+    "the remote runtime failed to handle the request".to_owned()
 }
 
 /// The cause of an [`RuntimeError::Internal`]. Its `Display` is the cause's,
@@ -298,6 +332,10 @@ impl RuntimeError {
             Self::CursorExpired { .. } => ErrorCode::CursorExpired,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::Internal { .. } => ErrorCode::Internal,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::RouteNotFound => ErrorCode::RouteNotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
         }
     }
 
@@ -335,149 +373,6 @@ impl RuntimeError {
             other => other.to_string(),
         }
     }
-
-    /// The wire form of this error.
-    pub fn to_body(&self) -> ErrorBody {
-        let mut body = ErrorBody {
-            code: self.code(),
-            message: self.public_message(),
-            runtime_id: self.runtime_id().cloned(),
-            worker_id: self.worker_id().cloned(),
-            ..ErrorBody::default()
-        };
-        match self {
-            Self::InvalidRequest { message } => body.reason = Some(message.clone()),
-            Self::InvalidId { kind, reason } => {
-                body.field = Some(kind.clone());
-                body.reason = Some(id_reason_code(*reason).to_owned());
-            }
-            Self::UnknownProfile { profile, .. } => body.profile = Some(profile.clone()),
-            Self::WorkerBusy { reason, .. } => body.reason = Some(busy_code(*reason).to_owned()),
-            Self::RuntimeUnavailable { message, .. } => body.reason = Some(message.clone()),
-            Self::UnsupportedOperation { operation, .. } => body.operation = Some(*operation),
-            Self::LimitTooLarge {
-                field,
-                requested,
-                max,
-            } => {
-                body.field = Some(field.clone());
-                body.requested = Some(*requested);
-                body.max = Some(*max);
-            }
-            Self::CursorExpired { cursor, .. } => body.cursor = Some(cursor.clone()),
-            Self::PayloadTooLarge { what, size, max } => {
-                body.field = Some(what.clone());
-                body.requested = Some(*size);
-                body.max = Some(*max);
-            }
-            Self::UnknownRuntime { .. }
-            | Self::UnknownWorker { .. }
-            | Self::WorkerStopped { .. }
-            | Self::Internal { .. } => {}
-        }
-        body
-    }
-
-    /// Rebuilds the error a Runtime reported from its wire form. A body that
-    /// lacks a field its code needs becomes [`RuntimeError::Internal`], since
-    /// it means the peer broke the contract.
-    pub fn from_body(body: &ErrorBody) -> Self {
-        Self::try_from_body(body).unwrap_or_else(|| Self::Internal {
-            message: format!("peer sent an incomplete '{}' error", body.code),
-            source: None,
-        })
-    }
-
-    fn try_from_body(body: &ErrorBody) -> Option<Self> {
-        let runtime_id = || body.runtime_id.clone();
-        let worker_id = || body.worker_id.clone();
-        Some(match body.code {
-            ErrorCode::InvalidRequest => Self::InvalidRequest {
-                message: body.reason.clone()?,
-            },
-            ErrorCode::InvalidId => Self::InvalidId {
-                kind: body.field.clone()?,
-                reason: id_reason_from_code(body.reason.as_deref()?)?,
-            },
-            ErrorCode::UnknownRuntime => Self::UnknownRuntime {
-                runtime_id: runtime_id()?,
-            },
-            ErrorCode::UnknownWorker => Self::UnknownWorker {
-                runtime_id: runtime_id()?,
-                worker_id: worker_id()?,
-            },
-            ErrorCode::UnknownProfile => Self::UnknownProfile {
-                runtime_id: runtime_id()?,
-                profile: body.profile.clone()?,
-            },
-            ErrorCode::WorkerBusy => Self::WorkerBusy {
-                runtime_id: runtime_id()?,
-                worker_id: worker_id()?,
-                reason: match body.reason.as_deref()? {
-                    "turn_running" => BusyReason::TurnRunning,
-                    "queue_full" => BusyReason::QueueFull,
-                    _ => return None,
-                },
-            },
-            ErrorCode::WorkerStopped => Self::WorkerStopped {
-                runtime_id: runtime_id()?,
-                worker_id: worker_id()?,
-            },
-            ErrorCode::RuntimeUnavailable => Self::RuntimeUnavailable {
-                runtime_id: runtime_id()?,
-                message: body.reason.clone()?,
-            },
-            ErrorCode::UnsupportedOperation => Self::UnsupportedOperation {
-                runtime_id: runtime_id()?,
-                operation: body.operation?,
-            },
-            ErrorCode::LimitTooLarge => Self::LimitTooLarge {
-                field: body.field.clone()?,
-                requested: body.requested?,
-                max: body.max?,
-            },
-            ErrorCode::CursorExpired => Self::CursorExpired {
-                runtime_id: runtime_id()?,
-                worker_id: worker_id()?,
-                cursor: body.cursor.clone()?,
-            },
-            ErrorCode::PayloadTooLarge => Self::PayloadTooLarge {
-                what: body.field.clone()?,
-                size: body.requested?,
-                max: body.max?,
-            },
-            ErrorCode::Internal => Self::Internal {
-                message: "the remote runtime failed to handle the request".to_owned(),
-                source: None,
-            },
-        })
-    }
-}
-
-fn busy_code(reason: BusyReason) -> &'static str {
-    match reason {
-        BusyReason::TurnRunning => "turn_running",
-        BusyReason::QueueFull => "queue_full",
-    }
-}
-
-fn id_reason_code(reason: IdErrorReason) -> &'static str {
-    match reason {
-        IdErrorReason::Empty => "empty",
-        IdErrorReason::TooLong => "too_long",
-        IdErrorReason::InvalidCharacter => "invalid_character",
-        IdErrorReason::DotSegment => "dot_segment",
-    }
-}
-
-fn id_reason_from_code(code: &str) -> Option<IdErrorReason> {
-    Some(match code {
-        "empty" => IdErrorReason::Empty,
-        "too_long" => IdErrorReason::TooLong,
-        "invalid_character" => IdErrorReason::InvalidCharacter,
-        "dot_segment" => IdErrorReason::DotSegment,
-        _ => return None,
-    })
 }
 
 macro_rules! error_codes {
@@ -554,6 +449,14 @@ error_codes! {
     /// [`RuntimeError::Internal`]: 500.
     #[default]
     Internal => "internal", 500;
+    /// [`RuntimeError::Unauthorized`]: 401.
+    Unauthorized => "unauthorized", 401;
+    /// [`RuntimeError::RouteNotFound`]: 404.
+    RouteNotFound => "route_not_found", 404;
+    /// [`RuntimeError::MethodNotAllowed`]: 405.
+    MethodNotAllowed => "method_not_allowed", 405;
+    /// [`RuntimeError::UnsupportedMediaType`]: 415.
+    UnsupportedMediaType => "unsupported_media_type", 415;
 }
 
 impl fmt::Display for ErrorCode {
@@ -567,46 +470,10 @@ impl fmt::Display for ErrorCode {
 #[error("unknown error code")]
 pub struct UnknownErrorCode;
 
-/// The wire form of a [`RuntimeError`]: its code, a safe message, and the
-/// fields the code needs to be rebuilt exactly.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ErrorBody {
-    /// The stable error code.
-    pub code: ErrorCode,
-    /// A message for people; never includes internal details.
-    pub message: String,
-    /// The Runtime concerned, where known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runtime_id: Option<RuntimeId>,
-    /// The Worker concerned, where known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker_id: Option<WorkerId>,
-    /// The profile concerned (`unknown_profile`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<ProfileName>,
-    /// The offending field or id kind (`invalid_id`, `limit_too_large`,
-    /// `payload_too_large`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// A machine-readable detail: the id rule broken (`invalid_id`), the busy
-    /// reason (`worker_busy`), or the message (`invalid_request`,
-    /// `runtime_unavailable`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The unsupported operation (`unsupported_operation`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation: Option<Operation>,
-    /// What was asked for (`limit_too_large`, `payload_too_large`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested: Option<u64>,
-    /// The largest value allowed (`limit_too_large`, `payload_too_large`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<u64>,
-    /// The expired cursor (`cursor_expired`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<EventCursor>,
-}
+#[cfg(feature = "http")]
+mod problem;
+#[cfg(feature = "http")]
+pub use problem::{PROBLEM_JSON, Problem};
 
 #[cfg(test)]
 mod tests;

@@ -56,6 +56,10 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
             max: 65536,
         },
         RuntimeError::internal("store failed", "disk /var/secret/path is full"),
+        RuntimeError::Unauthorized,
+        RuntimeError::RouteNotFound,
+        RuntimeError::MethodNotAllowed,
+        RuntimeError::UnsupportedMediaType,
     ];
     for err in &all {
         match err {
@@ -71,7 +75,11 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
             | RuntimeError::LimitTooLarge { .. }
             | RuntimeError::CursorExpired { .. }
             | RuntimeError::PayloadTooLarge { .. }
-            | RuntimeError::Internal { .. } => {}
+            | RuntimeError::Internal { .. }
+            | RuntimeError::Unauthorized
+            | RuntimeError::RouteNotFound
+            | RuntimeError::MethodNotAllowed
+            | RuntimeError::UnsupportedMediaType => {}
         }
     }
     all
@@ -90,35 +98,60 @@ fn every_code_is_covered_once_and_parses_back() {
     assert_eq!("nope".parse::<ErrorCode>(), Err(UnknownErrorCode));
 }
 
+/// The wire form of every code: serialize, parse back, and get the same
+/// error (an internal error's message stays behind).
 #[test]
-fn every_variant_round_trips_through_its_body() {
+fn every_variant_round_trips_through_its_wire_form() {
     for err in one_of_each() {
-        let json = serde_json::to_string(&err.to_body()).unwrap();
-        let body: ErrorBody = serde_json::from_str(&json).unwrap();
-        let rebuilt = RuntimeError::from_body(&body);
+        let json = serde_json::to_value(&err).unwrap();
+        assert_eq!(json["code"], err.code().as_str(), "{json}");
+        let rebuilt: RuntimeError = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(rebuilt.code(), err.code());
+        assert_eq!(serde_json::to_value(&rebuilt).unwrap(), json);
         if err.code() != ErrorCode::Internal {
             assert_eq!(rebuilt.to_string(), err.to_string());
-            assert_eq!(rebuilt.to_body(), err.to_body());
         }
     }
 }
 
+#[cfg(feature = "http")]
 #[test]
-fn incomplete_bodies_become_internal() {
-    let body = ErrorBody {
-        code: ErrorCode::UnknownWorker,
-        message: "x".into(),
-        ..ErrorBody::default()
-    };
-    assert_eq!(RuntimeError::from_body(&body).code(), ErrorCode::Internal);
+fn every_variant_round_trips_through_a_problem_document() {
+    for err in one_of_each() {
+        let code = err.code();
+        let detail = err.public_message();
+        let json = serde_json::to_value(Problem::from(err)).unwrap();
+        assert_eq!(json["type"], format!("urn:yoi:problem:{code}"));
+        assert_eq!(json["status"], code.http_status().as_u16());
+        assert_eq!(json["detail"], detail);
+        let problem: Problem = serde_json::from_value(json).unwrap();
+        assert_eq!(problem.status(), code.http_status());
+        assert_eq!(problem.into_error().code(), code);
+    }
+}
+
+#[test]
+fn incomplete_or_unknown_wire_forms_are_refused() {
+    // A code without the fields it needs, or a code this version does not
+    // know, does not parse; a client reports the peer as broken.
+    for json in [
+        r#"{"code":"unknown_worker","runtime_id":"rt"}"#,
+        r#"{"code":"worker_busy","runtime_id":"rt","worker_id":"w","reason":"bored"}"#,
+        r#"{"code":"from_the_future"}"#,
+        r#"{"runtime_id":"rt"}"#,
+    ] {
+        assert!(
+            serde_json::from_str::<RuntimeError>(json).is_err(),
+            "{json}"
+        );
+    }
 }
 
 #[test]
 fn internal_details_never_reach_the_public_message_or_body() {
     let err = RuntimeError::internal("store failed", "disk /var/secret/path is full");
     assert!(!err.public_message().contains("/var/secret"));
-    let json = serde_json::to_string(&err.to_body()).unwrap();
+    let json = serde_json::to_string(&err).unwrap();
     assert!(!json.contains("/var/secret"), "{json}");
     assert!(!json.contains("store failed"), "{json}");
     assert!(!err.to_string().contains("/var/secret"));
@@ -130,8 +163,7 @@ fn internal_details_never_reach_the_public_message_or_body() {
 
 #[test]
 fn error_bodies_snapshot() {
-    let bodies: Vec<ErrorBody> = one_of_each().iter().map(RuntimeError::to_body).collect();
-    insta::assert_json_snapshot!(bodies);
+    insta::assert_json_snapshot!(one_of_each());
 }
 
 #[cfg(feature = "http")]
@@ -157,6 +189,10 @@ fn status_table_is_exhaustive_and_fixed() {
             ("cursor_expired", 410),
             ("payload_too_large", 413),
             ("internal", 500),
+            ("unauthorized", 401),
+            ("route_not_found", 404),
+            ("method_not_allowed", 405),
+            ("unsupported_media_type", 415),
         ]
     );
 }

@@ -11,7 +11,9 @@ use futures_util::{Stream, StreamExt};
 use yoi_runtime_api::dto::{EventPage, EventQuery, WorkerEvent};
 use yoi_runtime_api::{EventCursor, EventStream, Operation, RuntimeError};
 
-use crate::error::{ApiError, Problem};
+use yoi_runtime_api::Problem;
+
+use crate::error::ApiError;
 use crate::extract::{ApiQuery, RuntimePath, WorkerPath};
 use crate::state::AppState;
 use crate::views::{EventsParams, RuntimeParams, StreamParams, WorkerParams};
@@ -100,7 +102,7 @@ fn sse_event(item: Result<WorkerEvent, RuntimeError>) -> Event {
         // the client fell too far behind); the client reconnects.
         Err(err) => Event::default()
             .event("error")
-            .json_data(ApiError::Runtime(err).problem()),
+            .json_data(Problem::from(err)),
     };
     event.unwrap_or_else(|_| Event::default().event("error").data("{}"))
 }

@@ -17,6 +17,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::require_token;
+use yoi_runtime_api::RuntimeError;
+
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::views::Health;
@@ -97,9 +99,9 @@ pub(crate) async fn healthz() -> axum::Json<Health> {
 }
 
 async fn route_not_found() -> ApiError {
-    ApiError::RouteNotFound
+    RuntimeError::RouteNotFound.into()
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+    RuntimeError::MethodNotAllowed.into()
 }

@@ -9,7 +9,9 @@ use yoi_runtime_api::dto::{
 };
 use yoi_runtime_api::{Operation, resolve_limit};
 
-use crate::error::{ApiError, Problem};
+use yoi_runtime_api::Problem;
+
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, RuntimePath, WorkerPath};
 use crate::state::AppState;
 use crate::views::{
