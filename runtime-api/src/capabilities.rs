@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dto::BusyPolicy;
 use crate::error::{Operation, Result, RuntimeError};
 use crate::id::RuntimeId;
 
@@ -73,15 +72,6 @@ impl Capabilities {
                 runtime_id: runtime_id.clone(),
                 operation,
             })
-        }
-    }
-
-    /// The operation an input with this busy policy needs.
-    pub fn operation_for(policy: BusyPolicy) -> Operation {
-        match policy {
-            BusyPolicy::Reject => Operation::SendInput,
-            BusyPolicy::Queue => Operation::QueueInput,
-            BusyPolicy::Interrupt => Operation::InterruptInput,
         }
     }
 }

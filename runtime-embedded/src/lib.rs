@@ -40,6 +40,8 @@
 //! ```
 
 pub mod backend;
+mod context;
+mod error;
 mod follow;
 mod log;
 mod options;
@@ -49,6 +51,7 @@ mod store;
 mod turn;
 mod worker;
 
-pub use options::{ConfigError, EmbeddedOptions, Limits};
+pub use error::ConfigError;
+pub use options::{EmbeddedOptions, Limits};
 pub use profile::{BackendConfig, DEFAULT_PROFILE, ProfileConfig};
 pub use runtime::EmbeddedRuntime;

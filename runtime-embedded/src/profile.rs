@@ -7,7 +7,7 @@ use std::time::Duration;
 use yoi_runtime_api::ProfileName;
 
 use crate::backend::{EchoBackend, ModelBackend, OpenAiBackend, OpenAiConfig};
-use crate::options::ConfigError;
+use crate::error::ConfigError;
 
 /// The name of the builtin profile: `echo` with no delay.
 pub const DEFAULT_PROFILE: &str = "default";

@@ -1,91 +1,73 @@
 //! [`EmbeddedRuntime`]: the handle, and its implementation of the contract.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use yoi_runtime_api::dto::{
-    CreateWorkerRequest, EventPage, EventQuery, ImplementationKind, InputAcceptance, InputRequest,
-    RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerCounts,
-    WorkerDetail, WorkerEvent, WorkerEventKind, WorkerListQuery, WorkerPage, WorkerState,
+    CreateWorkerRequest, EventPage, EventQuery, FailureCode, FailureReason, ImplementationKind,
+    InputAcceptance, InputRequest, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage,
+    TranscriptQuery, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{
     Capabilities, EventCursor, EventStream, Operation, Result, Runtime, RuntimeError, RuntimeId,
     WorkerId, resolve_limit,
 };
 
+use crate::context::RuntimeContext;
+use crate::error::ConfigError;
 use crate::follow::{LogSource, follow};
-use crate::log::{CursorError, EventLog, cursor_seq};
-use crate::options::{ConfigError, EmbeddedOptions, Limits};
+use crate::log::{CursorError, cursor_seq};
+use crate::options::{EmbeddedOptions, Limits};
 use crate::profile::ProfileCatalog;
 use crate::store::{MemoryStore, Store};
-use crate::worker::Worker;
+use crate::turn;
+use crate::worker::{TurnOutcome, Worker};
 
 const DEFAULT_TRANSCRIPT_PAGE: u32 = 50;
 const DEFAULT_EVENT_PAGE: u32 = 100;
 const DEFAULT_WORKER_PAGE: u32 = 50;
 
-/// State shared by the handle, its Workers and their turn tasks.
+/// State of the handle: the context its Workers share, plus what only the
+/// handle needs.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) id: RuntimeId,
+    context: Arc<RuntimeContext>,
     display_name: String,
-    pub(crate) limits: Limits,
     profiles: ProfileCatalog,
     store: Box<dyn Store>,
     next_worker: AtomicU64,
-    runtime_log: Mutex<EventLog>,
-    runtime_changed: Notify,
-    counts: Mutex<WorkerCounts>,
-    /// Stopped Workers, oldest first, for `max_stopped_workers`.
-    stopped: Mutex<std::collections::VecDeque<WorkerId>>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = RuntimeContext;
+
+    fn deref(&self) -> &RuntimeContext {
+        &self.context
+    }
 }
 
 impl Shared {
-    /// Appends a lifecycle event to the runtime-level log. Called with a
-    /// Worker's lock held; the runtime log lock is always taken second.
-    pub(crate) fn record_runtime_event(&self, worker_id: &WorkerId, kind: WorkerEventKind) {
-        self.runtime_log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(worker_id, kind);
-        self.runtime_changed.notify_waiters();
-    }
-
-    /// Keeps the per-state Worker counts current, so status is O(1).
-    pub(crate) fn count_transition(&self, from: Option<WorkerState>, to: WorkerState) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(from) = from {
-            let slot = match from {
-                WorkerState::Idle => &mut counts.idle,
-                WorkerState::Running => &mut counts.running,
-                WorkerState::Stopping => &mut counts.stopping,
-                WorkerState::Stopped => &mut counts.stopped,
-                _ => &mut counts.failed,
-            };
-            *slot = slot.saturating_sub(1);
-        }
-        counts.add(to);
-    }
-
-    /// Records that a Worker stopped, forgetting the oldest stopped Worker
-    /// when more than `max_stopped_workers` are kept. Called without any
-    /// Worker lock held.
-    pub(crate) fn retire(&self, worker_id: &WorkerId) {
-        let evicted = {
-            let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
-            stopped.push_back(worker_id.clone());
-            if stopped.len() > self.limits.max_stopped_workers {
-                stopped.pop_front()
-            } else {
-                None
-            }
-        };
-        if let Some(old) = evicted {
+    /// Records that `worker` stopped, forgetting the oldest stopped Worker
+    /// when more than `max_stopped_workers` are kept.
+    fn retire(&self, worker_id: &WorkerId) {
+        if let Some(old) = self.context.retire(worker_id) {
             self.store.remove(&old);
-            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            counts.stopped = counts.stopped.saturating_sub(1);
+        }
+    }
+
+    /// Every Worker, in id order, a page at a time.
+    fn all_workers(&self) -> Vec<Arc<Worker>> {
+        let mut all = Vec::new();
+        let mut after: Option<WorkerId> = None;
+        loop {
+            let (page, more) = self.store.page(after.as_ref(), 1024);
+            after = page.last().map(|w| w.id.clone());
+            all.extend(page);
+            if !more {
+                return all;
+            }
         }
     }
 
@@ -140,7 +122,7 @@ impl LogSource for WorkerLog {
     fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<WorkerEvent>, bool)> {
         let (events, _, closed) = self
             .worker
-            .read_events(&self.shared, after, limit)
+            .read_events(&self.shared.context, after, limit)
             .map_err(|e| {
                 let cursor = EventCursor::new(after.unwrap_or(0).to_string())
                     .unwrap_or_else(|_| unreachable!("digits are a valid id"));
@@ -159,9 +141,8 @@ impl LogSource for RuntimeLog {
     }
 
     fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<WorkerEvent>, bool)> {
-        let log = self.0.runtime_log.lock().unwrap_or_else(|e| e.into_inner());
-        match log.read_after(after, limit) {
-            Ok((events, _)) => Ok((events, false)),
+        match self.0.read_runtime_log(after, limit) {
+            Ok(events) => Ok((events, false)),
             Err(_) => Err(RuntimeError::invalid_request(
                 "the runtime event stream fell behind its retained events; subscribe again",
             )),
@@ -196,16 +177,11 @@ impl EmbeddedRuntime {
         let profiles = ProfileCatalog::build(options.profiles, &options.default_profile)?;
         Ok(Self {
             shared: Arc::new(Shared {
-                id: options.runtime_id,
+                context: Arc::new(RuntimeContext::new(options.runtime_id, options.limits)),
                 display_name: options.display_name,
-                limits: options.limits,
                 profiles,
                 store: Box::new(MemoryStore::default()),
                 next_worker: AtomicU64::new(1),
-                runtime_log: Mutex::new(EventLog::new(options.limits.max_runtime_events)),
-                runtime_changed: Notify::new(),
-                counts: Mutex::new(WorkerCounts::default()),
-                stopped: Mutex::new(std::collections::VecDeque::new()),
             }),
         })
     }
@@ -219,6 +195,28 @@ impl EmbeddedRuntime {
 
     fn limits(&self) -> &Limits {
         &self.shared.limits
+    }
+
+    /// Shuts the Runtime down: inputs are refused from now on
+    /// (`runtime_unavailable`), every running turn ends `failed` with a
+    /// notice, queued inputs stay queued, and this returns once every turn
+    /// task has finished. Reads keep working. Idempotent.
+    pub async fn shutdown(&self) {
+        let context = &self.shared.context;
+        context.begin_shutdown();
+        for worker in self.shared.all_workers() {
+            if let Some(turn_id) = worker.running_turn() {
+                let reason = FailureReason {
+                    code: FailureCode::Unavailable,
+                    message: "the runtime shut down during the turn".to_owned(),
+                };
+                // Recorded first. Taking the turn drops its cancel sender,
+                // which tells the task to stop without writing.
+                let _ = worker.finish_turn(context, turn_id, TurnOutcome::Failed(reason));
+            }
+        }
+        context.turns.close();
+        context.turns.wait().await;
     }
 }
 
@@ -260,11 +258,15 @@ impl Runtime for EmbeddedRuntime {
     }
 
     async fn status(&self) -> Result<RuntimeStatus> {
-        let workers = *self.shared.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let state = if self.shared.is_shutting_down() {
+            RuntimeState::Unavailable
+        } else {
+            RuntimeState::Ready
+        };
         Ok(RuntimeStatus {
             runtime_id: self.shared.id.clone(),
-            state: RuntimeState::Ready,
-            workers,
+            state,
+            workers: self.shared.counts(),
         })
     }
 
@@ -275,7 +277,10 @@ impl Runtime for EmbeddedRuntime {
             self.limits().max_worker_page,
         )?;
         let (workers, more) = self.shared.store.page(query.after.as_ref(), limit as usize);
-        let items: Vec<_> = workers.iter().map(|w| w.summary(&self.shared)).collect();
+        let items: Vec<_> = workers
+            .iter()
+            .map(|w| w.summary(&self.shared.context))
+            .collect();
         let next_after = if more {
             items.last().map(|w| w.worker_id.clone())
         } else {
@@ -285,7 +290,7 @@ impl Runtime for EmbeddedRuntime {
     }
 
     async fn worker(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
-        Ok(self.shared.worker(worker_id)?.detail(&self.shared))
+        Ok(self.shared.worker(worker_id)?.detail(&self.shared.context))
     }
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
@@ -307,7 +312,7 @@ impl Runtime for EmbeddedRuntime {
         let id = WorkerId::new(format!("w-{seq:010}")).unwrap_or_else(|_| unreachable!("valid"));
         let display_name = request.display_name.unwrap_or_else(|| id.to_string());
         let worker = Worker::create(
-            &self.shared,
+            &self.shared.context,
             id,
             display_name,
             profile,
@@ -315,7 +320,7 @@ impl Runtime for EmbeddedRuntime {
             request.intent,
         );
         self.shared.store.insert(worker.clone());
-        Ok(worker.detail(&self.shared))
+        Ok(worker.detail(&self.shared.context))
     }
 
     async fn send_input(
@@ -331,15 +336,29 @@ impl Runtime for EmbeddedRuntime {
                 source: None,
             });
         }
-        worker.send_input(&self.shared, request)
+        if self.shared.is_shutting_down() {
+            return Err(RuntimeError::RuntimeUnavailable {
+                runtime_id: self.shared.id.clone(),
+                message: "it is shutting down".to_owned(),
+            });
+        }
+        let (acceptance, ticket) = worker.send_input(&self.shared.context, request)?;
+        if let Some(ticket) = ticket {
+            turn::spawn(worker, self.shared.context.clone(), ticket);
+        }
+        Ok(acceptance)
     }
 
     async fn cancel(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
-        Ok(self.shared.worker(worker_id)?.cancel(&self.shared))
+        Ok(self.shared.worker(worker_id)?.cancel(&self.shared.context))
     }
 
     async fn stop(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
-        Ok(self.shared.worker(worker_id)?.stop(&self.shared))
+        let (detail, stopped_now) = self.shared.worker(worker_id)?.stop(&self.shared.context);
+        if stopped_now {
+            self.shared.retire(worker_id);
+        }
+        Ok(detail)
     }
 
     async fn transcript(
@@ -353,7 +372,7 @@ impl Runtime for EmbeddedRuntime {
             self.limits().max_transcript_page,
         )?;
         let worker = self.shared.worker(worker_id)?;
-        Ok(worker.transcript_page(&self.shared, query.start.unwrap_or(0), limit))
+        Ok(worker.transcript_page(&self.shared.context, query.start.unwrap_or(0), limit))
     }
 
     async fn events(&self, worker_id: &WorkerId, query: EventQuery) -> Result<EventPage> {
@@ -365,7 +384,7 @@ impl Runtime for EmbeddedRuntime {
         let worker = self.shared.worker(worker_id)?;
         let after = self.shared.parse_cursor(worker_id, query.after.as_ref())?;
         let (events, has_more, _) = worker
-            .read_events(&self.shared, after, limit as usize)
+            .read_events(&self.shared.context, after, limit as usize)
             .map_err(|e| {
                 let cursor = query
                     .after
@@ -389,7 +408,7 @@ impl Runtime for EmbeddedRuntime {
         let worker = self.shared.worker(worker_id)?;
         let after_seq = self.shared.parse_cursor(worker_id, after.as_ref())?;
         // Refuse an unreadable cursor now, not as the stream's first item.
-        if let Err(e) = worker.read_events(&self.shared, after_seq, 0) {
+        if let Err(e) = worker.read_events(&self.shared.context, after_seq, 0) {
             let cursor = after.unwrap_or_else(|| unreachable!("None never fails"));
             return Err(self.shared.cursor_error(worker_id, &cursor, e));
         }

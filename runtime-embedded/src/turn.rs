@@ -13,10 +13,23 @@ use std::sync::Arc;
 use futures_util::{FutureExt, StreamExt};
 use yoi_runtime_api::dto::{FailureCode, FailureReason};
 
-use crate::runtime::Shared;
+use crate::context::RuntimeContext;
 use crate::worker::{TurnOutcome, TurnTicket, Worker};
 
-pub(crate) async fn run(worker: Arc<Worker>, shared: Arc<Shared>, ticket: TurnTicket) {
+/// Runs `ticket` as a task tracked by the Runtime; when the turn ends and
+/// an input was queued behind it, the same task runs that one next.
+pub(crate) fn spawn(worker: Arc<Worker>, context: Arc<RuntimeContext>, ticket: TurnTicket) {
+    let tracker = context.turns.clone();
+    tracker.spawn(async move {
+        let mut next = Some(ticket);
+        while let Some(ticket) = next {
+            next = run(&worker, &context, ticket).await;
+        }
+    });
+}
+
+/// Runs one turn; returns the next queued turn to run, if any.
+async fn run(worker: &Worker, shared: &RuntimeContext, ticket: TurnTicket) -> Option<TurnTicket> {
     let TurnTicket {
         turn_id,
         request,
@@ -32,7 +45,7 @@ pub(crate) async fn run(worker: Arc<Worker>, shared: Arc<Shared>, ticket: TurnTi
             match item {
                 Ok(delta) if delta.is_empty() => {}
                 Ok(delta) => {
-                    if !worker.append_delta(&shared, turn_id, delta) {
+                    if !worker.append_delta(shared, turn_id, delta) {
                         return None;
                     }
                 }
@@ -46,12 +59,12 @@ pub(crate) async fn run(worker: Arc<Worker>, shared: Arc<Shared>, ticket: TurnTi
     let outcome = tokio::select! {
         biased;
         // Fired or dropped: the canceller already recorded the end.
-        _ = &mut cancelled => return,
+        _ = &mut cancelled => return None,
         outcome = guarded => outcome,
     };
     let outcome = match outcome {
         Ok(Some(outcome)) => outcome,
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(_) => {
             tracing::error!(worker_id = %worker.id, "model backend panicked during a turn");
             TurnOutcome::Failed(FailureReason {
@@ -60,5 +73,5 @@ pub(crate) async fn run(worker: Arc<Worker>, shared: Arc<Shared>, ticket: TurnTi
             })
         }
     };
-    worker.finish_turn(&shared, turn_id, outcome);
+    worker.finish_turn(shared, turn_id, outcome)
 }

@@ -20,10 +20,9 @@ use yoi_runtime_api::dto::{
 use yoi_runtime_api::{BusyReason, InputId, Result, RuntimeError, Timestamp, WorkerId};
 
 use crate::backend::{ChatMessage, ChatRequest, ChatRole};
+use crate::context::RuntimeContext;
 use crate::log::{CursorError, EventLog, Transcript};
 use crate::profile::Profile;
-use crate::runtime::Shared;
-use crate::turn;
 
 /// How a turn ended, as reported by its task.
 #[derive(Debug)]
@@ -86,7 +85,7 @@ pub(crate) struct Worker {
 /// logged; subscribers are woken when it is dropped.
 pub(crate) struct Locked<'a> {
     worker: &'a Worker,
-    shared: &'a Shared,
+    shared: &'a RuntimeContext,
     inner: MutexGuard<'a, Inner>,
     changed: bool,
 }
@@ -131,8 +130,8 @@ impl Locked<'_> {
         }
     }
 
-    /// Starts a turn on a recorded input and spawns its task.
-    fn start_turn(&mut self, worker: &Arc<Worker>, shared: &Arc<Shared>, input: QueuedInput) {
+    /// Starts a turn on a recorded input; the caller runs the ticket.
+    fn start_turn(&mut self, input: QueuedInput) -> TurnTicket {
         self.set_entry_status(input.user_index, EntryStatus::Complete);
         let request = self.conversation(input.user_index);
         let reply_index = self.inner.transcript.push(TranscriptEntry {
@@ -157,12 +156,11 @@ impl Locked<'_> {
             input_id: input.input_id,
             transcript_index: reply_index,
         });
-        let ticket = TurnTicket {
+        TurnTicket {
             turn_id,
             request,
             cancelled,
-        };
-        tokio::spawn(turn::run(worker.clone(), shared.clone(), ticket));
+        }
     }
 
     /// The conversation for a turn on the input at `user_index`: the system
@@ -252,7 +250,7 @@ impl Locked<'_> {
 impl Worker {
     /// Creates a Worker and records `worker_created`.
     pub(crate) fn create(
-        shared: &Shared,
+        shared: &RuntimeContext,
         id: WorkerId,
         display_name: String,
         profile: Arc<Profile>,
@@ -291,7 +289,7 @@ impl Worker {
         worker
     }
 
-    fn lock<'a>(&'a self, shared: &'a Shared) -> Locked<'a> {
+    fn lock<'a>(&'a self, shared: &'a RuntimeContext) -> Locked<'a> {
         Locked {
             worker: self,
             shared,
@@ -313,7 +311,7 @@ impl Worker {
         }
     }
 
-    fn summary_locked(&self, shared: &Shared, inner: &Inner) -> WorkerSummary {
+    fn summary_locked(&self, shared: &RuntimeContext, inner: &Inner) -> WorkerSummary {
         WorkerSummary {
             runtime_id: shared.id.clone(),
             worker_id: self.id.clone(),
@@ -328,19 +326,19 @@ impl Worker {
         }
     }
 
-    pub(crate) fn summary(&self, shared: &Shared) -> WorkerSummary {
+    pub(crate) fn summary(&self, shared: &RuntimeContext) -> WorkerSummary {
         let locked = self.lock(shared);
         self.summary_locked(shared, &locked.inner)
     }
 
-    pub(crate) fn detail(&self, shared: &Shared) -> WorkerDetail {
+    pub(crate) fn detail(&self, shared: &RuntimeContext) -> WorkerDetail {
         WorkerDetail {
             summary: self.summary(shared),
             intent: self.intent.clone(),
         }
     }
 
-    fn stopped_error(&self, shared: &Shared) -> RuntimeError {
+    fn stopped_error(&self, shared: &RuntimeContext) -> RuntimeError {
         RuntimeError::WorkerStopped {
             runtime_id: shared.id.clone(),
             worker_id: self.id.clone(),
@@ -348,17 +346,18 @@ impl Worker {
     }
 
     /// Records an input and starts, queues or interrupts according to its
-    /// busy policy. Returns once the input is recorded.
+    /// busy policy. Returns once the input is recorded, with the turn to run
+    /// when one starts now.
     pub(crate) fn send_input(
-        self: &Arc<Self>,
-        shared: &Arc<Shared>,
+        &self,
+        shared: &RuntimeContext,
         request: InputRequest,
-    ) -> Result<InputAcceptance> {
+    ) -> Result<(InputAcceptance, Option<TurnTicket>)> {
         let mut locked = self.lock(shared);
         // A retry is answered even after stop: the input was accepted.
         if let Some(client_id) = &request.client_input_id {
             if let Some(first) = locked.inner.client_ids.get(client_id) {
-                return Ok(first.clone());
+                return Ok((first.clone(), None));
             }
         }
         if locked.inner.state.is_terminal() {
@@ -407,13 +406,14 @@ impl Worker {
             input_id: input_id.clone(),
             user_index,
         };
-        if queued {
+        let ticket = if queued {
             locked.inner.queue.push_back(input);
+            None
         } else {
             // Not busy, or interrupting: the input runs now.
             locked.cancel_running();
-            locked.start_turn(self, shared, input);
-        }
+            Some(locked.start_turn(input))
+        };
         let acceptance = InputAcceptance {
             input_id,
             transcript_index: user_index,
@@ -423,11 +423,11 @@ impl Worker {
         if let Some(client_id) = request.client_input_id {
             locked.remember_client_id(client_id, acceptance.clone());
         }
-        Ok(acceptance)
+        Ok((acceptance, ticket))
     }
 
     /// Cancels the running turn and drops the queue. Idempotent.
-    pub(crate) fn cancel(&self, shared: &Shared) -> WorkerDetail {
+    pub(crate) fn cancel(&self, shared: &RuntimeContext) -> WorkerDetail {
         {
             let mut locked = self.lock(shared);
             if !locked.inner.state.is_terminal() {
@@ -439,8 +439,9 @@ impl Worker {
         self.detail(shared)
     }
 
-    /// Cancels everything and stops the Worker for good. Idempotent.
-    pub(crate) fn stop(&self, shared: &Shared) -> WorkerDetail {
+    /// Cancels everything and stops the Worker for good. Idempotent; the
+    /// flag says whether this call stopped it.
+    pub(crate) fn stop(&self, shared: &RuntimeContext) -> (WorkerDetail, bool) {
         let stopped_now = {
             let mut locked = self.lock(shared);
             let running = locked.inner.state != WorkerState::Stopped;
@@ -452,16 +453,12 @@ impl Worker {
             }
             running
         };
-        let detail = self.detail(shared);
-        if stopped_now {
-            shared.retire(&self.id);
-        }
-        detail
+        (self.detail(shared), stopped_now)
     }
 
     pub(crate) fn transcript_page(
         &self,
-        shared: &Shared,
+        shared: &RuntimeContext,
         start: u64,
         limit: u32,
     ) -> TranscriptPage {
@@ -483,7 +480,7 @@ impl Worker {
     /// closed (the Worker is stopped, so nothing will follow ever).
     pub(crate) fn read_events(
         &self,
-        shared: &Shared,
+        shared: &RuntimeContext,
         after: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<WorkerEvent>, bool, bool), CursorError> {
@@ -494,7 +491,12 @@ impl Worker {
 
     /// Appends a delta to the running turn. False when the turn is no
     /// longer current (it was cancelled), so the task should stop.
-    pub(crate) fn append_delta(&self, shared: &Shared, turn_id: u64, delta: String) -> bool {
+    pub(crate) fn append_delta(
+        &self,
+        shared: &RuntimeContext,
+        turn_id: u64,
+        delta: String,
+    ) -> bool {
         let mut locked = self.lock(shared);
         let Some(turn) = locked
             .inner
@@ -516,20 +518,19 @@ impl Worker {
         true
     }
 
-    /// Records how a turn ended and starts the next queued input, if any.
+    /// Records how a turn ended and starts the next queued input, if any
+    /// (none once the Runtime shuts down), returning its ticket.
     pub(crate) fn finish_turn(
-        self: &Arc<Self>,
-        shared: &Arc<Shared>,
+        &self,
+        shared: &RuntimeContext,
         turn_id: u64,
         outcome: TurnOutcome,
-    ) {
+    ) -> Option<TurnTicket> {
         let mut locked = self.lock(shared);
         if !locked.is_current(turn_id) {
-            return;
+            return None;
         }
-        let Some(turn) = locked.inner.running.take() else {
-            return;
-        };
+        let turn = locked.inner.running.take()?;
         let (input_id, transcript_index) = (turn.input_id, turn.reply_index);
         match outcome {
             TurnOutcome::Completed => {
@@ -556,9 +557,23 @@ impl Worker {
                 });
             }
         }
-        match locked.inner.queue.pop_front() {
-            Some(next) => locked.start_turn(self, shared, next),
-            None => locked.set_state(WorkerState::Idle),
+        if shared.is_shutting_down() {
+            // Queued inputs stay queued; nothing new starts.
+            locked.set_state(WorkerState::Idle);
+            return None;
         }
+        match locked.inner.queue.pop_front() {
+            Some(next) => Some(locked.start_turn(next)),
+            None => {
+                locked.set_state(WorkerState::Idle);
+                None
+            }
+        }
+    }
+
+    /// The id of the running turn, if any.
+    pub(crate) fn running_turn(&self) -> Option<u64> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.running.as_ref().map(|t| t.turn_id)
     }
 }

@@ -10,7 +10,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
-pub mod openapi;
+mod openapi;
 pub mod registry;
 mod routes;
 pub mod state;

@@ -5,39 +5,29 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::*;
-
+/// The document's fixed parts; `routes::app` adds every path as it
+/// registers the route.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "yoi workspace server", description = "Runtimes and their Workers, routed by runtime_id and worker_id."),
-    paths(
-        healthz,
-        openapi,
-        list_runtimes,
-        get_runtime,
-        diagnostics,
-        all_workers,
-        list_workers,
-        create_worker,
-        get_worker,
-        send_input,
-        cancel_worker,
-        stop_worker,
-        transcript,
-        worker_events,
-        worker_stream,
-        runtime_stream,
+    info(
+        title = "yoi workspace server",
+        description = "Runtimes and their Workers, routed by runtime_id and worker_id."
     ),
-    components(schemas(yoi_runtime_api::Problem)),
-    modifiers(&ErrorResponses)
+    components(schemas(yoi_runtime_api::Problem))
 )]
 struct ApiDoc;
 
-/// The OpenAPI document served at `/api/openapi.json`. With
-/// `token_required`, every `/api` operation declares the bearer scheme and a
-/// 401 response; without, neither, since the server then accepts anyone.
-pub fn document(token_required: bool) -> Document {
-    let mut doc = ApiDoc::openapi();
+/// The document before any path is added.
+pub(crate) fn base() -> Document {
+    ApiDoc::openapi()
+}
+
+/// Completes the collected document: every operation gets the error
+/// responses it can give, and with `token_required` every `/api` operation
+/// declares the bearer scheme and a 401 response (without, neither, since
+/// the server then accepts anyone).
+pub(crate) fn finish(mut doc: Document, token_required: bool) -> Document {
+    ErrorResponses.modify(&mut doc);
     if token_required {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(

@@ -240,7 +240,7 @@ impl RuntimeRegistry {
         request: InputRequest,
     ) -> Call<'a, InputAcceptance> {
         let runtime = self.checked(rid, Operation::SendInput).and_then(|runtime| {
-            self.checked(rid, Capabilities::operation_for(request.on_busy))?;
+            self.checked(rid, request.on_busy.operation())?;
             Ok(runtime)
         });
         match runtime {

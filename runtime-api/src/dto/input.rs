@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dto::WorkerState;
-use crate::error::{Result, RuntimeError};
+use crate::error::{Operation, Result, RuntimeError};
 use crate::id::{EventCursor, InputId};
 
 /// What to do with an input that arrives while a turn is running.
@@ -18,6 +18,18 @@ pub enum BusyPolicy {
     /// Cancel the running turn (keeping its partial reply, marked
     /// `cancelled`) and run this input next.
     Interrupt,
+}
+
+impl BusyPolicy {
+    /// The operation (and so the capability) an input with this policy
+    /// needs.
+    pub fn operation(self) -> Operation {
+        match self {
+            Self::Reject => Operation::SendInput,
+            Self::Queue => Operation::QueueInput,
+            Self::Interrupt => Operation::InterruptInput,
+        }
+    }
 }
 
 /// An input for a Worker.

@@ -7,64 +7,60 @@ mod events;
 mod runtimes;
 mod workers;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::http::{HeaderName, Method, header};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::require_token;
 use yoi_runtime_api::RuntimeError;
 
 use crate::error::ApiError;
+use crate::openapi;
 use crate::state::AppState;
 use crate::views::Health;
 
-pub(crate) use events::{__path_runtime_stream, __path_worker_events, __path_worker_stream};
-pub(crate) use runtimes::{
-    __path_diagnostics, __path_get_runtime, __path_list_runtimes, __path_openapi,
-};
-pub(crate) use workers::{
-    __path_all_workers, __path_cancel_worker, __path_create_worker, __path_get_worker,
-    __path_list_workers, __path_send_input, __path_stop_worker, __path_transcript,
-};
-
 /// The whole HTTP application over `state`.
+///
+/// Every route is registered once, here, with `utoipa-axum`: the same call
+/// adds it to the router and to the OpenAPI document, so the two cannot
+/// drift apart.
 pub fn app(state: AppState) -> Router {
-    const WORKER: &str = "/api/runtimes/{runtime_id}/workers/{worker_id}";
-    let api = Router::new()
-        .route("/api/openapi.json", get(runtimes::openapi))
-        .route("/api/runtimes", get(runtimes::list_runtimes))
-        .route("/api/runtimes/{runtime_id}", get(runtimes::get_runtime))
-        .route("/api/diagnostics", get(runtimes::diagnostics))
-        .route("/api/workers", get(workers::all_workers))
-        .route(
-            "/api/runtimes/{runtime_id}/workers",
-            get(workers::list_workers).post(workers::create_worker),
-        )
-        .route(WORKER, get(workers::get_worker))
-        .route(&format!("{WORKER}/input"), post(workers::send_input))
-        .route(&format!("{WORKER}/cancel"), post(workers::cancel_worker))
-        .route(&format!("{WORKER}/stop"), post(workers::stop_worker))
-        .route(&format!("{WORKER}/transcript"), get(workers::transcript))
-        .route(&format!("{WORKER}/events"), get(events::worker_events))
-        .route(
-            &format!("{WORKER}/events/stream"),
-            get(events::worker_stream),
-        )
-        .route(
-            "/api/runtimes/{runtime_id}/events/stream",
-            get(events::runtime_stream),
-        )
+    let api = OpenApiRouter::new()
+        .routes(routes!(runtimes::openapi))
+        .routes(routes!(runtimes::list_runtimes))
+        .routes(routes!(runtimes::get_runtime))
+        .routes(routes!(runtimes::diagnostics))
+        .routes(routes!(workers::all_workers))
+        .routes(routes!(workers::list_workers, workers::create_worker))
+        .routes(routes!(workers::get_worker))
+        .routes(routes!(workers::send_input))
+        .routes(routes!(workers::cancel_worker))
+        .routes(routes!(workers::stop_worker))
+        .routes(routes!(workers::transcript))
+        .routes(routes!(events::worker_events))
+        .routes(routes!(events::worker_stream))
+        .routes(routes!(events::runtime_stream))
         .route_layer(from_fn_with_state(state.clone(), require_token));
-    let mut router = Router::new()
-        .route("/healthz", get(healthz))
+    let (router, document) = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(healthz))
         .merge(api)
+        .split_for_parts();
+    let document = openapi::finish(document, state.token().is_some());
+    let document = runtimes::OpenApiJson(
+        serde_json::to_vec(&document)
+            .unwrap_or_else(|_| unreachable!("an OpenAPI document always serializes"))
+            .into(),
+    );
+    let mut router = router
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
+        .layer(Extension(document))
         .layer(DefaultBodyLimit::max(state.max_body_bytes()));
     if !state.cors_allowed_origins().is_empty() {
         // Outermost, so that preflight requests are answered before routing

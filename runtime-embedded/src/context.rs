@@ -1,0 +1,119 @@
+//! What Workers and their turn tasks need of their Runtime: its id and
+//! limits, the runtime-level event log, the per-state counts, the list of
+//! stopped Workers, and the tracker of running turn tasks.
+//!
+//! A leaf module: it knows nothing of Workers, turns or the store, so they
+//! can all depend on it without depending on each other.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
+use yoi_runtime_api::dto::{WorkerCounts, WorkerEvent, WorkerEventKind, WorkerState};
+use yoi_runtime_api::{RuntimeId, WorkerId};
+
+use crate::log::{CursorError, EventLog};
+use crate::options::Limits;
+
+/// Shared by a Runtime, its Workers and their turn tasks.
+#[derive(Debug)]
+pub(crate) struct RuntimeContext {
+    pub(crate) id: RuntimeId,
+    pub(crate) limits: Limits,
+    runtime_log: Mutex<EventLog>,
+    /// Woken after every append to the runtime log.
+    pub(crate) runtime_changed: Notify,
+    counts: Mutex<WorkerCounts>,
+    /// Stopped Workers, oldest first, for `max_stopped_workers`.
+    stopped: Mutex<VecDeque<WorkerId>>,
+    /// Every running turn task, so shutdown can wait for them.
+    pub(crate) turns: TaskTracker,
+    shutting_down: AtomicBool,
+}
+
+impl RuntimeContext {
+    pub(crate) fn new(id: RuntimeId, limits: Limits) -> Self {
+        Self {
+            id,
+            runtime_log: Mutex::new(EventLog::new(limits.max_runtime_events)),
+            limits,
+            runtime_changed: Notify::new(),
+            counts: Mutex::new(WorkerCounts::default()),
+            stopped: Mutex::new(VecDeque::new()),
+            turns: TaskTracker::new(),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// Appends a lifecycle event to the runtime-level log. Called with a
+    /// Worker's lock held; the runtime log lock is always taken second.
+    pub(crate) fn record_runtime_event(&self, worker_id: &WorkerId, kind: WorkerEventKind) {
+        self.runtime_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(worker_id, kind);
+        self.runtime_changed.notify_waiters();
+    }
+
+    /// Runtime-level events after `after`.
+    pub(crate) fn read_runtime_log(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<WorkerEvent>, CursorError> {
+        let log = self.runtime_log.lock().unwrap_or_else(|e| e.into_inner());
+        log.read_after(after, limit).map(|(events, _)| events)
+    }
+
+    /// Keeps the per-state Worker counts current, so status is O(1).
+    pub(crate) fn count_transition(&self, from: Option<WorkerState>, to: WorkerState) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(from) = from {
+            let slot = match from {
+                WorkerState::Idle => &mut counts.idle,
+                WorkerState::Running => &mut counts.running,
+                WorkerState::Stopping => &mut counts.stopping,
+                WorkerState::Stopped => &mut counts.stopped,
+                _ => &mut counts.failed,
+            };
+            *slot = slot.saturating_sub(1);
+        }
+        counts.add(to);
+    }
+
+    /// The Workers by state.
+    pub(crate) fn counts(&self) -> WorkerCounts {
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that a Worker stopped. Returns the oldest stopped Worker when
+    /// more than `max_stopped_workers` are kept: the caller forgets it.
+    /// Called without any Worker lock held.
+    pub(crate) fn retire(&self, worker_id: &WorkerId) -> Option<WorkerId> {
+        let evicted = {
+            let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+            stopped.push_back(worker_id.clone());
+            if stopped.len() > self.limits.max_stopped_workers {
+                stopped.pop_front()
+            } else {
+                None
+            }
+        };
+        if evicted.is_some() {
+            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            counts.stopped = counts.stopped.saturating_sub(1);
+        }
+        evicted
+    }
+
+    /// From now on no turn starts, and inputs are refused.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
