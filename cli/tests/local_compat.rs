@@ -167,34 +167,3 @@ async fn malformed_transcript_lines_are_skipped() {
     assert_eq!(texts, ["one", "two"]);
     assert_eq!(page.json["total"], 2);
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_compat_passes_the_conformance_cases_it_supports() {
-    use std::sync::Arc;
-    use yoi_runtime_api::DynRuntime;
-    use yoi_runtime_api::conformance::{Outcome, run_all};
-    use yoi_runtime_local_compat::LocalCompatRuntime;
-
-    let workspace = temp_dir("compat-conformance");
-    write_record(&workspace, "present", &record("present", &workspace), None);
-    let direct = LocalCompatRuntime::new(workspace.clone());
-    let outcomes = run_all(&direct).await;
-    let passed: Vec<&str> = outcomes
-        .iter()
-        .filter(|(_, o)| *o == Outcome::Passed)
-        .map(|(name, _)| *name)
-        .collect();
-    assert_eq!(
-        passed,
-        ["unknown_worker", "invalid_ids", "unsupported_operations"]
-    );
-    // Everything else is skipped for a missing capability, never failed.
-    assert!(
-        outcomes
-            .iter()
-            .all(|(_, o)| matches!(o, Outcome::Passed | Outcome::Skipped(_)))
-    );
-
-    let shared: Arc<DynRuntime> = Arc::new(LocalCompatRuntime::new(workspace));
-    assert_eq!(run_all(shared.as_ref()).await, outcomes);
-}

@@ -76,6 +76,13 @@
 pub mod capabilities;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+/// Helpers for the tests of Runtime implementations (feature `test-util`):
+/// creating, sending, waiting on events, paging.
+#[cfg(feature = "test-util")]
+pub mod test_util {
+    pub use crate::conformance::support::*;
+    pub use crate::conformance::{SLOW_PROFILE, Seeder, TURN_TIMEOUT, ThroughInputs};
+}
 pub mod dto;
 pub mod error;
 pub mod id;

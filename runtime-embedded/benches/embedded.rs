@@ -10,35 +10,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use yoi_runtime_api::dto::{
     BusyPolicy, CreateWorkerRequest, EventQuery, InputRequest, TranscriptQuery,
 };
 use yoi_runtime_api::{EventCursor, ProfileName, Runtime, WorkerId};
-use yoi_runtime_embedded::backend::{BackendError, ChatRequest, DeltaStream, ModelBackend};
+use yoi_runtime_embedded::backend::SilentBackend;
 use yoi_runtime_embedded::{
     BackendConfig, EmbeddedOptions, EmbeddedRuntime, Limits, ProfileConfig,
 };
-
-/// A backend whose replies never arrive: every turn stays running until the
-/// next input interrupts it, so filling a transcript costs no waiting.
-#[derive(Debug)]
-struct Silent;
-
-#[async_trait]
-impl ModelBackend for Silent {
-    async fn stream(&self, _: ChatRequest) -> Result<DeltaStream, BackendError> {
-        Ok(Box::pin(futures_util::stream::pending()))
-    }
-}
 
 fn runtime(max_entries: usize) -> EmbeddedRuntime {
     EmbeddedRuntime::new(EmbeddedOptions {
         profiles: vec![ProfileConfig {
             name: ProfileName::new("silent").unwrap(),
             system_prompt: None,
-            backend: BackendConfig::Custom(Arc::new(Silent)),
+            backend: BackendConfig::Custom(Arc::new(SilentBackend)),
         }],
         limits: Limits {
             max_transcript_entries: max_entries,

@@ -8,10 +8,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use yoi_runtime_api::dto::{BusyPolicy, CreateWorkerRequest, InputRequest};
 use yoi_runtime_api::{ProfileName, Runtime};
-use yoi_runtime_embedded::backend::{BackendError, ChatRequest, DeltaStream, ModelBackend};
+use yoi_runtime_embedded::backend::SilentBackend;
 use yoi_runtime_embedded::{
     BackendConfig, EmbeddedOptions, EmbeddedRuntime, Limits, ProfileConfig,
 };
@@ -22,16 +21,6 @@ fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc/self/statm");
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4096
-}
-
-#[derive(Debug)]
-struct Silent;
-
-#[async_trait]
-impl ModelBackend for Silent {
-    async fn stream(&self, _: ChatRequest) -> Result<DeltaStream, BackendError> {
-        Ok(Box::pin(futures_util::stream::pending()))
-    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -78,7 +67,7 @@ async fn main() {
         profiles: vec![ProfileConfig {
             name: ProfileName::new("silent").unwrap(),
             system_prompt: None,
-            backend: BackendConfig::Custom(Arc::new(Silent)),
+            backend: BackendConfig::Custom(Arc::new(SilentBackend)),
         }],
         default_profile: ProfileName::new("silent").unwrap(),
         limits: Limits {

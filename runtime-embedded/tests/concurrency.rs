@@ -3,6 +3,8 @@
 
 mod common;
 
+use yoi_runtime_api::test_util;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,8 +131,8 @@ async fn reject_policy_with_retries() {
         TASKS * SENDS_PER_TASK,
         "every input got in eventually"
     );
-    common::wait_idle(&rt, &worker).await;
-    let entries = common::transcript(&rt, &worker).await;
+    test_util::wait_idle(&rt, &worker).await;
+    let entries = test_util::all_entries(&rt, &worker).await;
     assert_exactly_once_in_order(&accepted, &entries);
     let replies = replies_for(&entries);
     for (_, acceptance) in &accepted {
@@ -147,8 +149,8 @@ async fn queue_policy_runs_everything_accepted() {
     let worker = worker(&rt).await;
     let accepted = hammer(&rt, &worker, BusyPolicy::Queue, false).await;
     assert!(!accepted.is_empty());
-    common::wait_idle(&rt, &worker).await;
-    let entries = common::transcript(&rt, &worker).await;
+    test_util::wait_idle(&rt, &worker).await;
+    let entries = test_util::all_entries(&rt, &worker).await;
     assert_exactly_once_in_order(&accepted, &entries);
     // Every accepted input got exactly one complete reply, run in order.
     let replies = replies_for(&entries);
@@ -186,8 +188,8 @@ async fn interrupt_policy_keeps_every_input_and_one_reply_each() {
         TASKS * SENDS_PER_TASK,
         "interrupt never refuses"
     );
-    common::wait_idle(&rt, &worker).await;
-    let entries = common::transcript(&rt, &worker).await;
+    test_util::wait_idle(&rt, &worker).await;
+    let entries = test_util::all_entries(&rt, &worker).await;
     assert_exactly_once_in_order(&accepted, &entries);
     let replies = replies_for(&entries);
     for (_, acceptance) in &accepted {
@@ -218,8 +220,8 @@ async fn many_workers_in_parallel_stay_independent() {
             rt.send_input(&worker, InputRequest::new(text.clone()))
                 .await
                 .unwrap();
-            common::wait_idle(&rt, &worker).await;
-            let entries = common::transcript(&rt, &worker).await;
+            test_util::wait_idle(&rt, &worker).await;
+            let entries = test_util::all_entries(&rt, &worker).await;
             assert_eq!(entries.len(), 2);
             assert_eq!(entries[1].text, format!("echo: {text}"));
         }));

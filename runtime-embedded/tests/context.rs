@@ -3,6 +3,8 @@
 
 mod common;
 
+use yoi_runtime_api::test_util;
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -56,10 +58,10 @@ fn shape(request: &ChatRequest) -> Vec<(ChatRole, &str)> {
 async fn context_is_bounded_to_the_newest_entries() {
     let recorder = Arc::new(Recorder::default());
     let rt = runtime(recorder.clone(), 3);
-    let id = common::create(&rt, None).await;
+    let id = test_util::create(&rt, None).await;
     for text in ["one", "two", "three"] {
         rt.send_input(&id, InputRequest::new(text)).await.unwrap();
-        common::wait_idle(&rt, &id).await;
+        test_util::wait_idle(&rt, &id).await;
     }
     let requests = recorder.0.lock().unwrap();
     assert_eq!(
@@ -82,13 +84,13 @@ async fn context_is_bounded_to_the_newest_entries() {
 async fn queued_inputs_are_not_context_for_earlier_turns() {
     let recorder = Arc::new(Recorder::default());
     let rt = runtime(recorder.clone(), 200);
-    let id = common::create(&rt, None).await;
+    let id = test_util::create(&rt, None).await;
     for text in ["a", "b", "c"] {
         rt.send_input(&id, InputRequest::new(text).on_busy(BusyPolicy::Queue))
             .await
             .unwrap();
     }
-    common::wait_idle(&rt, &id).await;
+    test_util::wait_idle(&rt, &id).await;
     let requests = recorder.0.lock().unwrap();
     assert_eq!(requests.len(), 3);
     // The reply to "b" sees "a" and its reply, never "c", which was still queued.

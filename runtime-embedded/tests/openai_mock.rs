@@ -7,6 +7,8 @@ mod mock_openai;
 
 mod common;
 
+use yoi_runtime_api::test_util;
+
 use std::time::Duration;
 
 use mock_openai::{MockServer, Reply};
@@ -47,7 +49,7 @@ async fn turn(rt: &EmbeddedRuntime, worker: &WorkerId, text: &str) -> WorkerEven
         .send_input(worker, InputRequest::new(text))
         .await
         .unwrap();
-    common::wait_idle(rt, worker).await;
+    test_util::wait_idle(rt, worker).await;
     let page = rt
         .events(
             worker,
@@ -253,7 +255,7 @@ async fn unreachable_endpoint_is_unavailable() {
         ..EmbeddedOptions::default()
     })
     .unwrap();
-    let worker = common::create(&rt, None).await;
+    let worker = test_util::create(&rt, None).await;
     let code = failure_code(&turn(&rt, &worker, "anyone?").await);
     assert!(
         matches!(code, FailureCode::Unavailable | FailureCode::ConnectionLost),

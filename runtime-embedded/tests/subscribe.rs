@@ -3,6 +3,8 @@
 
 mod common;
 
+use yoi_runtime_api::test_util;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,7 +26,7 @@ fn small_log_runtime() -> EmbeddedRuntime {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_falls_behind_retention_gets_cursor_expired() {
     let rt = small_log_runtime();
-    let id = common::create(&rt, None).await;
+    let id = test_util::create(&rt, None).await;
     let mut stream = rt.subscribe(&id, None).await.unwrap();
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(first.kind_name(), "worker_created");
@@ -62,7 +64,7 @@ async fn a_subscriber_that_falls_behind_retention_gets_cursor_expired() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cursor_this_log_never_issued_is_expired() {
     let rt = EmbeddedRuntime::with_defaults();
-    let id = common::create(&rt, None).await;
+    let id = test_util::create(&rt, None).await;
     let future = EventCursor::new("999").unwrap();
     let err = rt
         .events(
@@ -86,7 +88,7 @@ async fn a_cursor_this_log_never_issued_is_expired() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_live_subscribers_see_every_event_in_order() {
     let rt = EmbeddedRuntime::with_defaults();
-    let id = common::create(&rt, None).await;
+    let id = test_util::create(&rt, None).await;
     let mut subscribers = Vec::new();
     for _ in 0..50 {
         let stream = rt.subscribe(&id, None).await.unwrap();
@@ -143,7 +145,7 @@ async fn many_live_subscribers_see_every_event_in_order() {
 async fn runtime_stream_reports_lifecycle_events() {
     let rt = EmbeddedRuntime::with_defaults();
     let mut stream = rt.subscribe_runtime(None).await.unwrap();
-    let id = common::create(&rt, None).await;
+    let id = test_util::create(&rt, None).await;
     rt.stop(&id).await.unwrap();
     let mut kinds = Vec::new();
     for _ in 0..3 {
@@ -170,7 +172,7 @@ async fn only_the_newest_stopped_workers_are_kept() {
     .unwrap();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let id = common::create(&rt, None).await;
+        let id = test_util::create(&rt, None).await;
         rt.stop(&id).await.unwrap();
         // Stopping again neither fails nor counts twice.
         rt.stop(&id).await.unwrap();

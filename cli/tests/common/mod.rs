@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tower::ServiceExt;
 use yoi::config::{FileConfig, Overrides};
-use yoi_runtime_api::{ProfileName, RuntimeId};
+use yoi_runtime_api::{ProfileName, RuntimeId, test_util};
 use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, ProfileConfig};
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
 use yoi_workspace_server::{AppState, RuntimeRegistry, app};
@@ -169,18 +169,12 @@ impl TestApp {
         reply.json["worker_id"].as_str().unwrap().to_owned()
     }
 
-    /// Waits until the Worker is idle with nothing queued.
+    /// Waits until the Worker of the embedded runtime is idle with nothing
+    /// queued, by its events.
     pub async fn wait_idle(&self, worker: &str) {
-        for _ in 0..1000 {
-            let reply = self
-                .get(&format!("/api/runtimes/{EMBEDDED}/workers/{worker}"))
-                .await;
-            if reply.json["state"] == "idle" && reply.json["pending_inputs"] == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("worker {worker} never became idle");
+        let runtime_id = RuntimeId::new(EMBEDDED).unwrap();
+        let entry = self.state.registry().get(&runtime_id).unwrap();
+        test_util::wait_idle(entry.runtime(), &worker.parse().unwrap()).await;
     }
 }
 

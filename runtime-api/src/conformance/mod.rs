@@ -12,6 +12,12 @@
 //! }
 //! ```
 //!
+//! The read cases (list, detail, transcript) need Workers with a known
+//! transcript. A [`Seeder`] makes them: by default [`ThroughInputs`]
+//! creates a Worker and sends it input; a read-only Runtime passes its own
+//! seeder (writing its source directly) to [`run_all_with`], so it runs the
+//! read cases on seeded data instead of skipping them.
+//!
 //! Cases panic on a violation and return [`Outcome::Skipped`] when the
 //! capability they exercise is off. The busy, queue, interrupt and cancel
 //! cases need turns that last a while: the Runtime under test must offer a
@@ -21,6 +27,10 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+
+use crate::dto::{BusyPolicy, WorkerState};
+use crate::id::WorkerId;
 use crate::runtime::DynRuntime;
 
 /// The profile whose turns are slow enough to observe a running turn.
@@ -47,20 +57,63 @@ macro_rules! require {
 
 mod inputs;
 mod reads;
-mod support;
+mod runtime_level;
+pub mod support;
 mod workers;
 
 pub use inputs::{
     busy_interrupt, busy_queue, busy_reject, idempotent_retry, input_acceptance, invalid_input,
 };
-pub use reads::{event_cursor_ordering, subscribe_resume, transcript_bounds};
+pub use reads::{event_cursor_ordering, seeded_list_detail, subscribe_resume, transcript_bounds};
+pub use runtime_level::{runtime_stream, summary_and_status};
 pub use workers::{
     create_list_detail, fallback_profile, invalid_ids, stop_cancel_idempotent, unknown_worker,
     unsupported_operations,
 };
 
+/// Makes Workers with a known transcript for the read cases.
+#[async_trait]
+pub trait Seeder: Send + Sync {
+    /// Whether this seeder can make Workers in `rt`.
+    fn can_seed(&self, rt: &DynRuntime) -> bool;
+
+    /// Makes an idle Worker in `rt` named `display_name` whose transcript
+    /// is, in order, each of `inputs` as a complete user entry followed by
+    /// one complete assistant reply; returns its id.
+    async fn seed(&self, rt: &DynRuntime, display_name: &str, inputs: &[&str]) -> WorkerId;
+}
+
+/// The seeder for Runtimes that create Workers and take input: create,
+/// then send each input and wait for its reply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThroughInputs;
+
+#[async_trait]
+impl Seeder for ThroughInputs {
+    fn can_seed(&self, rt: &DynRuntime) -> bool {
+        let caps = rt.capabilities();
+        caps.create_worker && caps.send_input
+    }
+
+    async fn seed(&self, rt: &DynRuntime, display_name: &str, inputs: &[&str]) -> WorkerId {
+        let request = crate::dto::CreateWorkerRequest {
+            display_name: Some(display_name.to_owned()),
+            ..Default::default()
+        };
+        let worker = rt.create_worker(request).await.unwrap().summary.worker_id;
+        for text in inputs {
+            support::send(rt, &worker, text, BusyPolicy::Reject).await;
+            support::wait_idle(rt, &worker).await;
+        }
+        let summary = rt.worker(&worker).await.unwrap().summary;
+        assert_eq!(summary.state, WorkerState::Idle);
+        worker
+    }
+}
+
 type Case = for<'a> fn(
     &'a DynRuntime,
+    &'a dyn Seeder,
 )
     -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>;
 
@@ -68,10 +121,19 @@ type Case = for<'a> fn(
 pub fn cases() -> Vec<(&'static str, Case)> {
     macro_rules! case {
         ($name:ident) => {
-            (stringify!($name), (|rt| Box::pin($name(rt))) as Case)
+            (stringify!($name), (|rt, _| Box::pin($name(rt))) as Case)
+        };
+        ($name:ident, seeded) => {
+            (
+                stringify!($name),
+                (|rt, seeder| Box::pin($name(rt, seeder))) as Case,
+            )
         };
     }
     vec![
+        case!(summary_and_status),
+        case!(runtime_stream),
+        case!(seeded_list_detail, seeded),
         case!(create_list_detail),
         case!(fallback_profile),
         case!(input_acceptance),
@@ -81,7 +143,7 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         case!(busy_interrupt),
         case!(idempotent_retry),
         case!(stop_cancel_idempotent),
-        case!(transcript_bounds),
+        case!(transcript_bounds, seeded),
         case!(event_cursor_ordering),
         case!(subscribe_resume),
         case!(unknown_worker),
@@ -90,13 +152,18 @@ pub fn cases() -> Vec<(&'static str, Case)> {
     ]
 }
 
-/// Runs every case in order and returns each outcome. Panics on the first
-/// violation, naming the case.
+/// Runs every case in order, seeding through inputs, and returns each
+/// outcome. Panics on the first violation, naming the case.
 pub async fn run_all(rt: &DynRuntime) -> Vec<(&'static str, Outcome)> {
+    run_all_with(rt, &ThroughInputs).await
+}
+
+/// [`run_all`] with another [`Seeder`], for Runtimes that cannot take input.
+pub async fn run_all_with(rt: &DynRuntime, seeder: &dyn Seeder) -> Vec<(&'static str, Outcome)> {
     let mut outcomes = Vec::new();
     for (name, case) in cases() {
         eprintln!("conformance: {name}");
-        outcomes.push((name, case(rt).await));
+        outcomes.push((name, case(rt, seeder).await));
     }
     outcomes
 }

@@ -2,23 +2,74 @@
 
 use futures_util::StreamExt;
 
-use crate::dto::{BusyPolicy, EventQuery, TranscriptQuery, WorkerEvent};
+use crate::dto::{BusyPolicy, EventQuery, TranscriptQuery, WorkerEvent, WorkerListQuery};
 use crate::error::ErrorCode;
-use crate::id::EventCursor;
+use crate::id::{EventCursor, WorkerId};
 use crate::runtime::DynRuntime;
 
 use super::support::*;
-use super::{Outcome, TURN_TIMEOUT};
+use super::{Outcome, Seeder, TURN_TIMEOUT};
+
+/// Seeded Workers show up in the list exactly once, in id order, with the
+/// same summary as their detail.
+pub async fn seeded_list_detail(rt: &DynRuntime, seeder: &dyn Seeder) -> Outcome {
+    let caps = caps(rt);
+    require!(caps, list_workers);
+    if !seeder.can_seed(rt) {
+        return Outcome::Skipped("seeding");
+    }
+    let first = seeder.seed(rt, "Seeded one", &["hello"]).await;
+    let second = seeder.seed(rt, "Seeded two", &["one", "two"]).await;
+    assert_ne!(first, second, "worker ids are unique");
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = rt
+            .list_workers(WorkerListQuery {
+                after: after.clone(),
+                limit: Some(1),
+            })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 1);
+        for summary in page.items {
+            if summary.worker_id == first || summary.worker_id == second {
+                let detail = rt.worker(&summary.worker_id).await.unwrap();
+                assert_eq!(detail.summary, summary, "list and detail agree");
+            }
+            assert_eq!(&summary.runtime_id, rt.id());
+            seen.push(summary);
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let ids: Vec<&WorkerId> = seen.iter().map(|s| &s.worker_id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "list is sorted by id without duplicates");
+    let find = |id: &WorkerId| seen.iter().find(|s| &s.worker_id == id).unwrap();
+    assert_eq!(find(&first).display_name, "Seeded one");
+    assert_eq!(find(&first).transcript_len, 2);
+    assert_eq!(find(&second).transcript_len, 4);
+    if caps.transcript {
+        assert_eq!(user_texts(&all_entries(rt, &second).await), ["one", "two"]);
+    }
+    Outcome::Passed
+}
 
 /// Transcript pages are bounded and say where the next one starts.
-pub async fn transcript_bounds(rt: &DynRuntime) -> Outcome {
+pub async fn transcript_bounds(rt: &DynRuntime, seeder: &dyn Seeder) -> Outcome {
     let caps = caps(rt);
-    require!(caps, create_worker, send_input, transcript);
-    let worker = create(rt, None).await;
-    for i in 0..3 {
-        send(rt, &worker, &format!("message {i}"), BusyPolicy::Reject).await;
-        wait_idle(rt, &worker).await;
+    require!(caps, transcript);
+    if !seeder.can_seed(rt) {
+        return Outcome::Skipped("seeding");
     }
+    let worker = seeder
+        .seed(rt, "Transcript", &["message 0", "message 1", "message 2"])
+        .await;
     let page = rt
         .transcript(
             &worker,

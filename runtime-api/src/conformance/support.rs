@@ -1,11 +1,20 @@
-//! Helpers shared by the cases.
+//! Helpers for the tests of Runtime implementations, shared by the
+//! conformance cases and exported (feature `test-util`) as
+//! `yoi_runtime_api::test_util`, so no crate keeps its own copy.
+//!
+//! Waiting is driven by the Runtime's own events where it has them: a
+//! helper subscribes from the Worker's last cursor and re-reads the Worker
+//! after each event, so nothing sleeps in a loop unless the Runtime cannot
+//! be subscribed to.
 
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use crate::capabilities::Capabilities;
 use crate::dto::{
     BusyPolicy, CreateWorkerRequest, EntryRole, EventQuery, InputRequest, TranscriptEntry,
-    TranscriptQuery, WorkerEvent, WorkerState,
+    TranscriptQuery, WorkerEvent, WorkerState, WorkerSummary,
 };
 use crate::error::{ErrorCode, RuntimeError};
 use crate::id::{ProfileName, WorkerId};
@@ -13,7 +22,8 @@ use crate::runtime::DynRuntime;
 
 use super::TURN_TIMEOUT;
 
-pub(super) fn assert_code<T: std::fmt::Debug>(
+/// Asserts that `result` failed with `code`.
+pub fn assert_code<T: std::fmt::Debug>(
     result: Result<T, RuntimeError>,
     code: ErrorCode,
     what: &str,
@@ -24,7 +34,8 @@ pub(super) fn assert_code<T: std::fmt::Debug>(
     }
 }
 
-pub(super) async fn create(rt: &DynRuntime, profile: Option<&str>) -> WorkerId {
+/// Creates a Worker with `profile` (the default when `None`); returns its id.
+pub async fn create(rt: &DynRuntime, profile: Option<&str>) -> WorkerId {
     let request = CreateWorkerRequest {
         display_name: Some("conformance".into()),
         profile: profile.map(|p| ProfileName::new(p).unwrap()),
@@ -33,7 +44,8 @@ pub(super) async fn create(rt: &DynRuntime, profile: Option<&str>) -> WorkerId {
     rt.create_worker(request).await.unwrap().summary.worker_id
 }
 
-pub(super) async fn send(
+/// Sends `text` with `policy`; panics when it is refused.
+pub async fn send(
     rt: &DynRuntime,
     worker: &WorkerId,
     text: &str,
@@ -45,34 +57,68 @@ pub(super) async fn send(
 }
 
 /// Waits until the Worker is idle with nothing queued.
-pub(super) async fn wait_idle(rt: &DynRuntime, worker: &WorkerId) {
-    let deadline = tokio::time::Instant::now() + TURN_TIMEOUT;
-    loop {
-        let detail = rt.worker(worker).await.unwrap();
-        if detail.summary.state == WorkerState::Idle && detail.summary.pending_inputs == 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "worker {worker} did not become idle: {detail:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+pub async fn wait_idle(rt: &DynRuntime, worker: &WorkerId) {
+    wait_for(rt, worker, "idle with nothing queued", |s| {
+        s.state == WorkerState::Idle && s.pending_inputs == 0
+    })
+    .await;
 }
 
 /// Waits until the Worker is running a turn.
-pub(super) async fn wait_running(rt: &DynRuntime, worker: &WorkerId) {
+pub async fn wait_running(rt: &DynRuntime, worker: &WorkerId) {
+    wait_for(rt, worker, "running", |s| s.state == WorkerState::Running).await;
+}
+
+/// Waits until the Worker's summary satisfies `done`, re-reading it after
+/// each of its events (or every 10 ms when the Runtime cannot be
+/// subscribed to). Panics after [`TURN_TIMEOUT`].
+pub async fn wait_for(
+    rt: &DynRuntime,
+    worker: &WorkerId,
+    what: &str,
+    done: impl Fn(&WorkerSummary) -> bool,
+) {
     let deadline = tokio::time::Instant::now() + TURN_TIMEOUT;
-    while rt.worker(worker).await.unwrap().summary.state != WorkerState::Running {
+    let first = rt.worker(worker).await.unwrap().summary;
+    if done(&first) {
+        return;
+    }
+    // Subscribed after the read, from the cursor it saw: an event in
+    // between is replayed, so no change is missed.
+    let mut events = if rt.capabilities().events_subscribe {
+        rt.subscribe(worker, first.last_cursor.clone()).await.ok()
+    } else {
+        None
+    };
+    loop {
+        let summary = rt.worker(worker).await.unwrap().summary;
+        if done(&summary) {
+            return;
+        }
+        let woke = match events.as_mut() {
+            Some(stream) => tokio::time::timeout_at(deadline, stream.next())
+                .await
+                .map(|item| item.is_some()),
+            None => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Ok(true)
+            }
+        };
+        match woke {
+            Ok(true) => {}
+            // The stream ended (the Worker stopped): check once more.
+            Ok(false) => events = None,
+            Err(_) => {}
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "worker {worker} never ran"
+            "worker {worker} did not become {what}: {summary:?}"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
-pub(super) async fn all_events(rt: &DynRuntime, worker: &WorkerId) -> Vec<WorkerEvent> {
+/// Every retained event of a Worker, page by page.
+pub async fn all_events(rt: &DynRuntime, worker: &WorkerId) -> Vec<WorkerEvent> {
     let mut events = Vec::new();
     let mut after = None;
     loop {
@@ -94,7 +140,8 @@ pub(super) async fn all_events(rt: &DynRuntime, worker: &WorkerId) -> Vec<Worker
     }
 }
 
-pub(super) async fn all_entries(rt: &DynRuntime, worker: &WorkerId) -> Vec<TranscriptEntry> {
+/// Every retained transcript entry of a Worker, page by page.
+pub async fn all_entries(rt: &DynRuntime, worker: &WorkerId) -> Vec<TranscriptEntry> {
     let mut entries = Vec::new();
     let mut start = Some(0);
     while let Some(s) = start {
@@ -114,7 +161,8 @@ pub(super) async fn all_entries(rt: &DynRuntime, worker: &WorkerId) -> Vec<Trans
     entries
 }
 
-pub(super) fn user_texts(entries: &[TranscriptEntry]) -> Vec<&str> {
+/// The texts of the user entries, in order.
+pub fn user_texts(entries: &[TranscriptEntry]) -> Vec<&str> {
     entries
         .iter()
         .filter(|e| e.role == EntryRole::User)
@@ -122,6 +170,7 @@ pub(super) fn user_texts(entries: &[TranscriptEntry]) -> Vec<&str> {
         .collect()
 }
 
-pub(super) fn caps(rt: &DynRuntime) -> Capabilities {
+/// The Runtime's capabilities.
+pub fn caps(rt: &DynRuntime) -> Capabilities {
     rt.capabilities()
 }

@@ -21,5 +21,5 @@ pub use runtime::{
 pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
 pub use worker::{
     CreateWorkerRequest, MAX_DISPLAY_NAME_CHARS, MAX_INTENT_CHARS, ProfileRef, WorkerDetail,
-    WorkerListQuery, WorkerPage, WorkerState, WorkerSummary,
+    WorkerListQuery, WorkerPage, WorkerState, WorkerSummary, validate_display_name,
 };

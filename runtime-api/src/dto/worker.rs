@@ -112,23 +112,31 @@ impl CreateWorkerRequest {
     /// Checks the free-text fields. Runtimes call this before creating.
     pub fn validate(&self) -> Result<()> {
         if let Some(name) = &self.display_name {
-            if name.trim().is_empty() {
-                return Err(RuntimeError::invalid_request(
-                    "display_name must not be blank",
-                ));
-            }
-            check_text("display_name", name, MAX_DISPLAY_NAME_CHARS)?;
-            if name.chars().any(char::is_control) {
-                return Err(RuntimeError::invalid_request(
-                    "display_name must not contain control characters",
-                ));
-            }
+            validate_display_name(name)?;
         }
         if let Some(intent) = &self.intent {
             check_text("intent", intent, MAX_INTENT_CHARS)?;
         }
         Ok(())
     }
+}
+
+/// Checks a display name: 1 to [`MAX_DISPLAY_NAME_CHARS`] characters, not
+/// blank, no control characters. Every Runtime applies the same rule, also
+/// to names it reads from elsewhere.
+pub fn validate_display_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(RuntimeError::invalid_request(
+            "display_name must not be blank",
+        ));
+    }
+    check_text("display_name", name, MAX_DISPLAY_NAME_CHARS)?;
+    if name.chars().any(char::is_control) {
+        return Err(RuntimeError::invalid_request(
+            "display_name must not contain control characters",
+        ));
+    }
+    Ok(())
 }
 
 fn check_text(field: &str, value: &str, max_chars: usize) -> Result<()> {

@@ -2,6 +2,7 @@
 
 mod echo;
 mod openai;
+mod silent;
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use yoi_runtime_api::dto::{FailureCode, FailureReason};
 
 pub use echo::{EchoBackend, echo_reply_chunks};
 pub use openai::{OpenAiBackend, OpenAiConfig, OpenAiConfigError};
+pub use silent::SilentBackend;
 
 /// Who wrote a message of a [`ChatRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

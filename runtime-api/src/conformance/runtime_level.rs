@@ -1,0 +1,85 @@
+//! The Runtime itself: summary, status and the runtime-level stream.
+
+use futures_util::StreamExt;
+
+use crate::dto::{RuntimeState, WorkerEventKind};
+use crate::error::ErrorCode;
+use crate::runtime::DynRuntime;
+
+use super::support::*;
+use super::{Outcome, TURN_TIMEOUT};
+
+/// The summary names the Runtime and its capabilities as `id()` and
+/// `capabilities()` do; status names the Runtime and counts at least the
+/// Workers it lists.
+pub async fn summary_and_status(rt: &DynRuntime) -> Outcome {
+    let summary = rt.summary().await.unwrap();
+    assert_eq!(&summary.runtime_id, rt.id());
+    assert_eq!(summary.capabilities, rt.capabilities());
+    assert!(!summary.display_name.is_empty());
+    // Twice, to show it does not change.
+    assert_eq!(rt.summary().await.unwrap(), summary);
+    let status = rt.status().await.unwrap();
+    assert_eq!(&status.runtime_id, rt.id());
+    assert_ne!(
+        status.state,
+        RuntimeState::Unavailable,
+        "a fresh runtime serves"
+    );
+    if rt.capabilities().list_workers {
+        let page = rt.list_workers(Default::default()).await.unwrap();
+        assert!(
+            status.workers.total() >= page.items.len() as u64,
+            "{status:?} counts fewer Workers than the first page lists"
+        );
+    }
+    Outcome::Passed
+}
+
+/// The runtime-level stream reports a Worker's creation and stop, with
+/// cursors of its own; without `events_subscribe` it is
+/// `unsupported_operation`.
+pub async fn runtime_stream(rt: &DynRuntime) -> Outcome {
+    let caps = caps(rt);
+    if !caps.events_subscribe {
+        assert_code(
+            rt.subscribe_runtime(None).await.map(|_| ()),
+            ErrorCode::UnsupportedOperation,
+            "subscribe_runtime without events_subscribe",
+        );
+        return Outcome::Skipped("events_subscribe");
+    }
+    require!(caps, create_worker, stop);
+    let mut stream = rt.subscribe_runtime(None).await.unwrap();
+    let worker = create(rt, None).await;
+    rt.stop(&worker).await.unwrap();
+    let mut kinds = Vec::new();
+    let mut cursors = Vec::new();
+    while !kinds.contains(&"worker_stopped") {
+        let event = tokio::time::timeout(TURN_TIMEOUT, stream.next())
+            .await
+            .expect("the runtime stream reports the stop")
+            .expect("the runtime stream does not end")
+            .unwrap();
+        if event.worker_id == worker {
+            kinds.push(event.kind_name());
+            if let WorkerEventKind::WorkerCreated { display_name, .. } = &event.kind {
+                assert_eq!(display_name, "conformance");
+            }
+        }
+        cursors.push(event.cursor);
+    }
+    assert_eq!(kinds.first(), Some(&"worker_created"), "{kinds:?}");
+    let mut distinct = cursors.clone();
+    distinct.dedup();
+    assert_eq!(distinct, cursors, "cursors are distinct");
+    // Resuming after the last cursor replays nothing already seen.
+    let last = cursors.last().cloned();
+    let mut resumed = rt.subscribe_runtime(last).await.unwrap();
+    let again = tokio::time::timeout(std::time::Duration::from_millis(100), resumed.next()).await;
+    assert!(
+        again.is_err(),
+        "nothing new after the last cursor: {again:?}"
+    );
+    Outcome::Passed
+}
