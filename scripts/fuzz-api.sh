@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 EXAMPLES="${EXAMPLES:-100}"
 SEED="${SEED:-1}"
 SCHEMATHESIS_VERSION=4.32.5
-VENV=target/schemathesis-venv
+VENV="$PWD/target/schemathesis-venv"
 
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"
@@ -39,17 +39,19 @@ start_server() {
   base="http://127.0.0.1:$port"
 }
 
+# schemathesis keeps a cache (.schemathesis/) in its working directory: run
+# it in the scratch folder, so nothing lands in the work tree.
 fuzz() {
   local base="$1"
   shift
-  "$VENV/bin/schemathesis" run "$base/api/openapi.json" \
+  (cd "$workdir" && "$VENV/bin/schemathesis" run "$base/api/openapi.json" \
     --wait-for-schema 30 \
     --checks all \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \
     --request-timeout 40 \
     --no-shrink \
-    "$@"
+    "$@")
 }
 
 # 1. Every operation on the embedded default.

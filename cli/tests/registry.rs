@@ -255,3 +255,96 @@ async fn embedded_and_local_compat_side_by_side() {
         .collect();
     assert_eq!(kinds, ["embedded", "local_compat"]);
 }
+
+/// A Runtime that lists Workers but never answers status, list or
+/// diagnostics: it stands for a peer that hangs.
+#[derive(Debug)]
+struct Hanging(RuntimeId);
+
+#[async_trait]
+impl Runtime for Hanging {
+    fn id(&self) -> &RuntimeId {
+        &self.0
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            list_workers: true,
+            ..Capabilities::default()
+        }
+    }
+    async fn summary(&self) -> Result<RuntimeSummary> {
+        Ok(RuntimeSummary {
+            runtime_id: self.0.clone(),
+            display_name: "Hangs".into(),
+            implementation: ImplementationKind::Remote,
+            capabilities: self.capabilities(),
+        })
+    }
+    async fn status(&self) -> Result<RuntimeStatus> {
+        std::future::pending().await
+    }
+    async fn list_workers(
+        &self,
+        _: yoi_runtime_api::dto::WorkerListQuery,
+    ) -> Result<yoi_runtime_api::dto::WorkerPage> {
+        std::future::pending().await
+    }
+    async fn diagnostics(&self) -> Result<Vec<yoi_runtime_api::dto::Diagnostic>> {
+        std::future::pending().await
+    }
+    async fn worker(&self, _: &WorkerId) -> Result<WorkerDetail> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_runtime_is_unavailable_in_aggregates_within_the_deadline() {
+    let mut registry = RuntimeRegistry::new();
+    registry.register(entry("alpha")).await.unwrap();
+    registry
+        .register(Arc::new(Hanging(RuntimeId::new("stuck").unwrap())))
+        .await
+        .unwrap();
+    let mut app = TestApp::from_registry(registry, None, 1 << 20);
+    app.state = app
+        .state
+        .with_aggregate_deadline(std::time::Duration::from_millis(200));
+    app.create_worker_in("alpha").await;
+    let answered = |reply: &common::Reply| assert_eq!(reply.status, 200, "{}", reply.text);
+    // Each answers, bounded by the deadline, with the stuck one marked.
+    let runtimes =
+        tokio::time::timeout(std::time::Duration::from_secs(5), app.get("/api/runtimes"))
+            .await
+            .expect("answered within the deadline");
+    answered(&runtimes);
+    let states: Vec<(&str, &str)> = runtimes.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["runtime_id"].as_str().unwrap(),
+                r["status"]["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states, [("alpha", "ready"), ("stuck", "unavailable")]);
+    let workers = tokio::time::timeout(std::time::Duration::from_secs(5), app.get("/api/workers"))
+        .await
+        .expect("answered within the deadline");
+    answered(&workers);
+    assert_eq!(workers.json["unavailable"], json!(["stuck"]));
+    assert_eq!(workers.json["items"].as_array().unwrap().len(), 1);
+    let diagnostics = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.get("/api/diagnostics"),
+    )
+    .await
+    .expect("answered within the deadline");
+    answered(&diagnostics);
+    assert_eq!(diagnostics.json["items"][1]["status"], "unavailable");
+    assert_eq!(
+        diagnostics.json["items"][1]["diagnostics"][0]["code"],
+        "unavailable"
+    );
+}

@@ -86,6 +86,8 @@ pub mod test_util {
 pub mod dto;
 pub mod error;
 pub mod id;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod runtime;
 mod timestamp;
 

@@ -156,6 +156,18 @@ impl TestApp {
         self.request(request).await
     }
 
+    /// Creates a Worker with the default profile on `runtime_id`.
+    pub async fn create_worker_in(&self, runtime_id: &str) -> String {
+        let reply = self
+            .post(
+                &format!("/api/runtimes/{runtime_id}/workers"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply.json["worker_id"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a Worker on the embedded runtime; returns its id.
     pub async fn create_worker(&self, profile: Option<&str>) -> String {
         let body = match profile {

@@ -106,9 +106,9 @@ pub enum WorkerEventKind {
     },
 }
 
-/// One event of a Worker's log.
+/// One event of a Worker's log. In OpenAPI it is a discriminated union on
+/// `kind`, one titled schema per kind (`TextDeltaEvent`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerEvent {
     /// Its position in the log it was read from.
     pub cursor: EventCursor,
@@ -162,4 +162,53 @@ pub struct EventPage {
     pub next_cursor: Option<EventCursor>,
     /// Whether more events follow this page already.
     pub has_more: bool,
+}
+
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{WorkerEvent, WorkerEventKind};
+    use crate::Timestamp;
+    use crate::id::{EventCursor, WorkerId};
+    use crate::openapi::{Named, required_fields, tagged_union};
+
+    fn union(named: &mut Named) -> RefOr<Schema> {
+        let head = required_fields(&[
+            (
+                "cursor",
+                utoipa::openapi::Ref::from_schema_name(EventCursor::name()).into(),
+                "Its position in the log it was read from.",
+            ),
+            (
+                "worker_id",
+                utoipa::openapi::Ref::from_schema_name(WorkerId::name()).into(),
+                "The Worker it is about.",
+            ),
+            (
+                "at",
+                utoipa::openapi::Ref::from_schema_name(Timestamp::name()).into(),
+                "When it happened.",
+            ),
+        ]);
+        tagged_union(WorkerEventKind::schema(), &head, "kind", "Event", named)
+    }
+
+    impl PartialSchema for WorkerEvent {
+        fn schema() -> RefOr<Schema> {
+            union(&mut Vec::new())
+        }
+    }
+
+    impl ToSchema for WorkerEvent {
+        fn schemas(named: &mut Named) {
+            union(named);
+            named.push((EventCursor::name().into(), EventCursor::schema()));
+            named.push((WorkerId::name().into(), WorkerId::schema()));
+            named.push((Timestamp::name().into(), Timestamp::schema()));
+            <WorkerEventKind as ToSchema>::schemas(named);
+        }
+    }
 }

@@ -14,8 +14,10 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// A server answers with `Problem::from(error)` and the status
 /// [`Problem::status`]; a client rebuilds the exact error with
 /// [`Problem::into_error`].
+///
+/// In OpenAPI it is a discriminated union on `code`, one titled schema per
+/// code (`UnknownWorkerProblem`, ...).
 #[derive(Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// A URI naming the problem type: `urn:yoi:problem:<code>`.
     #[serde(rename = "type")]
@@ -52,6 +54,59 @@ impl From<RuntimeError> for Problem {
             status: status.as_u16(),
             detail: error.public_message(),
             error,
+        }
+    }
+}
+
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{Problem, RuntimeError};
+    use crate::openapi::{Named, required_fields, tagged_union};
+
+    fn union(named: &mut Named) -> RefOr<Schema> {
+        let text = || {
+            RefOr::T(Schema::Object(
+                ObjectBuilder::new().schema_type(Type::String).build(),
+            ))
+        };
+        let status = RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(100))
+                .maximum(Some(599))
+                .build(),
+        ));
+        let head = required_fields(&[
+            (
+                "type",
+                text(),
+                "A URI naming the problem type: `urn:yoi:problem:<code>`.",
+            ),
+            ("title", text(), "The HTTP reason phrase."),
+            (
+                "status",
+                status,
+                "The HTTP status, from the one status table.",
+            ),
+            ("detail", text(), "What went wrong, for people."),
+        ]);
+        tagged_union(RuntimeError::schema(), &head, "code", "Problem", named)
+    }
+
+    impl PartialSchema for Problem {
+        fn schema() -> RefOr<Schema> {
+            union(&mut Vec::new())
+        }
+    }
+
+    impl ToSchema for Problem {
+        fn schemas(named: &mut Named) {
+            union(named);
+            <RuntimeError as ToSchema>::schemas(named);
         }
     }
 }
