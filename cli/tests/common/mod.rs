@@ -1,8 +1,7 @@
 //! Helpers shared by the server's integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -19,18 +18,8 @@ use yoi_workspace_server::{AppState, RuntimeRegistry, app};
 
 pub const EMBEDDED: &str = "backend-internal";
 
-/// A fresh, empty folder under the system temp dir.
-pub fn temp_dir(label: &str) -> PathBuf {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "yoi-test-{label}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+#[allow(unused_imports)]
+pub use yoi_runtime_api::test_util::temp_dir;
 
 /// Writes a worker record (and optionally a transcript) into a workspace.
 pub fn write_record(workspace: &Path, name: &str, record: &Value, transcript: Option<&str>) {

@@ -2,7 +2,7 @@
 
 use futures_util::StreamExt;
 
-use crate::dto::{BusyPolicy, EventQuery, TranscriptQuery, WorkerEvent, WorkerListQuery};
+use crate::dto::{BusyPolicy, EventQuery, TranscriptQuery, WorkerEvent};
 use crate::error::ErrorCode;
 use crate::id::{EventCursor, WorkerId};
 use crate::runtime::DynRuntime;
@@ -21,35 +21,14 @@ pub async fn seeded_list_detail(rt: &DynRuntime, seeder: &dyn Seeder) -> Outcome
     let first = seeder.seed(rt, "Seeded one", &["hello"]).await;
     let second = seeder.seed(rt, "Seeded two", &["one", "two"]).await;
     assert_ne!(first, second, "worker ids are unique");
-    let mut seen = Vec::new();
-    let mut after = None;
-    loop {
-        let page = rt
-            .list_workers(WorkerListQuery {
-                after: after.clone(),
-                limit: Some(1),
-            })
-            .await
-            .unwrap();
-        assert!(page.items.len() <= 1);
-        for summary in page.items {
-            if summary.worker_id == first || summary.worker_id == second {
-                let detail = rt.worker(&summary.worker_id).await.unwrap();
-                assert_eq!(detail.summary, summary, "list and detail agree");
-            }
-            assert_eq!(&summary.runtime_id, rt.id());
-            seen.push(summary);
+    let seen = list_one_by_one(rt).await;
+    for summary in &seen {
+        if summary.worker_id == first || summary.worker_id == second {
+            let detail = rt.worker(&summary.worker_id).await.unwrap();
+            assert_eq!(&detail.summary, summary, "list and detail agree");
         }
-        match page.next_after {
-            Some(next) => after = Some(next),
-            None => break,
-        }
+        assert_eq!(&summary.runtime_id, rt.id());
     }
-    let ids: Vec<&WorkerId> = seen.iter().map(|s| &s.worker_id).collect();
-    let mut sorted = ids.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(sorted, ids, "list is sorted by id without duplicates");
     let find = |id: &WorkerId| seen.iter().find(|s| &s.worker_id == id).unwrap();
     assert_eq!(find(&first).display_name, "Seeded one");
     assert_eq!(find(&first).transcript_len, 2);

@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use crate::capabilities::Capabilities;
 use crate::dto::{
     BusyPolicy, CreateWorkerRequest, EntryRole, EventQuery, InputRequest, TranscriptEntry,
-    TranscriptQuery, WorkerEvent, WorkerState, WorkerSummary,
+    TranscriptQuery, WorkerEvent, WorkerListQuery, WorkerState, WorkerSummary,
 };
 use crate::error::{ErrorCode, RuntimeError};
 use crate::id::{ProfileName, WorkerId};
@@ -138,6 +138,49 @@ pub async fn all_events(rt: &DynRuntime, worker: &WorkerId) -> Vec<WorkerEvent> 
             return events;
         }
     }
+}
+
+/// Every Worker, listed one per page, checking that the list is sorted by
+/// id with no Worker twice.
+pub async fn list_one_by_one(rt: &DynRuntime) -> Vec<WorkerSummary> {
+    let mut seen: Vec<WorkerSummary> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = rt
+            .list_workers(WorkerListQuery {
+                after: after.clone(),
+                limit: Some(1),
+            })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 1, "a page of 1 has at most 1 Worker");
+        seen.extend(page.items);
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let ids: Vec<&WorkerId> = seen.iter().map(|s| &s.worker_id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "list is sorted by id without duplicates");
+    seen
+}
+
+/// A fresh, empty folder under the system temp dir, unique to this process
+/// and call.
+pub fn temp_dir(label: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "yoi-test-{label}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Every retained transcript entry of a Worker, page by page.

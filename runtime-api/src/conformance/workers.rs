@@ -37,27 +37,11 @@ pub async fn create_list_detail(rt: &DynRuntime) -> Outcome {
     assert_ne!(second, summary.worker_id, "worker ids are unique");
 
     // Page through the whole list one at a time: both appear exactly once.
-    let mut seen = Vec::new();
-    let mut after = None;
-    loop {
-        let page = rt
-            .list_workers(WorkerListQuery {
-                after: after.clone(),
-                limit: Some(1),
-            })
-            .await
-            .unwrap();
-        assert!(page.items.len() <= 1);
-        seen.extend(page.items.into_iter().map(|w| w.worker_id));
-        match page.next_after {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    let mut sorted = seen.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(sorted, seen, "list is sorted by id without duplicates");
+    let seen: Vec<WorkerId> = list_one_by_one(rt)
+        .await
+        .into_iter()
+        .map(|w| w.worker_id)
+        .collect();
     assert!(seen.contains(&summary.worker_id) && seen.contains(&second));
     Outcome::Passed
 }

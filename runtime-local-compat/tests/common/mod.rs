@@ -9,15 +9,9 @@ use serde_json::{Value, json};
 use yoi_runtime_api::conformance::Seeder;
 use yoi_runtime_api::{DynRuntime, WorkerId};
 
-/// A fresh, empty workspace under the system temp dir.
+/// A fresh workspace with an empty workers folder.
 pub fn workspace(label: &str) -> PathBuf {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "yoi-local-compat-{label}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = yoi_runtime_api::test_util::temp_dir(label);
     std::fs::create_dir_all(dir.join(".yoi").join("workers")).unwrap();
     dir
 }
