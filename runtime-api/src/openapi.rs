@@ -101,35 +101,3 @@ fn pascal_case(snake: &str) -> String {
         })
         .collect()
 }
-
-#[cfg(test)]
-mod tests {
-    use utoipa::{PartialSchema, ToSchema};
-
-    use crate::dto::WorkerEvent;
-
-    #[test]
-    fn worker_events_are_a_discriminated_union_of_titled_variants() {
-        let schema = serde_json::to_value(WorkerEvent::schema()).unwrap();
-        assert_eq!(schema["discriminator"]["propertyName"], "kind");
-        assert_eq!(
-            schema["discriminator"]["mapping"]["text_delta"],
-            "#/components/schemas/TextDeltaEvent"
-        );
-        let mut named = Vec::new();
-        WorkerEvent::schemas(&mut named);
-        let delta = &named.iter().find(|(n, _)| n == "TextDeltaEvent").unwrap().1;
-        let delta = serde_json::to_value(delta).unwrap();
-        assert_eq!(delta["title"], "TextDeltaEvent");
-        for field in ["cursor", "worker_id", "at", "kind", "delta"] {
-            assert!(
-                delta["required"]
-                    .as_array()
-                    .unwrap()
-                    .contains(&field.into()),
-                "{field}: {delta}"
-            );
-        }
-        assert!(named.iter().any(|(n, _)| n == "EventCursor"));
-    }
-}

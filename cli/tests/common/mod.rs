@@ -1,6 +1,8 @@
 //! Helpers shared by the server's integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod live;
+
 use std::path::Path;
 use std::time::Duration;
 

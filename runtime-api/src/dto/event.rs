@@ -121,6 +121,46 @@ pub struct WorkerEvent {
     pub kind: WorkerEventKind,
 }
 
+impl WorkerEventKind {
+    /// The input the event concerns, for the kinds that concern one.
+    pub fn input_id(&self) -> Option<&InputId> {
+        match self {
+            Self::InputAccepted { input_id, .. }
+            | Self::TurnStarted { input_id, .. }
+            | Self::TextDelta { input_id, .. }
+            | Self::TurnCompleted { input_id, .. }
+            | Self::TurnCancelled { input_id, .. }
+            | Self::TurnFailed { input_id, .. } => Some(input_id),
+            Self::WorkerCreated { .. } | Self::WorkerStopped {} | Self::StateChanged { .. } => None,
+        }
+    }
+
+    /// How the turn this event ends ended, if it ends one.
+    pub fn turn_outcome(&self) -> Option<TurnOutcome> {
+        match self {
+            Self::TurnCompleted { .. } => Some(TurnOutcome::Completed),
+            Self::TurnFailed { .. } => Some(TurnOutcome::Failed),
+            Self::TurnCancelled { .. } => Some(TurnOutcome::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TurnOutcome {
+    /// The reply is complete.
+    Completed,
+    /// The turn failed; see the failure reason.
+    Failed,
+    /// The turn was cancelled or interrupted (its partial reply is kept),
+    /// or the input was dropped from the queue before it ran.
+    Cancelled,
+}
+
 impl WorkerEvent {
     /// The event's kind as its wire name, for example `text_delta`.
     pub fn kind_name(&self) -> &'static str {
@@ -209,6 +249,38 @@ mod schema {
             named.push((WorkerId::name().into(), WorkerId::schema()));
             named.push((Timestamp::name().into(), Timestamp::schema()));
             <WorkerEventKind as ToSchema>::schemas(named);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use utoipa::{PartialSchema, ToSchema};
+
+        use super::WorkerEvent;
+
+        #[test]
+        fn worker_events_are_a_discriminated_union_of_titled_variants() {
+            let schema = serde_json::to_value(WorkerEvent::schema()).unwrap();
+            assert_eq!(schema["discriminator"]["propertyName"], "kind");
+            assert_eq!(
+                schema["discriminator"]["mapping"]["text_delta"],
+                "#/components/schemas/TextDeltaEvent"
+            );
+            let mut named = Vec::new();
+            WorkerEvent::schemas(&mut named);
+            let delta = &named.iter().find(|(n, _)| n == "TextDeltaEvent").unwrap().1;
+            let delta = serde_json::to_value(delta).unwrap();
+            assert_eq!(delta["title"], "TextDeltaEvent");
+            for field in ["cursor", "worker_id", "at", "kind", "delta"] {
+                assert!(
+                    delta["required"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&field.into()),
+                    "{field}: {delta}"
+                );
+            }
+            assert!(named.iter().any(|(n, _)| n == "EventCursor"));
         }
     }
 }

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::dto::WorkerState;
+use crate::dto::{FailureReason, TranscriptEntry, TurnOutcome, WorkerState};
 use crate::error::{Operation, Result, RuntimeError};
 use crate::id::{EventCursor, InputId};
 
@@ -110,4 +110,27 @@ pub struct InputAcceptance {
     /// The cursor of the `input_accepted` event; read events after it to
     /// follow the turn.
     pub cursor: EventCursor,
+}
+
+/// The answer to an input whose turn ended while the request waited
+/// (`POST .../input?wait_ms=N`): the acceptance, and how the turn ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InputResult {
+    /// The acceptance, as a `202` would have answered it.
+    #[serde(flatten)]
+    pub acceptance: InputAcceptance,
+    /// How this input's turn ended.
+    pub outcome: TurnOutcome,
+    /// The reply entry (`index`, `text`, `status`); absent when the input
+    /// never ran (dropped from the queue) or the Runtime cannot show its
+    /// transcript.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<TranscriptEntry>,
+    /// Why the turn failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureReason>,
+    /// The cursor of the event that ended the turn: read events after it to
+    /// go on.
+    pub next_cursor: EventCursor,
 }

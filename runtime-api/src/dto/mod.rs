@@ -12,8 +12,10 @@ mod runtime;
 mod transcript;
 mod worker;
 
-pub use event::{EventPage, EventQuery, FailureCode, FailureReason, WorkerEvent, WorkerEventKind};
-pub use input::{BusyPolicy, InputAcceptance, InputRequest};
+pub use event::{
+    EventPage, EventQuery, FailureCode, FailureReason, TurnOutcome, WorkerEvent, WorkerEventKind,
+};
+pub use input::{BusyPolicy, InputAcceptance, InputRequest, InputResult};
 pub use runtime::{
     Diagnostic, DiagnosticLevel, ImplementationKind, RuntimeState, RuntimeStatus, RuntimeSummary,
     WorkerCounts,

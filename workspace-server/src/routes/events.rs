@@ -20,7 +20,7 @@ use crate::views::{EventsParams, RuntimeParams, StreamParams, WorkerParams};
 
 /// The longest long poll.
 pub(crate) const MAX_WAIT_MS: u64 = 30_000;
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// A page of events; with `wait_ms`, waits for the first event after the
 /// cursor when there is none yet.
@@ -92,7 +92,7 @@ fn resume_cursor(
     }
 }
 
-fn sse_event(item: Result<WorkerEvent, RuntimeError>) -> Event {
+pub(crate) fn sse_event(item: Result<WorkerEvent, RuntimeError>) -> Event {
     let event = match item {
         Ok(event) => Event::default()
             .id(event.cursor.as_str())

@@ -4,6 +4,7 @@
 //! result to a view. Every failure is an [`ApiError`].
 
 mod events;
+mod input;
 mod runtimes;
 mod workers;
 
@@ -39,7 +40,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(workers::all_workers))
         .routes(routes!(workers::list_workers, workers::create_worker))
         .routes(routes!(workers::get_worker))
-        .routes(routes!(workers::send_input))
+        .routes(routes!(input::send_input))
         .routes(routes!(workers::cancel_worker))
         .routes(routes!(workers::stop_worker))
         .routes(routes!(workers::transcript))

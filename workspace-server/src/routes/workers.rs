@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use yoi_runtime_api::dto::{
-    CreateWorkerRequest, InputAcceptance, InputRequest, TranscriptPage, WorkerDetail,
-    WorkerListQuery, WorkerPage,
+    CreateWorkerRequest, TranscriptPage, WorkerDetail, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{Operation, resolve_limit};
 
@@ -136,30 +135,6 @@ pub(crate) async fn get_worker(
     Ok(Json(
         state.registry().worker(&runtime_id, &worker_id).await?,
     ))
-}
-
-/// Sends input; answers as soon as it is recorded.
-#[utoipa::path(
-    post,
-    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/input",
-    tag = "workers",
-    params(WorkerParams),
-    request_body = InputRequest,
-    responses(
-        (status = 202, body = InputAcceptance),
-        (status = 409, description = "Busy or stopped", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub(crate) async fn send_input(
-    State(state): State<AppState>,
-    WorkerPath(runtime_id, worker_id): WorkerPath,
-    ApiJson(request): ApiJson<InputRequest>,
-) -> Result<(StatusCode, Json<InputAcceptance>), ApiError> {
-    let acceptance = state
-        .registry()
-        .send_input(&runtime_id, &worker_id, request)
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(acceptance)))
 }
 
 /// Cancels the running turn and drops queued inputs.
