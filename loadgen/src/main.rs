@@ -4,7 +4,9 @@
 //! `chat` (create, input, wait for `turn_completed`, read the transcript) at
 //! concurrency 1 and 16; `read` (worker detail at concurrency 64 against a
 //! bare axum JSON handler served by this binary); `fanout` (1,000 SSE
-//! subscribers, 100 turns); `soak` (mixed traffic from 32 clients). Prints
+//! subscribers, 100 turns); `soak` (mixed traffic from 32 clients); `turn`
+//! (server CPU per chat cycle with `?wait_ms=` against four requests, the
+//! server in a child process). Prints
 //! figures and a verdict per scenario; exits non-zero on any violation.
 //! Only loopback addresses are ever targeted by default.
 
@@ -12,6 +14,7 @@ mod client;
 mod scenarios;
 mod soak;
 mod stats;
+mod turn;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -27,10 +30,13 @@ enum Scenario {
     Read,
     Fanout,
     Soak,
+    /// Server CPU per chat cycle, waited on the input request vs four
+    /// requests; runs `yoi serve` as a child process (not part of `all`).
+    Turn,
     All,
 }
 
-/// Load generator for yoi-workspace-server.
+/// Load generator for the yoi workspace server.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
@@ -52,6 +58,11 @@ struct Cli {
     /// Turns in the fan-out scenario.
     #[arg(long, default_value_t = 100)]
     turns: usize,
+    /// The `yoi` binary the `turn` scenario runs (default: the one beside
+    /// this binary, as `cargo build --release -p yoi -p yoi-loadgen` leaves
+    /// it).
+    #[arg(long)]
+    yoi_bin: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +100,18 @@ async fn start_server() -> Result<SocketAddr, client::BoxError> {
 }
 
 async fn run(cli: Cli) -> Result<bool, client::BoxError> {
+    if cli.scenario == Scenario::Turn {
+        let bin = match cli.yoi_bin.clone() {
+            Some(bin) => bin,
+            None => std::env::current_exe()?
+                .parent()
+                .ok_or("no folder beside loadgen")?
+                .join("yoi"),
+        };
+        let ok = turn::turn(bin, cli.seconds).await?;
+        println!("loadgen: {}", if ok { "PASS" } else { "FAIL" });
+        return Ok(ok);
+    }
     let (base, in_process) = match &cli.url {
         Some(url) => (url.trim_end_matches('/').to_owned(), false),
         None => (format!("http://{}", start_server().await?), true),
