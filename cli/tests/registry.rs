@@ -128,9 +128,14 @@ async fn queue_and_interrupt_need_their_own_capability() {
 
 #[tokio::test]
 async fn same_worker_id_in_two_runtimes_routes_by_runtime() {
+    // Embedded ids never repeat, so the second Runtime with the same id is a
+    // local-compat one whose record is named after the embedded Worker.
+    let workspace = temp_dir("same-id");
     let mut registry = RuntimeRegistry::new();
     registry.register(entry("alpha")).await.unwrap();
-    registry.register(entry("beta")).await.unwrap();
+    let beta = yoi_runtime_local_compat::LocalCompatRuntime::new(workspace.clone())
+        .with_identity(RuntimeId::new("beta").unwrap(), "Beta".into());
+    registry.register(Arc::new(beta)).await.unwrap();
     let app = TestApp::from_registry(registry, None, 1 << 20);
     let a = app
         .post(
@@ -138,17 +143,10 @@ async fn same_worker_id_in_two_runtimes_routes_by_runtime() {
             json!({ "display_name": "in alpha" }),
         )
         .await;
-    let b = app
-        .post(
-            "/api/runtimes/beta/workers",
-            json!({ "display_name": "in beta" }),
-        )
-        .await;
-    assert_eq!(
-        a.json["worker_id"], b.json["worker_id"],
-        "both runtimes number from 1"
-    );
     let wid = a.json["worker_id"].as_str().unwrap();
+    let mut in_beta = record(wid, &workspace);
+    in_beta["display_name"] = json!("in beta");
+    write_record(&workspace, wid, &in_beta, None);
 
     let from_alpha = app.get(&format!("/api/runtimes/alpha/workers/{wid}")).await;
     assert_eq!(
@@ -219,22 +217,26 @@ async fn same_worker_id_in_two_runtimes_routes_by_runtime() {
 #[tokio::test]
 async fn embedded_and_local_compat_side_by_side() {
     let workspace = temp_dir("side-by-side");
-    write_record(
-        &workspace,
-        "w-0000000001",
-        &record("w-0000000001", &workspace),
-        None,
-    );
     let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
     let embedded_worker = app.create_worker(None).await;
-    assert_eq!(embedded_worker, "w-0000000001");
+    // A local Worker with the same id.
+    write_record(
+        &workspace,
+        &embedded_worker,
+        &record(&embedded_worker, &workspace),
+        None,
+    );
     let local = app
-        .get("/api/runtimes/local-compat/workers/w-0000000001")
+        .get(&format!(
+            "/api/runtimes/local-compat/workers/{embedded_worker}"
+        ))
         .await;
     assert_eq!(local.json["runtime_id"], "local-compat");
     assert_eq!(local.json["state"], "running");
     let embedded = app
-        .get("/api/runtimes/backend-internal/workers/w-0000000001")
+        .get(&format!(
+            "/api/runtimes/backend-internal/workers/{embedded_worker}"
+        ))
         .await;
     assert_eq!(embedded.json["state"], "idle");
 

@@ -6,14 +6,15 @@
 //! can all depend on it without depending on each other.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use yoi_runtime_api::dto::{WorkerCounts, WorkerEvent, WorkerEventKind, WorkerState};
-use yoi_runtime_api::{RuntimeId, WorkerId};
+use yoi_runtime_api::{EventCursor, RuntimeId, WorkerId};
 
+use crate::ids::{IdGenerator, random_token};
 use crate::log::{CursorError, EventLog};
 use crate::options::Limits;
 
@@ -31,13 +32,20 @@ pub(crate) struct RuntimeContext {
     /// Every running turn task, so shutdown can wait for them.
     pub(crate) turns: TaskTracker,
     shutting_down: AtomicBool,
+    /// The epoch written into every cursor this instance issues.
+    pub(crate) epoch: Arc<str>,
+    /// Worker and input ids.
+    pub(crate) ids: IdGenerator,
 }
 
 impl RuntimeContext {
     pub(crate) fn new(id: RuntimeId, limits: Limits) -> Self {
+        let epoch: Arc<str> = random_token(6).into();
         Self {
             id,
-            runtime_log: Mutex::new(EventLog::new(limits.max_runtime_events)),
+            runtime_log: Mutex::new(EventLog::new(limits.max_runtime_events, epoch.clone())),
+            epoch,
+            ids: IdGenerator::default(),
             limits,
             runtime_changed: Notify::new(),
             counts: Mutex::new(WorkerCounts::default()),
@@ -55,6 +63,12 @@ impl RuntimeContext {
             .unwrap_or_else(|e| e.into_inner())
             .push(worker_id, kind);
         self.runtime_changed.notify_waiters();
+    }
+
+    /// The sequence number of a runtime-level cursor this log issued.
+    pub(crate) fn resolve_runtime_cursor(&self, cursor: &EventCursor) -> Result<u64, CursorError> {
+        let log = self.runtime_log.lock().unwrap_or_else(|e| e.into_inner());
+        log.resolve(cursor)
     }
 
     /// Runtime-level events after `after`.

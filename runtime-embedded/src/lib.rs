@@ -43,6 +43,7 @@ pub mod backend;
 mod context;
 mod error;
 mod follow;
+mod ids;
 mod log;
 mod options;
 mod profile;

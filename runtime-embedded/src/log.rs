@@ -5,6 +5,7 @@
 //! copy of the page: the cost does not grow with the length of the history.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use yoi_runtime_api::dto::{TranscriptEntry, WorkerEvent, WorkerEventKind};
 use yoi_runtime_api::{EventCursor, Timestamp, WorkerId};
@@ -18,35 +19,56 @@ pub(crate) enum CursorError {
     Expired,
 }
 
-/// Parses a cursor of an [`EventLog`]: the decimal sequence number of the
-/// event it points at (0 is "before the first event").
+/// The sequence number a cursor of an [`EventLog`] names: the decimal
+/// number before its `.`. Says nothing about whether this log issued it;
+/// [`EventLog::resolve`] does.
 pub(crate) fn cursor_seq(cursor: &EventCursor) -> Result<u64, CursorError> {
-    let text = cursor.as_str();
-    if text.len() > 1 && text.starts_with('0') {
+    let digits = cursor.as_str().split('.').next().unwrap_or("");
+    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
         return Err(CursorError::Foreign);
     }
-    text.parse().map_err(|_| CursorError::Foreign)
-}
-
-fn seq_cursor(seq: u64) -> EventCursor {
-    EventCursor::new(seq.to_string()).unwrap_or_else(|_| unreachable!("digits are a valid id"))
+    digits.parse().map_err(|_| CursorError::Foreign)
 }
 
 /// An event log with sequence numbers from 1, keeping the newest `max`.
+///
+/// **A cursor names its log's epoch as well as the event's sequence
+/// number**: `"<seq>.<epoch>"`, where the epoch is a random token of the
+/// Runtime instance that wrote the event. So a cursor from another Worker's
+/// log, from before a restart, or one this log has not issued yet is never
+/// taken for one of this log's events: [`EventLog::resolve`] accepts only a
+/// cursor equal to the one of the retained event it names.
 #[derive(Debug)]
 pub(crate) struct EventLog {
     events: VecDeque<WorkerEvent>,
     /// The sequence number of `events[0]` (or of the next event when empty).
     first_seq: u64,
     max: usize,
+    epoch: Arc<str>,
 }
 
 impl EventLog {
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize, epoch: Arc<str>) -> Self {
         Self {
             events: VecDeque::new(),
             first_seq: 1,
             max,
+            epoch,
+        }
+    }
+
+    /// The sequence number of `cursor` if this log issued it and still
+    /// holds its event; `Expired` if it is older than the retained events
+    /// (and so cannot be checked), `Foreign` otherwise.
+    pub(crate) fn resolve(&self, cursor: &EventCursor) -> Result<u64, CursorError> {
+        let seq = cursor_seq(cursor)?;
+        if seq < self.first_seq {
+            return Err(CursorError::Expired);
+        }
+        let offset = usize::try_from(seq - self.first_seq).map_err(|_| CursorError::Foreign)?;
+        match self.events.get(offset) {
+            Some(event) if event.cursor == *cursor => Ok(seq),
+            _ => Err(CursorError::Foreign),
         }
     }
 
@@ -56,7 +78,8 @@ impl EventLog {
 
     /// Appends an event and returns its cursor.
     pub(crate) fn push(&mut self, worker_id: &WorkerId, kind: WorkerEventKind) -> EventCursor {
-        let cursor = seq_cursor(self.next_seq());
+        let cursor = EventCursor::new(format!("{}.{}", self.next_seq(), self.epoch))
+            .unwrap_or_else(|_| unreachable!("digits, a dot and base32 are a valid id"));
         self.events.push_back(WorkerEvent {
             cursor: cursor.clone(),
             worker_id: worker_id.clone(),
@@ -183,7 +206,7 @@ mod tests {
 
     #[test]
     fn reads_after_cursors_and_expires_old_ones() {
-        let mut log = EventLog::new(3);
+        let mut log = EventLog::new(3, "ep0ch".into());
         assert_eq!(log.read_after(None, 10).unwrap(), (vec![], false));
         assert_eq!(log.read_after(Some(0), 10).unwrap(), (vec![], false));
         for _ in 0..5 {
@@ -193,7 +216,7 @@ mod tests {
         let (page, more) = log.read_after(None, 2).unwrap();
         assert_eq!(
             page.iter().map(|e| e.cursor.as_str()).collect::<Vec<_>>(),
-            ["3", "4"]
+            ["3.ep0ch", "4.ep0ch"]
         );
         assert!(more);
         let (page, more) = log.read_after(Some(2), 10).unwrap();
@@ -202,7 +225,26 @@ mod tests {
         assert_eq!(log.read_after(Some(1), 10), Err(CursorError::Expired));
         assert_eq!(log.read_after(Some(5), 10).unwrap(), (vec![], false));
         assert_eq!(log.read_after(Some(6), 10), Err(CursorError::Foreign));
-        assert_eq!(log.last_cursor().unwrap().as_str(), "5");
+        assert_eq!(log.last_cursor().unwrap().as_str(), "5.ep0ch");
+    }
+
+    #[test]
+    fn only_cursors_this_log_issued_resolve() {
+        let cursor = |s: &str| EventCursor::new(s).unwrap();
+        let mut log = EventLog::new(3, "aaaaaa".into());
+        for _ in 0..5 {
+            log.push(&wid(), stopped());
+        }
+        assert_eq!(log.resolve(&cursor("4.aaaaaa")), Ok(4));
+        assert_eq!(log.resolve(&cursor("5.aaaaaa")), Ok(5));
+        // Dropped from the front: cannot be checked, so expired.
+        assert_eq!(log.resolve(&cursor("2.aaaaaa")), Err(CursorError::Expired));
+        // Another epoch (another log, or before a restart), the future, or
+        // not a cursor at all.
+        assert_eq!(log.resolve(&cursor("4.bbbbbb")), Err(CursorError::Foreign));
+        assert_eq!(log.resolve(&cursor("4")), Err(CursorError::Foreign));
+        assert_eq!(log.resolve(&cursor("6.aaaaaa")), Err(CursorError::Foreign));
+        assert_eq!(log.resolve(&cursor("x.aaaaaa")), Err(CursorError::Foreign));
     }
 
     #[test]
@@ -210,6 +252,7 @@ mod tests {
         let parse = |s: &str| cursor_seq(&EventCursor::new(s).unwrap());
         assert_eq!(parse("0"), Ok(0));
         assert_eq!(parse("42"), Ok(42));
+        assert_eq!(parse("42.k3x9f2"), Ok(42));
         assert_eq!(parse("042"), Err(CursorError::Foreign));
         assert_eq!(parse("x"), Err(CursorError::Foreign));
         assert_eq!(parse("99999999999999999999999"), Err(CursorError::Foreign));

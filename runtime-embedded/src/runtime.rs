@@ -1,7 +1,6 @@
 //! [`EmbeddedRuntime`]: the handle, and its implementation of the contract.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
@@ -18,7 +17,7 @@ use yoi_runtime_api::{
 use crate::context::RuntimeContext;
 use crate::error::ConfigError;
 use crate::follow::{LogSource, follow};
-use crate::log::{CursorError, cursor_seq};
+use crate::log::CursorError;
 use crate::options::{EmbeddedOptions, Limits};
 use crate::profile::ProfileCatalog;
 use crate::store::{MemoryStore, Store};
@@ -37,7 +36,6 @@ pub(crate) struct Shared {
     display_name: String,
     profiles: ProfileCatalog,
     store: Box<dyn Store>,
-    next_worker: AtomicU64,
 }
 
 impl std::ops::Deref for Shared {
@@ -97,13 +95,14 @@ impl Shared {
         }
     }
 
-    fn parse_cursor(
-        &self,
-        worker_id: &WorkerId,
-        cursor: Option<&EventCursor>,
-    ) -> Result<Option<u64>> {
+    /// The sequence number of a client's cursor in `worker`'s log.
+    fn parse_cursor(&self, worker: &Worker, cursor: Option<&EventCursor>) -> Result<Option<u64>> {
         cursor
-            .map(|c| cursor_seq(c).map_err(|e| self.cursor_error(worker_id, c, e)))
+            .map(|c| {
+                worker
+                    .resolve_cursor(&self.context, c)
+                    .map_err(|e| self.cursor_error(&worker.id, c, e))
+            })
             .transpose()
     }
 }
@@ -181,7 +180,6 @@ impl EmbeddedRuntime {
                 display_name: options.display_name,
                 profiles,
                 store: Box::new(MemoryStore::default()),
-                next_worker: AtomicU64::new(1),
             }),
         })
     }
@@ -307,9 +305,10 @@ impl Runtime for EmbeddedRuntime {
             },
             None => (self.shared.profiles.default_profile().clone(), true),
         };
-        let seq = self.shared.next_worker.fetch_add(1, Ordering::Relaxed);
-        // Zero-padded so that id order is creation order.
-        let id = WorkerId::new(format!("w-{seq:010}")).unwrap_or_else(|_| unreachable!("valid"));
+        // Time-ordered, so id order is creation order; random, so no id
+        // repeats across restarts or processes.
+        let id =
+            WorkerId::new(self.shared.ids.next("w-")).unwrap_or_else(|_| unreachable!("valid"));
         let display_name = request.display_name.unwrap_or_else(|| id.to_string());
         let worker = Worker::create(
             &self.shared.context,
@@ -382,7 +381,7 @@ impl Runtime for EmbeddedRuntime {
             self.limits().max_event_page,
         )?;
         let worker = self.shared.worker(worker_id)?;
-        let after = self.shared.parse_cursor(worker_id, query.after.as_ref())?;
+        let after = self.shared.parse_cursor(&worker, query.after.as_ref())?;
         let (events, has_more, _) = worker
             .read_events(&self.shared.context, after, limit as usize)
             .map_err(|e| {
@@ -406,7 +405,7 @@ impl Runtime for EmbeddedRuntime {
         after: Option<EventCursor>,
     ) -> Result<EventStream> {
         let worker = self.shared.worker(worker_id)?;
-        let after_seq = self.shared.parse_cursor(worker_id, after.as_ref())?;
+        let after_seq = self.shared.parse_cursor(&worker, after.as_ref())?;
         // Refuse an unreadable cursor now, not as the stream's first item.
         if let Err(e) = worker.read_events(&self.shared.context, after_seq, 0) {
             let cursor = after.unwrap_or_else(|| unreachable!("None never fails"));
@@ -422,9 +421,10 @@ impl Runtime for EmbeddedRuntime {
     async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
         let after_seq = match &after {
             None => None,
-            Some(cursor) => Some(cursor_seq(cursor).map_err(|_| {
+            Some(cursor) => Some(self.shared.resolve_runtime_cursor(cursor).map_err(|_| {
                 RuntimeError::invalid_request(format!(
-                    "cursor '{cursor}' was not issued by this runtime's event stream"
+                    "cursor '{cursor}' is not one of this runtime's retained stream events; \
+                     subscribe again without a cursor"
                 ))
             })?),
         };

@@ -63,7 +63,6 @@ struct Inner {
     running: Option<RunningTurn>,
     client_ids: HashMap<InputId, InputAcceptance>,
     client_order: VecDeque<InputId>,
-    next_input: u64,
     next_turn: u64,
 }
 
@@ -269,12 +268,11 @@ impl Worker {
                 state: WorkerState::Idle,
                 updated_at: now,
                 transcript: Transcript::new(shared.limits.max_transcript_entries),
-                log: EventLog::new(shared.limits.max_events_per_worker),
+                log: EventLog::new(shared.limits.max_events_per_worker, shared.epoch.clone()),
                 queue: VecDeque::new(),
                 running: None,
                 client_ids: HashMap::new(),
                 client_order: VecDeque::new(),
-                next_input: 1,
                 next_turn: 1,
             }),
             changed: Notify::new(),
@@ -382,9 +380,8 @@ impl Worker {
                 });
             }
         }
-        let input_id = InputId::new(format!("in-{}", locked.inner.next_input))
-            .unwrap_or_else(|_| unreachable!("a valid id"));
-        locked.inner.next_input += 1;
+        let input_id =
+            InputId::new(shared.ids.next("in-")).unwrap_or_else(|_| unreachable!("a valid id"));
         let queued = busy && request.on_busy == BusyPolicy::Queue;
         let user_index = locked.inner.transcript.push(TranscriptEntry {
             index: 0,
@@ -474,6 +471,15 @@ impl Worker {
             next_start: (end < total && !entries.is_empty()).then_some(end),
             entries,
         }
+    }
+
+    /// The sequence number of `cursor` in this Worker's log.
+    pub(crate) fn resolve_cursor(
+        &self,
+        shared: &RuntimeContext,
+        cursor: &yoi_runtime_api::EventCursor,
+    ) -> Result<u64, CursorError> {
+        self.lock(shared).inner.log.resolve(cursor)
     }
 
     /// Events after `after`, whether more follow, and whether the log is

@@ -105,7 +105,11 @@ fn assert_exactly_once_in_order(
         assert_eq!(entry.input_id.as_ref(), Some(&acceptance.input_id));
     }
     let mut by_cursor: Vec<&InputAcceptance> = accepted.iter().map(|(_, a)| a).collect();
-    by_cursor.sort_by_key(|a| a.cursor.as_str().parse::<u64>().unwrap());
+    // The embedded Runtime's cursors are `<seq>.<epoch>`: order by `seq`.
+    by_cursor.sort_by_key(|a| {
+        let seq = a.cursor.as_str().split('.').next().unwrap();
+        seq.parse::<u64>().unwrap()
+    });
     let indexes: Vec<u64> = by_cursor.iter().map(|a| a.transcript_index).collect();
     let mut sorted = indexes.clone();
     sorted.sort_unstable();
