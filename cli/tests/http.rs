@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::Request;
+use axum::http::{Method, Request};
 use common::{EMBEDDED, TestApp, record, temp_dir, write_record};
 use insta::internals::Content;
 use serde_json::{Value, json};
@@ -534,4 +534,39 @@ async fn cors_only_when_configured() {
         .request(with_origin("GET", "/api/runtimes", "http://evil.example"))
         .await;
     assert!(other.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn delete_removes_a_worker_and_local_compat_refuses_it() {
+    let workspace = temp_dir("delete");
+    write_record(&workspace, "local-one", &record("local-one", &workspace), None);
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
+    let worker = app.create_worker(None).await;
+    let reply = app
+        .post(&format!("{W}/{worker}/input"), json!({ "text": "hi" }))
+        .await;
+    let cursor = reply.json["cursor"].as_str().unwrap().to_owned();
+    let deleted = app
+        .send(Method::DELETE, &format!("{W}/{worker}"), None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    assert!(deleted.text.is_empty());
+    app.get(&format!("{W}/{worker}"))
+        .await
+        .assert_problem(404, "unknown_worker");
+    app.get(&format!("{W}/{worker}/events?after={cursor}"))
+        .await
+        .assert_problem(404, "unknown_worker");
+    app.send(Method::DELETE, &format!("{W}/{worker}"), None)
+        .await
+        .assert_problem(404, "unknown_worker");
+    let local = app
+        .send(
+            Method::DELETE,
+            "/api/runtimes/local-compat/workers/local-one",
+            None,
+        )
+        .await;
+    local.assert_problem(501, "unsupported_operation");
+    assert_eq!(local.json["operation"], "delete_worker");
 }

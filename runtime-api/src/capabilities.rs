@@ -26,6 +26,9 @@ pub struct Capabilities {
     pub stop: bool,
     /// `cancel` works.
     pub cancel: bool,
+    /// `delete_worker` works.
+    #[serde(default)]
+    pub delete_worker: bool,
     /// `transcript` works.
     pub transcript: bool,
     /// `events` works.
@@ -57,6 +60,7 @@ impl Capabilities {
             Operation::InterruptInput => self.send_input && self.busy_interrupt,
             Operation::Stop => self.stop,
             Operation::Cancel => self.cancel,
+            Operation::DeleteWorker => self.delete_worker,
             Operation::Transcript => self.transcript,
             Operation::Events => self.events_poll,
             Operation::Subscribe => self.events_subscribe,

@@ -51,6 +51,9 @@ pub type DynRuntime = dyn Runtime;
 ///   drops queued inputs (marking them `cancelled`); the Worker stays usable.
 ///   Stop does the same and moves the Worker to `stopped`; later inputs are
 ///   `worker_stopped`. Repeating either emits no new events.
+/// - **Delete** stops the Worker (so its streams end after
+///   `worker_stopped`) and forgets it and all its data: afterwards every
+///   call naming it is `unknown_worker`.
 /// - **Events.** Each Worker has an append-only log. Cursors are opaque and
 ///   strictly ordered within one Worker's log. Reading after a cursor returns
 ///   exactly the events that followed it, with no gaps and no duplicates;
@@ -112,6 +115,15 @@ pub trait Runtime: Send + Sync + Debug + 'static {
     async fn stop(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
         let _ = worker_id;
         Err(self.unsupported(Operation::Stop))
+    }
+
+    /// Deletes the Worker: stops it if needed (its streams end after
+    /// `worker_stopped`) and removes it and all its data. Afterwards its id
+    /// is `unknown_worker` and its cursors read nothing. Needs
+    /// `delete_worker`.
+    async fn delete_worker(&self, worker_id: &WorkerId) -> Result<()> {
+        let _ = worker_id;
+        Err(self.unsupported(Operation::DeleteWorker))
     }
 
     /// A page of the Worker's transcript. Needs `transcript`.
@@ -205,6 +217,9 @@ macro_rules! forward_runtime {
             }
             async fn stop(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
                 (**self).stop(worker_id).await
+            }
+            async fn delete_worker(&self, worker_id: &WorkerId) -> Result<()> {
+                (**self).delete_worker(worker_id).await
             }
             async fn transcript(
                 &self,

@@ -122,6 +122,16 @@ impl RuntimeContext {
         evicted
     }
 
+    /// Forgets a stopped Worker that is being deleted.
+    pub(crate) fn forget_stopped(&self, worker_id: &WorkerId) {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id| id != worker_id);
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.stopped = counts.stopped.saturating_sub(1);
+    }
+
     /// From now on no turn starts, and inputs are refused.
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);

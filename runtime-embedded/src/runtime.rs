@@ -51,7 +51,7 @@ impl Shared {
     /// when more than `max_stopped_workers` are kept.
     fn retire(&self, worker_id: &WorkerId) {
         if let Some(old) = self.context.retire(worker_id) {
-            self.store.remove(&old);
+            let _ = self.store.remove(&old);
         }
     }
 
@@ -234,6 +234,7 @@ impl Runtime for EmbeddedRuntime {
             busy_interrupt: true,
             stop: true,
             cancel: true,
+            delete_worker: true,
             transcript: true,
             events_poll: true,
             events_subscribe: true,
@@ -358,6 +359,17 @@ impl Runtime for EmbeddedRuntime {
             self.shared.retire(worker_id);
         }
         Ok(detail)
+    }
+
+    async fn delete_worker(&self, worker_id: &WorkerId) -> Result<()> {
+        let worker = self.shared.worker(worker_id)?;
+        // Stopping first ends its turn, its queue and its streams.
+        let _ = worker.stop(&self.shared.context);
+        // Whoever removes it from the store forgets it, exactly once.
+        if self.shared.store.remove(worker_id) {
+            self.shared.forget_stopped(worker_id);
+        }
+        Ok(())
     }
 
     async fn transcript(

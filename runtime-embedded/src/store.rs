@@ -16,8 +16,8 @@ use crate::worker::Worker;
 pub(crate) trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Adds a Worker. Ids are unique by construction.
     fn insert(&self, worker: Arc<Worker>);
-    /// Forgets a Worker.
-    fn remove(&self, id: &WorkerId);
+    /// Forgets a Worker; false when it was not there.
+    fn remove(&self, id: &WorkerId) -> bool;
     /// The Worker with this id.
     fn get(&self, id: &WorkerId) -> Option<Arc<Worker>>;
     /// Up to `limit` Workers after `after`, and whether more follow.
@@ -36,9 +36,9 @@ impl Store for MemoryStore {
         workers.insert(worker.id.clone(), worker);
     }
 
-    fn remove(&self, id: &WorkerId) {
+    fn remove(&self, id: &WorkerId) -> bool {
         let mut workers = self.workers.write().unwrap_or_else(|e| e.into_inner());
-        workers.remove(id);
+        workers.remove(id).is_some()
     }
 
     fn get(&self, id: &WorkerId) -> Option<Arc<Worker>> {

@@ -39,7 +39,7 @@ pub(crate) fn finish(mut doc: Document, token_required: bool) -> Document {
         if !path.starts_with("/api/") || !token_required {
             continue;
         }
-        for operation in [item.get.as_mut(), item.post.as_mut()]
+        for operation in [item.get.as_mut(), item.post.as_mut(), item.delete.as_mut()]
             .into_iter()
             .flatten()
         {
@@ -64,7 +64,7 @@ impl Modify for ErrorResponses {
     fn modify(&self, openapi: &mut Document) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let is_api = path.starts_with("/api/");
-            let operations = [item.get.as_mut(), item.post.as_mut()];
+            let operations = [item.get.as_mut(), item.post.as_mut(), item.delete.as_mut()];
             for operation in operations.into_iter().flatten() {
                 add_errors(operation, is_api);
             }

@@ -265,6 +265,14 @@ impl RuntimeRegistry {
         }
     }
 
+    /// Deletes a Worker and its data.
+    pub fn delete_worker<'a>(&'a self, rid: &RuntimeId, wid: &'a WorkerId) -> Call<'a, ()> {
+        match self.checked(rid, Operation::DeleteWorker) {
+            Ok(runtime) => runtime.delete_worker(wid),
+            Err(err) => refused(err),
+        }
+    }
+
     /// A transcript page.
     pub fn transcript<'a>(
         &'a self,

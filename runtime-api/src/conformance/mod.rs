@@ -67,8 +67,8 @@ pub use inputs::{
 pub use reads::{event_cursor_ordering, seeded_list_detail, subscribe_resume, transcript_bounds};
 pub use runtime_level::{runtime_stream, summary_and_status};
 pub use workers::{
-    create_list_detail, fallback_profile, invalid_ids, stop_cancel_idempotent, unknown_worker,
-    unsupported_operations,
+    create_list_detail, delete_worker, fallback_profile, invalid_ids, stop_cancel_idempotent,
+    unknown_worker, unsupported_operations,
 };
 
 /// Makes Workers with a known transcript for the read cases.
@@ -143,6 +143,7 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         case!(busy_interrupt),
         case!(idempotent_retry),
         case!(stop_cancel_idempotent),
+        case!(delete_worker),
         case!(transcript_bounds, seeded),
         case!(event_cursor_ordering),
         case!(subscribe_resume),

@@ -232,6 +232,10 @@ pub async fn unsupported_operations(rt: &DynRuntime) -> Outcome {
     check(Operation::Cancel, rt.cancel(&some_worker).await.map(|_| ()));
     check(Operation::Stop, rt.stop(&some_worker).await.map(|_| ()));
     check(
+        Operation::DeleteWorker,
+        rt.delete_worker(&some_worker).await,
+    );
+    check(
         Operation::SendInput,
         rt.send_input(&some_worker, InputRequest::new("x"))
             .await
@@ -251,5 +255,70 @@ pub async fn unsupported_operations(rt: &DynRuntime) -> Outcome {
         let result = rt.create_worker(CreateWorkerRequest::default()).await;
         assert_code(result, ErrorCode::UnsupportedOperation, "create");
     }
+    Outcome::Passed
+}
+
+/// Delete stops the Worker (its stream ends after `worker_stopped`) and
+/// forgets it: every later call naming it is `unknown_worker`, its cursors
+/// included, and the list and counts no longer have it.
+pub async fn delete_worker(rt: &DynRuntime) -> Outcome {
+    let caps = caps(rt);
+    require!(caps, create_worker, send_input, delete_worker, list_workers);
+    let worker = create(rt, Some(SLOW_PROFILE)).await;
+    let accepted = send(rt, &worker, "about to be deleted", BusyPolicy::Reject).await;
+    let before = rt.status().await.unwrap().workers.total();
+    let stream = if caps.events_subscribe {
+        Some(rt.subscribe(&worker, None).await.unwrap())
+    } else {
+        None
+    };
+    rt.delete_worker(&worker).await.unwrap();
+    if let Some(stream) = stream {
+        use futures_util::StreamExt;
+        let events: Vec<_> = tokio::time::timeout(super::TURN_TIMEOUT, stream.collect::<Vec<_>>())
+            .await
+            .expect("the stream ends once the Worker is deleted");
+        let last = events.last().unwrap().as_ref().unwrap();
+        assert_eq!(last.kind_name(), "worker_stopped");
+    }
+    assert_code(
+        rt.worker(&worker).await,
+        ErrorCode::UnknownWorker,
+        "detail after delete",
+    );
+    assert_code(
+        rt.send_input(&worker, InputRequest::new("x")).await,
+        ErrorCode::UnknownWorker,
+        "input after delete",
+    );
+    if caps.events_poll {
+        let query = EventQuery {
+            after: Some(accepted.cursor.clone()),
+            limit: None,
+        };
+        assert_code(
+            rt.events(&worker, query).await,
+            ErrorCode::UnknownWorker,
+            "events after delete",
+        );
+    }
+    if caps.transcript {
+        assert_code(
+            rt.transcript(&worker, TranscriptQuery::default()).await,
+            ErrorCode::UnknownWorker,
+            "transcript after delete",
+        );
+    }
+    assert_code(
+        rt.delete_worker(&worker).await,
+        ErrorCode::UnknownWorker,
+        "second delete",
+    );
+    let listed = list_one_by_one(rt).await;
+    assert!(
+        listed.iter().all(|w| w.worker_id != worker),
+        "deleted Workers are not listed"
+    );
+    assert_eq!(rt.status().await.unwrap().workers.total(), before - 1);
     Outcome::Passed
 }

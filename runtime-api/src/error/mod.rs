@@ -40,6 +40,8 @@ pub enum Operation {
     Stop,
     /// Cancelling a Worker's running turn.
     Cancel,
+    /// Deleting a Worker and its data.
+    DeleteWorker,
     /// Reading a transcript page.
     Transcript,
     /// Reading an events page.
@@ -59,6 +61,7 @@ impl Operation {
             Self::InterruptInput => "interrupt_input",
             Self::Stop => "stop",
             Self::Cancel => "cancel",
+            Self::DeleteWorker => "delete_worker",
             Self::Transcript => "transcript",
             Self::Events => "events",
             Self::Subscribe => "subscribe",

@@ -137,6 +137,26 @@ pub(crate) async fn get_worker(
     ))
 }
 
+/// Deletes a Worker: stops it (its streams end) and removes it and all its
+/// data. Its id and cursors are then `unknown_worker`.
+#[utoipa::path(
+    delete,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}",
+    tag = "workers",
+    params(WorkerParams),
+    responses((status = 204, description = "Deleted"))
+)]
+pub(crate) async fn delete_worker(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+) -> Result<StatusCode, ApiError> {
+    state
+        .registry()
+        .delete_worker(&runtime_id, &worker_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Cancels the running turn and drops queued inputs.
 #[utoipa::path(
     post,
