@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use yoi_runtime_api::dto::{WorkerCounts, WorkerEvent, WorkerEventKind, WorkerState};
-use yoi_runtime_api::{EventCursor, RuntimeId, WorkerId};
+use yoi_runtime_api::{EventCursor, RuntimeId, Timestamp, WorkerId};
 
 use crate::ids::{IdGenerator, random_token};
+use crate::store::WorkerStore;
 use crate::log::{CursorError, EventLog};
 use crate::options::Limits;
 
@@ -27,8 +28,9 @@ pub(crate) struct RuntimeContext {
     /// Woken after every append to the runtime log.
     pub(crate) runtime_changed: Notify,
     counts: Mutex<WorkerCounts>,
-    /// Stopped Workers, oldest first, for `max_stopped_workers`.
-    stopped: Mutex<VecDeque<WorkerId>>,
+    /// Stopped Workers with when they stopped, oldest first, for
+    /// `max_stopped_workers` and `max_stopped_age`.
+    stopped: Mutex<VecDeque<(WorkerId, Timestamp)>>,
     /// Every running turn task, so shutdown can wait for them.
     pub(crate) turns: TaskTracker,
     shutting_down: AtomicBool,
@@ -36,12 +38,18 @@ pub(crate) struct RuntimeContext {
     pub(crate) epoch: Arc<str>,
     /// Worker and input ids.
     pub(crate) ids: IdGenerator,
+    /// Where Workers are kept.
+    pub(crate) store: Arc<dyn WorkerStore>,
+    /// Whether the store keeps anything (so changes are journaled).
+    pub(crate) persist: bool,
 }
 
 impl RuntimeContext {
-    pub(crate) fn new(id: RuntimeId, limits: Limits) -> Self {
+    pub(crate) fn new(id: RuntimeId, limits: Limits, store: Arc<dyn WorkerStore>) -> Self {
         let epoch: Arc<str> = random_token(6).into();
         Self {
+            persist: store.persistent(),
+            store,
             id,
             runtime_log: Mutex::new(EventLog::new(limits.max_runtime_events, epoch.clone())),
             epoch,
@@ -102,24 +110,42 @@ impl RuntimeContext {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records that a Worker stopped. Returns the oldest stopped Worker when
-    /// more than `max_stopped_workers` are kept: the caller forgets it.
-    /// Called without any Worker lock held.
-    pub(crate) fn retire(&self, worker_id: &WorkerId) -> Option<WorkerId> {
+    /// Records that a Worker stopped (`None`: only check the bounds).
+    /// Returns the stopped Workers past `max_stopped_workers` or older than
+    /// `max_stopped_age`, oldest first: the caller forgets them. Called
+    /// without any Worker lock held.
+    pub(crate) fn retire(&self, worker_id: Option<(WorkerId, Timestamp)>) -> Vec<WorkerId> {
         let evicted = {
             let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
-            stopped.push_back(worker_id.clone());
-            if stopped.len() > self.limits.max_stopped_workers {
-                stopped.pop_front()
-            } else {
-                None
+            stopped.extend(worker_id);
+            let mut evicted = Vec::new();
+            let too_old = |at: &Timestamp| {
+                self.limits.max_stopped_age.is_some_and(|age| {
+                    let now = Timestamp::now().as_offset_date_time();
+                    now - at.as_offset_date_time() > age
+                })
+            };
+            while let Some((id, at)) = stopped.front() {
+                if stopped.len() > self.limits.max_stopped_workers || too_old(at) {
+                    evicted.push(id.clone());
+                    stopped.pop_front();
+                } else {
+                    break;
+                }
             }
+            evicted
         };
-        if evicted.is_some() {
+        if !evicted.is_empty() {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            counts.stopped = counts.stopped.saturating_sub(1);
+            counts.stopped = counts.stopped.saturating_sub(evicted.len() as u64);
         }
         evicted
+    }
+
+    /// Starts from what the store had: counts and stopped Workers.
+    pub(crate) fn resume(&self, counts: WorkerCounts, stopped: Vec<(WorkerId, Timestamp)>) {
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner()) = counts;
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = stopped.into();
     }
 
     /// Forgets a stopped Worker that is being deleted.
@@ -127,7 +153,7 @@ impl RuntimeContext {
         self.stopped
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|id| id != worker_id);
+            .retain(|(id, _)| id != worker_id);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         counts.stopped = counts.stopped.saturating_sub(1);
     }

@@ -35,4 +35,7 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The store could not be opened or read at start.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }

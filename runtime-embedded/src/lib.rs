@@ -48,7 +48,9 @@ mod log;
 mod options;
 mod profile;
 mod runtime;
-mod store;
+mod shared;
+pub mod store;
+mod directory;
 mod turn;
 mod worker;
 

@@ -57,6 +57,34 @@ impl EventLog {
         }
     }
 
+    /// A log rebuilt from stored `events` (oldest first, with their
+    /// sequence numbers), whose next event gets `next_seq`.
+    pub(crate) fn restore(
+        max: usize,
+        epoch: Arc<str>,
+        events: Vec<(u64, WorkerEvent)>,
+        next_seq: u64,
+    ) -> Self {
+        let skip = events.len().saturating_sub(max);
+        let events: VecDeque<WorkerEvent> = events.into_iter().skip(skip).map(|(_, e)| e).collect();
+        Self {
+            first_seq: next_seq - events.len() as u64,
+            events,
+            max,
+            epoch,
+        }
+    }
+
+    /// The sequence number of the event after the newest.
+    pub(crate) fn next_seq_number(&self) -> u64 {
+        self.next_seq()
+    }
+
+    /// The newest event with its sequence number.
+    pub(crate) fn newest(&self) -> Option<(u64, &WorkerEvent)> {
+        self.events.back().map(|e| (self.next_seq() - 1, e))
+    }
+
     /// The sequence number of `cursor` if this log issued it and still
     /// holds its event; `Expired` if it is older than the retained events
     /// (and so cannot be checked), `Foreign` otherwise.
@@ -142,6 +170,23 @@ impl Transcript {
             first_index: 0,
             max,
         }
+    }
+
+    /// A transcript rebuilt from its newest stored `entries` (oldest
+    /// first), of `total` ever appended.
+    pub(crate) fn restore(max: usize, entries: Vec<TranscriptEntry>, total: u64) -> Self {
+        let skip = entries.len().saturating_sub(max);
+        let entries: VecDeque<TranscriptEntry> = entries.into_iter().skip(skip).collect();
+        Self {
+            first_index: total - entries.len() as u64,
+            entries,
+            max,
+        }
+    }
+
+    /// Every retained entry, oldest first.
+    pub(crate) fn oldest_first(&self) -> impl Iterator<Item = &TranscriptEntry> {
+        self.entries.iter()
     }
 
     /// Entries ever appended.

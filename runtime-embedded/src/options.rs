@@ -32,6 +32,13 @@ pub struct Limits {
     /// long-running process's memory bounded, since the contract has no
     /// delete.
     pub max_stopped_workers: usize,
+    /// Stopped Workers older than this (since they stopped) are deleted
+    /// with their data (default: no age limit).
+    pub max_stopped_age: Option<std::time::Duration>,
+    /// Workers kept in memory when the store keeps them too; beyond this,
+    /// idle ones are evicted and loaded again on access (default 10,000).
+    /// Ignored by the memory store, which keeps every Worker in memory.
+    pub max_resident_workers: usize,
     /// The largest transcript page (default 200).
     pub max_transcript_page: u32,
     /// The largest events page (default 1,000).
@@ -51,6 +58,8 @@ impl Default for Limits {
             max_remembered_client_ids: 1_024,
             max_context_entries: 200,
             max_stopped_workers: 1_000,
+            max_stopped_age: None,
+            max_resident_workers: 10_000,
             max_transcript_page: 200,
             max_event_page: 1_000,
             max_worker_page: 500,

@@ -15,97 +15,19 @@ use yoi_runtime_api::{
 };
 
 use crate::context::RuntimeContext;
+use crate::directory::Directory;
 use crate::error::ConfigError;
 use crate::follow::{LogSource, follow};
-use crate::log::CursorError;
 use crate::options::{EmbeddedOptions, Limits};
 use crate::profile::ProfileCatalog;
-use crate::store::{MemoryStore, Store};
+use crate::shared::Shared;
+use crate::store::{MemoryStore, WorkerStore};
 use crate::turn;
 use crate::worker::{TurnOutcome, Worker};
 
 const DEFAULT_TRANSCRIPT_PAGE: u32 = 50;
 const DEFAULT_EVENT_PAGE: u32 = 100;
 const DEFAULT_WORKER_PAGE: u32 = 50;
-
-/// State of the handle: the context its Workers share, plus what only the
-/// handle needs.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    context: Arc<RuntimeContext>,
-    display_name: String,
-    profiles: ProfileCatalog,
-    store: Box<dyn Store>,
-}
-
-impl std::ops::Deref for Shared {
-    type Target = RuntimeContext;
-
-    fn deref(&self) -> &RuntimeContext {
-        &self.context
-    }
-}
-
-impl Shared {
-    /// Records that `worker` stopped, forgetting the oldest stopped Worker
-    /// when more than `max_stopped_workers` are kept.
-    fn retire(&self, worker_id: &WorkerId) {
-        if let Some(old) = self.context.retire(worker_id) {
-            let _ = self.store.remove(&old);
-        }
-    }
-
-    /// Every Worker, in id order, a page at a time.
-    fn all_workers(&self) -> Vec<Arc<Worker>> {
-        let mut all = Vec::new();
-        let mut after: Option<WorkerId> = None;
-        loop {
-            let (page, more) = self.store.page(after.as_ref(), 1024);
-            after = page.last().map(|w| w.id.clone());
-            all.extend(page);
-            if !more {
-                return all;
-            }
-        }
-    }
-
-    fn worker(&self, worker_id: &WorkerId) -> Result<Arc<Worker>> {
-        self.store
-            .get(worker_id)
-            .ok_or_else(|| RuntimeError::UnknownWorker {
-                runtime_id: self.id.clone(),
-                worker_id: worker_id.clone(),
-            })
-    }
-
-    fn cursor_error(
-        &self,
-        worker_id: &WorkerId,
-        cursor: &EventCursor,
-        err: CursorError,
-    ) -> RuntimeError {
-        // Expired or never issued here (for example, from before a restart):
-        // either way the client must read again without a cursor.
-        match err {
-            CursorError::Expired | CursorError::Foreign => RuntimeError::CursorExpired {
-                runtime_id: self.id.clone(),
-                worker_id: worker_id.clone(),
-                cursor: cursor.clone(),
-            },
-        }
-    }
-
-    /// The sequence number of a client's cursor in `worker`'s log.
-    fn parse_cursor(&self, worker: &Worker, cursor: Option<&EventCursor>) -> Result<Option<u64>> {
-        cursor
-            .map(|c| {
-                worker
-                    .resolve_cursor(&self.context, c)
-                    .map_err(|e| self.cursor_error(&worker.id, c, e))
-            })
-            .transpose()
-    }
-}
 
 /// Follows one Worker's log.
 struct WorkerLog {
@@ -170,18 +92,31 @@ impl std::fmt::Debug for EmbeddedRuntime {
 }
 
 impl EmbeddedRuntime {
-    /// Builds a runtime from options.
+    /// A runtime from options, keeping its Workers in memory only.
     pub fn new(options: EmbeddedOptions) -> Result<Self, ConfigError> {
+        Self::open(options, Arc::new(MemoryStore))
+    }
+
+    /// A runtime from options over `store`. With a persistent store this
+    /// reads what it must to start (counts, stopped Workers, Workers a
+    /// crash interrupted), finishes interrupted turns as failed ("interrupted
+    /// by restart") and starts their queued inputs on the current Tokio
+    /// runtime; every other Worker is loaded on first access.
+    pub fn open(options: EmbeddedOptions, store: Arc<dyn WorkerStore>) -> Result<Self, ConfigError> {
         options.limits.validate()?;
         let profiles = ProfileCatalog::build(options.profiles, &options.default_profile)?;
-        Ok(Self {
-            shared: Arc::new(Shared {
-                context: Arc::new(RuntimeContext::new(options.runtime_id, options.limits)),
-                display_name: options.display_name,
-                profiles,
-                store: Box::new(MemoryStore::default()),
-            }),
-        })
+        let context = Arc::new(RuntimeContext::new(options.runtime_id, options.limits, store));
+        let shared = Arc::new(Shared {
+            directory: Directory::new(options.limits.max_resident_workers),
+            context,
+            display_name: options.display_name,
+            profiles,
+        });
+        let turns = shared.recover().map_err(ConfigError::Store)?;
+        for (worker, ticket) in turns {
+            turn::spawn(worker, shared.context.clone(), ticket);
+        }
+        Ok(Self { shared })
     }
 
     /// A runtime with every default: id `backend-internal`, the builtin
@@ -202,7 +137,7 @@ impl EmbeddedRuntime {
     pub async fn shutdown(&self) {
         let context = &self.shared.context;
         context.begin_shutdown();
-        for worker in self.shared.all_workers() {
+        for worker in self.shared.resident() {
             if let Some(turn_id) = worker.running_turn() {
                 let reason = FailureReason {
                     code: FailureCode::Unavailable,
@@ -239,7 +174,7 @@ impl Runtime for EmbeddedRuntime {
             events_poll: true,
             events_subscribe: true,
             tools: false,
-            persistent_store: false,
+            persistent_store: self.shared.persist,
             max_input_bytes: Some(limits.max_input_bytes),
             max_transcript_page: Some(limits.max_transcript_page),
             max_event_page: Some(limits.max_event_page),
@@ -275,11 +210,7 @@ impl Runtime for EmbeddedRuntime {
             DEFAULT_WORKER_PAGE,
             self.limits().max_worker_page,
         )?;
-        let (workers, more) = self.shared.store.page(query.after.as_ref(), limit as usize);
-        let items: Vec<_> = workers
-            .iter()
-            .map(|w| w.summary(&self.shared.context))
-            .collect();
+        let (items, more) = self.shared.page(query.after, limit as usize).await?;
         let next_after = if more {
             items.last().map(|w| w.worker_id.clone())
         } else {
@@ -289,7 +220,11 @@ impl Runtime for EmbeddedRuntime {
     }
 
     async fn worker(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
-        Ok(self.shared.worker(worker_id)?.detail(&self.shared.context))
+        Ok(self
+            .shared
+            .worker(worker_id)
+            .await?
+            .detail(&self.shared.context))
     }
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
@@ -319,7 +254,9 @@ impl Runtime for EmbeddedRuntime {
             fallback,
             request.intent,
         );
-        self.shared.store.insert(worker.clone());
+        let worker = self.shared.insert(worker);
+        // A created Worker survives a crash from the moment it is answered.
+        self.shared.durable(worker.last_ticket()).await?;
         Ok(worker.detail(&self.shared.context))
     }
 
@@ -329,7 +266,7 @@ impl Runtime for EmbeddedRuntime {
         request: InputRequest,
     ) -> Result<InputAcceptance> {
         request.validate(Some(self.limits().max_input_bytes))?;
-        let worker = self.shared.worker(worker_id)?;
+        let worker = self.shared.worker(worker_id).await?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RuntimeError::Internal {
                 message: "the embedded runtime needs a Tokio runtime to run turns".to_owned(),
@@ -343,33 +280,36 @@ impl Runtime for EmbeddedRuntime {
             });
         }
         let (acceptance, ticket) = worker.send_input(&self.shared.context, request)?;
+        // The durability point: the input is on disk before it is answered.
+        let recorded = worker.last_ticket();
         if let Some(ticket) = ticket {
             turn::spawn(worker, self.shared.context.clone(), ticket);
         }
+        self.shared.durable(recorded).await?;
         Ok(acceptance)
     }
 
     async fn cancel(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
-        Ok(self.shared.worker(worker_id)?.cancel(&self.shared.context))
+        Ok(self.shared.worker(worker_id).await?.cancel(&self.shared.context))
     }
 
     async fn stop(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
-        let (detail, stopped_now) = self.shared.worker(worker_id)?.stop(&self.shared.context);
+        let (detail, stopped_now) = self.shared.worker(worker_id).await?.stop(&self.shared.context);
         if stopped_now {
-            self.shared.retire(worker_id);
+            self.shared.retire(Some(worker_id));
         }
         Ok(detail)
     }
 
     async fn delete_worker(&self, worker_id: &WorkerId) -> Result<()> {
-        let worker = self.shared.worker(worker_id)?;
+        let worker = self.shared.worker(worker_id).await?;
         // Stopping first ends its turn, its queue and its streams.
         let _ = worker.stop(&self.shared.context);
-        // Whoever removes it from the store forgets it, exactly once.
-        if self.shared.store.remove(worker_id) {
-            self.shared.forget_stopped(worker_id);
+        // Whoever removes it from the directory forgets it, exactly once.
+        match self.shared.delete(worker_id) {
+            Some(ticket) => self.shared.durable(ticket).await,
+            None => Err(self.shared.unknown(worker_id)),
         }
-        Ok(())
     }
 
     async fn transcript(
@@ -382,7 +322,7 @@ impl Runtime for EmbeddedRuntime {
             DEFAULT_TRANSCRIPT_PAGE,
             self.limits().max_transcript_page,
         )?;
-        let worker = self.shared.worker(worker_id)?;
+        let worker = self.shared.worker(worker_id).await?;
         Ok(worker.transcript_page(&self.shared.context, query.start.unwrap_or(0), limit))
     }
 
@@ -392,7 +332,7 @@ impl Runtime for EmbeddedRuntime {
             DEFAULT_EVENT_PAGE,
             self.limits().max_event_page,
         )?;
-        let worker = self.shared.worker(worker_id)?;
+        let worker = self.shared.worker(worker_id).await?;
         let after = self.shared.parse_cursor(&worker, query.after.as_ref())?;
         let (events, has_more, _) = worker
             .read_events(&self.shared.context, after, limit as usize)
@@ -416,7 +356,7 @@ impl Runtime for EmbeddedRuntime {
         worker_id: &WorkerId,
         after: Option<EventCursor>,
     ) -> Result<EventStream> {
-        let worker = self.shared.worker(worker_id)?;
+        let worker = self.shared.worker(worker_id).await?;
         let after_seq = self.shared.parse_cursor(&worker, after.as_ref())?;
         // Refuse an unreadable cursor now, not as the stream's first item.
         if let Err(e) = worker.read_events(&self.shared.context, after_seq, 0) {

@@ -9,6 +9,7 @@
 //! hold: readers only ever read the log.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, oneshot};
@@ -21,6 +22,10 @@ use yoi_runtime_api::{BusyReason, InputId, Result, RuntimeError, Timestamp, Work
 
 use crate::backend::{ChatMessage, ChatRequest, ChatRole};
 use crate::context::RuntimeContext;
+use crate::store::Change;
+
+mod journal;
+mod restore;
 use crate::log::{CursorError, EventLog, Transcript};
 use crate::profile::Profile;
 
@@ -78,6 +83,10 @@ pub(crate) struct Worker {
     inner: Mutex<Inner>,
     /// Woken after every change, for subscribers.
     pub(crate) changed: Notify,
+    /// The store's ticket of this Worker's newest recorded changes.
+    last_ticket: AtomicU64,
+    /// When the Worker was last used, on the directory's clock.
+    pub(crate) last_access: AtomicU64,
 }
 
 /// A locked Worker. Changes go through its methods so that each one is
@@ -87,10 +96,16 @@ pub(crate) struct Locked<'a> {
     shared: &'a RuntimeContext,
     inner: MutexGuard<'a, Inner>,
     changed: bool,
+    /// The changes of this critical section, for the store; `None` when the
+    /// store keeps nothing.
+    journal: Option<Vec<Change>>,
 }
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        // Still inside the critical section: the store gets each Worker's
+        // changes in the order they happened.
+        self.record();
         if self.changed {
             self.worker.changed.notify_waiters();
         }
@@ -111,7 +126,9 @@ impl Locked<'_> {
             self.shared
                 .record_runtime_event(&self.worker.id, kind.clone());
         }
-        self.inner.log.push(&self.worker.id, kind)
+        let cursor = self.inner.log.push(&self.worker.id, kind);
+        self.journal_event();
+        cursor
     }
 
     fn set_state(&mut self, to: WorkerState) {
@@ -126,6 +143,7 @@ impl Locked<'_> {
     fn set_entry_status(&mut self, index: u64, status: EntryStatus) {
         if let Some(entry) = self.inner.transcript.get_mut(index) {
             entry.status = status;
+            self.journal_status(index, status);
         }
     }
 
@@ -133,7 +151,7 @@ impl Locked<'_> {
     fn start_turn(&mut self, input: QueuedInput) -> TurnTicket {
         self.set_entry_status(input.user_index, EntryStatus::Complete);
         let request = self.conversation(input.user_index);
-        let reply_index = self.inner.transcript.push(TranscriptEntry {
+        let reply_index = self.push_entry(TranscriptEntry {
             index: 0,
             role: EntryRole::Assistant,
             text: String::new(),
@@ -235,6 +253,7 @@ impl Locked<'_> {
     }
 
     fn remember_client_id(&mut self, id: InputId, acceptance: InputAcceptance) {
+        self.journal_client_id(&id, &acceptance);
         let max = self.shared.limits.max_remembered_client_ids;
         self.inner.client_ids.insert(id.clone(), acceptance);
         self.inner.client_order.push_back(id);
@@ -276,14 +295,19 @@ impl Worker {
                 next_turn: 1,
             }),
             changed: Notify::new(),
+            last_ticket: AtomicU64::new(0),
+            last_access: AtomicU64::new(0),
         });
         shared.count_transition(None, WorkerState::Idle);
         let profile = worker.profile_ref();
         let display_name = worker.display_name.clone();
-        worker.lock(shared).emit(WorkerEventKind::WorkerCreated {
+        let mut locked = worker.lock(shared);
+        locked.journal_created();
+        locked.emit(WorkerEventKind::WorkerCreated {
             display_name,
             profile,
         });
+        drop(locked);
         worker
     }
 
@@ -295,6 +319,7 @@ impl Worker {
             // section is a few field writes), so a poisoned lock is usable.
             inner: self.inner.lock().unwrap_or_else(|e| e.into_inner()),
             changed: false,
+            journal: shared.persist.then(Vec::new),
         }
     }
 
@@ -383,7 +408,7 @@ impl Worker {
         let input_id =
             InputId::new(shared.ids.next("in-")).unwrap_or_else(|_| unreachable!("a valid id"));
         let queued = busy && request.on_busy == BusyPolicy::Queue;
-        let user_index = locked.inner.transcript.push(TranscriptEntry {
+        let user_index = locked.push_entry(TranscriptEntry {
             index: 0,
             role: EntryRole::User,
             text: request.text,
@@ -515,6 +540,7 @@ impl Worker {
         let (input_id, reply_index) = (turn.input_id.clone(), turn.reply_index);
         if let Some(entry) = locked.inner.transcript.get_mut(reply_index) {
             entry.text.push_str(&delta);
+            locked.journal_append(reply_index, &delta);
         }
         locked.emit(WorkerEventKind::TextDelta {
             input_id,
@@ -548,7 +574,7 @@ impl Worker {
             }
             TurnOutcome::Failed(reason) => {
                 locked.set_entry_status(transcript_index, EntryStatus::Failed);
-                locked.inner.transcript.push(TranscriptEntry {
+                locked.push_entry(TranscriptEntry {
                     index: 0,
                     role: EntryRole::Notice,
                     text: format!("The turn failed: {}", reason.message),
@@ -575,6 +601,11 @@ impl Worker {
                 None
             }
         }
+    }
+
+    /// The store's ticket of this Worker's newest recorded changes.
+    pub(crate) fn last_ticket(&self) -> crate::store::Ticket {
+        crate::store::Ticket(self.last_ticket.load(Ordering::Acquire))
     }
 
     /// The id of the running turn, if any.

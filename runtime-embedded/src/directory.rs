@@ -1,0 +1,109 @@
+//! Which Workers are in memory, and finding the others.
+//!
+//! With the memory store every Worker is resident for its whole life. With
+//! a persistent store, a Worker is loaded on first access and, past
+//! `max_resident_workers`, idle Workers are evicted again. **There is never
+//! more than one `Worker` object per id**: a loaded Worker is inserted only
+//! if none is resident (a concurrent load's copy is dropped), and a Worker
+//! is evicted only when nobody else holds it (no subscriber, no turn task),
+//! it runs no turn, and everything it recorded is durable, so a reload
+//! reads exactly what it had.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use yoi_runtime_api::WorkerId;
+
+use crate::store::WorkerStore;
+use crate::worker::Worker;
+
+/// The Workers in memory.
+#[derive(Debug)]
+pub(crate) struct Directory {
+    resident: RwLock<BTreeMap<WorkerId, Arc<Worker>>>,
+    /// A clock for least-recently-used eviction.
+    clock: AtomicU64,
+    max_resident: usize,
+}
+
+impl Directory {
+    pub(crate) fn new(max_resident: usize) -> Self {
+        Self {
+            resident: RwLock::new(BTreeMap::new()),
+            clock: AtomicU64::new(0),
+            max_resident,
+        }
+    }
+
+    fn touch(&self, worker: &Worker) {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        worker.last_access.store(now, Ordering::Relaxed);
+    }
+
+    /// Adds a Worker, or returns the one already resident with its id.
+    pub(crate) fn insert(&self, worker: Arc<Worker>) -> Arc<Worker> {
+        self.touch(&worker);
+        let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
+        resident
+            .entry(worker.id.clone())
+            .or_insert(worker)
+            .clone()
+    }
+
+    /// The resident Worker with this id.
+    pub(crate) fn get(&self, id: &WorkerId) -> Option<Arc<Worker>> {
+        let resident = self.resident.read().unwrap_or_else(|e| e.into_inner());
+        let worker = resident.get(id).cloned()?;
+        drop(resident);
+        self.touch(&worker);
+        Some(worker)
+    }
+
+    /// Forgets a Worker; false when it was not resident.
+    pub(crate) fn remove(&self, id: &WorkerId) -> bool {
+        let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
+        resident.remove(id).is_some()
+    }
+
+    /// Up to `limit` resident Workers after `after`, and whether more
+    /// follow (the list, when every Worker is resident).
+    pub(crate) fn page(&self, after: Option<&WorkerId>, limit: usize) -> (Vec<Arc<Worker>>, bool) {
+        let resident = self.resident.read().unwrap_or_else(|e| e.into_inner());
+        let lower = match after {
+            Some(id) => Bound::Excluded(id.as_str()),
+            None => Bound::Unbounded,
+        };
+        let mut range = resident.range::<str, _>((lower, Bound::Unbounded));
+        let page: Vec<Arc<Worker>> = range.by_ref().take(limit).map(|(_, w)| w.clone()).collect();
+        let more = range.next().is_some();
+        (page, more)
+    }
+
+    /// Evicts least recently used Workers that may go, down to 90 % of the
+    /// cap, so eviction runs rarely and in bulk.
+    pub(crate) fn evict(&self, store: &dyn WorkerStore) {
+        if !store.persistent() {
+            return;
+        }
+        let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
+        if resident.len() <= self.max_resident {
+            return;
+        }
+        let target = self.max_resident - self.max_resident / 10;
+        let mut candidates: Vec<(u64, WorkerId)> = resident
+            .iter()
+            // Held only by this map: no subscriber, no turn task, no call.
+            .filter(|(_, w)| Arc::strong_count(w) == 1)
+            .filter(|(_, w)| w.running_turn().is_none())
+            .filter(|(_, w)| store.is_durable(w.last_ticket()))
+            .map(|(id, w)| (w.last_access.load(Ordering::Relaxed), id.clone()))
+            .collect();
+        candidates.sort_unstable();
+        let excess = resident.len().saturating_sub(target);
+        for (_, id) in candidates.into_iter().take(excess) {
+            resident.remove(&id);
+        }
+    }
+}

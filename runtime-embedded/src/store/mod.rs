@@ -1,0 +1,228 @@
+//! Where an embedded Runtime keeps what must outlive it: the seam between
+//! the worker core and storage.
+//!
+//! The worker core describes every change it makes as [`Change`]s, handed
+//! to [`WorkerStore::record`] in the same critical section as the change
+//! itself, so a store sees each Worker's changes in the order they
+//! happened. A store may write them later, in batches; [`WorkerStore::durable`]
+//! waits until a [`Ticket`] is on disk. The Runtime waits for it before it
+//! answers an accepted input or a created or deleted Worker, and for
+//! nothing else, so streaming a reply never waits on the disk.
+//!
+//! Two stores ship: [`MemoryStore`] (nothing outlives the process) and
+//! [`SqliteStore`] (one SQLite file, one writer thread with group commit).
+//! Another store (Postgres for several hosts, say) implements the same
+//! trait; see `docs/adr/0008-durable-workers.md` for what it must keep.
+
+mod memory;
+mod sqlite;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use yoi_runtime_api::dto::{
+    EntryStatus, InputAcceptance, TranscriptEntry, WorkerCounts, WorkerEvent, WorkerState,
+};
+use yoi_runtime_api::{EventCursor, InputId, ProfileName, Timestamp, WorkerId};
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// A position in a store's stream of recorded changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ticket(pub u64);
+
+/// One change of one Worker.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Change {
+    /// A Worker was created.
+    Created(WorkerMeta),
+    /// The Worker's summary fields, as they are after the changes recorded
+    /// with it.
+    Summary(WorkerStatus),
+    /// A transcript entry was added (or replaced, for the same index).
+    Entry {
+        /// The Worker.
+        worker_id: WorkerId,
+        /// The entry, with its index.
+        entry: TranscriptEntry,
+    },
+    /// Text was appended to an entry (a reply's delta).
+    AppendText {
+        /// The Worker.
+        worker_id: WorkerId,
+        /// The entry.
+        index: u64,
+        /// The text appended.
+        text: String,
+    },
+    /// An entry's status changed.
+    EntryStatus {
+        /// The Worker.
+        worker_id: WorkerId,
+        /// The entry.
+        index: u64,
+        /// Its new status.
+        status: EntryStatus,
+    },
+    /// An event was appended to the Worker's log.
+    Event {
+        /// Its sequence number in the log.
+        seq: u64,
+        /// The event, with its cursor.
+        event: WorkerEvent,
+    },
+    /// A `client_input_id` was remembered with the acceptance it answers.
+    ClientId {
+        /// The Worker.
+        worker_id: WorkerId,
+        /// The client's id.
+        client_input_id: InputId,
+        /// The first acceptance.
+        acceptance: InputAcceptance,
+    },
+    /// The Worker and all its data are gone.
+    Deleted {
+        /// The Worker.
+        worker_id: WorkerId,
+    },
+}
+
+/// What never changes about a Worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerMeta {
+    /// Its id.
+    pub worker_id: WorkerId,
+    /// Its name for people.
+    pub display_name: String,
+    /// Its profile's name.
+    pub profile: ProfileName,
+    /// Whether the profile was the fallback.
+    pub fallback: bool,
+    /// What it is for.
+    pub intent: Option<String>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// What a list shows about a Worker, besides its meta.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerStatus {
+    /// The Worker.
+    pub worker_id: WorkerId,
+    /// Its state.
+    pub state: WorkerState,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// Entries ever appended.
+    pub transcript_len: u64,
+    /// Inputs waiting.
+    pub pending_inputs: u64,
+    /// The cursor of its newest event.
+    pub last_cursor: Option<EventCursor>,
+    /// The sequence number its next event gets.
+    pub next_seq: u64,
+}
+
+/// A Worker as a store returns it: enough to rebuild it in memory.
+#[derive(Debug, Clone)]
+pub struct StoredWorker {
+    /// What never changes.
+    pub meta: WorkerMeta,
+    /// Its summary fields.
+    pub status: WorkerStatus,
+    /// The newest retained entries, oldest first.
+    pub entries: Vec<TranscriptEntry>,
+    /// The newest retained events with their sequence numbers, oldest first.
+    pub events: Vec<(u64, WorkerEvent)>,
+    /// Remembered `client_input_id`s, oldest first.
+    pub client_ids: Vec<(InputId, InputAcceptance)>,
+}
+
+/// A Worker as a list shows it.
+#[derive(Debug, Clone)]
+pub struct StoredSummary {
+    /// What never changes.
+    pub meta: WorkerMeta,
+    /// Its summary fields.
+    pub status: WorkerStatus,
+}
+
+/// How much of a Worker to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadBounds {
+    /// Newest entries.
+    pub entries: usize,
+    /// Newest events.
+    pub events: usize,
+    /// Newest remembered client ids.
+    pub client_ids: usize,
+}
+
+/// A store failed. Messages say what failed, never where the store is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store was written by a newer version of this program.
+    #[error("the store has schema version {found}; this version knows up to {known}; upgrade yoi")]
+    NewerSchema {
+        /// The store's version.
+        found: i64,
+        /// The newest version this program knows.
+        known: i64,
+    },
+    /// The store is damaged or not a store at all.
+    #[error("the store is unreadable or damaged: {0}")]
+    Corrupt(String),
+    /// The store cannot be opened or written (permissions, disk full, ...).
+    #[error("the store cannot be used: {0}")]
+    Io(String),
+    /// Writing failed earlier; the store accepts nothing more.
+    #[error("the store stopped after a failed write")]
+    Failed,
+}
+
+/// Where an embedded Runtime keeps what must outlive it.
+///
+/// # Contract
+///
+/// - `record` is called in the Worker's critical section and must not
+///   block; changes of one Worker arrive in the order they happened, and a
+///   store applies them in that order. The changes of one call are applied
+///   atomically (all or none survive a crash).
+/// - `durable(ticket)` resolves once everything recorded up to `ticket` is
+///   durable, or fails if the store cannot get it there.
+/// - Reads (`load`, `page`, ...) may block; the Runtime calls them off the
+///   async workers. They see every change that is durable, and may see more.
+/// - Retention: a store keeps at most the newest entries, events and client
+///   ids it was opened with limits for; older ones are deleted.
+/// - Nothing a store returns or reports contains its location.
+#[async_trait]
+pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
+    /// Whether Workers outlive the process: if not, the Runtime keeps them
+    /// all resident and never calls the reads below.
+    fn persistent(&self) -> bool;
+    /// Queues `changes` of one Worker's critical section.
+    fn record(&self, changes: Vec<Change>) -> Ticket;
+    /// Whether `ticket` is durable already.
+    fn is_durable(&self, ticket: Ticket) -> bool;
+    /// Waits until `ticket` is durable.
+    async fn durable(&self, ticket: Ticket) -> Result<(), StoreError>;
+    /// One Worker, bounded, or `None`.
+    fn load(&self, worker_id: &WorkerId, bounds: LoadBounds)
+    -> Result<Option<StoredWorker>, StoreError>;
+    /// Up to `limit` Workers after `after`, in id order, and whether more
+    /// follow.
+    fn page(
+        &self,
+        after: Option<&WorkerId>,
+        limit: usize,
+    ) -> Result<(Vec<StoredSummary>, bool), StoreError>;
+    /// Workers by state.
+    fn counts(&self) -> Result<WorkerCounts, StoreError>;
+    /// Workers a crash may have left mid-turn or with queued inputs.
+    fn unfinished(&self) -> Result<Vec<WorkerId>, StoreError>;
+    /// Stopped Workers, the longest stopped first.
+    fn stopped(&self) -> Result<Vec<(WorkerId, Timestamp)>, StoreError>;
+}

@@ -1,0 +1,332 @@
+//! [`SqliteStore`]: one SQLite file per Runtime, written by one thread.
+
+mod codec;
+mod schema;
+mod writer;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Sender};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::watch;
+use yoi_runtime_api::dto::{WorkerCounts, WorkerState};
+use yoi_runtime_api::{Timestamp, WorkerId};
+
+use self::codec::{from_json, from_name, id, name, timestamp};
+use self::writer::Progress;
+use super::{
+    Change, LoadBounds, StoreError, StoredSummary, StoredWorker, Ticket, WorkerMeta, WorkerStatus,
+    WorkerStore,
+};
+
+/// A durable store in one SQLite file (WAL, `synchronous = NORMAL`).
+///
+/// **Durability:** a change is durable once its batch is committed: it
+/// survives the process being killed at any moment. With
+/// `synchronous = NORMAL` in WAL mode, a power cut or kernel crash can
+/// lose the last batches committed before it (never corrupt the file).
+/// Reads use their own connection and see committed data.
+pub struct SqliteStore {
+    /// The channel to the writer, with the last ticket handed out, taken
+    /// together so tickets arrive in order.
+    sender: Mutex<(Ticket, Option<Sender<(Ticket, Vec<Change>)>>)>,
+    progress: watch::Receiver<Progress>,
+    reader: Mutex<Connection>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl fmt::Debug for SqliteStore {
+    /// Never shows where the file is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("progress", &*self.progress.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+fn io(err: rusqlite::Error) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt(err.to_string())
+        }
+        _ => StoreError::Io(err.to_string()),
+    }
+}
+
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags).map_err(io)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(io)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path`, migrating it to the current
+    /// schema; `retain` bounds what is kept on disk per Worker. Refuses a
+    /// damaged file or one written by a newer version.
+    pub fn open(path: &Path, retain: LoadBounds) -> Result<Self, StoreError> {
+        let mut conn = connect(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        // The first statement reads the header: a file that is not a
+        // database fails here.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(io)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io(format!("cannot use WAL mode (got {mode})")));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(io)?;
+        schema::migrate(&mut conn)?;
+        // A cheap sanity read of every table, so damage shows now.
+        conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM workers LIMIT 1), (SELECT 1 FROM entries LIMIT 1),
+                    (SELECT 1 FROM events LIMIT 1), (SELECT 1 FROM client_ids LIMIT 1)",
+            [],
+            |_| Ok(()),
+        )
+        .map_err(io)?;
+        let reader = connect(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let (sender, records) = mpsc::channel();
+        let (progress_tx, progress) = watch::channel(Progress::default());
+        let writer = std::thread::Builder::new()
+            .name("yoi-store-writer".to_owned())
+            .spawn(move || writer::run(conn, records, progress_tx, retain))
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(Self {
+            sender: Mutex::new((Ticket(0), Some(sender))),
+            progress,
+            reader: Mutex::new(reader),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Stops taking changes and waits until the writer has committed all
+    /// it got. Later records are dropped.
+    pub fn close(&self) {
+        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner()).1.take();
+        drop(sender);
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let mut conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        // One read transaction: a consistent snapshot across tables.
+        let tx = conn.transaction().map_err(io)?;
+        let value = f(&tx).map_err(io)?;
+        tx.finish().map_err(io)?;
+        Ok(value)
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+const SUMMARY_COLUMNS: &str = "id, display_name, profile, fallback, intent, created_at, state,
+    updated_at, transcript_len, pending_inputs, last_cursor, next_seq";
+
+fn summary_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSummary> {
+    let worker_id: WorkerId = id(&row.get::<_, String>(0)?)?;
+    Ok(StoredSummary {
+        meta: WorkerMeta {
+            worker_id: worker_id.clone(),
+            display_name: row.get(1)?,
+            profile: id(&row.get::<_, String>(2)?)?,
+            fallback: row.get(3)?,
+            intent: row.get(4)?,
+            created_at: timestamp(row.get(5)?)?,
+        },
+        status: WorkerStatus {
+            worker_id,
+            state: from_name(&row.get::<_, String>(6)?)?,
+            updated_at: timestamp(row.get(7)?)?,
+            transcript_len: row.get::<_, i64>(8)? as u64,
+            pending_inputs: row.get::<_, i64>(9)? as u64,
+            last_cursor: row
+                .get::<_, Option<String>>(10)?
+                .map(|c| id(&c))
+                .transpose()?,
+            next_seq: row.get::<_, i64>(11)? as u64,
+        },
+    })
+}
+
+#[async_trait]
+impl WorkerStore for SqliteStore {
+    fn persistent(&self) -> bool {
+        true
+    }
+
+    fn record(&self, changes: Vec<Change>) -> Ticket {
+        let mut sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let ticket = Ticket(sender.0.0 + 1);
+        sender.0 = ticket;
+        if let Some(channel) = &sender.1 {
+            // A closed writer drops the record; its ticket never becomes
+            // durable, and waiting for it fails.
+            let _ = channel.send((ticket, changes));
+        }
+        ticket
+    }
+
+    fn is_durable(&self, ticket: Ticket) -> bool {
+        self.progress.borrow().durable >= ticket
+    }
+
+    async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        let mut progress = self.progress.clone();
+        let reached = progress
+            .wait_for(|p| p.durable >= ticket || p.failed)
+            .await
+            .map_err(|_| StoreError::Failed)?;
+        if reached.durable >= ticket {
+            Ok(())
+        } else {
+            Err(StoreError::Failed)
+        }
+    }
+
+    fn load(
+        &self,
+        worker_id: &WorkerId,
+        bounds: LoadBounds,
+    ) -> Result<Option<StoredWorker>, StoreError> {
+        self.read(|tx| {
+            let Some(summary) = tx
+                .prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM workers WHERE id = ?1"))?
+                .query_row(params![worker_id.as_str()], summary_row)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut entries = tx
+                .prepare_cached(
+                    "SELECT idx, role, text, at, status, input_id FROM entries
+                     WHERE worker_id = ?1 ORDER BY idx DESC LIMIT ?2",
+                )?
+                .query_map(params![worker_id.as_str(), bounds.entries as i64], |row| {
+                    Ok(yoi_runtime_api::dto::TranscriptEntry {
+                        index: row.get::<_, i64>(0)? as u64,
+                        role: from_name(&row.get::<_, String>(1)?)?,
+                        text: row.get(2)?,
+                        at: timestamp(row.get(3)?)?,
+                        status: from_name(&row.get::<_, String>(4)?)?,
+                        input_id: row
+                            .get::<_, Option<String>>(5)?
+                            .map(|i| id(&i))
+                            .transpose()?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            entries.reverse();
+            let mut events = tx
+                .prepare_cached(
+                    "SELECT seq, event FROM events WHERE worker_id = ?1 ORDER BY seq DESC LIMIT ?2",
+                )?
+                .query_map(params![worker_id.as_str(), bounds.events as i64], |row| {
+                    Ok((row.get::<_, i64>(0)? as u64, from_json(&row.get::<_, String>(1)?)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            events.reverse();
+            let mut client_ids = tx
+                .prepare_cached(
+                    "SELECT client_input_id, acceptance FROM client_ids
+                     WHERE worker_id = ?1 ORDER BY ord DESC LIMIT ?2",
+                )?
+                .query_map(params![worker_id.as_str(), bounds.client_ids as i64], |row| {
+                    Ok((id(&row.get::<_, String>(0)?)?, from_json(&row.get::<_, String>(1)?)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            client_ids.reverse();
+            Ok(Some(StoredWorker {
+                meta: summary.meta,
+                status: summary.status,
+                entries,
+                events,
+                client_ids,
+            }))
+        })
+    }
+
+    fn page(
+        &self,
+        after: Option<&WorkerId>,
+        limit: usize,
+    ) -> Result<(Vec<StoredSummary>, bool), StoreError> {
+        self.read(|tx| {
+            let mut items = tx
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM workers WHERE id > ?1 ORDER BY id LIMIT ?2"
+                ))?
+                .query_map(
+                    params![after.map_or("", |a| a.as_str()), limit as i64 + 1],
+                    summary_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let more = items.len() > limit;
+            items.truncate(limit);
+            Ok((items, more))
+        })
+    }
+
+    fn counts(&self) -> Result<WorkerCounts, StoreError> {
+        self.read(|tx| {
+            let mut counts = WorkerCounts::default();
+            let rows = tx
+                .prepare_cached("SELECT state, COUNT(*) FROM workers GROUP BY state")?
+                .query_map([], |row| {
+                    Ok((from_name::<WorkerState>(&row.get::<_, String>(0)?)?, row.get::<_, i64>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for (state, n) in rows {
+                for _ in 0..n {
+                    counts.add(state);
+                }
+            }
+            Ok(counts)
+        })
+    }
+
+    fn unfinished(&self) -> Result<Vec<WorkerId>, StoreError> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT id FROM workers
+                 WHERE state IN (?1, ?2) OR (pending_inputs > 0 AND state != ?3)",
+            )?
+            .query_map(
+                params![
+                    name(&WorkerState::Running),
+                    name(&WorkerState::Stopping),
+                    name(&WorkerState::Stopped)
+                ],
+                |row| id(&row.get::<_, String>(0)?),
+            )?
+            .collect()
+        })
+    }
+
+    fn stopped(&self) -> Result<Vec<(WorkerId, Timestamp)>, StoreError> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT id, updated_at FROM workers WHERE state = ?1 ORDER BY updated_at, id",
+            )?
+            .query_map(params![name(&WorkerState::Stopped)], |row| {
+                Ok((id(&row.get::<_, String>(0)?)?, timestamp(row.get(1)?)?))
+            })?
+            .collect()
+        })
+    }
+}

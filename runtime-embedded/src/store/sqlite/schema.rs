@@ -1,0 +1,86 @@
+//! The SQLite schema and its versioned migrations.
+//!
+//! `PRAGMA user_version` holds the schema version. Opening applies every
+//! migration past it in order, each in its own transaction; a store newer
+//! than [`MIGRATIONS`] knows is refused, never guessed at.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Migration `n` (from 0) brings a store from version `n` to `n + 1`.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: Workers, their transcripts, event logs and remembered client ids.
+    // Timestamps are Unix nanoseconds; enums are their wire names.
+    "CREATE TABLE workers (
+        id TEXT PRIMARY KEY NOT NULL,
+        display_name TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        fallback INTEGER NOT NULL,
+        intent TEXT,
+        created_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        transcript_len INTEGER NOT NULL,
+        pending_inputs INTEGER NOT NULL,
+        last_cursor TEXT,
+        next_seq INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX workers_by_state ON workers (state, updated_at);
+     CREATE TABLE entries (
+        worker_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        text TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        input_id TEXT,
+        PRIMARY KEY (worker_id, idx)
+     ) WITHOUT ROWID;
+     CREATE TABLE events (
+        worker_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        PRIMARY KEY (worker_id, seq)
+     ) WITHOUT ROWID;
+     CREATE TABLE client_ids (
+        worker_id TEXT NOT NULL,
+        client_input_id TEXT NOT NULL,
+        acceptance TEXT NOT NULL,
+        ord INTEGER NOT NULL,
+        PRIMARY KEY (worker_id, client_input_id)
+     ) WITHOUT ROWID;
+     CREATE INDEX client_ids_by_order ON client_ids (worker_id, ord);",
+];
+
+/// The schema version this program writes.
+pub(super) fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the store to the current version, or refuses it.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if found > current_version() {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: current_version(),
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::Corrupt(format!("schema version {found}")));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn
+            .transaction()
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Corrupt(format!("migration to version {}: {e}", from + 1)))?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        tx.commit().map_err(|e| StoreError::Io(e.to_string()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The one writer: applies recorded changes in batches (group commit).
+//!
+//! Changes arrive over a channel in the order they were recorded. The
+//! writer takes whatever has queued up (at most [`MAX_BATCH`] records),
+//! applies it in one transaction, commits, and publishes the last ticket it
+//! committed. While it commits, new changes queue for the next batch, so
+//! under load many inputs share one commit and the hot path never waits
+//! for the disk. Within a batch, appends to one entry are joined into one
+//! update, and only a Worker's last summary is written.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Receiver;
+
+use rusqlite::{Connection, Transaction, params};
+use tokio::sync::watch;
+use yoi_runtime_api::WorkerId;
+
+use super::codec::{json, name, nanos};
+use crate::store::{Change, LoadBounds, Ticket, WorkerStatus};
+
+/// The most records one transaction takes.
+const MAX_BATCH: usize = 1024;
+
+/// Where the writer has got to.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Progress {
+    /// Every record up to this ticket is committed.
+    pub(super) durable: Ticket,
+    /// A write failed for good; nothing more will be committed.
+    pub(super) failed: bool,
+}
+
+/// Runs until every sender is gone.
+pub(super) fn run(
+    mut conn: Connection,
+    records: Receiver<(Ticket, Vec<Change>)>,
+    progress: watch::Sender<Progress>,
+    retain: LoadBounds,
+) {
+    let mut next_order: i64 = conn
+        .query_row("SELECT COALESCE(MAX(ord), 0) FROM client_ids", [], |r| r.get(0))
+        .unwrap_or(0);
+    while let Ok(first) = records.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match records.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+        let last = batch.last().map_or(Ticket(0), |(ticket, _)| *ticket);
+        let mut result = commit(&mut conn, &batch, retain, &mut next_order);
+        for _ in 0..3 {
+            if result.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            result = commit(&mut conn, &batch, retain, &mut next_order);
+        }
+        match result {
+            Ok(()) => {
+                progress.send_modify(|p| p.durable = last);
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the store failed to write; it accepts nothing more");
+                progress.send_modify(|p| p.failed = true);
+                // Drain and drop the rest: nothing more becomes durable.
+                while records.recv().is_ok() {}
+                return;
+            }
+        }
+    }
+}
+
+fn commit(
+    conn: &mut Connection,
+    batch: &[(Ticket, Vec<Change>)],
+    retain: LoadBounds,
+    next_order: &mut i64,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let mut batch_writer = Batch {
+        tx: &tx,
+        appends: HashMap::new(),
+        summaries: HashMap::new(),
+        pruning: HashMap::new(),
+        next_order,
+    };
+    for (_, changes) in batch {
+        for change in changes {
+            batch_writer.apply(change)?;
+        }
+    }
+    batch_writer.finish(retain)?;
+    tx.commit()
+}
+
+/// What needs pruning for one Worker after the batch.
+#[derive(Default)]
+struct Prune {
+    events_up_to: Option<u64>,
+    entries_up_to: Option<u64>,
+    client_ids: bool,
+}
+
+struct Batch<'a, 'b> {
+    tx: &'a Transaction<'b>,
+    /// Text appended to (worker, index), not yet written.
+    appends: HashMap<(WorkerId, u64), String>,
+    /// The last summary of each Worker.
+    summaries: HashMap<WorkerId, WorkerStatus>,
+    pruning: HashMap<WorkerId, Prune>,
+    next_order: &'a mut i64,
+}
+
+impl Batch<'_, '_> {
+    fn apply(&mut self, change: &Change) -> rusqlite::Result<()> {
+        let tx = self.tx;
+        match change {
+            Change::Created(meta) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO workers (id, display_name, profile, fallback, intent,
+                       created_at, state, updated_at, transcript_len, pending_inputs, last_cursor,
+                       next_seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'idle', ?6, 0, 0, NULL, 1)",
+                )?
+                .execute(params![
+                    meta.worker_id.as_str(),
+                    meta.display_name,
+                    meta.profile.as_str(),
+                    meta.fallback,
+                    meta.intent,
+                    nanos(&meta.created_at),
+                ])?;
+            }
+            Change::Summary(status) => {
+                self.summaries
+                    .insert(status.worker_id.clone(), status.clone());
+            }
+            Change::Entry { worker_id, entry } => {
+                self.flush_append(worker_id, entry.index)?;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO entries (worker_id, idx, role, text, at, status, input_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    worker_id.as_str(),
+                    entry.index as i64,
+                    name(&entry.role),
+                    entry.text,
+                    nanos(&entry.at),
+                    name(&entry.status),
+                    entry.input_id.as_ref().map(|id| id.as_str()),
+                ])?;
+                self.prune(worker_id).entries_up_to = Some(entry.index);
+            }
+            Change::AppendText {
+                worker_id,
+                index,
+                text,
+            } => {
+                self.appends
+                    .entry((worker_id.clone(), *index))
+                    .or_default()
+                    .push_str(text);
+            }
+            Change::EntryStatus {
+                worker_id,
+                index,
+                status,
+            } => {
+                self.flush_append(worker_id, *index)?;
+                tx.prepare_cached("UPDATE entries SET status = ?3 WHERE worker_id = ?1 AND idx = ?2")?
+                    .execute(params![worker_id.as_str(), *index as i64, name(status)])?;
+            }
+            Change::Event { seq, event } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO events (worker_id, seq, event) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![event.worker_id.as_str(), *seq as i64, json(event)])?;
+                self.prune(&event.worker_id).events_up_to = Some(*seq);
+            }
+            Change::ClientId {
+                worker_id,
+                client_input_id,
+                acceptance,
+            } => {
+                *self.next_order += 1;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO client_ids (worker_id, client_input_id, acceptance, ord)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    worker_id.as_str(),
+                    client_input_id.as_str(),
+                    json(acceptance),
+                    *self.next_order
+                ])?;
+                self.prune(worker_id).client_ids = true;
+            }
+            Change::Deleted { worker_id } => {
+                self.appends.retain(|(w, _), _| w != worker_id);
+                self.summaries.remove(worker_id);
+                self.pruning.remove(worker_id);
+                for table in [
+                    "DELETE FROM workers WHERE id = ?1",
+                    "DELETE FROM entries WHERE worker_id = ?1",
+                    "DELETE FROM events WHERE worker_id = ?1",
+                    "DELETE FROM client_ids WHERE worker_id = ?1",
+                ] {
+                    tx.prepare_cached(table)?.execute(params![worker_id.as_str()])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn prune(&mut self, worker_id: &WorkerId) -> &mut Prune {
+        self.pruning.entry(worker_id.clone()).or_default()
+    }
+
+    fn flush_append(&mut self, worker_id: &WorkerId, index: u64) -> rusqlite::Result<()> {
+        if let Some(text) = self.appends.remove(&(worker_id.clone(), index)) {
+            write_append(self.tx, worker_id, index, &text)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what was held back, and deletes what retention drops.
+    fn finish(self, retain: LoadBounds) -> rusqlite::Result<()> {
+        let tx = self.tx;
+        for ((worker_id, index), text) in &self.appends {
+            write_append(tx, worker_id, *index, text)?;
+        }
+        for status in self.summaries.values() {
+            tx.prepare_cached(
+                "UPDATE workers SET state = ?2, updated_at = ?3, transcript_len = ?4,
+                   pending_inputs = ?5, last_cursor = ?6, next_seq = ?7
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                status.worker_id.as_str(),
+                name(&status.state),
+                nanos(&status.updated_at),
+                status.transcript_len as i64,
+                status.pending_inputs as i64,
+                status.last_cursor.as_ref().map(|c| c.as_str()),
+                status.next_seq as i64,
+            ])?;
+        }
+        // Retention on disk: keep the newest as the Runtime does in memory,
+        // deleting in steps so that most batches delete nothing.
+        const STEP: u64 = 64;
+        for (worker_id, prune) in &self.pruning {
+            if let Some(seq) = prune.events_up_to {
+                let keep = retain.events as u64;
+                if seq > keep && seq % STEP == 0 {
+                    tx.prepare_cached("DELETE FROM events WHERE worker_id = ?1 AND seq <= ?2")?
+                        .execute(params![worker_id.as_str(), (seq - keep) as i64])?;
+                }
+            }
+            if let Some(index) = prune.entries_up_to {
+                let keep = retain.entries as u64;
+                if index >= keep && index % STEP == 0 {
+                    tx.prepare_cached("DELETE FROM entries WHERE worker_id = ?1 AND idx <= ?2")?
+                        .execute(params![worker_id.as_str(), (index - keep) as i64])?;
+                }
+            }
+            if prune.client_ids && *self.next_order % STEP as i64 == 0 {
+                tx.prepare_cached(
+                    "DELETE FROM client_ids WHERE worker_id = ?1 AND ord <= (
+                       SELECT ord FROM client_ids WHERE worker_id = ?1
+                       ORDER BY ord DESC LIMIT 1 OFFSET ?2)",
+                )?
+                .execute(params![worker_id.as_str(), retain.client_ids as i64])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_append(tx: &Transaction<'_>, worker_id: &WorkerId, index: u64, text: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE entries SET text = text || ?3 WHERE worker_id = ?1 AND idx = ?2")?
+        .execute(params![worker_id.as_str(), index as i64, text])?;
+    Ok(())
+}
