@@ -34,7 +34,10 @@ trap 'kill "${servers[@]}" 2>/dev/null || true; rm -rf "$workdir"' EXIT
 start_server() {
   local port
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  target/debug/yoi serve --bind "127.0.0.1:$port" "$@" >>"$workdir/server.log" 2>&1 &
+  # Each server keeps its Workers in a fresh SQLite store, so the fuzz run
+  # exercises the durable path.
+  target/debug/yoi serve --bind "127.0.0.1:$port" --data-dir "$workdir/data-$port" "$@" \
+    >>"$workdir/server.log" 2>&1 &
   servers+=("$!")
   base="http://127.0.0.1:$port"
 }

@@ -27,7 +27,7 @@ server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$workdir"' EXIT
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-target/debug/yoi serve --bind "127.0.0.1:$port" >"$workdir/server.log" 2>&1 &
+target/debug/yoi serve --memory --bind "127.0.0.1:$port" >"$workdir/server.log" 2>&1 &
 server=$!
 base="http://127.0.0.1:$port"
 # Waits for the server, then saves its document (no curl on a fresh machine).

@@ -32,6 +32,8 @@ pub struct FileConfig {
     /// `"http://localhost:5173"`. None by default.
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
+    /// Where durable Runtimes keep their data (`--data-dir` overrides).
+    pub data_dir: Option<PathBuf>,
     /// Bounds.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -54,6 +56,16 @@ pub enum RuntimeKind {
     LocalCompat,
 }
 
+/// Where an embedded Runtime keeps its Workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// A SQLite file in the data directory: Workers survive restarts.
+    Sqlite,
+    /// Memory only: Workers are gone when the process ends.
+    Memory,
+}
+
 /// `[[runtimes]]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +78,9 @@ pub struct RuntimeFileConfig {
     pub display_name: Option<String>,
     /// local_compat: the workspace folder (default: `--workspace`).
     pub workspace: Option<PathBuf>,
+    /// embedded: `sqlite` (the default when there is a data directory) or
+    /// `memory`.
+    pub store: Option<StoreKind>,
 }
 
 impl std::fmt::Debug for RuntimeFileConfig {
@@ -75,7 +90,30 @@ impl std::fmt::Debug for RuntimeFileConfig {
             .field("kind", &self.kind)
             .field("display_name", &self.display_name)
             .field("workspace", &path_presence(self.workspace.as_deref()))
+            .field("store", &self.store)
             .finish()
+    }
+}
+
+/// Where an embedded Runtime keeps its Workers, resolved.
+#[non_exhaustive]
+pub enum StoreConfig {
+    /// In memory only.
+    Memory,
+    /// In this SQLite file (created with its folder when missing).
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for StoreConfig {
+    /// Says which store, never where.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Sqlite { .. } => f.write_str("Sqlite { path: <path> }"),
+        }
     }
 }
 
@@ -83,7 +121,12 @@ impl std::fmt::Debug for RuntimeFileConfig {
 #[non_exhaustive]
 pub enum RuntimeConfig {
     /// An embedded Runtime.
-    Embedded(EmbeddedOptions),
+    Embedded {
+        /// Its options.
+        options: EmbeddedOptions,
+        /// Where it keeps its Workers.
+        store: StoreConfig,
+    },
     /// A local-compat Runtime.
     LocalCompat {
         /// Its id.
@@ -98,7 +141,11 @@ pub enum RuntimeConfig {
 impl std::fmt::Debug for RuntimeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Embedded(options) => f.debug_tuple("Embedded").field(options).finish(),
+            Self::Embedded { options, store } => f
+                .debug_struct("Embedded")
+                .field("options", options)
+                .field("store", store)
+                .finish(),
             Self::LocalCompat {
                 runtime_id,
                 display_name,
@@ -123,6 +170,10 @@ pub struct LimitsConfig {
     pub max_body_bytes: Option<usize>,
     /// Stopped Workers kept readable per embedded Runtime.
     pub max_stopped_workers: Option<usize>,
+    /// Stopped Workers are deleted this many seconds after they stopped.
+    pub max_stopped_age_secs: Option<u64>,
+    /// Workers an embedded Runtime with a durable store keeps in memory.
+    pub max_resident_workers: Option<usize>,
 }
 
 /// Which backend a profile uses.
@@ -246,6 +297,10 @@ pub struct Overrides {
     pub token_file: Option<PathBuf>,
     /// `YOI_TOKEN`: the token itself.
     pub token: Option<SecretString>,
+    /// `--data-dir` / `YOI_DATA_DIR`: where durable Runtimes keep their data.
+    pub data_dir: Option<PathBuf>,
+    /// `--memory`: every embedded Runtime keeps its Workers in memory only.
+    pub memory: bool,
 }
 
 impl FileConfig {
@@ -293,6 +348,12 @@ impl FileConfig {
         if let Some(max) = self.limits.max_stopped_workers {
             limits.max_stopped_workers = max;
         }
+        if let Some(secs) = self.limits.max_stopped_age_secs {
+            limits.max_stopped_age = Some(Duration::from_secs(secs));
+        }
+        if let Some(max) = self.limits.max_resident_workers {
+            limits.max_resident_workers = max;
+        }
         let profiles = self
             .profiles
             .into_iter()
@@ -308,7 +369,12 @@ impl FileConfig {
         }
         // Fail at start, not at the first request.
         yoi_runtime_embedded::EmbeddedRuntime::new(embedded.clone())?;
-        let runtimes = resolve_runtimes(self.runtimes, embedded, overrides.workspace)?;
+        let data_dir = if overrides.memory {
+            None
+        } else {
+            overrides.data_dir.or(self.data_dir)
+        };
+        let runtimes = resolve_runtimes(self.runtimes, embedded, overrides.workspace, data_dir)?;
         let cors_allowed_origins = self
             .cors_allowed_origins
             .into_iter()
@@ -329,9 +395,25 @@ fn resolve_runtimes(
     entries: Vec<RuntimeFileConfig>,
     embedded: EmbeddedOptions,
     workspace: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
 ) -> Result<Vec<RuntimeConfig>, ConfigError> {
+    // One file per Runtime; ids are safe as folder names (no separators,
+    // never `.` or `..`).
+    let sqlite_at = |id: &RuntimeId| -> Option<StoreConfig> {
+        Some(StoreConfig::Sqlite {
+            path: data_dir
+                .as_ref()?
+                .join("runtimes")
+                .join(id.as_str())
+                .join("yoi.sqlite3"),
+        })
+    };
     if entries.is_empty() {
-        let mut runtimes = vec![RuntimeConfig::Embedded(embedded)];
+        let store = sqlite_at(&embedded.runtime_id).unwrap_or(StoreConfig::Memory);
+        let mut runtimes = vec![RuntimeConfig::Embedded {
+            options: embedded,
+            store,
+        }];
         if let Some(workspace) = workspace {
             runtimes.push(RuntimeConfig::LocalCompat {
                 runtime_id: RuntimeId::new(LOCAL_COMPAT_ID)
@@ -349,7 +431,7 @@ fn resolve_runtimes(
             message: message.to_owned(),
         };
         let duplicate = runtimes.iter().any(|r: &RuntimeConfig| match r {
-            RuntimeConfig::Embedded(options) => options.runtime_id == entry.id,
+            RuntimeConfig::Embedded { options, .. } => options.runtime_id == entry.id,
             RuntimeConfig::LocalCompat { runtime_id, .. } => *runtime_id == entry.id,
         });
         if duplicate {
@@ -363,14 +445,24 @@ fn resolve_runtimes(
                 if entry.workspace.is_some() {
                     return Err(fail("workspace applies only to kind \"local_compat\""));
                 }
+                let store = match entry.store {
+                    Some(StoreKind::Memory) => StoreConfig::Memory,
+                    Some(StoreKind::Sqlite) => sqlite_at(&entry.id).ok_or_else(|| {
+                        fail("store \"sqlite\" needs a data directory (data_dir, --data-dir), and not --memory")
+                    })?,
+                    None => sqlite_at(&entry.id).unwrap_or(StoreConfig::Memory),
+                };
                 let mut options = embedded.clone();
                 options.runtime_id = entry.id.clone();
                 if let Some(name) = entry.display_name {
                     options.display_name = name;
                 }
-                RuntimeConfig::Embedded(options)
+                RuntimeConfig::Embedded { options, store }
             }
             RuntimeKind::LocalCompat => {
+                if entry.store.is_some() {
+                    return Err(fail("store applies only to kind \"embedded\""));
+                }
                 let workspace = entry
                     .workspace
                     .clone()
@@ -494,6 +586,7 @@ impl std::fmt::Debug for FileConfig {
         f.debug_struct("FileConfig")
             .field("default_profile", &self.default_profile)
             .field("token_file", &path_presence(self.token_file.as_deref()))
+            .field("data_dir", &path_presence(self.data_dir.as_deref()))
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("limits", &self.limits)
             .field("profiles", &self.profiles)
@@ -521,6 +614,8 @@ impl std::fmt::Debug for Overrides {
             .field("workspace", &path_presence(self.workspace.as_deref()))
             .field("token_file", &path_presence(self.token_file.as_deref()))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("data_dir", &path_presence(self.data_dir.as_deref()))
+            .field("memory", &self.memory)
             .finish()
     }
 }

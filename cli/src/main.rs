@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
-use yoi::build_state;
 use yoi::config::{FileConfig, Overrides, ServerConfig};
+use yoi::{WiringError, build_state};
 use yoi_workspace_server::serve;
 
 /// yoi: long-lived LLM Workers and the workspace server that hosts them.
@@ -45,6 +45,13 @@ struct ServeArgs {
     /// File holding the bearer token required on /api.
     #[arg(long, env = "YOI_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    /// Where Workers are kept across restarts (default: the platform data
+    /// directory, e.g. ~/.local/share/yoi).
+    #[arg(long, env = "YOI_DATA_DIR", conflicts_with = "memory")]
+    data_dir: Option<PathBuf>,
+    /// Keep Workers in memory only: they are gone when the server stops.
+    #[arg(long)]
+    memory: bool,
 }
 
 fn main() -> ExitCode {
@@ -77,7 +84,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+        Err(Failure::Store(err)) => {
+            eprintln!("yoi: cannot open the data directory's store: {err}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Other(err)) => {
             eprintln!("yoi: {err}");
             ExitCode::FAILURE
         }
@@ -89,10 +100,25 @@ fn load(args: ServeArgs) -> Result<ServerConfig, Box<dyn std::error::Error>> {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
+    let data_dir = match (&args.data_dir, args.memory) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, true) => None,
+        (None, false) => {
+            let default = platform_data_dir();
+            if default.is_none() {
+                eprintln!(
+                    "yoi: no data directory (set --data-dir or HOME); Workers are kept in memory only"
+                );
+            }
+            default
+        }
+    };
     let overrides = Overrides {
         bind: args.bind,
         workspace: args.workspace,
         token_file: args.token_file,
+        data_dir,
+        memory: args.memory,
         token: std::env::var("YOI_TOKEN")
             .ok()
             .filter(|t| !t.is_empty())
@@ -101,13 +127,47 @@ fn load(args: ServeArgs) -> Result<ServerConfig, Box<dyn std::error::Error>> {
     Ok(file.resolve(overrides, |var| std::env::var(var).ok())?)
 }
 
-async fn run(config: ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// The platform's data directory for yoi: `$XDG_DATA_HOME/yoi`, else
+/// `~/.local/share/yoi`.
+fn platform_data_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".local").join("share"))
+        })?;
+    Some(base.join("yoi"))
+}
+
+/// Why `yoi serve` stopped: the exit code says which.
+enum Failure {
+    /// A store cannot be opened (damaged, newer schema, not writable): 3.
+    Store(Box<dyn std::error::Error>),
+    /// Anything else (the address is taken, ...): 1.
+    Other(Box<dyn std::error::Error>),
+}
+
+async fn run(config: ServerConfig) -> Result<(), Failure> {
     let bind = config.bind;
-    let state = build_state(config).await?;
-    let listener = tokio::net::TcpListener::bind(bind).await?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    serve(listener, state, shutdown_signal()).await?;
-    Ok(())
+    let state = build_state(config).await.map_err(|err| match err {
+        WiringError::Store { .. }
+        | WiringError::Embedded(yoi_runtime_embedded::ConfigError::Store(_)) => {
+            Failure::Store(err.into())
+        }
+        other => Failure::Other(other.into()),
+    })?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| Failure::Other(e.into()))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Failure::Other(e.into()))?;
+    tracing::info!(address = %address, "listening");
+    serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Other(e.into()))
 }
 
 /// Resolves on SIGINT or (on Unix) SIGTERM.

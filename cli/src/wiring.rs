@@ -2,12 +2,34 @@
 
 use std::sync::Arc;
 
-use yoi_runtime_embedded::EmbeddedRuntime;
+use std::path::Path;
+
+use yoi_runtime_embedded::store::{LoadBounds, SqliteStore, StoreError};
+use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime};
 use yoi_runtime_local_compat::LocalCompatRuntime;
 use yoi_workspace_server::registry::RegistryError;
 use yoi_workspace_server::{AppState, RuntimeRegistry};
 
-use crate::config::{RuntimeConfig, ServerConfig};
+use crate::config::{RuntimeConfig, ServerConfig, StoreConfig};
+
+/// Opens (creating its folder) the SQLite store of one Runtime.
+fn open_sqlite(path: &Path, options: &EmbeddedOptions) -> Result<SqliteStore, WiringError> {
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).map_err(|e| WiringError::Store {
+            runtime_id: options.runtime_id.clone(),
+            source: StoreError::Io(e.to_string()),
+        })?;
+    }
+    let retain = LoadBounds {
+        entries: options.limits.max_transcript_entries,
+        events: options.limits.max_events_per_worker,
+        client_ids: options.limits.max_remembered_client_ids,
+    };
+    SqliteStore::open(path, retain).map_err(|source| WiringError::Store {
+        runtime_id: options.runtime_id.clone(),
+        source,
+    })
+}
 
 /// Building the server's state failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +41,14 @@ pub enum WiringError {
     /// A Runtime could not be registered.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A Runtime's store cannot be opened.
+    #[error("runtime '{runtime_id}': {source}")]
+    Store {
+        /// The Runtime.
+        runtime_id: yoi_runtime_api::RuntimeId,
+        /// Why.
+        source: StoreError,
+    },
 }
 
 /// Builds every configured Runtime, registers them in order, and wraps the
@@ -28,10 +58,15 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, WiringError> 
     let mut registry = RuntimeRegistry::new();
     for runtime in config.runtimes {
         match runtime {
-            RuntimeConfig::Embedded(options) => {
-                registry
-                    .register(Arc::new(EmbeddedRuntime::new(options)?))
-                    .await?;
+            RuntimeConfig::Embedded { options, store } => {
+                let runtime = match store {
+                    StoreConfig::Memory => EmbeddedRuntime::new(options)?,
+                    StoreConfig::Sqlite { path } => {
+                        let store = open_sqlite(&path, &options)?;
+                        EmbeddedRuntime::open(options, Arc::new(store))?
+                    }
+                };
+                registry.register(Arc::new(runtime)).await?;
             }
             RuntimeConfig::LocalCompat {
                 runtime_id,

@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
-use yoi::config::{ConfigError, FileConfig, Overrides, RuntimeConfig};
+use yoi::config::{ConfigError, FileConfig, Overrides, RuntimeConfig, StoreConfig};
 use yoi_runtime_embedded::EmbeddedOptions;
 
 const EXAMPLE: &str = include_str!("../../docs/config.example.toml");
@@ -45,7 +45,7 @@ fn no_file_means_the_embedded_default() {
 /// The one Runtime of a default configuration: the embedded one.
 fn only_embedded(runtimes: &[RuntimeConfig]) -> &EmbeddedOptions {
     match runtimes {
-        [RuntimeConfig::Embedded(options)] => options,
+        [RuntimeConfig::Embedded { options, .. }] => options,
         other => panic!("expected one embedded runtime, got {other:?}"),
     }
 }
@@ -67,7 +67,7 @@ fn a_workspace_adds_local_compat_after_the_embedded_runtime() {
 
 fn runtime_id(runtime: &RuntimeConfig) -> String {
     match runtime {
-        RuntimeConfig::Embedded(options) => options.runtime_id.to_string(),
+        RuntimeConfig::Embedded { options, .. } => options.runtime_id.to_string(),
         RuntimeConfig::LocalCompat { runtime_id, .. } => runtime_id.to_string(),
         _ => unreachable!("no other kinds yet"),
     }
@@ -97,7 +97,7 @@ fn runtimes_tables_replace_the_defaults() {
     .unwrap();
     let ids: Vec<String> = server.runtimes.iter().map(runtime_id).collect();
     assert_eq!(ids, ["alpha", "records", "beta"]);
-    let RuntimeConfig::Embedded(alpha) = &server.runtimes[0] else {
+    let RuntimeConfig::Embedded { options: alpha, .. } = &server.runtimes[0] else {
         panic!("alpha is embedded")
     };
     assert_eq!(alpha.display_name, "Alpha");
@@ -279,4 +279,97 @@ fn debug_output_shows_no_paths_or_secrets() {
         assert!(!text.contains("SENTINEL"), "{text}");
         assert!(!text.contains(dir.to_str().unwrap()), "{text}");
     }
+}
+
+fn store_of(runtime: &RuntimeConfig) -> String {
+    match runtime {
+        RuntimeConfig::Embedded { store, .. } => match store {
+            StoreConfig::Memory => "memory".to_owned(),
+            StoreConfig::Sqlite { path } => path.display().to_string(),
+            _ => unreachable!("no other stores yet"),
+        },
+        _ => "none".to_owned(),
+    }
+}
+
+#[test]
+fn a_data_dir_makes_embedded_runtimes_durable_and_memory_overrides_it() {
+    let with_dir = FileConfig::default()
+        .resolve(
+            Overrides {
+                data_dir: Some("/data".into()),
+                ..Overrides::default()
+            },
+            |_| None,
+        )
+        .unwrap();
+    assert_eq!(
+        store_of(&with_dir.runtimes[0]),
+        "/data/runtimes/backend-internal/yoi.sqlite3"
+    );
+    let memory = FileConfig::default()
+        .resolve(
+            Overrides {
+                data_dir: Some("/data".into()),
+                memory: true,
+                ..Overrides::default()
+            },
+            |_| None,
+        )
+        .unwrap();
+    assert_eq!(store_of(&memory.runtimes[0]), "memory");
+    // No data directory at all: memory (the library's default; `yoi serve`
+    // passes the platform data directory).
+    let nothing = FileConfig::default()
+        .resolve(Overrides::default(), |_| None)
+        .unwrap();
+    assert_eq!(store_of(&nothing.runtimes[0]), "memory");
+    // Debug never shows the path.
+    assert!(!format!("{with_dir:?}").contains("/data"), "{with_dir:?}");
+}
+
+#[test]
+fn runtimes_entries_choose_their_store() {
+    let text = r#"
+        data_dir = "/srv/yoi"
+        [[runtimes]]
+        id = "durable"
+        kind = "embedded"
+        [[runtimes]]
+        id = "scratch"
+        kind = "embedded"
+        store = "memory"
+    "#;
+    let server = parse(text)
+        .unwrap()
+        .resolve(Overrides::default(), |_| None)
+        .unwrap();
+    assert_eq!(
+        store_of(&server.runtimes[0]),
+        "/srv/yoi/runtimes/durable/yoi.sqlite3"
+    );
+    assert_eq!(store_of(&server.runtimes[1]), "memory");
+    // sqlite without a data directory, or on a local-compat entry, is named.
+    let err = parse("[[runtimes]]\nid = \"d\"\nkind = \"embedded\"\nstore = \"sqlite\"")
+        .unwrap()
+        .resolve(Overrides::default(), |_| None)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("runtime 'd'") && err.contains("data directory"),
+        "{err}"
+    );
+    let err = parse(
+        "[[runtimes]]\nid = \"l\"\nkind = \"local_compat\"\nworkspace = \"/w\"\nstore = \"memory\"",
+    )
+    .unwrap()
+    .resolve(Overrides::default(), |_| None)
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("runtime 'l'") && err.contains("store"),
+        "{err}"
+    );
 }

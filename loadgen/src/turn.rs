@@ -48,7 +48,7 @@ impl Server {
             .local_addr()?
             .port();
         let child = Command::new(bin)
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--memory", "--bind", &format!("127.0.0.1:{port}")])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -15,9 +15,9 @@ use yoi_runtime_api::dto::{WorkerCounts, WorkerEvent, WorkerEventKind, WorkerSta
 use yoi_runtime_api::{EventCursor, RuntimeId, Timestamp, WorkerId};
 
 use crate::ids::{IdGenerator, random_token};
-use crate::store::WorkerStore;
 use crate::log::{CursorError, EventLog};
 use crate::options::Limits;
+use crate::store::WorkerStore;
 
 /// Shared by a Runtime, its Workers and their turn tasks.
 #[derive(Debug)]

@@ -46,10 +46,7 @@ impl Directory {
     pub(crate) fn insert(&self, worker: Arc<Worker>) -> Arc<Worker> {
         self.touch(&worker);
         let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
-        resident
-            .entry(worker.id.clone())
-            .or_insert(worker)
-            .clone()
+        resident.entry(worker.id.clone()).or_insert(worker).clone()
     }
 
     /// The resident Worker with this id.

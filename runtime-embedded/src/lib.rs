@@ -41,6 +41,7 @@
 
 pub mod backend;
 mod context;
+mod directory;
 mod error;
 mod follow;
 mod ids;
@@ -50,7 +51,6 @@ mod profile;
 mod runtime;
 mod shared;
 pub mod store;
-mod directory;
 mod turn;
 mod worker;
 

@@ -102,10 +102,17 @@ impl EmbeddedRuntime {
     /// crash interrupted), finishes interrupted turns as failed ("interrupted
     /// by restart") and starts their queued inputs on the current Tokio
     /// runtime; every other Worker is loaded on first access.
-    pub fn open(options: EmbeddedOptions, store: Arc<dyn WorkerStore>) -> Result<Self, ConfigError> {
+    pub fn open(
+        options: EmbeddedOptions,
+        store: Arc<dyn WorkerStore>,
+    ) -> Result<Self, ConfigError> {
         options.limits.validate()?;
         let profiles = ProfileCatalog::build(options.profiles, &options.default_profile)?;
-        let context = Arc::new(RuntimeContext::new(options.runtime_id, options.limits, store));
+        let context = Arc::new(RuntimeContext::new(
+            options.runtime_id,
+            options.limits,
+            store,
+        ));
         let shared = Arc::new(Shared {
             directory: Directory::new(options.limits.max_resident_workers),
             context,
@@ -290,11 +297,19 @@ impl Runtime for EmbeddedRuntime {
     }
 
     async fn cancel(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
-        Ok(self.shared.worker(worker_id).await?.cancel(&self.shared.context))
+        Ok(self
+            .shared
+            .worker(worker_id)
+            .await?
+            .cancel(&self.shared.context))
     }
 
     async fn stop(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
-        let (detail, stopped_now) = self.shared.worker(worker_id).await?.stop(&self.shared.context);
+        let (detail, stopped_now) = self
+            .shared
+            .worker(worker_id)
+            .await?
+            .stop(&self.shared.context);
         if stopped_now {
             self.shared.retire(Some(worker_id));
         }

@@ -1,13 +1,11 @@
 //! The store that keeps nothing.
 
 use async_trait::async_trait;
+use yoi_runtime_api::Timestamp;
 use yoi_runtime_api::WorkerId;
 use yoi_runtime_api::dto::WorkerCounts;
-use yoi_runtime_api::Timestamp;
 
-use super::{
-    Change, LoadBounds, StoreError, StoredSummary, StoredWorker, Ticket, WorkerStore,
-};
+use super::{Change, LoadBounds, StoreError, StoredSummary, StoredWorker, Ticket, WorkerStore};
 
 /// Keeps nothing: Workers live in the Runtime's memory only and are gone
 /// when the process ends. Every ticket is durable at once.

@@ -210,8 +210,11 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
     /// Waits until `ticket` is durable.
     async fn durable(&self, ticket: Ticket) -> Result<(), StoreError>;
     /// One Worker, bounded, or `None`.
-    fn load(&self, worker_id: &WorkerId, bounds: LoadBounds)
-    -> Result<Option<StoredWorker>, StoreError>;
+    fn load(
+        &self,
+        worker_id: &WorkerId,
+        bounds: LoadBounds,
+    ) -> Result<Option<StoredWorker>, StoreError>;
     /// Up to `limit` Workers after `after`, in id order, and whether more
     /// follow.
     fn page(

@@ -49,7 +49,8 @@ impl Worker {
             stored.events,
             stored.status.next_seq,
         );
-        let client_order: VecDeque<_> = stored.client_ids.iter().map(|(id, _)| id.clone()).collect();
+        let client_order: VecDeque<_> =
+            stored.client_ids.iter().map(|(id, _)| id.clone()).collect();
         let client_ids: HashMap<_, _> = stored.client_ids.into_iter().collect();
         Arc::new(Self {
             id: stored.meta.worker_id,

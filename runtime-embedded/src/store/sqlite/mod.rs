@@ -32,7 +32,7 @@ use super::{
 pub struct SqliteStore {
     /// The channel to the writer, with the last ticket handed out, taken
     /// together so tickets arrive in order.
-    sender: Mutex<(Ticket, Option<Sender<(Ticket, Vec<Change>)>>)>,
+    sender: Mutex<(Ticket, Option<Sender<Record>>)>,
     progress: watch::Receiver<Progress>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -47,6 +47,9 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
+/// One `record` call, as the writer gets it.
+type Record = (Ticket, Vec<Change>);
+
 fn io(err: rusqlite::Error) -> StoreError {
     match err.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
@@ -57,10 +60,37 @@ fn io(err: rusqlite::Error) -> StoreError {
 }
 
 fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(path, flags).map_err(io)?;
+    // SQLite's open errors name the file: keep the location out.
+    let redact = |err: rusqlite::Error| match io(err) {
+        StoreError::Io(message) => StoreError::Io(redact_path(&message, path)),
+        StoreError::Corrupt(message) => StoreError::Corrupt(redact_path(&message, path)),
+        other => other,
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(redact)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(io)?;
+        .map_err(redact)?;
     Ok(conn)
+}
+
+fn redact_path(message: &str, path: &Path) -> String {
+    let text = path.display().to_string();
+    let message = if text.is_empty() {
+        message.to_owned()
+    } else {
+        message.replace(&text, "<store>")
+    };
+    // Anything still shaped like an absolute path goes too.
+    message
+        .split_whitespace()
+        .map(|word| {
+            if word.starts_with('/') {
+                "<path>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl SqliteStore {
@@ -80,7 +110,8 @@ impl SqliteStore {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Io(format!("cannot use WAL mode (got {mode})")));
         }
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(io)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(io)?;
         schema::migrate(&mut conn)?;
         // A cheap sanity read of every table, so damage shows now.
         conn.query_row(
@@ -111,7 +142,12 @@ impl SqliteStore {
     /// Stops taking changes and waits until the writer has committed all
     /// it got. Later records are dropped.
     pub fn close(&self) {
-        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner()).1.take();
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .take();
         drop(sender);
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = writer {
@@ -119,7 +155,10 @@ impl SqliteStore {
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         // One read transaction: a consistent snapshot across tables.
         let tx = conn.transaction().map_err(io)?;
@@ -206,7 +245,9 @@ impl WorkerStore for SqliteStore {
     ) -> Result<Option<StoredWorker>, StoreError> {
         self.read(|tx| {
             let Some(summary) = tx
-                .prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM workers WHERE id = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM workers WHERE id = ?1"
+                ))?
                 .query_row(params![worker_id.as_str()], summary_row)
                 .optional()?
             else {
@@ -237,7 +278,10 @@ impl WorkerStore for SqliteStore {
                     "SELECT seq, event FROM events WHERE worker_id = ?1 ORDER BY seq DESC LIMIT ?2",
                 )?
                 .query_map(params![worker_id.as_str(), bounds.events as i64], |row| {
-                    Ok((row.get::<_, i64>(0)? as u64, from_json(&row.get::<_, String>(1)?)?))
+                    Ok((
+                        row.get::<_, i64>(0)? as u64,
+                        from_json(&row.get::<_, String>(1)?)?,
+                    ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             events.reverse();
@@ -246,9 +290,15 @@ impl WorkerStore for SqliteStore {
                     "SELECT client_input_id, acceptance FROM client_ids
                      WHERE worker_id = ?1 ORDER BY ord DESC LIMIT ?2",
                 )?
-                .query_map(params![worker_id.as_str(), bounds.client_ids as i64], |row| {
-                    Ok((id(&row.get::<_, String>(0)?)?, from_json(&row.get::<_, String>(1)?)?))
-                })?
+                .query_map(
+                    params![worker_id.as_str(), bounds.client_ids as i64],
+                    |row| {
+                        Ok((
+                            id(&row.get::<_, String>(0)?)?,
+                            from_json(&row.get::<_, String>(1)?)?,
+                        ))
+                    },
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             client_ids.reverse();
             Ok(Some(StoredWorker {
@@ -288,7 +338,10 @@ impl WorkerStore for SqliteStore {
             let rows = tx
                 .prepare_cached("SELECT state, COUNT(*) FROM workers GROUP BY state")?
                 .query_map([], |row| {
-                    Ok((from_name::<WorkerState>(&row.get::<_, String>(0)?)?, row.get::<_, i64>(1)?))
+                    Ok((
+                        from_name::<WorkerState>(&row.get::<_, String>(0)?)?,
+                        row.get::<_, i64>(1)?,
+                    ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             for (state, n) in rows {

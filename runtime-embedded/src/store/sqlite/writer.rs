@@ -38,7 +38,9 @@ pub(super) fn run(
     retain: LoadBounds,
 ) {
     let mut next_order: i64 = conn
-        .query_row("SELECT COALESCE(MAX(ord), 0) FROM client_ids", [], |r| r.get(0))
+        .query_row("SELECT COALESCE(MAX(ord), 0) FROM client_ids", [], |r| {
+            r.get(0)
+        })
         .unwrap_or(0);
     while let Ok(first) = records.recv() {
         let mut batch = vec![first];
@@ -170,14 +172,24 @@ impl Batch<'_, '_> {
                 status,
             } => {
                 self.flush_append(worker_id, *index)?;
-                tx.prepare_cached("UPDATE entries SET status = ?3 WHERE worker_id = ?1 AND idx = ?2")?
-                    .execute(params![worker_id.as_str(), *index as i64, name(status)])?;
+                tx.prepare_cached(
+                    "UPDATE entries SET status = ?3 WHERE worker_id = ?1 AND idx = ?2",
+                )?
+                .execute(params![
+                    worker_id.as_str(),
+                    *index as i64,
+                    name(status)
+                ])?;
             }
             Change::Event { seq, event } => {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO events (worker_id, seq, event) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![event.worker_id.as_str(), *seq as i64, json(event)])?;
+                .execute(params![
+                    event.worker_id.as_str(),
+                    *seq as i64,
+                    json(event)
+                ])?;
                 self.prune(&event.worker_id).events_up_to = Some(*seq);
             }
             Change::ClientId {
@@ -208,7 +220,8 @@ impl Batch<'_, '_> {
                     "DELETE FROM events WHERE worker_id = ?1",
                     "DELETE FROM client_ids WHERE worker_id = ?1",
                 ] {
-                    tx.prepare_cached(table)?.execute(params![worker_id.as_str()])?;
+                    tx.prepare_cached(table)?
+                        .execute(params![worker_id.as_str()])?;
                 }
             }
         }
@@ -279,7 +292,12 @@ impl Batch<'_, '_> {
     }
 }
 
-fn write_append(tx: &Transaction<'_>, worker_id: &WorkerId, index: u64, text: &str) -> rusqlite::Result<()> {
+fn write_append(
+    tx: &Transaction<'_>,
+    worker_id: &WorkerId,
+    index: u64,
+    text: &str,
+) -> rusqlite::Result<()> {
     tx.prepare_cached("UPDATE entries SET text = text || ?3 WHERE worker_id = ?1 AND idx = ?2")?
         .execute(params![worker_id.as_str(), index as i64, text])?;
     Ok(())

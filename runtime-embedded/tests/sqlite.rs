@@ -1,0 +1,289 @@
+//! The embedded Runtime over its SQLite store: the conformance suite on a
+//! fresh and a reopened store, what survives a restart, recovery of turns a
+//! crash interrupted, eviction, retention, and refusals at open.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use yoi_runtime_api::conformance::{self, Outcome, SLOW_PROFILE};
+use yoi_runtime_api::dto::{
+    BusyPolicy, EntryRole, EntryStatus, EventQuery, InputRequest, WorkerEventKind, WorkerState,
+};
+use yoi_runtime_api::{DynRuntime, ErrorCode, InputId, Runtime, test_util};
+use yoi_runtime_embedded::store::{SqliteStore, StoreError};
+use yoi_runtime_embedded::{ConfigError, EmbeddedOptions, EmbeddedRuntime, Limits};
+
+fn db(label: &str) -> std::path::PathBuf {
+    test_util::temp_dir(label).join("yoi.sqlite3")
+}
+
+fn assert_all_passed(outcomes: &[(&str, Outcome)]) {
+    for (name, outcome) in outcomes {
+        assert_eq!(*outcome, Outcome::Passed, "{name} was skipped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_a_fresh_and_a_reopened_store() {
+    let path = db("conformance");
+    let (rt, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    assert!(rt.capabilities().persistent_store);
+    assert_all_passed(&conformance::run_all(&rt).await);
+    let shared: Arc<DynRuntime> = Arc::new(rt);
+    assert_all_passed(&conformance::run_all(shared.as_ref()).await);
+    drop(shared);
+    store.close();
+    drop(store);
+
+    let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    assert_all_passed(&conformance::run_all(&rt).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_a_client_can_read_survives_a_restart() {
+    let path = db("survives");
+    let (rt, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let worker = test_util::create(&rt, None).await;
+    let retry = InputRequest {
+        client_input_id: Some("retry-me".parse().unwrap()),
+        ..InputRequest::new("first")
+    };
+    let first = rt.send_input(&worker, retry.clone()).await.unwrap();
+    test_util::wait_idle(&rt, &worker).await;
+    test_util::send(&rt, &worker, "second", BusyPolicy::Reject).await;
+    test_util::wait_idle(&rt, &worker).await;
+    let stopped = test_util::create(&rt, None).await;
+    rt.stop(&stopped).await.unwrap();
+    let detail = rt.worker(&worker).await.unwrap();
+    let entries = test_util::all_entries(&rt, &worker).await;
+    let events = test_util::all_events(&rt, &worker).await;
+    let status = rt.status().await.unwrap();
+    // The reply's deltas are not waited for: let the writer catch up, as
+    // it does within milliseconds.
+    drop(rt);
+    store.close();
+    drop(store);
+
+    let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    assert_eq!(rt.worker(&worker).await.unwrap(), detail);
+    assert_eq!(test_util::all_entries(&rt, &worker).await, entries);
+    assert_eq!(test_util::all_events(&rt, &worker).await, events);
+    assert_eq!(rt.status().await.unwrap().workers, status.workers);
+    assert_eq!(
+        rt.worker(&stopped).await.unwrap().summary.state,
+        WorkerState::Stopped
+    );
+    // A retry after the restart is answered with the first acceptance.
+    assert_eq!(rt.send_input(&worker, retry).await.unwrap(), first);
+    // Cursors from before the restart resume exactly.
+    let middle = &events[events.len() / 2];
+    let page = rt
+        .events(
+            &worker,
+            EventQuery {
+                after: Some(middle.cursor.clone()),
+                limit: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.events, events[events.len() / 2 + 1..]);
+    // New events continue the log: their sequence numbers go on rising.
+    test_util::send(&rt, &worker, "third", BusyPolicy::Reject).await;
+    test_util::wait_idle(&rt, &worker).await;
+    let after = test_util::all_events(&rt, &worker).await;
+    let seqs: Vec<u64> = after.iter().map(|e| seq(e.cursor.as_str())).collect();
+    assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "{seqs:?}");
+    assert_eq!(after[..events.len()], events[..]);
+    // Listing pages through stored and resident Workers alike.
+    let listed = test_util::list_one_by_one(&rt).await;
+    assert_eq!(listed.len(), 2);
+}
+
+fn seq(cursor: &str) -> u64 {
+    cursor.split('.').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_turn_cut_short_by_a_crash_fails_and_the_queue_runs_on() {
+    let path = db("recovery");
+    let (worker, queued_id) = {
+        // A process that dies mid-turn: its Tokio runtime is dropped with
+        // the turn still running, and nothing is shut down.
+        let tokio = tokio::runtime::Runtime::new().unwrap();
+        let (rt, store) = tokio
+            .block_on(async { common::sqlite_runtime(&path, common::options_with_slow_profile()) });
+        let ids = tokio.block_on(async {
+            let worker = test_util::create(&rt, Some(SLOW_PROFILE)).await;
+            test_util::send(&rt, &worker, "cut short", BusyPolicy::Reject).await;
+            let queued = test_util::send(&rt, &worker, "waits", BusyPolicy::Queue).await;
+            test_util::wait_running(&rt, &worker).await;
+            (worker, queued.input_id)
+        });
+        drop(tokio);
+        drop(rt);
+        store.close();
+        ids
+    };
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    tokio.block_on(async {
+        let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+        test_util::wait_idle(&rt, &worker).await;
+        let entries = test_util::all_entries(&rt, &worker).await;
+        let texts: Vec<(&str, EntryRole, EntryStatus)> = entries
+            .iter()
+            .map(|e| (e.text.as_str(), e.role, e.status))
+            .collect();
+        assert_eq!(
+            texts[0],
+            ("cut short", EntryRole::User, EntryStatus::Complete)
+        );
+        assert_eq!(texts[1].1, EntryRole::Assistant);
+        assert_eq!(texts[1].2, EntryStatus::Failed);
+        // The queued input was recorded before the crash, so its entry
+        // comes before the failed turn's notice.
+        assert_eq!(texts[2], ("waits", EntryRole::User, EntryStatus::Complete));
+        assert_eq!(
+            texts[3],
+            (
+                "The turn failed: interrupted by restart",
+                EntryRole::Notice,
+                EntryStatus::Complete
+            )
+        );
+        assert_eq!(
+            texts[4],
+            ("echo: waits", EntryRole::Assistant, EntryStatus::Complete)
+        );
+        let events = test_util::all_events(&rt, &worker).await;
+        assert!(events.iter().any(|e| matches!(
+            &e.kind,
+            WorkerEventKind::TurnFailed { reason, .. } if reason.message == "interrupted by restart"
+        )));
+        assert!(events.iter().any(|e| matches!(
+            &e.kind,
+            WorkerEventKind::TurnCompleted { input_id, .. } if *input_id == queued_id
+        )));
+        let status = rt.status().await.unwrap();
+        assert_eq!(status.workers.running, 0);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evicted_workers_load_again_and_a_subscribed_one_stays() {
+    let path = db("evict");
+    let options = EmbeddedOptions {
+        limits: Limits {
+            max_resident_workers: 8,
+            ..Limits::default()
+        },
+        ..common::options_with_slow_profile()
+    };
+    let (rt, _store) = common::sqlite_runtime(&path, options);
+    let watched = test_util::create(&rt, None).await;
+    let mut stream = rt.subscribe(&watched, None).await.unwrap();
+    let mut workers = Vec::new();
+    for n in 0..40 {
+        let worker = test_util::create(&rt, None).await;
+        test_util::send(&rt, &worker, &format!("hello {n}"), BusyPolicy::Reject).await;
+        test_util::wait_idle(&rt, &worker).await;
+        workers.push(worker);
+    }
+    // Every Worker reads back whole, whether resident or loaded again.
+    for (n, worker) in workers.iter().enumerate() {
+        let entries = test_util::all_entries(&rt, worker).await;
+        assert_eq!(test_util::user_texts(&entries), [format!("hello {n}")]);
+        assert_eq!(entries[1].text, format!("echo: hello {n}"));
+    }
+    // The subscribed Worker was never replaced by a second copy: its
+    // stream sees input sent after all that churn.
+    test_util::send(&rt, &watched, "still here", BusyPolicy::Reject).await;
+    let mut seen = Vec::new();
+    while !seen.contains(&"turn_completed") {
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push(event.kind_name());
+    }
+    assert_eq!(rt.status().await.unwrap().workers.total(), 41);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_workers_past_the_cap_are_deleted_on_disk_too() {
+    let path = db("retention");
+    let options = || EmbeddedOptions {
+        limits: Limits {
+            max_stopped_workers: 2,
+            ..Limits::default()
+        },
+        ..EmbeddedOptions::default()
+    };
+    let (rt, store) = common::sqlite_runtime(&path, options());
+    let mut stopped = Vec::new();
+    for _ in 0..3 {
+        let worker = test_util::create(&rt, None).await;
+        rt.stop(&worker).await.unwrap();
+        stopped.push(worker);
+    }
+    drop(rt);
+    store.close();
+    drop(store);
+    let (rt, _store) = common::sqlite_runtime(&path, options());
+    let err = rt.worker(&stopped[0]).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnknownWorker);
+    for worker in &stopped[1..] {
+        assert_eq!(
+            rt.worker(worker).await.unwrap().summary.state,
+            WorkerState::Stopped
+        );
+    }
+    assert_eq!(rt.status().await.unwrap().workers.stopped, 2);
+}
+
+#[test]
+fn a_newer_damaged_or_unwritable_store_is_refused() {
+    let options = EmbeddedOptions::default();
+    let retain = common::retain(&options);
+    // Newer schema.
+    let newer = db("newer");
+    {
+        let conn = rusqlite_connection(&newer);
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    match SqliteStore::open(&newer, retain) {
+        Err(StoreError::NewerSchema { found: 99, .. }) => {}
+        other => panic!("expected a newer-schema refusal, got {other:?}"),
+    }
+    // Not a database.
+    let garbage = db("garbage");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    match SqliteStore::open(&garbage, retain) {
+        Err(StoreError::Corrupt(_)) => {}
+        other => panic!("expected a damaged-store refusal, got {other:?}"),
+    }
+    // A path that cannot hold a file (its folder is a file).
+    let folder_is_file = test_util::temp_dir("not-a-dir").join("file");
+    std::fs::write(&folder_is_file, b"x").unwrap();
+    match SqliteStore::open(&folder_is_file.join("yoi.sqlite3"), retain) {
+        Err(StoreError::Io(message)) => {
+            assert!(!message.contains("not-a-dir"), "no path in {message}");
+        }
+        other => panic!("expected an I/O refusal, got {other:?}"),
+    }
+    // The refusal carries through the Runtime's constructor.
+    let refused = SqliteStore::open(&newer, retain)
+        .map(|store| EmbeddedRuntime::open(options.clone(), Arc::new(store)).map(|_| ()));
+    assert!(matches!(refused, Err(StoreError::NewerSchema { .. })));
+    let _ = ConfigError::Store(StoreError::Failed);
+    let _: InputId = "in-x".parse().unwrap();
+}
+
+/// A bare SQLite connection, to prepare files the store must refuse.
+fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
