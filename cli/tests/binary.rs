@@ -1,18 +1,18 @@
-//! The binary refuses bad configuration with a clear message and exit code 2.
+//! The binary: refusals with a clear message and exit code (2 for
+//! configuration, 3 for a store), and what a restart keeps or forgets.
+
+mod common;
 
 use std::process::Command;
 
+use common::process::{Server, yoi};
+use serde_json::{Value, json};
+use yoi_runtime_api::test_util::temp_dir;
+
 fn server() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_yoi"));
-    for var in [
-        "YOI_BIND",
-        "YOI_WORKSPACE",
-        "YOI_CONFIG",
-        "YOI_TOKEN_FILE",
-        "YOI_TOKEN",
-    ] {
-        command.env_remove(var);
-    }
+    let mut command = yoi();
+    // Never the developer's own data directory.
+    command.arg("--memory");
     command
 }
 
@@ -41,5 +41,154 @@ fn help_lists_the_flags() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     for flag in ["--bind", "--workspace", "--config", "--token-file"] {
         assert!(stdout.contains(flag), "{stdout}");
+    }
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
+    let reply = client.post(url).json(&body).send().await.unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    reply.json().await.unwrap()
+}
+
+const RT: &str = "api/runtimes/backend-internal";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_with_memory_old_ids_are_404_and_old_cursors_410() {
+    let client = reqwest::Client::new();
+    let server = Server::start(&["--memory"]).await;
+    let alice = post(&client, format!("{}/{RT}/workers", server.base), json!({})).await;
+    let alice = alice["worker_id"].as_str().unwrap().to_owned();
+    let accepted = post(
+        &client,
+        format!("{}/{RT}/workers/{alice}/input?wait_ms=5000", server.base),
+        json!({ "text": "hi" }),
+    )
+    .await;
+    let cursor = accepted["next_cursor"].as_str().unwrap().to_owned();
+    server.kill();
+
+    let server = Server::start(&["--memory"]).await;
+    let gone = client
+        .get(format!("{}/{RT}/workers/{alice}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let bob = post(&client, format!("{}/{RT}/workers", server.base), json!({})).await;
+    let bob = bob["worker_id"].as_str().unwrap().to_owned();
+    assert_ne!(bob, alice, "an id is never reused");
+    post(
+        &client,
+        format!("{}/{RT}/workers/{bob}/input?wait_ms=5000", server.base),
+        json!({ "text": "hello" }),
+    )
+    .await;
+    // Alice's cursor names an older log: never taken for one of Bob's.
+    let stale = client
+        .get(format!(
+            "{}/{RT}/workers/{bob}/events?after={cursor}",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 410);
+    let resumed = client
+        .get(format!("{}/{RT}/workers/{bob}/events/stream", server.base))
+        .header("last-event-id", &cursor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 410);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_data_dir_workers_survive_a_restart() {
+    let client = reqwest::Client::new();
+    let data = temp_dir("data-dir");
+    let data = data.to_str().unwrap();
+    let server = Server::start(&["--data-dir", data]).await;
+    let worker = post(
+        &client,
+        format!("{}/{RT}/workers", server.base),
+        json!({ "display_name": "kept" }),
+    )
+    .await;
+    let worker = worker["worker_id"].as_str().unwrap().to_owned();
+    let done = post(
+        &client,
+        format!("{}/{RT}/workers/{worker}/input?wait_ms=5000", server.base),
+        json!({ "text": "remember me" }),
+    )
+    .await;
+    assert_eq!(done["outcome"], "completed");
+    let runtimes: Value = client
+        .get(format!("{}/api/runtimes", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        runtimes["items"][0]["capabilities"]["persistent_store"],
+        true
+    );
+    // The input was durable before it was answered; the rest of the turn
+    // is checked by the crash test.
+    server.kill();
+
+    let server = Server::start(&["--data-dir", data]).await;
+    let detail: Value = client
+        .get(format!("{}/{RT}/workers/{worker}", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["display_name"], "kept");
+    let transcript: Value = client
+        .get(format!("{}/{RT}/workers/{worker}/transcript", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(transcript["entries"][0]["text"], "remember me");
+}
+
+#[test]
+fn a_store_that_cannot_be_opened_exits_3_with_a_clear_message() {
+    let cases: [(&str, fn(&std::path::Path)); 3] = [
+        ("damaged", |dir| {
+            let folder = dir.join("runtimes").join("backend-internal");
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join("yoi.sqlite3"), vec![0x42; 4096]).unwrap();
+        }),
+        ("upgrade yoi", |dir| {
+            let folder = dir.join("runtimes").join("backend-internal");
+            std::fs::create_dir_all(&folder).unwrap();
+            let conn = rusqlite::Connection::open(folder.join("yoi.sqlite3")).unwrap();
+            conn.pragma_update(None, "user_version", 7).unwrap();
+        }),
+        ("cannot be used", |dir| {
+            // The data directory's runtimes folder is a file.
+            std::fs::write(dir.join("runtimes"), b"not a folder").unwrap();
+        }),
+    ];
+    for (expected, prepare) in cases {
+        let dir = temp_dir("refused-store");
+        prepare(&dir);
+        let output = yoi()
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(3), "{expected}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        assert!(stderr.contains("backend-internal"), "{stderr}");
     }
 }

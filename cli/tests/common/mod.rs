@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod live;
+pub mod process;
 
 use std::path::Path;
 use std::time::Duration;

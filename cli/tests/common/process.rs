@@ -1,0 +1,82 @@
+//! `yoi serve` as a child process, for tests that kill it.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `yoi serve`; killed (SIGKILL) on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+/// The `yoi` command with no `YOI_*` variables from the environment.
+pub fn yoi() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_yoi"));
+    for (var, _) in std::env::vars() {
+        if var.starts_with("YOI_") {
+            command.env_remove(var);
+        }
+    }
+    command
+}
+
+impl Server {
+    /// Starts `yoi serve` on a free loopback port with `args`, and waits
+    /// until it answers `/healthz`.
+    pub async fn start(args: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bind = format!("127.0.0.1:{port}");
+        let child = yoi()
+            .args(["serve", "--bind", &bind])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Self {
+            child,
+            base: format!("http://{bind}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(reply) = client.get(format!("{}/healthz", server.base)).send().await {
+                if reply.status().is_success() {
+                    return server;
+                }
+            }
+            assert!(Instant::now() < deadline, "yoi serve did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config file with a slow echo profile, written into `dir`.
+pub fn slow_profile_config(dir: &Path, delay_ms: u64) -> String {
+    let path = dir.join("yoi.toml");
+    std::fs::write(
+        &path,
+        format!("[[profiles]]\nname = \"slow\"\nbackend = \"echo\"\necho_delay_ms = {delay_ms}\n"),
+    )
+    .unwrap();
+    path.display().to_string()
+}
