@@ -203,7 +203,8 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
 
     // A last start: let every queue drain, then check everything.
     let server = Server::start(&args).await;
-    let truth = truth.lock().unwrap();
+    // Every driver has finished: take the truth out of its lock.
+    let truth = std::mem::take(&mut *truth.lock().unwrap());
     let mut seen_inputs = HashSet::new();
     for worker in &truth.workers {
         let detail = wait_settled(&client, &server.base, worker).await;
