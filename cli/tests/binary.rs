@@ -161,7 +161,9 @@ async fn with_a_data_dir_workers_survive_a_restart() {
 
 #[test]
 fn a_store_that_cannot_be_opened_exits_3_with_a_clear_message() {
-    let cases: [(&str, fn(&std::path::Path)); 3] = [
+    /// What stderr must say, and how to spoil the data directory.
+    type Case = (&'static str, fn(&std::path::Path));
+    let cases: [Case; 3] = [
         ("damaged", |dir| {
             let folder = dir.join("runtimes").join("backend-internal");
             std::fs::create_dir_all(&folder).unwrap();
