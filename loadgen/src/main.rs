@@ -10,10 +10,12 @@
 //! figures and a verdict per scenario; exits non-zero on any violation.
 //! Only loopback addresses are ever targeted by default.
 
+mod child;
 mod client;
 mod scenarios;
 mod soak;
 mod stats;
+mod store;
 mod turn;
 
 use std::net::SocketAddr;
@@ -33,6 +35,10 @@ enum Scenario {
     /// Server CPU per chat cycle, waited on the input request vs four
     /// requests; runs `yoi serve` as a child process (not part of `all`).
     Turn,
+    /// Server CPU per chat cycle, SQLite store vs memory store (children).
+    Store,
+    /// Start-up time and RSS of `yoi serve` over `--data-dir` (a child).
+    Startup,
     All,
 }
 
@@ -63,6 +69,10 @@ struct Cli {
     /// it).
     #[arg(long)]
     yoi_bin: Option<std::path::PathBuf>,
+    /// The data directory the `startup` scenario serves (made by the
+    /// `store_fill` example of yoi-runtime-embedded).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -100,7 +110,10 @@ async fn start_server() -> Result<SocketAddr, client::BoxError> {
 }
 
 async fn run(cli: Cli) -> Result<bool, client::BoxError> {
-    if cli.scenario == Scenario::Turn {
+    if matches!(
+        cli.scenario,
+        Scenario::Turn | Scenario::Store | Scenario::Startup
+    ) {
         let bin = match cli.yoi_bin.clone() {
             Some(bin) => bin,
             None => std::env::current_exe()?
@@ -108,7 +121,14 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
                 .ok_or("no folder beside loadgen")?
                 .join("yoi"),
         };
-        let ok = turn::turn(bin, cli.seconds).await?;
+        let ok = match cli.scenario {
+            Scenario::Turn => turn::turn(bin, cli.seconds).await?,
+            Scenario::Store => store::store(bin, cli.seconds).await?,
+            _ => {
+                let data_dir = cli.data_dir.clone().ok_or("startup needs --data-dir")?;
+                store::startup(bin, data_dir).await?
+            }
+        };
         println!("loadgen: {}", if ok { "PASS" } else { "FAIL" });
         return Ok(ok);
     }

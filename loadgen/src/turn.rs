@@ -9,70 +9,27 @@
 //! noisy machine hits both alike.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::child::Server;
 use crate::client::{BoxError, Client, RT};
 
-const ROUNDS: u32 = 3;
-const CONCURRENCY: usize = 4;
+pub(crate) const ROUNDS: u32 = 3;
+pub(crate) const CONCURRENCY: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cycle {
+pub(crate) enum Cycle {
     /// create, input (202), events until turn_completed, transcript.
     FourRequests,
     /// create, input with wait_ms (200 with the reply), transcript.
     Wait,
 }
 
-/// A `yoi serve` child on a free loopback port; killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(bin: &PathBuf) -> Result<Self, BoxError> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(bin)
-            .args(["serve", "--memory", "--bind", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        Ok(Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        })
-    }
-
-    /// The child's CPU time so far.
-    fn cpu(&self) -> Result<Duration, BoxError> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name, which is in parentheses.
-        let rest = stat.rsplit_once(')').ok_or("bad /proc stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        // Linux reports in USER_HZ, which is 100 on every supported target.
-        Ok(Duration::from_millis(ticks * 10))
-    }
-}
-
-async fn cycle(client: &Client, kind: Cycle, n: u64) -> Result<(), BoxError> {
+pub(crate) async fn cycle(client: &Client, kind: Cycle, n: u64) -> Result<(), BoxError> {
     let worker = client.create_worker().await?;
     let text = format!("turn {n}");
     let path = format!("{RT}/workers/{worker}/input");
@@ -114,7 +71,7 @@ async fn cycle(client: &Client, kind: Cycle, n: u64) -> Result<(), BoxError> {
 }
 
 /// Runs `kind` cycles for `duration`; returns how many completed.
-async fn run(client: &Client, kind: Cycle, duration: Duration) -> Result<u64, BoxError> {
+pub(crate) async fn run(client: &Client, kind: Cycle, duration: Duration) -> Result<u64, BoxError> {
     let deadline = Instant::now() + duration;
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -136,7 +93,7 @@ async fn run(client: &Client, kind: Cycle, duration: Duration) -> Result<u64, Bo
 
 /// The scenario: prints server CPU per cycle for each kind and the ratio.
 pub(crate) async fn turn(bin: PathBuf, seconds: u64) -> Result<bool, BoxError> {
-    let server = Server::start(&bin)?;
+    let server = Server::start(&bin, &["--memory"])?;
     let client = Client::new(server.base.clone());
     client.wait_ready().await?;
     let slice = Duration::from_secs(seconds.max(2)) / (2 * ROUNDS);

@@ -16,6 +16,7 @@ use yoi_runtime_api::dto::{
 };
 use yoi_runtime_api::{EventCursor, ProfileName, Runtime, WorkerId};
 use yoi_runtime_embedded::backend::SilentBackend;
+use yoi_runtime_embedded::store::{LoadBounds, SqliteStore};
 use yoi_runtime_embedded::{
     BackendConfig, EmbeddedOptions, EmbeddedRuntime, Limits, ProfileConfig,
 };
@@ -62,33 +63,69 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The Runtime under test: memory store, or SQLite in a fresh file.
+fn runtime_on(store: &str) -> EmbeddedRuntime {
+    match store {
+        "memory" => EmbeddedRuntime::with_defaults(),
+        _ => {
+            let dir = std::env::temp_dir().join(format!(
+                "yoi-bench-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let options = EmbeddedOptions::default();
+            let retain = LoadBounds {
+                entries: options.limits.max_transcript_entries,
+                events: options.limits.max_events_per_worker,
+                client_ids: options.limits.max_remembered_client_ids,
+            };
+            let store = SqliteStore::open(&dir.join("yoi.sqlite3"), retain).unwrap();
+            EmbeddedRuntime::open(options, Arc::new(store)).unwrap()
+        }
+    }
+}
+
+/// `send_input` on idle Workers, one at a time and 16 at once, with each
+/// store. On SQLite every call waits until its input is durable; 16 at
+/// once share commits (group commit).
 fn send_input(c: &mut Criterion) {
     let tokio = tokio_runtime();
-    let rt = EmbeddedRuntime::with_defaults();
-    c.bench_function("send_input/idle_worker", |b| {
-        // Fresh Workers are made outside the timed part, so every measured
-        // call lands on an idle Worker.
-        b.to_async(&tokio).iter_custom(|iters| {
-            let rt = rt.clone();
-            async move {
-                let mut ids = Vec::with_capacity(iters as usize);
-                for _ in 0..iters {
-                    ids.push(
-                        rt.create_worker(CreateWorkerRequest::default())
-                            .await
-                            .unwrap()
-                            .summary
-                            .worker_id,
-                    );
-                }
-                let started = std::time::Instant::now();
-                for id in &ids {
-                    rt.send_input(id, InputRequest::new("hello")).await.unwrap();
-                }
-                started.elapsed()
-            }
-        });
-    });
+    let mut group = c.benchmark_group("send_input");
+    for store in ["memory", "sqlite"] {
+        let rt = tokio.block_on(async { runtime_on(store) });
+        for concurrent in [1usize, 16] {
+            let id = BenchmarkId::new(store, format!("{concurrent}_at_once"));
+            group.bench_function(id, |b| {
+                // Fresh Workers are made outside the timed part, so every
+                // measured call lands on an idle Worker.
+                b.to_async(&tokio).iter_custom(|iters| {
+                    let rt = rt.clone();
+                    async move {
+                        let mut ids = Vec::with_capacity(iters as usize);
+                        for _ in 0..iters {
+                            let created = rt.create_worker(CreateWorkerRequest::default());
+                            ids.push(created.await.unwrap().summary.worker_id);
+                        }
+                        let started = std::time::Instant::now();
+                        for chunk in ids.chunks(concurrent) {
+                            let calls = chunk
+                                .iter()
+                                .map(|id| rt.send_input(id, InputRequest::new("hello")));
+                            for result in futures_util::future::join_all(calls).await {
+                                result.unwrap();
+                            }
+                        }
+                        started.elapsed()
+                    }
+                });
+            });
+        }
+    }
+    group.finish();
 }
 
 fn create_worker(c: &mut Criterion) {
@@ -139,16 +176,16 @@ fn events_page(c: &mut Criterion) {
         let rt = runtime(events as usize);
         // About 1.5 events per transcript entry, so this fills the log.
         let id = tokio.block_on(filled_worker(&rt, events));
-        let last: u64 = tokio
+        let last = tokio
             .block_on(rt.worker(&id))
             .unwrap()
             .summary
             .last_cursor
-            .unwrap()
-            .as_str()
-            .parse()
             .unwrap();
-        let after = EventCursor::new((last - 200).to_string()).unwrap();
+        // The embedded Runtime's cursors are `<seq>.<epoch>`.
+        let (seq, epoch) = last.as_str().split_once('.').unwrap();
+        let seq: u64 = seq.parse().unwrap();
+        let after = EventCursor::new(format!("{}.{epoch}", seq - 200)).unwrap();
         group.bench_with_input(BenchmarkId::from_parameter(events), &events, |b, _| {
             b.to_async(&tokio).iter(|| async {
                 let page = rt

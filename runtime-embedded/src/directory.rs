@@ -9,14 +9,14 @@
 //! it runs no turn, and everything it recorded is durable, so a reload
 //! reads exactly what it had.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use yoi_runtime_api::WorkerId;
 
-use crate::store::WorkerStore;
+use crate::store::{Ticket, WorkerStore};
 use crate::worker::Worker;
 
 /// The Workers in memory.
@@ -26,6 +26,9 @@ pub(crate) struct Directory {
     /// A clock for least-recently-used eviction.
     clock: AtomicU64,
     max_resident: usize,
+    /// Workers deleted whose deletion may not be durable yet, with its
+    /// ticket: they are not loaded again meanwhile.
+    tombstones: Mutex<HashMap<WorkerId, Ticket>>,
 }
 
 impl Directory {
@@ -34,6 +37,7 @@ impl Directory {
             resident: RwLock::new(BTreeMap::new()),
             clock: AtomicU64::new(0),
             max_resident,
+            tombstones: Mutex::new(HashMap::new()),
         }
     }
 
@@ -56,6 +60,20 @@ impl Directory {
         drop(resident);
         self.touch(&worker);
         Some(worker)
+    }
+
+    /// Marks a Worker deleted until `ticket` is durable.
+    pub(crate) fn bury(&self, id: WorkerId, ticket: Ticket) {
+        let mut tombstones = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
+        tombstones.insert(id, ticket);
+    }
+
+    /// Whether a Worker was deleted and the store may not know yet; drops
+    /// tombstones whose deletion is durable.
+    pub(crate) fn is_buried(&self, id: &WorkerId, store: &dyn WorkerStore) -> bool {
+        let mut tombstones = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
+        tombstones.retain(|_, ticket| !store.is_durable(*ticket));
+        tombstones.contains_key(id)
     }
 
     /// Forgets a Worker; false when it was not resident.

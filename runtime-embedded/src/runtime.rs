@@ -311,7 +311,8 @@ impl Runtime for EmbeddedRuntime {
             .await?
             .stop(&self.shared.context);
         if stopped_now {
-            self.shared.retire(Some(worker_id));
+            let ticket = self.shared.retire(Some(worker_id));
+            self.shared.durable(ticket).await?;
         }
         Ok(detail)
     }

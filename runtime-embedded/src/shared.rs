@@ -85,6 +85,9 @@ impl Shared {
     /// Loads a Worker from the store and makes it resident (or returns the
     /// copy a concurrent load made resident first). Blocks.
     pub(crate) fn load(&self, worker_id: &WorkerId) -> Result<Option<Arc<Worker>>, StoreError> {
+        if self.directory.is_buried(worker_id, self.store.as_ref()) {
+            return Ok(None);
+        }
         let Some(stored) = self.store.load(worker_id, self.bounds())? else {
             return Ok(None);
         };
@@ -118,15 +121,21 @@ impl Shared {
     }
 
     /// Records that a Worker stopped, deleting the stopped Workers past
-    /// `max_stopped_workers` or `max_stopped_age`.
-    pub(crate) fn retire(&self, worker_id: Option<&WorkerId>) {
+    /// `max_stopped_workers` or `max_stopped_age`. Returns the ticket to
+    /// wait for before answering.
+    pub(crate) fn retire(&self, worker_id: Option<&WorkerId>) -> Ticket {
         let stopped = worker_id.map(|id| (id.clone(), Timestamp::now()));
+        let mut last = Ticket(0);
         for old in self.context.retire(stopped) {
             self.directory.remove(&old);
             if self.persist {
-                let _ = self.store.record(vec![Change::Deleted { worker_id: old }]);
+                last = self.store.record(vec![Change::Deleted {
+                    worker_id: old.clone(),
+                }]);
+                self.directory.bury(old, last);
             }
         }
+        last
     }
 
     /// Forgets a stopped Worker and all its data; false when another call
@@ -137,9 +146,11 @@ impl Shared {
         }
         self.context.forget_stopped(worker_id);
         Some(if self.persist {
-            self.store.record(vec![Change::Deleted {
+            let ticket = self.store.record(vec![Change::Deleted {
                 worker_id: worker_id.clone(),
-            }])
+            }]);
+            self.directory.bury(worker_id.clone(), ticket);
+            ticket
         } else {
             Ticket(0)
         })
@@ -215,7 +226,7 @@ impl Shared {
         }
         self.context
             .resume(self.store.counts()?, self.store.stopped()?);
-        self.retire(None);
+        let _ = self.retire(None);
         let mut turns = Vec::new();
         for worker_id in self.store.unfinished()? {
             let Some(worker) = self.load(&worker_id)? else {

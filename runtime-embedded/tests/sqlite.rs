@@ -287,3 +287,51 @@ fn a_newer_damaged_or_unwritable_store_is_refused() {
 fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_workers_older_than_the_age_limit_are_deleted() {
+    let path = db("age");
+    let options = EmbeddedOptions {
+        limits: Limits {
+            max_stopped_age: Some(Duration::ZERO),
+            ..Limits::default()
+        },
+        ..EmbeddedOptions::default()
+    };
+    let (rt, _store) = common::sqlite_runtime(&path, options);
+    let kept = test_util::create(&rt, None).await;
+    let stopped = test_util::create(&rt, None).await;
+    rt.stop(&stopped).await.unwrap();
+    let err = rt.worker(&stopped).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnknownWorker);
+    assert_eq!(
+        rt.worker(&kept).await.unwrap().summary.state,
+        WorkerState::Idle
+    );
+    assert_eq!(rt.status().await.unwrap().workers.stopped, 0);
+}
+
+#[test]
+fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
+    let options = EmbeddedOptions::default();
+    let retain = common::retain(&options);
+    let path = db("migrations");
+    // Version 0: an empty database file.
+    rusqlite_connection(&path);
+    for _ in 0..2 {
+        SqliteStore::open(&path, retain).unwrap().close();
+        let conn = rusqlite_connection(&path);
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(tables, ["client_ids", "entries", "events", "workers"]);
+    }
+}

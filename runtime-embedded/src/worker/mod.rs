@@ -142,8 +142,10 @@ impl Locked<'_> {
 
     fn set_entry_status(&mut self, index: u64, status: EntryStatus) {
         if let Some(entry) = self.inner.transcript.get_mut(index) {
-            entry.status = status;
-            self.journal_status(index, status);
+            if entry.status != status {
+                entry.status = status;
+                self.journal_status(index, status);
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Sender};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::watch;
-use yoi_runtime_api::dto::{WorkerCounts, WorkerState};
+use yoi_runtime_api::dto::{WorkerCounts, WorkerEvent, WorkerState};
 use yoi_runtime_api::{Timestamp, WorkerId};
 
 use self::codec::{from_json, from_name, id, name, timestamp};
@@ -273,18 +273,24 @@ impl WorkerStore for SqliteStore {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             entries.reverse();
-            let mut events = tx
-                .prepare_cached(
-                    "SELECT seq, event FROM events WHERE worker_id = ?1 ORDER BY seq DESC LIMIT ?2",
-                )?
-                .query_map(params![worker_id.as_str(), bounds.events as i64], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)? as u64,
-                        from_json(&row.get::<_, String>(1)?)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            events.reverse();
+            // Newest segments first, until enough events are read.
+            let mut segments = tx.prepare_cached(
+                "SELECT events FROM events WHERE worker_id = ?1 ORDER BY first_seq DESC",
+            )?;
+            let mut rows = segments.query(params![worker_id.as_str()])?;
+            let mut newest_first: Vec<Vec<(u64, WorkerEvent)>> = Vec::new();
+            let mut count = 0;
+            while count < bounds.events {
+                let Some(row) = rows.next()? else { break };
+                let segment: Vec<(u64, WorkerEvent)> = from_json(&row.get::<_, String>(0)?)?;
+                count += segment.len();
+                newest_first.push(segment);
+            }
+            drop(rows);
+            let mut events: Vec<(u64, WorkerEvent)> =
+                newest_first.into_iter().rev().flatten().collect();
+            let skip = events.len().saturating_sub(bounds.events);
+            events.drain(..skip);
             let mut client_ids = tx
                 .prepare_cached(
                     "SELECT client_input_id, acceptance FROM client_ids

@@ -11,7 +11,10 @@ use crate::store::StoreError;
 /// Migration `n` (from 0) brings a store from version `n` to `n + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: Workers, their transcripts, event logs and remembered client ids.
-    // Timestamps are Unix nanoseconds; enums are their wire names.
+    // Timestamps are Unix nanoseconds; enums are their wire names. Events
+    // are stored in segments: the events one batch wrote for one Worker, as
+    // a JSON array of [seq, event], so a streamed reply costs one row per
+    // commit, not one per delta.
     "CREATE TABLE workers (
         id TEXT PRIMARY KEY NOT NULL,
         display_name TEXT NOT NULL,
@@ -26,7 +29,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_cursor TEXT,
         next_seq INTEGER NOT NULL
      ) WITHOUT ROWID;
-     CREATE INDEX workers_by_state ON workers (state, updated_at);
      CREATE TABLE entries (
         worker_id TEXT NOT NULL,
         idx INTEGER NOT NULL,
@@ -39,9 +41,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;
      CREATE TABLE events (
         worker_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        event TEXT NOT NULL,
-        PRIMARY KEY (worker_id, seq)
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        events TEXT NOT NULL,
+        PRIMARY KEY (worker_id, first_seq)
      ) WITHOUT ROWID;
      CREATE TABLE client_ids (
         worker_id TEXT NOT NULL,

@@ -16,6 +16,8 @@ use tokio::sync::watch;
 use yoi_runtime_api::WorkerId;
 
 use super::codec::{json, name, nanos};
+use yoi_runtime_api::dto::{TranscriptEntry, WorkerEvent};
+
 use crate::store::{Change, LoadBounds, Ticket, WorkerStatus};
 
 /// The most records one transaction takes.
@@ -83,7 +85,9 @@ fn commit(
     let tx = conn.transaction()?;
     let mut batch_writer = Batch {
         tx: &tx,
+        entries: HashMap::new(),
         appends: HashMap::new(),
+        events: HashMap::new(),
         summaries: HashMap::new(),
         pruning: HashMap::new(),
         next_order,
@@ -107,16 +111,22 @@ struct Prune {
 
 struct Batch<'a, 'b> {
     tx: &'a Transaction<'b>,
-    /// Text appended to (worker, index), not yet written.
+    /// Entries added in this batch, written once at its end with every
+    /// append and status change applied.
+    entries: HashMap<(WorkerId, u64), TranscriptEntry>,
+    /// Text appended to (worker, index) of an entry from an earlier batch,
+    /// not yet written.
     appends: HashMap<(WorkerId, u64), String>,
     /// The last summary of each Worker.
     summaries: HashMap<WorkerId, WorkerStatus>,
+    /// Events of each Worker, written as one segment at the batch's end.
+    events: HashMap<WorkerId, Vec<(u64, &'a WorkerEvent)>>,
     pruning: HashMap<WorkerId, Prune>,
     next_order: &'a mut i64,
 }
 
-impl Batch<'_, '_> {
-    fn apply(&mut self, change: &Change) -> rusqlite::Result<()> {
+impl<'a> Batch<'a, '_> {
+    fn apply(&mut self, change: &'a Change) -> rusqlite::Result<()> {
         let tx = self.tx;
         match change {
             Change::Created(meta) => {
@@ -182,14 +192,10 @@ impl Batch<'_, '_> {
                 ])?;
             }
             Change::Event { seq, event } => {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO events (worker_id, seq, event) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![
-                    event.worker_id.as_str(),
-                    *seq as i64,
-                    json(event)
-                ])?;
+                self.events
+                    .entry(event.worker_id.clone())
+                    .or_default()
+                    .push((*seq, event));
                 self.prune(&event.worker_id).events_up_to = Some(*seq);
             }
             Change::ClientId {
@@ -211,7 +217,9 @@ impl Batch<'_, '_> {
                 self.prune(worker_id).client_ids = true;
             }
             Change::Deleted { worker_id } => {
+                self.entries.retain(|(w, _), _| w != worker_id);
                 self.appends.retain(|(w, _), _| w != worker_id);
+                self.events.remove(worker_id);
                 self.summaries.remove(worker_id);
                 self.pruning.remove(worker_id);
                 for table in [
@@ -242,8 +250,38 @@ impl Batch<'_, '_> {
     /// Writes what was held back, and deletes what retention drops.
     fn finish(self, retain: LoadBounds) -> rusqlite::Result<()> {
         let tx = self.tx;
+        for ((worker_id, _), entry) in &self.entries {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO entries (worker_id, idx, role, text, at, status, input_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                worker_id.as_str(),
+                entry.index as i64,
+                name(&entry.role),
+                entry.text,
+                nanos(&entry.at),
+                name(&entry.status),
+                entry.input_id.as_ref().map(|id| id.as_str()),
+            ])?;
+        }
         for ((worker_id, index), text) in &self.appends {
             write_append(tx, worker_id, *index, text)?;
+        }
+        for (worker_id, events) in &self.events {
+            let (Some((first, _)), Some((last, _))) = (events.first(), events.last()) else {
+                continue;
+            };
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO events (worker_id, first_seq, last_seq, events)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                worker_id.as_str(),
+                *first as i64,
+                *last as i64,
+                json(events)
+            ])?;
         }
         for status in self.summaries.values() {
             tx.prepare_cached(
@@ -266,10 +304,19 @@ impl Batch<'_, '_> {
         const STEP: u64 = 64;
         for (worker_id, prune) in &self.pruning {
             if let Some(seq) = prune.events_up_to {
+                // Whole segments older than the retained events go.
                 let keep = retain.events as u64;
-                if seq > keep && seq % STEP == 0 {
-                    tx.prepare_cached("DELETE FROM events WHERE worker_id = ?1 AND seq <= ?2")?
-                        .execute(params![worker_id.as_str(), (seq - keep) as i64])?;
+                let crossed = |s: u64| s / STEP;
+                let first = self
+                    .events
+                    .get(worker_id)
+                    .and_then(|e| e.first())
+                    .map_or(seq, |e| e.0);
+                if seq > keep && crossed(first) != crossed(seq + 1) {
+                    tx.prepare_cached(
+                        "DELETE FROM events WHERE worker_id = ?1 AND last_seq <= ?2",
+                    )?
+                    .execute(params![worker_id.as_str(), (seq - keep) as i64])?;
                 }
             }
             if let Some(index) = prune.entries_up_to {
