@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::process::{Server, yoi};
+use common::process::{Server, get_json, yoi};
 use serde_json::{Value, json};
 use yoi_runtime_api::test_util::temp_dir;
 
@@ -122,14 +122,7 @@ async fn with_a_data_dir_workers_survive_a_restart() {
     )
     .await;
     assert_eq!(done["outcome"], "completed");
-    let runtimes: Value = client
-        .get(format!("{}/api/runtimes", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runtimes: Value = get_json(&client, format!("{}/api/runtimes", server.base)).await;
     assert_eq!(
         runtimes["items"][0]["capabilities"]["persistent_store"],
         true
@@ -139,23 +132,13 @@ async fn with_a_data_dir_workers_survive_a_restart() {
     server.kill();
 
     let server = Server::start(&["--data-dir", data]).await;
-    let detail: Value = client
-        .get(format!("{}/{RT}/workers/{worker}", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(&client, format!("{}/{RT}/workers/{worker}", server.base)).await;
     assert_eq!(detail["display_name"], "kept");
-    let transcript: Value = client
-        .get(format!("{}/{RT}/workers/{worker}/transcript", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transcript: Value = get_json(
+        &client,
+        format!("{}/{RT}/workers/{worker}/transcript", server.base),
+    )
+    .await;
     assert_eq!(transcript["entries"][0]["text"], "remember me");
 }
 

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{Server, slow_profile_config};
+use common::process::{Server, get_json, slow_profile_config};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use yoi_runtime_api::test_util::temp_dir;
@@ -212,17 +212,14 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
         let mut entries = Vec::new();
         let mut start = 0u64;
         loop {
-            let page: Value = client
-                .get(format!(
+            let page: Value = get_json(
+                &client,
+                format!(
                     "{}/{RT}/workers/{worker}/transcript?start={start}&limit=200",
                     server.base
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                ),
+            )
+            .await;
             entries.extend(page["entries"].as_array().unwrap().iter().cloned());
             match page["next_start"].as_u64() {
                 Some(next) => start = next,
@@ -242,17 +239,11 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
                 );
             }
         }
-        let events: Value = client
-            .get(format!(
-                "{}/{RT}/workers/{worker}/events?limit=1000",
-                server.base
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events: Value = get_json(
+            &client,
+            format!("{}/{RT}/workers/{worker}/events?limit=1000", server.base),
+        )
+        .await;
         let seqs: Vec<u64> = events["events"]
             .as_array()
             .unwrap()
@@ -287,14 +278,7 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
 async fn wait_settled(client: &reqwest::Client, base: &str, worker: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let detail: Value = client
-            .get(format!("{base}/{RT}/workers/{worker}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let detail: Value = get_json(client, format!("{base}/{RT}/workers/{worker}")).await;
         if detail["state"] != "running" && detail["pending_inputs"] == 0 {
             return detail;
         }

@@ -84,6 +84,25 @@ impl Client {
 
     /// Long-polls events after `cursor` until one of `kinds` arrives;
     /// returns the cursor after it.
+    /// Sends `text` (expecting `202`) and waits for `turn_completed`.
+    pub(crate) async fn send_and_wait(&self, worker: &str, text: &str) -> Result<(), BoxError> {
+        let accepted = self
+            .post(
+                &format!("{RT}/workers/{worker}/input"),
+                &serde_json::json!({ "text": text }),
+            )
+            .await?;
+        if accepted.status != 202 {
+            return Err(format!("input answered {}", accepted.status).into());
+        }
+        let cursor = accepted.json["cursor"]
+            .as_str()
+            .ok_or("no cursor")?
+            .to_owned();
+        self.wait_for(worker, cursor, &["turn_completed"]).await?;
+        Ok(())
+    }
+
     pub(crate) async fn wait_for(
         &self,
         worker: &str,

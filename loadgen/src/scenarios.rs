@@ -17,22 +17,7 @@ async fn chat_cycle(client: &Client, n: u64) -> Result<Duration, BoxError> {
     let started = Instant::now();
     let worker = client.create_worker().await?;
     let text = format!("chat cycle number {n}");
-    let accepted = client
-        .post(
-            &format!("{RT}/workers/{worker}/input"),
-            &json!({ "text": text }),
-        )
-        .await?;
-    if accepted.status != 202 {
-        return Err(format!("input answered {}", accepted.status).into());
-    }
-    let cursor = accepted.json["cursor"]
-        .as_str()
-        .ok_or("no cursor")?
-        .to_owned();
-    client
-        .wait_for(&worker, cursor, &["turn_completed"])
-        .await?;
+    client.send_and_wait(&worker, &text).await?;
     let page = client
         .get(&format!("{RT}/workers/{worker}/transcript"))
         .await?;

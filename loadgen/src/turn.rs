@@ -34,19 +34,7 @@ pub(crate) async fn cycle(client: &Client, kind: Cycle, n: u64) -> Result<(), Bo
     let text = format!("turn {n}");
     let path = format!("{RT}/workers/{worker}/input");
     match kind {
-        Cycle::FourRequests => {
-            let accepted = client.post(&path, &json!({ "text": text })).await?;
-            if accepted.status != 202 {
-                return Err(format!("input answered {}", accepted.status).into());
-            }
-            let cursor = accepted.json["cursor"]
-                .as_str()
-                .ok_or("no cursor")?
-                .to_owned();
-            client
-                .wait_for(&worker, cursor, &["turn_completed"])
-                .await?;
-        }
+        Cycle::FourRequests => client.send_and_wait(&worker, &text).await?,
         Cycle::Wait => {
             let done = client
                 .post(&format!("{path}?wait_ms=10000"), &json!({ "text": text }))

@@ -80,3 +80,8 @@ pub fn slow_profile_config(dir: &Path, delay_ms: u64) -> String {
     .unwrap();
     path.display().to_string()
 }
+
+/// GETs `url` and parses its JSON body.
+pub async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}

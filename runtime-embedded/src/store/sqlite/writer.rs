@@ -150,20 +150,9 @@ impl<'a> Batch<'a, '_> {
                     .insert(status.worker_id.clone(), status.clone());
             }
             Change::Entry { worker_id, entry } => {
-                self.flush_append(worker_id, entry.index)?;
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO entries (worker_id, idx, role, text, at, status, input_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    worker_id.as_str(),
-                    entry.index as i64,
-                    name(&entry.role),
-                    entry.text,
-                    nanos(&entry.at),
-                    name(&entry.status),
-                    entry.input_id.as_ref().map(|id| id.as_str()),
-                ])?;
+                let key = (worker_id.clone(), entry.index);
+                self.appends.remove(&key);
+                self.entries.insert(key, entry.clone());
                 self.prune(worker_id).entries_up_to = Some(entry.index);
             }
             Change::AppendText {
@@ -171,25 +160,32 @@ impl<'a> Batch<'a, '_> {
                 index,
                 text,
             } => {
-                self.appends
-                    .entry((worker_id.clone(), *index))
-                    .or_default()
-                    .push_str(text);
+                let key = (worker_id.clone(), *index);
+                match self.entries.get_mut(&key) {
+                    Some(entry) => entry.text.push_str(text),
+                    None => self.appends.entry(key).or_default().push_str(text),
+                }
             }
             Change::EntryStatus {
                 worker_id,
                 index,
                 status,
             } => {
-                self.flush_append(worker_id, *index)?;
-                tx.prepare_cached(
-                    "UPDATE entries SET status = ?3 WHERE worker_id = ?1 AND idx = ?2",
-                )?
-                .execute(params![
-                    worker_id.as_str(),
-                    *index as i64,
-                    name(status)
-                ])?;
+                let key = (worker_id.clone(), *index);
+                match self.entries.get_mut(&key) {
+                    Some(entry) => entry.status = *status,
+                    None => {
+                        self.flush_append(worker_id, *index)?;
+                        tx.prepare_cached(
+                            "UPDATE entries SET status = ?3 WHERE worker_id = ?1 AND idx = ?2",
+                        )?
+                        .execute(params![
+                            worker_id.as_str(),
+                            *index as i64,
+                            name(status)
+                        ])?;
+                    }
+                }
             }
             Change::Event { seq, event } => {
                 self.events
