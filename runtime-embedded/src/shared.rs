@@ -121,21 +121,19 @@ impl Shared {
     }
 
     /// Records that a Worker stopped, deleting the stopped Workers past
-    /// `max_stopped_workers` or `max_stopped_age`. Returns the ticket to
-    /// wait for before answering.
-    pub(crate) fn retire(&self, worker_id: Option<&WorkerId>) -> Ticket {
+    /// `max_stopped_workers` or `max_stopped_age`. They are tombstoned until
+    /// their deletion is durable, so none is loaded again meanwhile.
+    pub(crate) fn retire(&self, worker_id: Option<&WorkerId>) {
         let stopped = worker_id.map(|id| (id.clone(), Timestamp::now()));
-        let mut last = Ticket(0);
         for old in self.context.retire(stopped) {
             self.directory.remove(&old);
             if self.persist {
-                last = self.store.record(vec![Change::Deleted {
+                let ticket = self.store.record(vec![Change::Deleted {
                     worker_id: old.clone(),
                 }]);
-                self.directory.bury(old, last);
+                self.directory.bury(old, ticket);
             }
         }
-        last
     }
 
     /// Forgets a stopped Worker and all its data; false when another call
@@ -226,7 +224,7 @@ impl Shared {
         }
         self.context
             .resume(self.store.counts()?, self.store.stopped()?);
-        let _ = self.retire(None);
+        self.retire(None);
         let mut turns = Vec::new();
         for worker_id in self.store.unfinished()? {
             let Some(worker) = self.load(&worker_id)? else {
