@@ -2,12 +2,13 @@
 //! turns a configuration into the workspace server's [`AppState`].
 //!
 //! `main`, the tests, the load generator and the benchmarks all build their
-//! servers with [`build_state`], so what they exercise is what ships.
+//! servers with [`build`] (or [`build_state`], its state alone), so what
+//! they exercise is what ships.
 
 pub mod config;
 mod wiring;
 
-pub use wiring::{WiringError, build_state};
+pub use wiring::{Assembly, WiringError, build, build_state};
 
 /// Re-exported so callers of [`build_state`] need not name the server crate.
 pub use yoi_workspace_server::AppState;

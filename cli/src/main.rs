@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 use yoi::config::{FileConfig, Overrides, ServerConfig};
-use yoi::{WiringError, build_state};
+use yoi::{WiringError, build};
 use yoi_workspace_server::serve;
 
 /// yoi: long-lived LLM Workers and the workspace server that hosts them.
@@ -151,7 +151,7 @@ enum Failure {
 
 async fn run(config: ServerConfig) -> Result<(), Failure> {
     let bind = config.bind;
-    let state = build_state(config).await.map_err(|err| match err {
+    let assembly = build(config).await.map_err(|err| match err {
         WiringError::Store { .. }
         | WiringError::Embedded(yoi_runtime_embedded::ConfigError::Store(_)) => {
             Failure::Store(err.into())
@@ -165,9 +165,11 @@ async fn run(config: ServerConfig) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::Other(e.into()))?;
     tracing::info!(address = %address, "listening");
-    serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| Failure::Other(e.into()))
+    let served = serve(listener, assembly.state.clone(), shutdown_signal()).await;
+    // Requests are done: end running turns and let the stores write.
+    assembly.shutdown().await;
+    tracing::info!("stopped");
+    served.map_err(|e| Failure::Other(e.into()))
 }
 
 /// Resolves on SIGINT or (on Unix) SIGTERM.

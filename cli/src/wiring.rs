@@ -51,11 +51,37 @@ pub enum WiringError {
     },
 }
 
+/// The server's state, and the Runtimes to shut down after serving.
+#[derive(Debug)]
+pub struct Assembly {
+    /// What the HTTP API serves.
+    pub state: AppState,
+    embedded: Vec<EmbeddedRuntime>,
+}
+
+impl Assembly {
+    /// Shuts every embedded Runtime down: running turns end failed, and
+    /// their stores write everything before this returns.
+    pub async fn shutdown(&self) {
+        for runtime in &self.embedded {
+            runtime.shutdown().await;
+        }
+    }
+}
+
+/// [`build`], for callers that do not shut Runtimes down themselves
+/// (tests, benchmarks): the state alone.
+pub async fn build_state(config: ServerConfig) -> Result<AppState, WiringError> {
+    Ok(build(config).await?.state)
+}
+
 /// Builds every configured Runtime, registers them in order, and wraps the
 /// registry in the server's state with the configured token, body limit and
-/// CORS origins. The listen address is the caller's business.
-pub async fn build_state(config: ServerConfig) -> Result<AppState, WiringError> {
+/// CORS origins: the one function from configuration to a server. The
+/// listen address is the caller's business.
+pub async fn build(config: ServerConfig) -> Result<Assembly, WiringError> {
     let mut registry = RuntimeRegistry::new();
+    let mut embedded = Vec::new();
     for runtime in config.runtimes {
         match runtime {
             RuntimeConfig::Embedded { options, store } => {
@@ -66,6 +92,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, WiringError> 
                         EmbeddedRuntime::open(options, Arc::new(store))?
                     }
                 };
+                embedded.push(runtime.clone());
                 registry.register(Arc::new(runtime)).await?;
             }
             RuntimeConfig::LocalCompat {
@@ -79,6 +106,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, WiringError> 
             }
         }
     }
-    Ok(AppState::new(registry, config.token, config.max_body_bytes)
-        .with_cors_allowed_origins(config.cors_allowed_origins))
+    let state = AppState::new(registry, config.token, config.max_body_bytes)
+        .with_cors_allowed_origins(config.cors_allowed_origins);
+    Ok(Assembly { state, embedded })
 }

@@ -177,3 +177,80 @@ fn a_store_that_cannot_be_opened_exits_3_with_a_clear_message() {
         assert!(stderr.contains("backend-internal"), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_running_turns_writes_everything_and_keeps_the_queue() {
+    let client = reqwest::Client::new();
+    let dir = temp_dir("sigterm");
+    let config = common::process::slow_profile_config(&dir, 3_000);
+    let data = dir.join("data");
+    let args = [
+        "--config",
+        config.as_str(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let server = Server::start(&args).await;
+    let worker = post(
+        &client,
+        format!("{}/{RT}/workers", server.base),
+        json!({ "profile": "slow" }),
+    )
+    .await;
+    let worker = worker["worker_id"].as_str().unwrap().to_owned();
+    let input = format!("{}/{RT}/workers/{worker}/input", server.base);
+    post(&client, input.clone(), json!({ "text": "cut short" })).await;
+    post(
+        &client,
+        input,
+        json!({ "text": "waits", "on_busy": "queue" }),
+    )
+    .await;
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "a clean stop");
+
+    let server = Server::start(&args).await;
+    // The queued input runs after the restart.
+    let mut transcript = Value::Null;
+    for _ in 0..100 {
+        transcript = get_json(
+            &client,
+            format!("{}/{RT}/workers/{worker}/transcript", server.base),
+        )
+        .await;
+        if transcript["entries"][4]["status"] == "complete" {
+            break;
+        }
+        let detail = get_json(&client, format!("{}/{RT}/workers/{worker}", server.base)).await;
+        let after = detail["last_cursor"].as_str().unwrap().to_owned();
+        let _ = client
+            .get(format!(
+                "{}/{RT}/workers/{worker}/events?after={after}&wait_ms=5000",
+                server.base
+            ))
+            .send()
+            .await;
+    }
+    let entries: Vec<(String, String)> = transcript["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["text"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(entries[0], ("cut short".into(), "complete".into()));
+    assert_eq!(entries[1].1, "failed", "{entries:?}");
+    assert_eq!(entries[2], ("waits".into(), "complete".into()));
+    assert_eq!(
+        entries[3],
+        (
+            "The turn failed: the runtime shut down during the turn".into(),
+            "complete".into()
+        )
+    );
+    assert_eq!(entries[4], ("echo: waits".into(), "complete".into()));
+}

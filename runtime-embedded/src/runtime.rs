@@ -139,8 +139,10 @@ impl EmbeddedRuntime {
 
     /// Shuts the Runtime down: inputs are refused from now on
     /// (`runtime_unavailable`), every running turn ends `failed` with a
-    /// notice, queued inputs stay queued, and this returns once every turn
-    /// task has finished. Reads keep working. Idempotent.
+    /// notice, queued inputs stay queued (a durable store starts them after
+    /// the next start), and this returns once every turn task has finished
+    /// and the store has written everything. Reads of resident Workers keep
+    /// working. Idempotent.
     pub async fn shutdown(&self) {
         let context = &self.shared.context;
         context.begin_shutdown();
@@ -157,6 +159,8 @@ impl EmbeddedRuntime {
         }
         context.turns.close();
         context.turns.wait().await;
+        let store = context.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
     }
 }
 

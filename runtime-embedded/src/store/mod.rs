@@ -228,4 +228,7 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
     fn unfinished(&self) -> Result<Vec<WorkerId>, StoreError>;
     /// Stopped Workers, the longest stopped first.
     fn stopped(&self) -> Result<Vec<(WorkerId, Timestamp)>, StoreError>;
+    /// Stops taking changes and returns once everything recorded before is
+    /// durable. Blocks. The default does nothing.
+    fn close(&self) {}
 }

@@ -142,6 +142,10 @@ impl SqliteStore {
     /// Stops taking changes and waits until the writer has committed all
     /// it got. Later records are dropped.
     pub fn close(&self) {
+        self.finish();
+    }
+
+    fn finish(&self) {
         let sender = self
             .sender
             .lock()
@@ -170,7 +174,7 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.close();
+        self.finish();
     }
 }
 
@@ -375,6 +379,10 @@ impl WorkerStore for SqliteStore {
             )?
             .collect()
         })
+    }
+
+    fn close(&self) {
+        self.finish();
     }
 
     fn stopped(&self) -> Result<Vec<(WorkerId, Timestamp)>, StoreError> {
