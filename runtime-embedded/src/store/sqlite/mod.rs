@@ -1,13 +1,13 @@
 //! [`SqliteStore`]: one SQLite file per Runtime, written by one thread.
 
 mod codec;
+mod queue;
 mod schema;
 mod writer;
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -16,6 +16,7 @@ use yoi_runtime_api::dto::{WorkerCounts, WorkerEvent, WorkerState};
 use yoi_runtime_api::{Timestamp, WorkerId};
 
 use self::codec::{from_json, from_name, id, name, timestamp};
+use self::queue::Queue;
 use self::writer::Progress;
 use super::{
     Change, LoadBounds, StoreError, StoredSummary, StoredWorker, Ticket, WorkerMeta, WorkerStatus,
@@ -30,9 +31,8 @@ use super::{
 /// lose the last batches committed before it (never corrupt the file).
 /// Reads use their own connection and see committed data.
 pub struct SqliteStore {
-    /// The channel to the writer, with the last ticket handed out, taken
-    /// together so tickets arrive in order.
-    sender: Mutex<(Ticket, Option<Sender<Record>>)>,
+    /// Records on their way to the writer.
+    queue: Arc<Queue>,
     progress: watch::Receiver<Progress>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -125,14 +125,15 @@ impl SqliteStore {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        let (sender, records) = mpsc::channel();
+        let queue = Arc::new(Queue::default());
         let (progress_tx, progress) = watch::channel(Progress::default());
+        let records = queue.clone();
         let writer = std::thread::Builder::new()
             .name("yoi-store-writer".to_owned())
-            .spawn(move || writer::run(conn, records, progress_tx, retain))
+            .spawn(move || writer::run(conn, &records, progress_tx, retain))
             .map_err(|e| StoreError::Io(e.to_string()))?;
         Ok(Self {
-            sender: Mutex::new((Ticket(0), Some(sender))),
+            queue,
             progress,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(writer)),
@@ -146,13 +147,7 @@ impl SqliteStore {
     }
 
     fn finish(&self) {
-        let sender = self
-            .sender
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .take();
-        drop(sender);
+        self.queue.close();
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = writer {
             let _ = writer.join();
@@ -214,15 +209,9 @@ impl WorkerStore for SqliteStore {
     }
 
     fn record(&self, changes: Vec<Change>) -> Ticket {
-        let mut sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
-        let ticket = Ticket(sender.0.0 + 1);
-        sender.0 = ticket;
-        if let Some(channel) = &sender.1 {
-            // A closed writer drops the record; its ticket never becomes
-            // durable, and waiting for it fails.
-            let _ = channel.send((ticket, changes));
-        }
-        ticket
+        // A closed store drops the record; its ticket (past every durable
+        // one) never becomes durable, and waiting for it fails.
+        self.queue.push(changes).unwrap_or(Ticket(u64::MAX))
     }
 
     fn is_durable(&self, ticket: Ticket) -> bool {
@@ -230,6 +219,10 @@ impl WorkerStore for SqliteStore {
     }
 
     async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        if self.is_durable(ticket) {
+            return Ok(());
+        }
+        self.queue.urge();
         let mut progress = self.progress.clone();
         let reached = progress
             .wait_for(|p| p.durable >= ticket || p.failed)

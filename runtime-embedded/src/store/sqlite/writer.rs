@@ -1,27 +1,24 @@
 //! The one writer: applies recorded changes in batches (group commit).
 //!
-//! Changes arrive over a channel in the order they were recorded. The
-//! writer takes whatever has queued up (at most [`MAX_BATCH`] records),
-//! applies it in one transaction, commits, and publishes the last ticket it
-//! committed. While it commits, new changes queue for the next batch, so
-//! under load many inputs share one commit and the hot path never waits
-//! for the disk. Within a batch, appends to one entry are joined into one
+//! Changes arrive through the [`Queue`] in the order they were recorded.
+//! The writer takes a batch when one is due (see the queue), applies it in
+//! one transaction, commits, and publishes the last ticket it committed.
+//! While it commits, new changes queue for the next batch, so under load
+//! many inputs share one commit and the hot path never waits for the
+//! disk. Within a batch, appends to one entry are joined into one
 //! update, and only a Worker's last summary is written.
 
 use std::collections::HashMap;
-use std::sync::mpsc::Receiver;
 
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::watch;
 use yoi_runtime_api::WorkerId;
 
 use super::codec::{json, name, nanos};
+use super::queue::Queue;
 use yoi_runtime_api::dto::{TranscriptEntry, WorkerEvent};
 
 use crate::store::{Change, LoadBounds, Ticket, WorkerStatus};
-
-/// The most records one transaction takes.
-const MAX_BATCH: usize = 1024;
 
 /// Where the writer has got to.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,10 +29,10 @@ pub(super) struct Progress {
     pub(super) failed: bool,
 }
 
-/// Runs until every sender is gone.
+/// Runs until the queue is closed and drained.
 pub(super) fn run(
     mut conn: Connection,
-    records: Receiver<(Ticket, Vec<Change>)>,
+    queue: &Queue,
     progress: watch::Sender<Progress>,
     retain: LoadBounds,
 ) {
@@ -44,14 +41,7 @@ pub(super) fn run(
             r.get(0)
         })
         .unwrap_or(0);
-    while let Ok(first) = records.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match records.try_recv() {
-                Ok(record) => batch.push(record),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = queue.next_batch() {
         let last = batch.last().map_or(Ticket(0), |(ticket, _)| *ticket);
         let mut result = commit(&mut conn, &batch, retain, &mut next_order);
         for _ in 0..3 {
@@ -69,7 +59,7 @@ pub(super) fn run(
                 tracing::error!(error = %err, "the store failed to write; it accepts nothing more");
                 progress.send_modify(|p| p.failed = true);
                 // Drain and drop the rest: nothing more becomes durable.
-                while records.recv().is_ok() {}
+                while queue.next_batch().is_some() {}
                 return;
             }
         }
