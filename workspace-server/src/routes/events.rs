@@ -42,15 +42,7 @@ pub(crate) async fn worker_events(
     WorkerPath(runtime_id, worker_id): WorkerPath,
     ApiQuery(params): ApiQuery<EventsParams>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let wait_ms = params.wait_ms.unwrap_or(0);
-    if wait_ms > MAX_WAIT_MS {
-        return Err(RuntimeError::LimitTooLarge {
-            field: "wait_ms".to_owned(),
-            requested: wait_ms,
-            max: MAX_WAIT_MS,
-        }
-        .into());
-    }
+    let wait_ms = checked_wait_ms(params.wait_ms)?;
     let registry = state.registry();
     let query = EventQuery {
         after: params.after.clone(),
@@ -75,6 +67,20 @@ pub(crate) async fn worker_events(
         _ = state.shutdown_signal() => {}
     }
     Ok(Json(registry.events(&runtime_id, &worker_id, query).await?))
+}
+
+/// `wait_ms` (0 when absent), or `limit_too_large` past [`MAX_WAIT_MS`].
+pub(crate) fn checked_wait_ms(wait_ms: Option<u64>) -> Result<u64, ApiError> {
+    let wait_ms = wait_ms.unwrap_or(0);
+    if wait_ms > MAX_WAIT_MS {
+        return Err(RuntimeError::LimitTooLarge {
+            field: "wait_ms".to_owned(),
+            requested: wait_ms,
+            max: MAX_WAIT_MS,
+        }
+        .into());
+    }
+    Ok(wait_ms)
 }
 
 fn resume_cursor(

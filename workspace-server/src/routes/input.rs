@@ -27,9 +27,9 @@ use yoi_runtime_api::dto::{
     InputAcceptance, InputRequest, InputResult, TranscriptQuery, TurnOutcome, WorkerEvent,
     WorkerEventKind,
 };
-use yoi_runtime_api::{InputId, Operation, Problem, RuntimeError, RuntimeId, WorkerId};
+use yoi_runtime_api::{InputId, Operation, Problem, RuntimeId, WorkerId};
 
-use super::events::{KEEP_ALIVE, MAX_WAIT_MS, sse_event};
+use super::events::{KEEP_ALIVE, checked_wait_ms, sse_event};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, WorkerPath};
 use crate::registry::RuntimeRegistry;
@@ -73,15 +73,7 @@ pub(crate) async fn send_input(
     ApiQuery(params): ApiQuery<InputParams>,
     ApiJson(request): ApiJson<InputRequest>,
 ) -> Result<Response, ApiError> {
-    let wait_ms = params.wait_ms.unwrap_or(0);
-    if wait_ms > MAX_WAIT_MS {
-        return Err(RuntimeError::LimitTooLarge {
-            field: "wait_ms".to_owned(),
-            requested: wait_ms,
-            max: MAX_WAIT_MS,
-        }
-        .into());
-    }
+    let wait_ms = checked_wait_ms(params.wait_ms)?;
     let registry = state.registry();
     let acceptance = registry
         .send_input(&runtime_id, &worker_id, request)
