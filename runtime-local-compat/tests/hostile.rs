@@ -303,3 +303,30 @@ async fn a_transcript_page_reads_only_what_changed() {
     std::fs::write(&path, line("user", "fresh")).unwrap();
     assert_eq!(texts(&rt, "long").await, ["fresh"]);
 }
+
+#[tokio::test]
+async fn a_read_past_its_deadline_answers_runtime_unavailable() {
+    let ws = workspace("deadline");
+    for n in 0..2_000 {
+        let name = format!("w-{n:05}");
+        write_worker(&ws, &name, &record(&name), None);
+    }
+    // A deadline no scan of 2,000 records can meet.
+    let limits = LocalCompatLimits {
+        read_deadline: Duration::ZERO,
+        ..LocalCompatLimits::default()
+    };
+    let rt = LocalCompatRuntime::with_limits(ws.clone(), limits);
+    let err = answers(rt.list_workers(WorkerListQuery::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::RuntimeUnavailable);
+    assert!(
+        err.to_string().contains("did not answer within 0 ms"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(ws.to_str().unwrap()), "{err}");
+    // With the default deadline the same folder answers.
+    let rt = LocalCompatRuntime::new(ws);
+    assert_eq!(listed(&rt).await.len(), 50);
+}
