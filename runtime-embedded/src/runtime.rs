@@ -21,7 +21,7 @@ use crate::follow::{LogSource, follow};
 use crate::options::{EmbeddedOptions, Limits};
 use crate::profile::ProfileCatalog;
 use crate::shared::Shared;
-use crate::store::{MemoryStore, WorkerStore};
+use crate::store::{MemoryStore, StoreError, WorkerStore};
 use crate::turn;
 use crate::worker::{TurnOutcome, Worker};
 
@@ -107,6 +107,12 @@ impl EmbeddedRuntime {
         store: Arc<dyn WorkerStore>,
     ) -> Result<Self, ConfigError> {
         options.limits.validate()?;
+        if store.persistent() && tokio::runtime::Handle::try_current().is_err() {
+            // Recovery may start turns, which are tasks.
+            return Err(ConfigError::Store(StoreError::Io(
+                "opening a durable store needs a Tokio runtime".to_owned(),
+            )));
+        }
         let profiles = ProfileCatalog::build(options.profiles, &options.default_profile)?;
         let context = Arc::new(RuntimeContext::new(
             options.runtime_id,

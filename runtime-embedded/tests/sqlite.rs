@@ -275,6 +275,14 @@ fn a_newer_damaged_or_unwritable_store_is_refused() {
         }
         other => panic!("expected an I/O refusal, got {other:?}"),
     }
+    // A durable store needs a Tokio runtime (recovery may start turns).
+    let fresh = SqliteStore::open(&db("no-tokio"), retain).unwrap();
+    match EmbeddedRuntime::open(options.clone(), Arc::new(fresh)) {
+        Err(ConfigError::Store(StoreError::Io(message))) => {
+            assert!(message.contains("Tokio runtime"), "{message}");
+        }
+        other => panic!("expected a refusal outside Tokio, got {other:?}"),
+    }
     // The refusal carries through the Runtime's constructor.
     let refused = SqliteStore::open(&newer, retain)
         .map(|store| EmbeddedRuntime::open(options.clone(), Arc::new(store)).map(|_| ()));
