@@ -1,0 +1,379 @@
+//! [`RemoteRuntime`]: a Runtime on another host, reached over HTTP.
+//!
+//! It speaks the workspace server's API (served for one Runtime by
+//! `yoi-runtime-server`): every contract call is one request, errors come
+//! back as the contract's problem documents and are rebuilt exactly, and
+//! event streams are Server-Sent Events. **The peer's address and token
+//! never appear in an error, a diagnostic or `Debug`**: a peer that cannot
+//! be reached is `runtime_unavailable` ("unreachable").
+//!
+//! Built so far: every contract method, a deadline per call, bounded
+//! response bodies. Not yet: retries with backoff, subscriptions that
+//! reconnect on their own, status while the peer is down, a version
+//! handshake (see issue #10).
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use yoi_runtime_api::dto::{
+    CreateWorkerRequest, Diagnostic, EventPage, EventQuery, ImplementationKind, InputAcceptance,
+    InputRequest, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery,
+    WorkerCounts, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
+};
+use yoi_runtime_api::{
+    Capabilities, EventCursor, EventStream, Problem, Result, Runtime, RuntimeError, RuntimeId,
+    WorkerId,
+};
+
+/// The largest response body read from a peer; larger is an error.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// How long one call may take.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A Runtime served by another process.
+pub struct RemoteRuntime {
+    id: RuntimeId,
+    base: String,
+    token: Option<SecretString>,
+    http: reqwest::Client,
+    summary: RuntimeSummary,
+    deadline: Duration,
+}
+
+impl fmt::Debug for RemoteRuntime {
+    /// Never shows the peer's address or token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteRuntime")
+            .field("id", &self.id)
+            .field("capabilities", &self.summary.capabilities)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /api/runtimes/{id}` as the peer answers it.
+#[derive(Deserialize)]
+struct RuntimeView {
+    runtime_id: RuntimeId,
+    display_name: String,
+    status: StatusView,
+    capabilities: Capabilities,
+}
+
+#[derive(Deserialize)]
+struct StatusView {
+    state: RuntimeState,
+    workers: WorkerCounts,
+}
+
+/// `GET /api/diagnostics` as the peer answers it.
+#[derive(Deserialize)]
+struct DiagnosticsView {
+    items: Vec<SourceDiagnostics>,
+}
+
+#[derive(Deserialize)]
+struct SourceDiagnostics {
+    runtime_id: RuntimeId,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl RemoteRuntime {
+    /// Connects to the Runtime `runtime_id` served at `base_url` (for
+    /// example `http://127.0.0.2:7841`), reading its summary and
+    /// capabilities once.
+    pub async fn connect(
+        base_url: &str,
+        runtime_id: RuntimeId,
+        token: Option<SecretString>,
+    ) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| RuntimeError::internal("cannot build an HTTP client", e))?;
+        let mut remote = Self {
+            summary: RuntimeSummary {
+                runtime_id: runtime_id.clone(),
+                display_name: runtime_id.to_string(),
+                implementation: ImplementationKind::Remote,
+                capabilities: Capabilities::default(),
+            },
+            id: runtime_id,
+            base: base_url.trim_end_matches('/').to_owned(),
+            token,
+            http,
+            deadline: DEFAULT_DEADLINE,
+        };
+        let view: RuntimeView = remote.call(remote.request(Method::GET, "")).await?;
+        if view.runtime_id != remote.id {
+            return Err(remote.unavailable("it serves another runtime id"));
+        }
+        remote.summary.display_name = view.display_name;
+        remote.summary.capabilities = view.capabilities;
+        Ok(remote)
+    }
+
+    /// Sets how long one call may take (default 30 s).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    fn unavailable(&self, why: &str) -> RuntimeError {
+        RuntimeError::RuntimeUnavailable {
+            runtime_id: self.id.clone(),
+            message: why.to_owned(),
+        }
+    }
+
+    /// A request to `/api/runtimes/{id}{path}`.
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let url = format!("{}/api/runtimes/{}{path}", self.base, self.id);
+        self.authorized(self.http.request(method, url))
+    }
+
+    fn authorized(&self, request: RequestBuilder) -> RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token.expose_secret()),
+            None => request,
+        }
+    }
+
+    fn worker_path(worker_id: &WorkerId, rest: &str) -> String {
+        format!("/workers/{worker_id}{rest}")
+    }
+
+    /// Sends `request` under the deadline; reads a bounded body.
+    async fn send(&self, request: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
+        // reqwest's errors name the URL: none of them is passed on.
+        let mut response = request.timeout(self.deadline).send().await.map_err(|e| {
+            self.unavailable(if e.is_timeout() {
+                "it did not answer in time"
+            } else {
+                "unreachable"
+            })
+        })?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|_| self.unavailable("the connection ended mid-answer"))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(self.unavailable("it answered more than 16 MiB"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+
+    /// The contract error a failed answer carries, rebuilt exactly.
+    fn failure(&self, status: StatusCode, body: &[u8]) -> RuntimeError {
+        match serde_json::from_slice::<Problem>(body) {
+            Ok(problem) => problem.into_error(),
+            Err(_) => self.unavailable(&format!("it answered HTTP {}", status.as_u16())),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
+        let (status, body) = self.send(request).await?;
+        if !status.is_success() {
+            return Err(self.failure(status, &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|_| self.unavailable("it answered something that is not the expected JSON"))
+    }
+
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        body: &impl serde::Serialize,
+    ) -> Result<T> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| RuntimeError::internal("cannot encode a request", e))?;
+        self.call(
+            request
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    async fn stream(&self, request: RequestBuilder) -> Result<EventStream> {
+        let response = request
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(|_| self.unavailable("unreachable"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let (_, body) = (status, response.bytes().await.unwrap_or_default());
+            return Err(self.failure(status, &body));
+        }
+        let runtime_id = self.id.clone();
+        let events = response.bytes_stream().eventsource().map(move |item| {
+            let lost = || RuntimeError::RuntimeUnavailable {
+                runtime_id: runtime_id.clone(),
+                message: "the event stream broke".to_owned(),
+            };
+            let event = item.map_err(|_| lost())?;
+            if event.event == "error" || event.event == "stream_error" {
+                return Err(serde_json::from_str::<Problem>(&event.data)
+                    .map(Problem::into_error)
+                    .unwrap_or_else(|_| lost()));
+            }
+            serde_json::from_str::<WorkerEvent>(&event.data).map_err(|_| lost())
+        });
+        Ok(Box::pin(events))
+    }
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+#[async_trait]
+impl Runtime for RemoteRuntime {
+    fn id(&self) -> &RuntimeId {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.summary.capabilities
+    }
+
+    async fn summary(&self) -> Result<RuntimeSummary> {
+        Ok(self.summary.clone())
+    }
+
+    async fn status(&self) -> Result<RuntimeStatus> {
+        let view: RuntimeView = self.call(self.request(Method::GET, "")).await?;
+        Ok(RuntimeStatus {
+            runtime_id: self.id.clone(),
+            state: view.status.state,
+            workers: view.status.workers,
+        })
+    }
+
+    async fn list_workers(&self, q: WorkerListQuery) -> Result<WorkerPage> {
+        let path = format!(
+            "/workers{}",
+            query(&[
+                ("after", q.after.map(|a| a.to_string())),
+                ("limit", q.limit.map(|l| l.to_string())),
+            ])
+        );
+        self.call(self.request(Method::GET, &path)).await
+    }
+
+    async fn worker(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
+        self.call(self.request(Method::GET, &Self::worker_path(worker_id, "")))
+            .await
+    }
+
+    async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
+        self.call_json(self.request(Method::POST, "/workers"), &request)
+            .await
+    }
+
+    async fn send_input(
+        &self,
+        worker_id: &WorkerId,
+        request: InputRequest,
+    ) -> Result<InputAcceptance> {
+        let path = Self::worker_path(worker_id, "/input");
+        self.call_json(self.request(Method::POST, &path), &request)
+            .await
+    }
+
+    async fn cancel(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
+        self.call(self.request(Method::POST, &Self::worker_path(worker_id, "/cancel")))
+            .await
+    }
+
+    async fn stop(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
+        self.call(self.request(Method::POST, &Self::worker_path(worker_id, "/stop")))
+            .await
+    }
+
+    async fn delete_worker(&self, worker_id: &WorkerId) -> Result<()> {
+        let request = self.request(Method::DELETE, &Self::worker_path(worker_id, ""));
+        let (status, body) = self.send(request).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(self.failure(status, &body))
+        }
+    }
+
+    async fn transcript(&self, worker_id: &WorkerId, q: TranscriptQuery) -> Result<TranscriptPage> {
+        let rest = format!(
+            "/transcript{}",
+            query(&[
+                ("start", q.start.map(|s| s.to_string())),
+                ("limit", q.limit.map(|l| l.to_string())),
+            ])
+        );
+        self.call(self.request(Method::GET, &Self::worker_path(worker_id, &rest)))
+            .await
+    }
+
+    async fn events(&self, worker_id: &WorkerId, q: EventQuery) -> Result<EventPage> {
+        let rest = format!(
+            "/events{}",
+            query(&[
+                ("after", q.after.map(|a| a.to_string())),
+                ("limit", q.limit.map(|l| l.to_string())),
+            ])
+        );
+        self.call(self.request(Method::GET, &Self::worker_path(worker_id, &rest)))
+            .await
+    }
+
+    async fn subscribe(
+        &self,
+        worker_id: &WorkerId,
+        after: Option<EventCursor>,
+    ) -> Result<EventStream> {
+        let rest = format!(
+            "/events/stream{}",
+            query(&[("after", after.map(|a| a.to_string()))])
+        );
+        self.stream(self.request(Method::GET, &Self::worker_path(worker_id, &rest)))
+            .await
+    }
+
+    async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
+        let path = format!(
+            "/events/stream{}",
+            query(&[("after", after.map(|a| a.to_string()))])
+        );
+        self.stream(self.request(Method::GET, &path)).await
+    }
+
+    async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {
+        let url = format!("{}/api/diagnostics", self.base);
+        let view: DiagnosticsView = self.call(self.authorized(self.http.get(url))).await?;
+        Ok(view
+            .items
+            .into_iter()
+            .find(|item| item.runtime_id == self.id)
+            .map(|item| item.diagnostics)
+            .unwrap_or_default())
+    }
+}
