@@ -54,6 +54,8 @@ pub enum RuntimeKind {
     Embedded,
     /// A read-only Runtime over a workspace's record files.
     LocalCompat,
+    /// A Runtime served by another process (`yoi runtime serve`).
+    Remote,
 }
 
 /// Where an embedded Runtime keeps its Workers.
@@ -81,6 +83,10 @@ pub struct RuntimeFileConfig {
     /// embedded: `sqlite` (the default when there is a data directory) or
     /// `memory`.
     pub store: Option<StoreKind>,
+    /// remote: the runtime server's address, e.g. `http://127.0.0.2:7841`.
+    pub url: Option<String>,
+    /// remote: the environment variable holding the runtime server's token.
+    pub token_env: Option<String>,
 }
 
 impl std::fmt::Debug for RuntimeFileConfig {
@@ -91,6 +97,8 @@ impl std::fmt::Debug for RuntimeFileConfig {
             .field("display_name", &self.display_name)
             .field("workspace", &path_presence(self.workspace.as_deref()))
             .field("store", &self.store)
+            .field("url", &self.url.as_ref().map(|_| "<url>"))
+            .field("token_env", &self.token_env)
             .finish()
     }
 }
@@ -127,6 +135,15 @@ pub enum RuntimeConfig {
         /// Where it keeps its Workers.
         store: StoreConfig,
     },
+    /// A Runtime on another host.
+    Remote {
+        /// Its id, which the peer must serve.
+        runtime_id: RuntimeId,
+        /// The runtime server's address.
+        url: String,
+        /// Its token.
+        token: Option<SecretString>,
+    },
     /// A local-compat Runtime.
     LocalCompat {
         /// Its id.
@@ -146,6 +163,10 @@ impl std::fmt::Debug for RuntimeConfig {
                 .field("options", options)
                 .field("store", store)
                 .finish(),
+            Self::Remote { runtime_id, .. } => f
+                .debug_struct("Remote")
+                .field("runtime_id", runtime_id)
+                .finish_non_exhaustive(),
             Self::LocalCompat {
                 runtime_id,
                 display_name,
@@ -374,7 +395,8 @@ impl FileConfig {
         } else {
             overrides.data_dir.or(self.data_dir)
         };
-        let runtimes = resolve_runtimes(self.runtimes, embedded, overrides.workspace, data_dir)?;
+        let runtimes =
+            resolve_runtimes(self.runtimes, embedded, overrides.workspace, data_dir, &env)?;
         let cors_allowed_origins = self
             .cors_allowed_origins
             .into_iter()
@@ -396,6 +418,7 @@ fn resolve_runtimes(
     embedded: EmbeddedOptions,
     workspace: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<RuntimeConfig>, ConfigError> {
     // One file per Runtime; ids are safe as folder names (no separators,
     // never `.` or `..`).
@@ -432,7 +455,8 @@ fn resolve_runtimes(
         };
         let duplicate = runtimes.iter().any(|r: &RuntimeConfig| match r {
             RuntimeConfig::Embedded { options, .. } => options.runtime_id == entry.id,
-            RuntimeConfig::LocalCompat { runtime_id, .. } => *runtime_id == entry.id,
+            RuntimeConfig::LocalCompat { runtime_id, .. }
+            | RuntimeConfig::Remote { runtime_id, .. } => *runtime_id == entry.id,
         });
         if duplicate {
             return Err(fail(&format!(
@@ -440,7 +464,33 @@ fn resolve_runtimes(
                 position + 1
             )));
         }
+        if entry.kind != RuntimeKind::Remote && (entry.url.is_some() || entry.token_env.is_some()) {
+            return Err(fail("url and token_env apply only to kind \"remote\""));
+        }
         runtimes.push(match entry.kind {
+            RuntimeKind::Remote => {
+                if entry.workspace.is_some() || entry.store.is_some() {
+                    return Err(fail("workspace and store do not apply to kind \"remote\""));
+                }
+                let url = entry
+                    .url
+                    .clone()
+                    .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+                    .ok_or_else(|| fail("kind \"remote\" needs url, an http(s) address"))?;
+                let token = match &entry.token_env {
+                    None => None,
+                    Some(var) => Some(SecretString::from(
+                        env(var).filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                            fail(&format!("environment variable {var} (token_env) is not set"))
+                        })?,
+                    )),
+                };
+                RuntimeConfig::Remote {
+                    runtime_id: entry.id.clone(),
+                    url,
+                    token,
+                }
+            }
             RuntimeKind::Embedded => {
                 if entry.workspace.is_some() {
                     return Err(fail("workspace applies only to kind \"local_compat\""));

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
-use yoi::config::{FileConfig, Overrides, ServerConfig};
+use yoi::config::{FileConfig, Overrides, RuntimeFileConfig, RuntimeKind, ServerConfig};
 use yoi::{WiringError, build};
+use yoi_runtime_api::RuntimeId;
 use yoi_workspace_server::serve;
 
 /// yoi: long-lived LLM Workers and the workspace server that hosts them.
@@ -28,6 +29,41 @@ struct Cli {
 enum Command {
     /// Runs the workspace server (the default).
     Serve(ServeArgs),
+    /// A Runtime process for workspace servers on other hosts.
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
+}
+
+#[derive(Subcommand)]
+enum RuntimeCommand {
+    /// Serves one embedded Runtime over HTTP (register it in a workspace
+    /// server's config as `kind = "remote"`).
+    Serve(RuntimeServeArgs),
+}
+
+#[derive(Args)]
+struct RuntimeServeArgs {
+    /// The Runtime's id; workspace servers register it under this id.
+    #[arg(long)]
+    id: RuntimeId,
+    /// Address to listen on (default 127.0.0.1:7841). A non-loopback address
+    /// needs a token.
+    #[arg(long, env = "YOI_RUNTIME_BIND")]
+    bind: Option<SocketAddr>,
+    /// TOML config file for profiles and limits (see docs/configuration.md).
+    #[arg(long, env = "YOI_CONFIG")]
+    config: Option<PathBuf>,
+    /// File holding the bearer token workspace servers must send
+    /// (or YOI_RUNTIME_TOKEN).
+    #[arg(long, env = "YOI_RUNTIME_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Where Workers are kept across restarts (default: the platform data
+    /// directory).
+    #[arg(long, env = "YOI_DATA_DIR", conflicts_with = "memory")]
+    data_dir: Option<PathBuf>,
+    /// Keep Workers in memory only.
+    #[arg(long)]
+    memory: bool,
 }
 
 #[derive(Args)]
@@ -61,11 +97,12 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
+    let loaded = match cli.command {
+        Some(Command::Serve(args)) => load(args),
+        Some(Command::Runtime(RuntimeCommand::Serve(args))) => load_runtime(args),
+        None => load(cli.serve),
     };
-    let config = match load(args) {
+    let config = match loaded {
         Ok(config) => config,
         Err(err) => {
             eprintln!("yoi: {err}");
@@ -95,13 +132,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(args: ServeArgs) -> Result<ServerConfig, Box<dyn std::error::Error>> {
-    let file = match &args.config {
+/// `yoi runtime serve`: the workspace server's configuration narrowed to
+/// one embedded Runtime with the given id, on the runtime port.
+fn load_runtime(args: RuntimeServeArgs) -> Result<ServerConfig, Box<dyn std::error::Error>> {
+    let mut file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let data_dir = match (&args.data_dir, args.memory) {
-        (Some(dir), _) => Some(dir.clone()),
+    file.runtimes = vec![RuntimeFileConfig {
+        id: args.id,
+        kind: RuntimeKind::Embedded,
+        display_name: None,
+        workspace: None,
+        store: None,
+        url: None,
+        token_env: None,
+    }];
+    let bind = args.bind.or_else(|| DEFAULT_RUNTIME_BIND.parse().ok());
+    let overrides = Overrides {
+        bind,
+        workspace: None,
+        token_file: args.token_file,
+        data_dir: data_dir(args.data_dir, args.memory),
+        memory: args.memory,
+        token: std::env::var("YOI_RUNTIME_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from),
+    };
+    Ok(file.resolve(overrides, |var| std::env::var(var).ok())?)
+}
+
+/// The default address of `yoi runtime serve`.
+const DEFAULT_RUNTIME_BIND: &str = "127.0.0.1:7841";
+
+/// `--data-dir`, else (without `--memory`) the platform data directory.
+fn data_dir(given: Option<PathBuf>, memory: bool) -> Option<PathBuf> {
+    match (given, memory) {
+        (Some(dir), _) => Some(dir),
         (None, true) => None,
         (None, false) => {
             let default = platform_data_dir();
@@ -112,7 +180,15 @@ fn load(args: ServeArgs) -> Result<ServerConfig, Box<dyn std::error::Error>> {
             }
             default
         }
+    }
+}
+
+fn load(args: ServeArgs) -> Result<ServerConfig, Box<dyn std::error::Error>> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
     };
+    let data_dir = data_dir(args.data_dir, args.memory);
     let overrides = Overrides {
         bind: args.bind,
         workspace: args.workspace,

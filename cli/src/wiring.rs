@@ -7,6 +7,7 @@ use std::path::Path;
 use yoi_runtime_embedded::store::{LoadBounds, SqliteStore, StoreError};
 use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime};
 use yoi_runtime_local_compat::LocalCompatRuntime;
+use yoi_runtime_remote::RemoteRuntime;
 use yoi_workspace_server::registry::RegistryError;
 use yoi_workspace_server::{AppState, RuntimeRegistry};
 
@@ -41,6 +42,14 @@ pub enum WiringError {
     /// A Runtime could not be registered.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A remote Runtime did not answer at start.
+    #[error("runtime '{runtime_id}': {source}")]
+    Remote {
+        /// The Runtime.
+        runtime_id: yoi_runtime_api::RuntimeId,
+        /// Why (never the peer's address).
+        source: yoi_runtime_api::RuntimeError,
+    },
     /// A Runtime's store cannot be opened.
     #[error("runtime '{runtime_id}': {source}")]
     Store {
@@ -94,6 +103,16 @@ pub async fn build(config: ServerConfig) -> Result<Assembly, WiringError> {
                 };
                 embedded.push(runtime.clone());
                 registry.register(Arc::new(runtime)).await?;
+            }
+            RuntimeConfig::Remote {
+                runtime_id,
+                url,
+                token,
+            } => {
+                let remote = RemoteRuntime::connect(&url, runtime_id.clone(), token)
+                    .await
+                    .map_err(|source| WiringError::Remote { runtime_id, source })?;
+                registry.register(Arc::new(remote)).await?;
             }
             RuntimeConfig::LocalCompat {
                 runtime_id,

@@ -25,15 +25,27 @@ impl Server {
     /// Starts `yoi serve` on a free loopback port with `args`, and waits
     /// until it answers `/healthz`.
     pub async fn start(args: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_command(&["serve"], "127.0.0.1", args, &[]).await
+    }
+
+    /// Starts `yoi <command> --bind HOST:PORT ARGS` with `envs` set.
+    pub async fn start_command(
+        command: &[&str],
+        host: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
+        let port = std::net::TcpListener::bind((host, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let bind = format!("127.0.0.1:{port}");
+        let bind = format!("{host}:{port}");
         let child = yoi()
-            .args(["serve", "--bind", &bind])
+            .args(command)
+            .args(["--bind", &bind])
             .args(args)
+            .envs(envs.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

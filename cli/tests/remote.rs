@@ -1,0 +1,143 @@
+//! A workspace server routing to three runtime servers on distinct loopback
+//! addresses (`yoi runtime serve` on 127.0.0.2, .3 and .4): the same
+//! contract, each Worker in its own Runtime, and no runtime host's address
+//! or token in anything the browser gets.
+
+mod common;
+
+use std::path::Path;
+
+use common::TestApp;
+use common::process::Server;
+use serde_json::json;
+use yoi::config::{FileConfig, Overrides};
+
+const HOSTS: [(&str, &str, &str); 3] = [
+    ("host-a", "127.0.0.2", "SENTINEL-TOKEN-A-1f2e"),
+    ("host-b", "127.0.0.3", "SENTINEL-TOKEN-B-3d4c"),
+    ("host-c", "127.0.0.4", "SENTINEL-TOKEN-C-5b6a"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_server_routes_to_runtime_servers_on_other_hosts() {
+    let mut servers = Vec::new();
+    let mut config = String::new();
+    for (id, host, token) in HOSTS {
+        let server = Server::start_command(
+            &["runtime", "serve"],
+            host,
+            &["--id", id, "--memory"],
+            &[("YOI_RUNTIME_TOKEN", token)],
+        )
+        .await;
+        config.push_str(&format!(
+            "[[runtimes]]\nid = \"{id}\"\nkind = \"remote\"\nurl = \"{}\"\ntoken_env = \"TOKEN_{id}\"\n\n",
+            server.base
+        ));
+        servers.push(server);
+    }
+    let file = FileConfig::parse(Path::new("remote.toml"), &config).unwrap();
+    let resolved = file
+        .resolve(Overrides::default(), |var| {
+            HOSTS
+                .iter()
+                .find(|(id, _, _)| var == format!("TOKEN_{id}"))
+                .map(|(_, _, token)| (*token).to_owned())
+        })
+        .unwrap();
+    let app = TestApp {
+        state: yoi::build_state(resolved).await.unwrap(),
+    };
+    let mut seen = Vec::new();
+
+    let runtimes = app.get("/api/runtimes").await;
+    seen.push(runtimes.text.clone());
+    let items = runtimes.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    for item in items {
+        assert_eq!(item["implementation"], "remote");
+        assert_eq!(item["status"]["state"], "ready");
+    }
+
+    // A chat cycle on each host, one request per turn.
+    let mut workers = Vec::new();
+    for (id, _, _) in HOSTS {
+        let created = app
+            .post(
+                &format!("/api/runtimes/{id}/workers"),
+                json!({ "display_name": id }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let worker = created.json["worker_id"].as_str().unwrap().to_owned();
+        let done = app
+            .post(
+                &format!("/api/runtimes/{id}/workers/{worker}/input?wait_ms=10000"),
+                json!({ "text": format!("hello {id}") }),
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert_eq!(done.json["reply"]["text"], format!("echo: hello {id}"));
+        seen.push(done.text);
+        workers.push((id, worker));
+    }
+    // A Worker lives in its own Runtime only.
+    let (a, worker_a) = &workers[0];
+    let (b, _) = &workers[1];
+    let wrong = app
+        .get(&format!("/api/runtimes/{b}/workers/{worker_a}"))
+        .await;
+    wrong.assert_problem(404, "unknown_worker");
+    assert_eq!(wrong.json["runtime_id"], *b);
+    seen.push(wrong.text);
+    let right = app
+        .get(&format!("/api/runtimes/{a}/workers/{worker_a}"))
+        .await;
+    assert_eq!(right.json["display_name"], *a);
+
+    let all = app.get("/api/workers").await;
+    let mut pairs: Vec<(String, String)> = all.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["runtime_id"].as_str().unwrap().to_owned(),
+                w["worker_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    let mut expected: Vec<(String, String)> = workers
+        .iter()
+        .map(|(id, w)| ((*id).to_owned(), w.clone()))
+        .collect();
+    expected.sort();
+    assert_eq!(pairs, expected);
+    seen.push(all.text);
+
+    // A host goes down: it is unavailable, quickly, and the others serve on.
+    let down = servers.pop().unwrap();
+    down.kill();
+    let (c, worker_c) = &workers[2];
+    let gone = app
+        .get(&format!("/api/runtimes/{c}/workers/{worker_c}"))
+        .await;
+    gone.assert_problem(503, "runtime_unavailable");
+    seen.push(gone.text);
+    let runtimes = app.get("/api/runtimes").await;
+    assert_eq!(runtimes.json["items"][2]["status"]["state"], "unavailable");
+    assert_eq!(runtimes.json["items"][0]["status"]["state"], "ready");
+    seen.push(runtimes.text);
+    let diagnostics = app.get("/api/diagnostics").await;
+    seen.push(diagnostics.text);
+
+    // The leak scan: no runtime host's address or token in any of it.
+    for text in &seen {
+        for (_, host, token) in HOSTS {
+            assert!(!text.contains(host), "address leaked: {text}");
+            assert!(!text.contains(token), "token leaked: {text}");
+        }
+    }
+    assert!(!format!("{:?}", app.state).contains("SENTINEL"));
+}
