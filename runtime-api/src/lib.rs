@@ -92,6 +92,13 @@ mod runtime;
 mod timestamp;
 
 pub use capabilities::{Capabilities, resolve_limit};
+
+/// The version of the contract's HTTP form. A server sends it on every
+/// response in the [`CONTRACT_VERSION_HEADER`] header; a remote client
+/// refuses a peer that speaks another version.
+pub const CONTRACT_VERSION: u32 = 1;
+/// The response header that carries [`CONTRACT_VERSION`].
+pub const CONTRACT_VERSION_HEADER: &str = "yoi-contract-version";
 pub use error::{BusyReason, ErrorCode, InternalSource, Operation, Result, RuntimeError};
 #[cfg(feature = "http")]
 pub use error::{PROBLEM_JSON, Problem};

@@ -8,9 +8,10 @@
 //! be reached is `runtime_unavailable` ("unreachable").
 //!
 //! Built so far: every contract method, a deadline per call, bounded
-//! response bodies. Not yet: retries with backoff, subscriptions that
-//! reconnect on their own, status while the peer is down, a version
-//! handshake (see issue #10).
+//! response bodies. The peer must send the contract version this
+//! client speaks (`yoi-contract-version`), or it is refused at connect.
+//! Not yet: retries with backoff, subscriptions that reconnect on their
+//! own, registering a peer that is down at start (see issue #10).
 
 use std::fmt;
 use std::time::Duration;
@@ -28,8 +29,8 @@ use yoi_runtime_api::dto::{
     WorkerCounts, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{
-    Capabilities, EventCursor, EventStream, Problem, Result, Runtime, RuntimeError, RuntimeId,
-    WorkerId,
+    CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Capabilities, EventCursor, EventStream, Problem,
+    Result, Runtime, RuntimeError, RuntimeId, WorkerId,
 };
 
 /// The largest response body read from a peer; larger is an error.
@@ -110,13 +111,50 @@ impl RemoteRuntime {
             http,
             deadline: DEFAULT_DEADLINE,
         };
-        let view: RuntimeView = remote.call(remote.request(Method::GET, "")).await?;
+        let view: RuntimeView = remote.handshake().await?;
         if view.runtime_id != remote.id {
             return Err(remote.unavailable("it serves another runtime id"));
         }
         remote.summary.display_name = view.display_name;
         remote.summary.capabilities = view.capabilities;
         Ok(remote)
+    }
+
+    /// Reads the Runtime's view, refusing a peer that speaks another
+    /// contract version.
+    async fn handshake(&self) -> Result<RuntimeView> {
+        let response = self
+            .request(Method::GET, "")
+            .timeout(self.deadline)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let version = response
+            .headers()
+            .get(CONTRACT_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok());
+        if version != Some(CONTRACT_VERSION) {
+            let found = version.map_or("none".to_owned(), |v| v.to_string());
+            return Err(self.unavailable(&format!(
+                "it speaks contract version {found}; this client speaks {CONTRACT_VERSION}"
+            )));
+        }
+        let (status, body) = self.read(response).await?;
+        if !status.is_success() {
+            return Err(self.failure(status, &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|_| self.unavailable("it answered something that is not the expected JSON"))
+    }
+
+    fn unreachable(&self, err: &reqwest::Error) -> RuntimeError {
+        // reqwest's errors name the URL: none of them is passed on.
+        self.unavailable(if err.is_timeout() {
+            "it did not answer in time"
+        } else {
+            "unreachable"
+        })
     }
 
     /// Sets how long one call may take (default 30 s).
@@ -151,14 +189,16 @@ impl RemoteRuntime {
 
     /// Sends `request` under the deadline; reads a bounded body.
     async fn send(&self, request: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
-        // reqwest's errors name the URL: none of them is passed on.
-        let mut response = request.timeout(self.deadline).send().await.map_err(|e| {
-            self.unavailable(if e.is_timeout() {
-                "it did not answer in time"
-            } else {
-                "unreachable"
-            })
-        })?;
+        let response = request
+            .timeout(self.deadline)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        self.read(response).await
+    }
+
+    /// Reads a response's body, at most [`MAX_BODY_BYTES`].
+    async fn read(&self, mut response: reqwest::Response) -> Result<(StatusCode, Vec<u8>)> {
         let status = response.status();
         let mut body = Vec::new();
         while let Some(chunk) = response

@@ -80,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         );
     }
     router
+        .layer(axum::middleware::map_response(contract_version))
         .layer(
             // One span per request; the path holds only validated ids.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -87,6 +88,16 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Names the contract version on every response, so a remote client can
+/// refuse a peer it does not understand.
+async fn contract_version(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        yoi_runtime_api::CONTRACT_VERSION_HEADER,
+        axum::http::HeaderValue::from(yoi_runtime_api::CONTRACT_VERSION),
+    );
+    response
 }
 
 /// Liveness.

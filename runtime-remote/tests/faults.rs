@@ -1,0 +1,134 @@
+//! A peer that misbehaves: another contract version, a 500 that is not a
+//! problem document, a 100 MB answer, an answer cut mid-JSON, a stall.
+//! Each is `runtime_unavailable`, quickly and with bounded memory, and no
+//! message names the peer's address.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use yoi_runtime_api::{ErrorCode, Runtime, RuntimeError, RuntimeId, WorkerId};
+use yoi_runtime_remote::RemoteRuntime;
+
+#[derive(Clone, Copy)]
+enum Fault {
+    NoVersion,
+    Plain500,
+    Huge,
+    CutShort,
+    Stall,
+}
+
+const VIEW: &str = r#"{"runtime_id":"mock","display_name":"Mock","implementation":"embedded","status":{"state":"ready","workers":{"idle":0,"running":0,"stopping":0,"stopped":0,"failed":0}},"capabilities":{"list_workers":true,"create_worker":true,"send_input":true,"busy_queue":true,"busy_interrupt":true,"stop":true,"cancel":true,"transcript":true,"events_poll":true,"events_subscribe":true,"tools":false,"persistent_store":false,"max_input_bytes":null,"max_transcript_page":null,"max_event_page":null,"max_worker_page":null}}"#;
+
+/// A peer on 127.0.0.1 that answers the handshake properly (except for
+/// `NoVersion`) and every other request with `fault`.
+async fn peer(fault: Fault) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..n]).to_string();
+                let handshake = request.starts_with("GET /api/runtimes/mock HTTP");
+                let version = if matches!(fault, Fault::NoVersion) {
+                    ""
+                } else {
+                    "yoi-contract-version: 1\r\n"
+                };
+                if handshake {
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{version}content-length: {}\r\nconnection: close\r\n\r\n{VIEW}",
+                        VIEW.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                match fault {
+                    Fault::NoVersion => {}
+                    Fault::Plain500 => {
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 5\r\nconnection: close\r\n\r\noops!")
+                            .await;
+                    }
+                    Fault::Huge => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            100 << 20
+                        );
+                        if socket.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let chunk = vec![b' '; 1 << 20];
+                        for _ in 0..100 {
+                            if socket.write_all(&chunk).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Fault::CutShort => {
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"summary\":{\"runt")
+                            .await;
+                    }
+                    Fault::Stall => {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                }
+            });
+        }
+    });
+    base
+}
+
+fn assert_unavailable(err: &RuntimeError, why: &str, base: &str) {
+    assert_eq!(err.code(), ErrorCode::RuntimeUnavailable, "{err}");
+    let text = err.to_string();
+    assert!(text.contains(why), "{text}");
+    assert!(!text.contains(base.trim_start_matches("http://")), "{text}");
+}
+
+fn mock() -> RuntimeId {
+    RuntimeId::new("mock").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_another_contract_version_is_refused() {
+    let base = peer(Fault::NoVersion).await;
+    let err = RemoteRuntime::connect(&base, mock(), None)
+        .await
+        .unwrap_err();
+    assert_unavailable(&err, "contract version none", &base);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_answers_are_runtime_unavailable_with_bounded_memory() {
+    let worker = WorkerId::new("w").unwrap();
+    for (fault, why) in [
+        (Fault::Plain500, "answered HTTP 500"),
+        (Fault::Huge, "more than 16 MiB"),
+        (Fault::CutShort, "ended mid-answer"),
+    ] {
+        let base = peer(fault).await;
+        let remote = RemoteRuntime::connect(&base, mock(), None).await.unwrap();
+        let err = remote.worker(&worker).await.unwrap_err();
+        assert_unavailable(&err, why, &base);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_peer_answers_within_the_deadline() {
+    let base = peer(Fault::Stall).await;
+    let remote = RemoteRuntime::connect(&base, mock(), None)
+        .await
+        .unwrap()
+        .with_deadline(Duration::from_millis(300));
+    let started = Instant::now();
+    let err = remote
+        .worker(&WorkerId::new("w").unwrap())
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_unavailable(&err, "did not answer in time", &base);
+}
