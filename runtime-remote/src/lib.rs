@@ -10,10 +10,15 @@
 //! Built so far: every contract method, a deadline per call, bounded
 //! response bodies. The peer must send the contract version this
 //! client speaks (`yoi-contract-version`), or it is refused at connect.
-//! Not yet: retries with backoff, subscriptions that reconnect on their
-//! own, registering a peer that is down at start (see issue #10).
+//! Reads, cancel, stop and inputs are retried with
+//! backoff when the peer could not be reached (an input always carries a
+//! `client_input_id`, generated when the caller gave none, so a retry is
+//! never recorded twice); create and delete are not. Not yet:
+//! subscriptions that reconnect on their own, registering a peer that is
+//! down at start (see issue #10).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,10 +34,12 @@ use yoi_runtime_api::dto::{
     WorkerCounts, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{
-    CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Capabilities, EventCursor, EventStream, Problem,
-    Result, Runtime, RuntimeError, RuntimeId, WorkerId,
+    CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Capabilities, EventCursor, EventStream, InputId,
+    Problem, Result, Runtime, RuntimeError, RuntimeId, WorkerId,
 };
 
+/// Why a call failed when the connection broke before the answer ended.
+const MID_ANSWER: &str = "the connection ended mid-answer";
 /// The largest response body read from a peer; larger is an error.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// How long one call may take.
@@ -163,6 +170,17 @@ impl RemoteRuntime {
         self
     }
 
+    /// A fresh `client_input_id` for an input the caller sent without one.
+    fn client_input_id(&self) -> InputId {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        InputId::new(format!("rc-{nanos:x}-{:x}-{n:x}", std::process::id()))
+            .unwrap_or_else(|_| unreachable!("hex digits and dashes are a valid id"))
+    }
+
     fn unavailable(&self, why: &str) -> RuntimeError {
         RuntimeError::RuntimeUnavailable {
             runtime_id: self.id.clone(),
@@ -187,14 +205,42 @@ impl RemoteRuntime {
         format!("/workers/{worker_id}{rest}")
     }
 
-    /// Sends `request` under the deadline; reads a bounded body.
-    async fn send(&self, request: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
+    /// Sends `request` under the deadline; reads a bounded body. The flag
+    /// of an error says whether repeating the request could help: the peer
+    /// was not reached, or the connection broke mid-answer.
+    async fn send_once(
+        &self,
+        request: RequestBuilder,
+    ) -> std::result::Result<(StatusCode, Vec<u8>), (RuntimeError, bool)> {
         let response = request
             .timeout(self.deadline)
             .send()
             .await
-            .map_err(|e| self.unreachable(&e))?;
-        self.read(response).await
+            .map_err(|e| (self.unreachable(&e), !e.is_timeout()))?;
+        self.read(response).await.map_err(|err| {
+            let broken = matches!(&err, RuntimeError::RuntimeUnavailable { message, .. }
+                if message == MID_ANSWER);
+            (err, broken)
+        })
+    }
+
+    /// [`Self::send_once`], retried with backoff when the request is safe to
+    /// repeat (`retry`) and the peer could not be reached or the answer was
+    /// cut short. An answer, even an error, is never retried.
+    async fn send(&self, request: RequestBuilder, retry: bool) -> Result<(StatusCode, Vec<u8>)> {
+        let mut attempt = 0;
+        loop {
+            let Some(this) = request.try_clone() else {
+                return self.send_once(request).await.map_err(|(err, _)| err);
+            };
+            match self.send_once(this).await {
+                Err((_, true)) if retry && attempt < RETRIES.len() => {
+                    tokio_sleep(RETRIES[attempt]).await;
+                    attempt += 1;
+                }
+                other => return other.map_err(|(err, _)| err),
+            }
+        }
     }
 
     /// Reads a response's body, at most [`MAX_BODY_BYTES`].
@@ -204,7 +250,7 @@ impl RemoteRuntime {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|_| self.unavailable("the connection ended mid-answer"))?
+            .map_err(|_| self.unavailable(MID_ANSWER))?
         {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(self.unavailable("it answered more than 16 MiB"));
@@ -222,8 +268,17 @@ impl RemoteRuntime {
         }
     }
 
+    /// A read, or another request safe to repeat.
     async fn call<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
-        let (status, body) = self.send(request).await?;
+        self.call_once_or_retried(request, true).await
+    }
+
+    async fn call_once_or_retried<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        retry: bool,
+    ) -> Result<T> {
+        let (status, body) = self.send(request, retry).await?;
         if !status.is_success() {
             return Err(self.failure(status, &body));
         }
@@ -235,15 +290,14 @@ impl RemoteRuntime {
         &self,
         request: RequestBuilder,
         body: &impl serde::Serialize,
+        retry: bool,
     ) -> Result<T> {
         let body = serde_json::to_vec(body)
             .map_err(|e| RuntimeError::internal("cannot encode a request", e))?;
-        self.call(
-            request
-                .header("content-type", "application/json")
-                .body(body),
-        )
-        .await
+        let request = request
+            .header("content-type", "application/json")
+            .body(body);
+        self.call_once_or_retried(request, retry).await
     }
 
     async fn stream(&self, request: RequestBuilder) -> Result<EventStream> {
@@ -273,6 +327,13 @@ impl RemoteRuntime {
         });
         Ok(Box::pin(events))
     }
+}
+
+/// Waits before attempts 2, 3, ... of a request safe to repeat.
+const RETRIES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
+
+async fn tokio_sleep(duration: Duration) {
+    tokio::time::sleep(duration).await;
 }
 
 fn query(pairs: &[(&str, Option<String>)]) -> String {
@@ -327,7 +388,8 @@ impl Runtime for RemoteRuntime {
     }
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
-        self.call_json(self.request(Method::POST, "/workers"), &request)
+        // Not safe to repeat: a second create would make a second Worker.
+        self.call_json(self.request(Method::POST, "/workers"), &request, false)
             .await
     }
 
@@ -336,8 +398,14 @@ impl Runtime for RemoteRuntime {
         worker_id: &WorkerId,
         request: InputRequest,
     ) -> Result<InputAcceptance> {
+        // Always with a client_input_id, so a retried input is recorded
+        // once: the peer answers a repeat with the first acceptance.
+        let mut request = request;
+        if request.client_input_id.is_none() {
+            request.client_input_id = Some(self.client_input_id());
+        }
         let path = Self::worker_path(worker_id, "/input");
-        self.call_json(self.request(Method::POST, &path), &request)
+        self.call_json(self.request(Method::POST, &path), &request, true)
             .await
     }
 
@@ -353,7 +421,9 @@ impl Runtime for RemoteRuntime {
 
     async fn delete_worker(&self, worker_id: &WorkerId) -> Result<()> {
         let request = self.request(Method::DELETE, &Self::worker_path(worker_id, ""));
-        let (status, body) = self.send(request).await?;
+        // Not repeated: a repeat of a delete that went through would say
+        // unknown_worker.
+        let (status, body) = self.send(request, false).await?;
         if status.is_success() {
             Ok(())
         } else {

@@ -132,3 +132,69 @@ async fn a_stalled_peer_answers_within_the_deadline() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_unavailable(&err, "did not answer in time", &base);
 }
+
+/// A peer that drops the first attempt of every request after the
+/// handshake, answers the second, and records each input body it gets.
+async fn flaky_peer(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (attempts, bodies) = (attempts.clone(), bodies.clone());
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..n]).to_string();
+                let (status, body) = if request.starts_with("GET /api/runtimes/mock HTTP") {
+                    ("200 OK", VIEW.to_owned())
+                } else {
+                    if request.starts_with("POST") {
+                        let body = request.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+                        bodies.lock().unwrap().push(body);
+                    }
+                    // Odd attempts are dropped without a word.
+                    if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 0 {
+                        return;
+                    }
+                    if request.starts_with("POST") {
+                        ("202 Accepted", r#"{"input_id":"in-1","transcript_index":0,"state":"running","cursor":"1.aaaaaa"}"#.to_owned())
+                    } else {
+                        ("404 Not Found", r#"{"type":"urn:yoi:problem:unknown_worker","title":"Not Found","status":404,"detail":"runtime 'mock' has no worker 'w'","code":"unknown_worker","runtime_id":"mock","worker_id":"w"}"#.to_owned())
+                    }
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nyoi-contract-version: 1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_inputs_are_retried_and_an_input_is_recorded_once() {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = flaky_peer(bodies.clone()).await;
+    let remote = RemoteRuntime::connect(&base, mock(), None).await.unwrap();
+    let worker = WorkerId::new("w").unwrap();
+    // The first attempt is dropped; the retry gets the peer's real answer.
+    let err = remote.worker(&worker).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnknownWorker, "{err}");
+    let accepted = remote
+        .send_input(&worker, yoi_runtime_api::dto::InputRequest::new("hi"))
+        .await
+        .unwrap();
+    assert_eq!(accepted.input_id.as_str(), "in-1");
+    // Both attempts carried the same generated client_input_id.
+    let bodies = bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0], bodies[1]);
+    assert!(
+        bodies[0].contains("\"client_input_id\":\"rc-"),
+        "{}",
+        bodies[0]
+    );
+}
