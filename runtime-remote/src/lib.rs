@@ -13,17 +13,18 @@
 //! Reads, cancel, stop and inputs are retried with
 //! backoff when the peer could not be reached (an input always carries a
 //! `client_input_id`, generated when the caller gave none, so a retry is
-//! never recorded twice); create and delete are not. Not yet:
-//! subscriptions that reconnect on their own, registering a peer that is
-//! down at start (see issue #10).
+//! never recorded twice); create and delete are not. Subscriptions reconnect on their own
+//! and resume after the last event they handed out (module `follow`).
+//! Not yet: registering a peer that is down at start, streams shared by
+//! many subscribers (see issue #10).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+mod follow;
+
 use async_trait::async_trait;
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -31,8 +32,10 @@ use serde::de::DeserializeOwned;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, ImplementationKind, InputAcceptance,
     InputRequest, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery,
-    WorkerCounts, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
+    WorkerCounts, WorkerDetail, WorkerListQuery, WorkerPage,
 };
+
+use self::follow::{Connector, Refused};
 use yoi_runtime_api::{
     CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Capabilities, EventCursor, EventStream, InputId,
     Problem, Result, Runtime, RuntimeError, RuntimeId, WorkerId,
@@ -300,32 +303,31 @@ impl RemoteRuntime {
         self.call_once_or_retried(request, retry).await
     }
 
-    async fn stream(&self, request: RequestBuilder) -> Result<EventStream> {
-        let response = request
-            .header("accept", "text/event-stream")
-            .send()
+    /// A stream at `path` (under the Runtime's URL) after `after`, that
+    /// reconnects on its own.
+    async fn stream(
+        &self,
+        path: &str,
+        after: Option<EventCursor>,
+        ends_on_stop: bool,
+    ) -> Result<EventStream> {
+        let connector = Connector {
+            http: self.http.clone(),
+            url: format!("{}/api/runtimes/{}{path}", self.base, self.id),
+            token: self.token.clone(),
+            runtime_id: self.id.clone(),
+            ends_on_stop,
+        };
+        // The first connection's errors (an expired cursor, an unknown
+        // Worker, a peer that is down) are the call's.
+        let first = connector
+            .open(after.as_ref())
             .await
-            .map_err(|_| self.unavailable("unreachable"))?;
-        let status = response.status();
-        if !status.is_success() {
-            let (_, body) = (status, response.bytes().await.unwrap_or_default());
-            return Err(self.failure(status, &body));
-        }
-        let runtime_id = self.id.clone();
-        let events = response.bytes_stream().eventsource().map(move |item| {
-            let lost = || RuntimeError::RuntimeUnavailable {
-                runtime_id: runtime_id.clone(),
-                message: "the event stream broke".to_owned(),
-            };
-            let event = item.map_err(|_| lost())?;
-            if event.event == "error" || event.event == "stream_error" {
-                return Err(serde_json::from_str::<Problem>(&event.data)
-                    .map(Problem::into_error)
-                    .unwrap_or_else(|_| lost()));
-            }
-            serde_json::from_str::<WorkerEvent>(&event.data).map_err(|_| lost())
-        });
-        Ok(Box::pin(events))
+            .map_err(|refused| match refused {
+                Refused::Answer(err) => err,
+                Refused::Unreachable => self.unavailable("unreachable"),
+            })?;
+        Ok(follow::follow(connector, first, after))
     }
 }
 
@@ -460,20 +462,12 @@ impl Runtime for RemoteRuntime {
         worker_id: &WorkerId,
         after: Option<EventCursor>,
     ) -> Result<EventStream> {
-        let rest = format!(
-            "/events/stream{}",
-            query(&[("after", after.map(|a| a.to_string()))])
-        );
-        self.stream(self.request(Method::GET, &Self::worker_path(worker_id, &rest)))
+        self.stream(&Self::worker_path(worker_id, "/events/stream"), after, true)
             .await
     }
 
     async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
-        let path = format!(
-            "/events/stream{}",
-            query(&[("after", after.map(|a| a.to_string()))])
-        );
-        self.stream(self.request(Method::GET, &path)).await
+        self.stream("/events/stream", after, false).await
     }
 
     async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {

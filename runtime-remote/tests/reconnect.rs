@@ -1,0 +1,102 @@
+//! A subscription survives its runtime server restarting: the stream
+//! reconnects on its own with `Last-Event-ID` and hands out every event
+//! once, in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use secrecy::SecretString;
+use tokio::sync::oneshot;
+use yoi_runtime_api::conformance::SLOW_PROFILE;
+use yoi_runtime_api::dto::{InputRequest, WorkerEvent};
+use yoi_runtime_api::{DynRuntime, ProfileName, Runtime, RuntimeId, test_util};
+use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, ProfileConfig};
+use yoi_runtime_remote::RemoteRuntime;
+
+const TOKEN: &str = "reconnect-token";
+
+/// Serves `runtime` on `addr` until the returned sender fires.
+async fn serve_on(
+    addr: std::net::SocketAddr,
+    runtime: Arc<DynRuntime>,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(yoi_runtime_server::serve(
+        listener,
+        runtime,
+        SecretString::from(TOKEN),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
+    let embedded = EmbeddedRuntime::new(EmbeddedOptions {
+        runtime_id: RuntimeId::new("restarts").unwrap(),
+        profiles: vec![ProfileConfig::echo(
+            ProfileName::new(SLOW_PROFILE).unwrap(),
+            Duration::from_millis(800),
+        )],
+        ..EmbeddedOptions::default()
+    })
+    .unwrap();
+    let runtime: Arc<DynRuntime> = Arc::new(embedded.clone());
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stop, server) = serve_on(addr, runtime.clone()).await;
+    let remote = RemoteRuntime::connect(
+        &format!("http://{addr}"),
+        RuntimeId::new("restarts").unwrap(),
+        Some(SecretString::from(TOKEN)),
+    )
+    .await
+    .unwrap();
+    let worker = test_util::create(&remote, Some(SLOW_PROFILE)).await;
+    let mut stream = remote.subscribe(&worker, None).await.unwrap();
+    remote
+        .send_input(&worker, InputRequest::new("keep talking"))
+        .await
+        .unwrap();
+    let mut seen: Vec<WorkerEvent> = Vec::new();
+    // Read up to the turn's start, then take the server away mid-turn.
+    while !seen.iter().any(|e| e.kind_name() == "turn_started") {
+        seen.push(stream.next().await.unwrap().unwrap());
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    // The turn goes on in the Runtime while no server is up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (stop, _server) = serve_on(addr, runtime.clone()).await;
+    while !seen.iter().any(|e| e.kind_name() == "turn_completed") {
+        let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("the stream came back")
+            .unwrap()
+            .unwrap();
+        seen.push(next);
+    }
+    remote.stop(&worker).await.unwrap();
+    let rest: Vec<WorkerEvent> =
+        tokio::time::timeout(Duration::from_secs(20), stream.collect::<Vec<_>>())
+            .await
+            .expect("the stream ends after worker_stopped")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    seen.extend(rest);
+    // Exactly the Runtime's own log: nothing missed, nothing twice.
+    let log = test_util::all_events(&embedded, &worker).await;
+    assert_eq!(seen, log);
+    assert_eq!(seen.last().unwrap().kind_name(), "worker_stopped");
+    drop(stop);
+}
