@@ -139,6 +139,8 @@ pub enum RuntimeConfig {
     Remote {
         /// Its id, which the peer must serve.
         runtime_id: RuntimeId,
+        /// A name for people; the peer's own when absent.
+        display_name: Option<String>,
         /// The runtime server's address.
         url: String,
         /// Its token.
@@ -487,6 +489,7 @@ fn resolve_runtimes(
                 };
                 RuntimeConfig::Remote {
                     runtime_id: entry.id.clone(),
+                    display_name: entry.display_name.clone(),
                     url,
                     token,
                 }

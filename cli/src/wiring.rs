@@ -106,13 +106,18 @@ pub async fn build(config: ServerConfig) -> Result<Assembly, WiringError> {
             }
             RuntimeConfig::Remote {
                 runtime_id,
+                display_name,
                 url,
                 token,
             } => {
-                let remote = RemoteRuntime::connect(&url, runtime_id.clone(), token)
-                    .await
+                // A host that is down (or refuses us) now is registered as
+                // unavailable and joins when it answers.
+                let remote = RemoteRuntime::new(&url, runtime_id.clone(), token, display_name)
                     .map_err(|source| WiringError::Remote { runtime_id, source })?;
-                registry.register(Arc::new(remote)).await?;
+                let placeholder = remote.placeholder();
+                registry
+                    .register_unavailable(Arc::new(remote), placeholder)
+                    .await?;
             }
             RuntimeConfig::LocalCompat {
                 runtime_id,

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::TestApp;
-use common::process::Server;
+use common::process::{Server, free_port};
 use serde_json::json;
 use yoi::config::{FileConfig, Overrides};
 
@@ -140,4 +140,87 @@ async fn a_workspace_server_routes_to_runtime_servers_on_other_hosts() {
         }
     }
     assert!(!format!("{:?}", app.state).contains("SENTINEL"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_down_at_start_joins_later_and_a_wrong_token_is_a_diagnostic() {
+    let late_port = free_port("127.0.0.5");
+    let refusing = Server::start_command(
+        &["runtime", "serve"],
+        "127.0.0.6",
+        &["--id", "refusing", "--memory"],
+        &[("YOI_RUNTIME_TOKEN", "SENTINEL-RIGHT-TOKEN")],
+    )
+    .await;
+    let config = format!(
+        "[[runtimes]]\nid = \"late\"\nkind = \"remote\"\ndisplay_name = \"Late host\"\nurl = \"http://127.0.0.5:{late_port}\"\ntoken_env = \"LATE\"\n\n\
+         [[runtimes]]\nid = \"refusing\"\nkind = \"remote\"\nurl = \"{}\"\ntoken_env = \"WRONG\"\n",
+        refusing.base
+    );
+    let resolved = FileConfig::parse(Path::new("remote.toml"), &config)
+        .unwrap()
+        .resolve(Overrides::default(), |var| match var {
+            "LATE" => Some("SENTINEL-LATE-TOKEN".to_owned()),
+            "WRONG" => Some("SENTINEL-WRONG-TOKEN".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+    // Neither host stops the workspace server from starting.
+    let app = TestApp {
+        state: yoi::build_state(resolved).await.unwrap(),
+    };
+    let mut seen = Vec::new();
+    let runtimes = app.get("/api/runtimes").await;
+    assert_eq!(runtimes.json["items"][0]["display_name"], "Late host");
+    assert_eq!(runtimes.json["items"][0]["status"]["state"], "unavailable");
+    assert_eq!(runtimes.json["items"][1]["status"]["state"], "unavailable");
+    seen.push(runtimes.text);
+    let started = std::time::Instant::now();
+    let refused = app.post("/api/runtimes/late/workers", json!({})).await;
+    refused.assert_problem(503, "runtime_unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    seen.push(refused.text);
+    let diagnostics = app.get("/api/diagnostics").await;
+    let refusing_diagnostics = diagnostics.json["items"][1]["diagnostics"].to_string();
+    assert!(
+        refusing_diagnostics.contains("bearer token"),
+        "{refusing_diagnostics}"
+    );
+    seen.push(diagnostics.text);
+
+    // The late host comes up: it joins, with its capabilities.
+    let _late = Server::start_at(
+        &["runtime", "serve"],
+        &format!("127.0.0.5:{late_port}"),
+        &["--id", "late", "--memory"],
+        &[("YOI_RUNTIME_TOKEN", "SENTINEL-LATE-TOKEN")],
+    )
+    .await;
+    let mut created = None;
+    for _ in 0..50 {
+        let reply = app.post("/api/runtimes/late/workers", json!({})).await;
+        if reply.status == 201 {
+            created = Some(reply);
+            break;
+        }
+        // The registry asks the host again in the background.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let created = created.expect("the late host joined");
+    seen.push(created.text);
+    let runtimes = app.get("/api/runtimes").await;
+    assert_eq!(runtimes.json["items"][0]["status"]["state"], "ready");
+    assert_eq!(
+        runtimes.json["items"][0]["capabilities"]["create_worker"],
+        true
+    );
+    seen.push(runtimes.text);
+
+    for text in &seen {
+        assert!(
+            !text.contains("127.0.0.5") && !text.contains("127.0.0.6"),
+            "{text}"
+        );
+        assert!(!text.contains("SENTINEL"), "{text}");
+    }
 }

@@ -19,6 +19,7 @@
 //! many subscribers (see issue #10).
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -54,7 +55,10 @@ pub struct RemoteRuntime {
     base: String,
     token: Option<SecretString>,
     http: reqwest::Client,
-    summary: RuntimeSummary,
+    /// Learned at the first successful handshake; never changes after.
+    summary: OnceLock<RuntimeSummary>,
+    /// The name the workspace configured, shown instead of the peer's.
+    display_name: Option<String>,
     deadline: Duration,
 }
 
@@ -63,7 +67,7 @@ impl fmt::Debug for RemoteRuntime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteRuntime")
             .field("id", &self.id)
-            .field("capabilities", &self.summary.capabilities)
+            .field("capabilities", &self.capabilities())
             .finish_non_exhaustive()
     }
 }
@@ -96,38 +100,56 @@ struct SourceDiagnostics {
 }
 
 impl RemoteRuntime {
-    /// Connects to the Runtime `runtime_id` served at `base_url` (for
-    /// example `http://127.0.0.2:7841`), reading its summary and
-    /// capabilities once.
-    pub async fn connect(
+    /// A client of the Runtime `runtime_id` served at `base_url` (for
+    /// example `http://127.0.0.2:7841`), without contacting it yet: its
+    /// summary and capabilities are read at the first [`Runtime::summary`]
+    /// call that reaches it (register it with the registry's
+    /// `register_unavailable`, so a peer that is down at start joins when
+    /// it comes up). Until then it has no capabilities.
+    pub fn new(
         base_url: &str,
         runtime_id: RuntimeId,
         token: Option<SecretString>,
+        display_name: Option<String>,
     ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| RuntimeError::internal("cannot build an HTTP client", e))?;
-        let mut remote = Self {
-            summary: RuntimeSummary {
-                runtime_id: runtime_id.clone(),
-                display_name: runtime_id.to_string(),
-                implementation: ImplementationKind::Remote,
-                capabilities: Capabilities::default(),
-            },
+        Ok(Self {
+            display_name,
             id: runtime_id,
             base: base_url.trim_end_matches('/').to_owned(),
             token,
             http,
+            summary: OnceLock::new(),
             deadline: DEFAULT_DEADLINE,
-        };
-        let view: RuntimeView = remote.handshake().await?;
-        if view.runtime_id != remote.id {
-            return Err(remote.unavailable("it serves another runtime id"));
-        }
-        remote.summary.display_name = view.display_name;
-        remote.summary.capabilities = view.capabilities;
+        })
+    }
+
+    /// A client that has read the peer's summary: [`RemoteRuntime::new`],
+    /// then the handshake, whose failure is returned.
+    pub async fn connect(
+        base_url: &str,
+        runtime_id: RuntimeId,
+        token: Option<SecretString>,
+    ) -> Result<Self> {
+        let remote = Self::new(base_url, runtime_id, token, None)?;
+        remote.summary().await?;
         Ok(remote)
+    }
+
+    /// The summary shown before the peer has answered: no capabilities.
+    pub fn placeholder(&self) -> RuntimeSummary {
+        RuntimeSummary {
+            runtime_id: self.id.clone(),
+            display_name: self
+                .display_name
+                .clone()
+                .unwrap_or_else(|| self.id.to_string()),
+            implementation: ImplementationKind::Remote,
+            capabilities: Capabilities::default(),
+        }
     }
 
     /// Reads the Runtime's view, refusing a peer that speaks another
@@ -356,12 +378,30 @@ impl Runtime for RemoteRuntime {
         &self.id
     }
 
+    /// None until the peer has answered a handshake; then the peer's, for
+    /// good (the one exception to "constant" this Runtime makes, and the
+    /// registry reads them only once the peer has answered).
     fn capabilities(&self) -> Capabilities {
-        self.summary.capabilities
+        self.summary
+            .get()
+            .map_or_else(Capabilities::default, |s| s.capabilities)
     }
 
     async fn summary(&self) -> Result<RuntimeSummary> {
-        Ok(self.summary.clone())
+        if let Some(summary) = self.summary.get() {
+            return Ok(summary.clone());
+        }
+        let view = self.handshake().await?;
+        if view.runtime_id != self.id {
+            return Err(self.unavailable("it serves another runtime id"));
+        }
+        let summary = RuntimeSummary {
+            runtime_id: self.id.clone(),
+            display_name: self.display_name.clone().unwrap_or(view.display_name),
+            implementation: ImplementationKind::Remote,
+            capabilities: view.capabilities,
+        };
+        Ok(self.summary.get_or_init(|| summary).clone())
     }
 
     async fn status(&self) -> Result<RuntimeStatus> {

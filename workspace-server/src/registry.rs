@@ -7,7 +7,8 @@
 //! `Arc<dyn Runtime>` here and are treated the same way.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use yoi_runtime_api::dto::{
@@ -25,24 +26,63 @@ pub struct RuntimeEntry {
     /// A copy of the Runtime's id, so lookups make no dynamic calls.
     id: RuntimeId,
     runtime: Arc<DynRuntime>,
-    /// Read once at registration: the contract says it never changes.
-    summary: RuntimeSummary,
+    /// Read once, at registration or (for a Runtime that was unavailable
+    /// then) at its first answer: the contract says it never changes.
+    summary: Arc<OnceLock<RuntimeSummary>>,
+    /// Shown until the summary is known; then unused.
+    placeholder: Arc<RuntimeSummary>,
+    /// A summary read is under way.
+    asking: Arc<AtomicBool>,
 }
 
 impl RuntimeEntry {
     /// How the Runtime is implemented.
     pub fn implementation(&self) -> ImplementationKind {
-        self.summary.implementation
+        self.summary().implementation
     }
 
-    /// The Runtime's summary, as read at registration.
+    /// The Runtime's summary, as read once; for a Runtime that has not
+    /// answered yet, the placeholder it was registered with (no
+    /// capabilities).
     pub fn summary(&self) -> &RuntimeSummary {
-        &self.summary
+        self.summary.get().unwrap_or(&self.placeholder)
+    }
+
+    /// Whether the Runtime has answered its summary.
+    pub fn is_known(&self) -> bool {
+        self.summary.get().is_some()
     }
 
     /// The Runtime's capabilities.
     pub fn capabilities(&self) -> Capabilities {
-        self.summary.capabilities
+        self.summary().capabilities
+    }
+
+    /// Asks a Runtime that has not answered yet for its summary, in the
+    /// background, one request at a time.
+    fn ask_again(&self) {
+        if self.is_known() || self.asking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.asking.store(false, Ordering::Release);
+            return;
+        };
+        let (runtime, summary, asking) = (
+            self.runtime.clone(),
+            self.summary.clone(),
+            self.asking.clone(),
+        );
+        let id = self.id.clone();
+        handle.spawn(async move {
+            if let Ok(answer) = runtime.summary().await {
+                if answer.runtime_id == id {
+                    let _ = summary.set(answer);
+                    tracing::info!(runtime_id = %id, "a runtime that was unavailable answered");
+                }
+            }
+            asking.store(false, Ordering::Release);
+        });
     }
 
     /// The Runtime's id.
@@ -58,7 +98,16 @@ impl RuntimeEntry {
     }
 
     fn check(&self, operation: Operation) -> Result<()> {
-        self.summary.capabilities.check(&self.id, operation)
+        match self.summary.get() {
+            Some(summary) => summary.capabilities.check(&self.id, operation),
+            None => {
+                self.ask_again();
+                Err(RuntimeError::RuntimeUnavailable {
+                    runtime_id: self.id.clone(),
+                    message: "it has not answered yet".to_owned(),
+                })
+            }
+        }
     }
 }
 
@@ -126,16 +175,58 @@ impl RuntimeRegistry {
                 runtime_id: id.clone(),
                 source,
             })?;
-        if summary.runtime_id != id {
-            return Err(RegistryError::MismatchedId {
-                runtime_id: id,
-                reported: summary.runtime_id,
-            });
+        self.push(runtime, summary.clone(), Some(summary))
+    }
+
+    /// Adds a Runtime that may be unavailable now (a remote host that is
+    /// down): when its summary cannot be read, it is registered with
+    /// `placeholder` (which should have no capabilities), every call to it
+    /// answers `runtime_unavailable`, and its summary is asked for again
+    /// on later calls until it answers.
+    pub async fn register_unavailable(
+        &mut self,
+        runtime: Arc<DynRuntime>,
+        placeholder: RuntimeSummary,
+    ) -> Result<(), RegistryError> {
+        let id = runtime.id().clone();
+        if self.entries.iter().any(|e| e.id == id) {
+            return Err(RegistryError::Duplicate { runtime_id: id });
+        }
+        let known = match runtime.summary().await {
+            Ok(summary) => Some(summary),
+            Err(err) => {
+                tracing::warn!(runtime_id = %id, code = %err.code(), "a runtime is unavailable at registration");
+                None
+            }
+        };
+        self.push(runtime, placeholder, known)
+    }
+
+    fn push(
+        &mut self,
+        runtime: Arc<DynRuntime>,
+        placeholder: RuntimeSummary,
+        known: Option<RuntimeSummary>,
+    ) -> Result<(), RegistryError> {
+        let id = runtime.id().clone();
+        for reported in [Some(&placeholder), known.as_ref()].into_iter().flatten() {
+            if reported.runtime_id != id {
+                return Err(RegistryError::MismatchedId {
+                    runtime_id: id,
+                    reported: reported.runtime_id.clone(),
+                });
+            }
+        }
+        let summary = OnceLock::new();
+        if let Some(known) = known {
+            let _ = summary.set(known);
         }
         self.entries.push(RuntimeEntry {
             id,
             runtime,
-            summary,
+            summary: Arc::new(summary),
+            placeholder: Arc::new(placeholder),
+            asking: Arc::new(AtomicBool::new(false)),
         });
         Ok(())
     }
@@ -158,6 +249,9 @@ impl RuntimeRegistry {
         F: Fn(&'a RuntimeEntry) -> Call<'a, T>,
     {
         let calls = self.entries.iter().map(|entry| {
+            if !entry.is_known() {
+                entry.ask_again();
+            }
             let call = call(entry);
             async move {
                 let answer = tokio::time::timeout(deadline, call)
@@ -177,14 +271,20 @@ impl RuntimeRegistry {
         futures_util::future::join_all(calls).await
     }
 
-    /// The entry for `runtime_id`, or `unknown_runtime`.
+    /// The entry for `runtime_id`, or `unknown_runtime`. An entry whose
+    /// Runtime has not answered yet is asked again in the background.
     pub fn get(&self, runtime_id: &RuntimeId) -> Result<&RuntimeEntry> {
-        self.entries
+        let entry = self
+            .entries
             .iter()
             .find(|e| &e.id == runtime_id)
             .ok_or_else(|| RuntimeError::UnknownRuntime {
                 runtime_id: runtime_id.clone(),
-            })
+            })?;
+        if !entry.is_known() {
+            entry.ask_again();
+        }
+        Ok(entry)
     }
 
     /// The Runtime `rid`, once `operation` was checked against its

@@ -28,19 +28,26 @@ impl Server {
         Self::start_command(&["serve"], "127.0.0.1", args, &[]).await
     }
 
-    /// Starts `yoi <command> --bind HOST:PORT ARGS` with `envs` set.
+    /// Starts `yoi <command> --bind HOST:PORT ARGS` with `envs` set, on a
+    /// free port.
     pub async fn start_command(
         command: &[&str],
         host: &str,
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> Self {
-        let port = std::net::TcpListener::bind((host, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let bind = format!("{host}:{port}");
+        let port = free_port(host);
+        Self::start_at(command, &format!("{host}:{port}"), args, envs).await
+    }
+
+    /// Starts `yoi <command> --bind BIND ARGS` with `envs` set.
+    pub async fn start_at(
+        command: &[&str],
+        bind: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
+        let bind = bind.to_owned();
         let child = yoi()
             .args(command)
             .args(["--bind", &bind])
@@ -101,6 +108,15 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A port nothing listens on now, on `host`.
+pub fn free_port(host: &str) -> u16 {
+    std::net::TcpListener::bind((host, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A config file with a slow echo profile, written into `dir`.

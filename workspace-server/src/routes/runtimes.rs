@@ -101,10 +101,16 @@ pub(crate) async fn diagnostics(State(state): State<AppState>) -> Json<Diagnosti
                 Ok((status, diagnostics)) => (status, diagnostics),
                 Err(err) => (Err(err), Ok(Vec::new())),
             };
+            // Contract errors carry no paths, hosts or tokens, so their
+            // public messages are safe to show.
             let mut diagnostics = diagnostics.unwrap_or_else(|err| {
                 vec![Diagnostic::warning(
                     "diagnostics_failed",
-                    format!("the runtime could not report diagnostics ({})", err.code()),
+                    format!(
+                        "the runtime could not report diagnostics ({}): {}",
+                        err.code(),
+                        err.public_message()
+                    ),
                 )]
             });
             let state = match status {
@@ -112,7 +118,11 @@ pub(crate) async fn diagnostics(State(state): State<AppState>) -> Json<Diagnosti
                 Err(err) => {
                     diagnostics.push(Diagnostic::warning(
                         "unavailable",
-                        format!("the runtime did not report its status ({})", err.code()),
+                        format!(
+                            "the runtime did not report its status ({}): {}",
+                            err.code(),
+                            err.public_message()
+                        ),
                     ));
                     RuntimeState::Unavailable
                 }
