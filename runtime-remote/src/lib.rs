@@ -14,9 +14,10 @@
 //! backoff when the peer could not be reached (an input always carries a
 //! `client_input_id`, generated when the caller gave none, so a retry is
 //! never recorded twice); create and delete are not. Subscriptions reconnect on their own
-//! and resume after the last event they handed out (module `follow`).
-//! Not yet: registering a peer that is down at start, streams shared by
-//! many subscribers (see issue #10).
+//! and resume after the last event they handed out (module `follow`), and
+//! the subscribers of one Worker share one upstream stream (module
+//! `share`). A client can be made without contacting the peer
+//! ([`RemoteRuntime::new`]), for a peer that is down at start.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 mod follow;
+mod share;
 
 use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -37,6 +39,7 @@ use yoi_runtime_api::dto::{
 };
 
 use self::follow::{Connector, Refused};
+use self::share::{Joined, Shares};
 use yoi_runtime_api::{
     CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Capabilities, EventCursor, EventStream, InputId,
     Problem, Result, Runtime, RuntimeError, RuntimeId, WorkerId,
@@ -57,6 +60,8 @@ pub struct RemoteRuntime {
     http: reqwest::Client,
     /// Learned at the first successful handshake; never changes after.
     summary: OnceLock<RuntimeSummary>,
+    /// Upstream Worker streams shared by their subscribers.
+    shares: Shares,
     /// The name the workspace configured, shown instead of the peer's.
     display_name: Option<String>,
     deadline: Duration,
@@ -123,6 +128,7 @@ impl RemoteRuntime {
             token,
             http,
             summary: OnceLock::new(),
+            shares: Shares::default(),
             deadline: DEFAULT_DEADLINE,
         })
     }
@@ -137,6 +143,12 @@ impl RemoteRuntime {
         let remote = Self::new(base_url, runtime_id, token, None)?;
         remote.summary().await?;
         Ok(remote)
+    }
+
+    /// Upstream Worker subscriptions this client has opened (shared ones
+    /// count once), for monitoring and tests.
+    pub fn upstream_streams_opened(&self) -> u64 {
+        self.shares.opened.load(Ordering::Relaxed)
     }
 
     /// The summary shown before the peer has answered: no capabilities.
@@ -502,8 +514,21 @@ impl Runtime for RemoteRuntime {
         worker_id: &WorkerId,
         after: Option<EventCursor>,
     ) -> Result<EventStream> {
-        self.stream(&Self::worker_path(worker_id, "/events/stream"), after, true)
-            .await
+        // Many subscribers of one Worker share one upstream stream.
+        let path = Self::worker_path(worker_id, "/events/stream");
+        match self.shares.join(worker_id, after.as_ref()) {
+            Joined::Stream(stream) => Ok(stream),
+            Joined::Elsewhere => {
+                self.shares.opened.fetch_add(1, Ordering::Relaxed);
+                self.stream(&path, after, true).await
+            }
+            Joined::NoShare => {
+                let upstream = self.stream(&path, after.clone(), true).await?;
+                Ok(self
+                    .shares
+                    .start(self.id.clone(), worker_id.clone(), after, upstream))
+            }
+        }
     }
 
     async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
