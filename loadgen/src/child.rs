@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::client::BoxError;
 
-/// A `yoi serve` child on a free loopback port; killed on drop.
+/// A `yoi` server child on a free loopback port; killed on drop.
 pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,
@@ -23,11 +23,17 @@ impl Drop for Server {
 impl Server {
     /// Starts `yoi serve` with `args` (it is not waited for).
     pub(crate) fn start(bin: &Path, args: &[&str]) -> Result<Self, BoxError> {
+        Self::spawn(bin, &["serve"], args)
+    }
+
+    /// Starts `yoi <command> --bind <free port> <args>` (not waited for).
+    pub(crate) fn spawn(bin: &Path, command: &[&str], args: &[&str]) -> Result<Self, BoxError> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let child = Command::new(bin)
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(command)
+            .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -51,14 +57,31 @@ impl Server {
         Ok(Duration::from_millis(ticks * 10))
     }
 
+    /// The port the child listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.base
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The child's resident memory, in bytes.
     pub(crate) fn rss(&self) -> Result<u64, BoxError> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or("no VmRSS")?;
-        Ok(kib * 1024)
+        rss(self.child.id()).ok_or_else(|| "no VmRSS".into())
     }
+
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Resident memory of process `pid`, in bytes.
+pub(crate) fn rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kib * 1024)
 }

@@ -6,12 +6,14 @@
 //! bare axum JSON handler served by this binary); `fanout` (1,000 SSE
 //! subscribers, 100 turns); `soak` (mixed traffic from 32 clients); `turn`
 //! (server CPU per chat cycle with `?wait_ms=` against four requests, the
-//! server in a child process). Prints
+//! server in a child process); `store` and `startup` (the durable store);
+//! `remote` (a Runtime on another host against the embedded one). Prints
 //! figures and a verdict per scenario; exits non-zero on any violation.
 //! Only loopback addresses are ever targeted by default.
 
 mod child;
 mod client;
+mod remote;
 mod scenarios;
 mod soak;
 mod stats;
@@ -39,6 +41,9 @@ enum Scenario {
     Store,
     /// Start-up time and RSS of `yoi serve` over `--data-dir` (a child).
     Startup,
+    /// A Runtime on another host against the embedded one: per-call
+    /// latency, chat-cycle CPU of both processes, fan-out (children).
+    Remote,
     All,
 }
 
@@ -112,7 +117,7 @@ async fn start_server() -> Result<SocketAddr, client::BoxError> {
 async fn run(cli: Cli) -> Result<bool, client::BoxError> {
     if matches!(
         cli.scenario,
-        Scenario::Turn | Scenario::Store | Scenario::Startup
+        Scenario::Turn | Scenario::Store | Scenario::Startup | Scenario::Remote
     ) {
         let bin = match cli.yoi_bin.clone() {
             Some(bin) => bin,
@@ -124,6 +129,9 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
         let ok = match cli.scenario {
             Scenario::Turn => turn::turn(bin, cli.seconds).await?,
             Scenario::Store => store::store(bin, cli.seconds).await?,
+            Scenario::Remote => {
+                remote::remote(bin, cli.seconds, cli.subscribers, cli.turns).await?
+            }
             _ => {
                 let data_dir = cli.data_dir.clone().ok_or("startup needs --data-dir")?;
                 store::startup(bin, data_dir).await?

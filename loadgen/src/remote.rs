@@ -1,0 +1,250 @@
+//! The `remote` scenario: what a Runtime on another host costs, measured
+//! with three `yoi` children on loopback:
+//!
+//! - *embedded*: `yoi serve --memory`, the baseline;
+//! - *host*: `yoi runtime serve --id backend-internal --memory`;
+//! - *front*: `yoi serve` whose only Runtime is the host, registered as
+//!   `kind = "remote"` under the same id, so every path is the same.
+//!
+//! It reports, in one run: per-call latency (worker detail, `send_input`,
+//! transcript page) through the front against the embedded server, with the
+//! added microseconds and the ratio; server CPU per chat cycle of front and
+//! host together against the embedded server (target at most 2.5x); and
+//! fan-out of SSE subscribers on one remote Worker: TCP connections to the
+//! host, delivery p99 and resident memory of both processes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::child::{Server, rss};
+use crate::client::{BoxError, Client, RT};
+use crate::scenarios;
+use crate::stats::Latencies;
+use crate::turn::{CONCURRENCY, Cycle, ROUNDS, run};
+
+/// Sequential samples of each call on each server.
+const SAMPLES: usize = 300;
+
+pub(crate) async fn remote(
+    bin: PathBuf,
+    seconds: u64,
+    subscribers: usize,
+    turns: usize,
+) -> Result<bool, BoxError> {
+    let embedded = Server::start(&bin, &["--memory"])?;
+    let host = Server::spawn(
+        &bin,
+        &["runtime", "serve"],
+        &["--id", "backend-internal", "--memory"],
+    )?;
+    let config =
+        std::env::temp_dir().join(format!("yoi-loadgen-remote-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!(
+            "[[runtimes]]\nid = \"backend-internal\"\nkind = \"remote\"\nurl = \"{}\"\n",
+            host.base
+        ),
+    )?;
+    let config_arg = config.display().to_string();
+    let front = Server::start(&bin, &["--memory", "--config", &config_arg])?;
+    let clients = [
+        Client::new(embedded.base.clone()),
+        Client::new(front.base.clone()),
+    ];
+    Client::new(host.base.clone()).wait_ready().await?;
+    for client in &clients {
+        client.wait_ready().await?;
+    }
+    let _ = std::fs::remove_file(&config);
+
+    let mut ok = per_call(&clients).await?;
+
+    // Chat cycle: CPU of the embedded server against front + host.
+    let slice = Duration::from_secs(seconds.max(2)) / (2 * ROUNDS);
+    let mut totals = [(Duration::ZERO, 0u64); 2];
+    let cpu = |slot: usize| -> Result<Duration, BoxError> {
+        Ok(if slot == 0 {
+            embedded.cpu()?
+        } else {
+            front.cpu()? + host.cpu()?
+        })
+    };
+    let mut on_host = Duration::ZERO;
+    for _ in 0..ROUNDS {
+        for slot in 0..2 {
+            let (before, host_before) = (cpu(slot)?, host.cpu()?);
+            let cycles = run(&clients[slot], Cycle::FourRequests, slice).await?;
+            totals[slot].0 += cpu(slot)? - before;
+            totals[slot].1 += cycles;
+            if slot == 1 {
+                on_host += host.cpu()? - host_before;
+            }
+        }
+    }
+    let per_cycle = |(cpu, cycles): (Duration, u64)| cpu.as_secs_f64() * 1e6 / cycles.max(1) as f64;
+    let (local, remote) = (per_cycle(totals[0]), per_cycle(totals[1]));
+    let host_share = per_cycle((on_host, totals[1].1));
+    let ratio = remote / local;
+    let cycle_ok = ratio <= 2.5;
+    ok &= cycle_ok;
+    println!(
+        "remote: server CPU per chat cycle, concurrency {CONCURRENCY}, {ROUNDS} alternating rounds: \
+         embedded {local:.0} us ({} cycles), front + host {remote:.0} us ({} cycles; \
+         host {host_share:.0} us), ratio {ratio:.2} (target at most 2.50): {}",
+        totals[0].1,
+        totals[1].1,
+        verdict(cycle_ok)
+    );
+
+    // Fan-out on one remote Worker, with the host's connections and both
+    // processes' memory sampled while it runs.
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn(sample(done.clone(), host.port(), [front.pid(), host.pid()]));
+    ok &= scenarios::fanout(&clients[1], subscribers, turns).await?;
+    done.store(true, Ordering::Relaxed);
+    let peak = sampler.await?;
+    let connections_ok = peak.connections_while_live <= MAX_UPSTREAM_CONNECTIONS;
+    ok &= connections_ok;
+    println!(
+        "remote: fan-out of {subscribers} subscribers on one remote Worker: TCP connections to the \
+         host at most {} while every subscriber was live (target at most \
+         {MAX_UPSTREAM_CONNECTIONS}: one event stream plus the request pool), at most {} at any \
+         time; peak RSS front {:.1} MiB, host {:.1} MiB: {}",
+        peak.connections_while_live,
+        peak.connections,
+        peak.rss[0] as f64 / (1 << 20) as f64,
+        peak.rss[1] as f64 / (1 << 20) as f64,
+        verdict(connections_ok)
+    );
+    Ok(ok)
+}
+
+/// One shared event stream plus a few pooled request connections.
+const MAX_UPSTREAM_CONNECTIONS: usize = 8;
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
+
+/// Latency of worker detail, `send_input` and a transcript page, embedded
+/// against remote, alternating call by call.
+async fn per_call(clients: &[Client; 2]) -> Result<bool, BoxError> {
+    let mut workers = Vec::new();
+    for client in clients {
+        let worker = client.create_worker().await?;
+        client.send_and_wait(&worker, "warm up").await?;
+        workers.push(worker);
+    }
+    let mut samples: [[Vec<Duration>; 3]; 2] = Default::default();
+    for n in 0..SAMPLES {
+        for slot in 0..2 {
+            let (client, worker) = (&clients[slot], &workers[slot]);
+            let started = Instant::now();
+            let detail = client.get(&format!("{RT}/workers/{worker}")).await?;
+            samples[slot][0].push(started.elapsed());
+            if detail.status != 200 {
+                return Err(format!("worker detail answered {}", detail.status).into());
+            }
+            let started = Instant::now();
+            let accepted = client
+                .post(
+                    &format!("{RT}/workers/{worker}/input"),
+                    &json!({ "text": format!("call {n}") }),
+                )
+                .await?;
+            samples[slot][1].push(started.elapsed());
+            let cursor = accepted.json["cursor"]
+                .as_str()
+                .ok_or_else(|| format!("input answered {}", accepted.status))?
+                .to_owned();
+            client.wait_for(worker, cursor, &["turn_completed"]).await?;
+            let started = Instant::now();
+            let page = client
+                .get(&format!("{RT}/workers/{worker}/transcript?limit=50"))
+                .await?;
+            samples[slot][2].push(started.elapsed());
+            if page.status != 200 {
+                return Err(format!("transcript answered {}", page.status).into());
+            }
+        }
+    }
+    let [embedded, remote] = samples.map(|calls| calls.map(Latencies::new));
+    for (name, (local, far)) in ["worker detail", "send_input", "transcript page"]
+        .into_iter()
+        .zip(embedded.iter().zip(remote.iter()))
+    {
+        let (l50, r50) = (local.percentile(50.0), far.percentile(50.0));
+        println!(
+            "remote: {name}, {SAMPLES} sequential calls: embedded p50 {:.0} us p99 {:.0} us, \
+             remote p50 {:.0} us p99 {:.0} us; added {:.0} us at p50, ratio {:.2}",
+            micros(l50),
+            micros(local.percentile(99.0)),
+            micros(r50),
+            micros(far.percentile(99.0)),
+            micros(r50) - micros(l50),
+            micros(r50) / micros(l50).max(1.0)
+        );
+    }
+    Ok(true)
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+struct Peak {
+    connections: usize,
+    connections_while_live: usize,
+    rss: [u64; 2],
+}
+
+/// Samples every 100 ms until `done`: established TCP connections whose
+/// server side is `port`, and the resident memory of `pids`.
+async fn sample(done: Arc<AtomicBool>, port: u16, pids: [u32; 2]) -> Peak {
+    let mut peak = Peak {
+        connections: 0,
+        connections_while_live: 0,
+        rss: [0; 2],
+    };
+    let started = Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        let connections = established(port);
+        peak.connections = peak.connections.max(connections);
+        // The subscribers connect during the fan-out's first 500 ms (the
+        // replay of their first page is a burst of plain reads); count the
+        // steady state after that.
+        if started.elapsed() > Duration::from_secs(2) {
+            peak.connections_while_live = peak.connections_while_live.max(connections);
+        }
+        for (slot, pid) in pids.into_iter().enumerate() {
+            peak.rss[slot] = peak.rss[slot].max(rss(pid).unwrap_or(0));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    peak
+}
+
+/// Established IPv4 connections on loopback whose local port is `port`.
+fn established(port: u16) -> usize {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return 0;
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3
+                && fields[3] == "01"
+                && fields[1]
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                    == Some(port)
+        })
+        .count()
+}
