@@ -17,7 +17,7 @@ use yoi_runtime_api::RuntimeId;
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
 
 /// The address the server binds when nothing else is said.
-pub const DEFAULT_BIND: &str = "127.0.0.1:38700";
+pub const DEFAULT_BIND: &str = "127.0.0.1:7840";
 const DEFAULT_OPENAI_TIMEOUT_MS: u64 = 60_000;
 
 /// The config file, as written. Unknown keys are errors that name the key.

@@ -46,9 +46,10 @@ struct RuntimeServeArgs {
     /// The Runtime's id; workspace servers register it under this id.
     #[arg(long)]
     id: RuntimeId,
-    /// Address to listen on (default 127.0.0.1:7841). A non-loopback address
+    /// Address to listen on, `IP:PORT` or `localhost:PORT` (default
+    /// 127.0.0.1:7841). A non-loopback address
     /// needs a token.
-    #[arg(long, env = "YOI_RUNTIME_BIND")]
+    #[arg(long, env = "YOI_RUNTIME_BIND", value_parser = parse_bind)]
     bind: Option<SocketAddr>,
     /// TOML config file for profiles and limits (see docs/configuration.md).
     #[arg(long, env = "YOI_CONFIG")]
@@ -68,9 +69,10 @@ struct RuntimeServeArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on (default 127.0.0.1:38700). A non-loopback address
+    /// Address to listen on, `IP:PORT` or `localhost:PORT` (default
+    /// 127.0.0.1:7840). A non-loopback address
     /// needs a token.
-    #[arg(long, env = "YOI_BIND")]
+    #[arg(long, env = "YOI_BIND", value_parser = parse_bind)]
     bind: Option<SocketAddr>,
     /// Workspace folder whose local Workers are shown read-only.
     #[arg(long, env = "YOI_WORKSPACE")]
@@ -97,10 +99,13 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let loaded = match cli.command {
-        Some(Command::Serve(args)) => load(args),
-        Some(Command::Runtime(RuntimeCommand::Serve(args))) => load_runtime(args),
-        None => load(cli.serve),
+    // The environment variable that sets `--bind`, named when binding fails.
+    let (loaded, bind_env) = match cli.command {
+        Some(Command::Serve(args)) => (load(args), "YOI_BIND"),
+        Some(Command::Runtime(RuntimeCommand::Serve(args))) => {
+            (load_runtime(args), "YOI_RUNTIME_BIND")
+        }
+        None => (load(cli.serve), "YOI_BIND"),
     };
     let config = match loaded {
         Ok(config) => config,
@@ -119,7 +124,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, bind_env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Store(err)) => {
             eprintln!("yoi: cannot open the data directory's store: {err}");
@@ -161,6 +166,20 @@ fn load_runtime(args: RuntimeServeArgs) -> Result<ServerConfig, Box<dyn std::err
             .map(SecretString::from),
     };
     Ok(file.resolve(overrides, |var| std::env::var(var).ok())?)
+}
+
+/// `--bind`: `IP:PORT`, or `localhost:PORT` for 127.0.0.1 (never a name
+/// looked up elsewhere).
+fn parse_bind(value: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = value.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("`{port}` is not a port (0 to 65535)"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    value
+        .parse()
+        .map_err(|_| "expected IP:PORT (127.0.0.1:7840, [::1]:7840) or localhost:PORT".to_owned())
 }
 
 /// The default address of `yoi runtime serve`.
@@ -225,7 +244,7 @@ enum Failure {
     Other(Box<dyn std::error::Error>),
 }
 
-async fn run(config: ServerConfig) -> Result<(), Failure> {
+async fn run(config: ServerConfig, bind_env: &str) -> Result<(), Failure> {
     let bind = config.bind;
     let assembly = build(config).await.map_err(|err| match err {
         WiringError::Store { .. }
@@ -234,9 +253,16 @@ async fn run(config: ServerConfig) -> Result<(), Failure> {
         }
         other => Failure::Other(other.into()),
     })?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| Failure::Other(e.into()))?;
+    let listener = tokio::net::TcpListener::bind(bind).await.map_err(|err| {
+        Failure::Other(
+            format!(
+                "cannot listen on {bind}: {err} (choose another address with --bind, \
+                 or set {})",
+                bind_env
+            )
+            .into(),
+        )
+    })?;
     let address = listener
         .local_addr()
         .map_err(|e| Failure::Other(e.into()))?;

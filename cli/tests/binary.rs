@@ -36,6 +36,49 @@ fn public_bind_without_token_exits_2() {
 }
 
 #[test]
+fn a_bind_that_fails_names_the_address_and_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = server()
+        .args(["--bind", &format!("localhost:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("--bind"), "{stderr}");
+    assert!(stderr.contains("YOI_BIND"), "{stderr}");
+}
+
+#[test]
+fn a_bind_that_is_not_an_address_exits_2_saying_what_is_expected() {
+    for bad in ["example.org:80", "localhost:99999", "7840"] {
+        let output = server().args(["--bind", bad]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--bind"), "{bad}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_accepts_localhost_port() {
+    let port = common::process::free_port("127.0.0.1");
+    // Waits until `/healthz` answers at localhost:PORT.
+    let _server =
+        Server::start_at(&["serve"], &format!("localhost:{port}"), &["--memory"], &[]).await;
+    // It is 127.0.0.1 that listens.
+    let runtimes = get_json(
+        &reqwest::Client::new(),
+        format!("http://127.0.0.1:{port}/api/runtimes"),
+    )
+    .await;
+    assert_eq!(
+        runtimes["items"][0]["runtime_id"], "backend-internal",
+        "{runtimes}"
+    );
+}
+
+#[test]
 fn help_lists_the_flags() {
     let output = server().arg("--help").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

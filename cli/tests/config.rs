@@ -22,7 +22,7 @@ fn the_documented_example_parses_and_resolves() {
             (var == "OPENAI_API_KEY").then(|| "sk-test".to_owned())
         })
         .unwrap();
-    assert_eq!(server.bind.to_string(), "127.0.0.1:38700");
+    assert_eq!(server.bind.to_string(), "127.0.0.1:7840");
     assert_eq!(server.max_body_bytes, 1_048_576);
     let embedded = only_embedded(&server.runtimes);
     assert_eq!(embedded.limits.max_input_bytes, 65_536);
@@ -203,7 +203,7 @@ fn default_profile_must_exist() {
 #[test]
 fn public_bind_needs_a_token() {
     let overrides = || Overrides {
-        bind: Some("0.0.0.0:38700".parse().unwrap()),
+        bind: Some("0.0.0.0:7840".parse().unwrap()),
         ..Overrides::default()
     };
     let err = FileConfig::default()
