@@ -95,10 +95,51 @@ async fn sse_replays_then_resumes_from_last_event_id() {
         .unwrap();
     let rest = read_sse(response, |_| false).await;
     assert_eq!(rest[..expected], first[3..]);
-    assert_eq!(
-        rest.last().unwrap().event.as_deref(),
-        Some("worker_stopped")
-    );
+    let stopped = rest.last().unwrap();
+    assert_eq!(stopped.event.as_deref(), Some("worker_stopped"));
+
+    // A browser reconnecting after worker_stopped is told to stop (204),
+    // not given an empty stream to reconnect to every few seconds.
+    let response = live
+        .client
+        .get(live.url(&stream_path))
+        .header("Last-Event-ID", stopped.id.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    // Resuming earlier than the end still replays what is left.
+    let response = live
+        .client
+        .get(live.url(&stream_path))
+        .header("Last-Event-ID", &resume_at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(read_sse(response, |_| false).await, rest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_starts_with_a_retry_hint() {
+    let live = Live::start().await;
+    let worker = live
+        .post("/api/runtimes/backend-internal/workers", json!({}))
+        .await;
+    let wid = worker["worker_id"].as_str().unwrap();
+    for path in [
+        format!("/api/runtimes/backend-internal/workers/{wid}/events/stream"),
+        "/api/runtimes/backend-internal/events/stream".to_owned(),
+    ] {
+        let mut response = live.client.get(live.url(&path)).send().await.unwrap();
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&chunk);
+        assert!(text.starts_with("retry: 3000\n"), "{path}: {text:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
+use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use yoi_runtime_api::dto::WorkerEvent;
@@ -53,6 +54,8 @@ pub(crate) enum Refused {
     Answer(RuntimeError),
     /// The peer could not be reached: try again.
     Unreachable,
+    /// `204`: the Worker is stopped and nothing follows the cursor.
+    Closed,
 }
 
 impl Connector {
@@ -79,6 +82,10 @@ impl Connector {
         }
         let response = request.send().await.map_err(|_| Refused::Unreachable)?;
         let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            // The Worker is stopped and nothing follows the cursor.
+            return Err(Refused::Closed);
+        }
         if !status.is_success() {
             let body = response.bytes().await.map_err(|_| Refused::Unreachable)?;
             return Err(match serde_json::from_slice::<Problem>(&body) {
@@ -161,6 +168,7 @@ async fn step(mut st: State) -> Option<(yoi_runtime_api::Result<WorkerEvent>, St
                     st.done = true;
                     return Some((Err(err), st));
                 }
+                Err(Refused::Closed) => return None,
                 Err(Refused::Unreachable) => {}
             }
             continue;
@@ -173,6 +181,8 @@ async fn step(mut st: State) -> Option<(yoi_runtime_api::Result<WorkerEvent>, St
                     .unwrap_or_else(|_| st.connector.lost("the event stream broke"));
                 return Some((Err(err), st));
             }
+            // A frame without data (the `retry:` hint) carries no event.
+            Some(Ok(event)) if event.data.is_empty() => {}
             Some(Ok(event)) => match serde_json::from_str::<WorkerEvent>(&event.data) {
                 Ok(event) => {
                     st.attempts = 0;

@@ -354,13 +354,14 @@ impl RemoteRuntime {
         };
         // The first connection's errors (an expired cursor, an unknown
         // Worker, a peer that is down) are the call's.
-        let first = connector
-            .open(after.as_ref())
-            .await
-            .map_err(|refused| match refused {
-                Refused::Answer(err) => err,
-                Refused::Unreachable => self.unavailable("unreachable"),
-            })?;
+        let first = match connector.open(after.as_ref()).await {
+            Ok(first) => first,
+            // A stopped Worker with nothing after the cursor: an empty
+            // stream, as a local subscription would be.
+            Err(Refused::Closed) => return Ok(Box::pin(futures_util::stream::empty())),
+            Err(Refused::Answer(err)) => return Err(err),
+            Err(Refused::Unreachable) => return Err(self.unavailable("unreachable")),
+        };
         Ok(follow::follow(connector, first, after))
     }
 }

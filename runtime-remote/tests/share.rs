@@ -81,4 +81,16 @@ async fn two_hundred_subscribers_share_one_upstream_stream() {
     let got: Vec<WorkerEvent> = late.map(Result::unwrap).collect().await;
     assert_eq!(got, log[3..]);
     assert_eq!(remote.upstream_streams_opened(), 1);
+
+    // After the end of a stopped Worker's log the host answers 204: the
+    // subscription is empty and ends at once, with no reconnect attempts
+    // (those would take the backoff's seconds and end in an error).
+    let after_end = remote
+        .subscribe(&worker, Some(log.last().unwrap().cursor.clone()))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(1), after_end.collect::<Vec<_>>())
+        .await
+        .expect("ends at once");
+    assert!(got.is_empty(), "{got:?}");
 }

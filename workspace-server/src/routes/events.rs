@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
-use yoi_runtime_api::dto::{EventPage, EventQuery, WorkerEvent};
-use yoi_runtime_api::{EventCursor, EventStream, Operation, RuntimeError};
+use yoi_runtime_api::dto::{EventPage, EventQuery, WorkerEvent, WorkerState};
+use yoi_runtime_api::{EventCursor, EventStream, Operation, RuntimeError, RuntimeId, WorkerId};
 
 use yoi_runtime_api::Problem;
 
@@ -21,6 +22,11 @@ use crate::views::{EventsParams, RuntimeParams, StreamParams, WorkerParams};
 /// The longest long poll.
 pub(crate) const MAX_WAIT_MS: u64 = 30_000;
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The reconnection delay every event stream suggests (`retry:`).
+pub(crate) const RETRY: Duration = Duration::from_secs(3);
+/// The name of the in-stream error event: not `error`, which is the name
+/// of `EventSource`'s own connection-error event.
+pub(crate) const STREAM_ERROR: &str = "stream_error";
 
 /// A page of events; with `wait_ms`, waits for the first event after the
 /// cursor when there is none yet.
@@ -107,26 +113,31 @@ pub(crate) fn sse_event(item: Result<WorkerEvent, RuntimeError>) -> Event {
         // The stream ends after an error (for example `cursor_expired` when
         // the client fell too far behind); the client reconnects.
         Err(err) => Event::default()
-            .event("error")
+            .event(STREAM_ERROR)
             .json_data(Problem::from(err)),
     };
-    event.unwrap_or_else(|_| Event::default().event("error").data("{}"))
+    event.unwrap_or_else(|_| Event::default().event(STREAM_ERROR).data("{}"))
 }
 
-/// Replays, follows live, and closes cleanly on shutdown.
+/// Replays, follows live, and closes cleanly on shutdown; the first frame
+/// is the `retry:` hint.
 fn sse(
     state: &AppState,
     stream: EventStream,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-    let events = stream
-        .map(|item| Ok::<_, Infallible>(sse_event(item)))
+    let hint = futures_util::stream::once(async { Ok(Event::default().retry(RETRY)) });
+    let events = hint
+        .chain(stream.map(|item| Ok::<_, Infallible>(sse_event(item))))
         .take_until(state.shutdown_signal());
     Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
 /// A Worker's events as Server-Sent Events: `id:` is the cursor, `event:`
 /// the kind. Resumes after `Last-Event-ID` or `?after=`; replays, then
-/// follows live; ends after `worker_stopped`.
+/// follows live; ends after `worker_stopped`. Resuming a stopped Worker
+/// with nothing after the cursor answers `204`, which tells `EventSource`
+/// to stop reconnecting. An error inside the stream is a `stream_error`
+/// event carrying a Problem; the stream ends after it.
 #[utoipa::path(
     get,
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/events/stream",
@@ -138,6 +149,7 @@ fn sse(
     ),
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream"),
+        (status = 204, description = "The Worker is stopped and nothing follows the cursor"),
         (status = 410, description = "Cursor expired", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -146,13 +158,40 @@ pub(crate) async fn worker_stream(
     WorkerPath(runtime_id, worker_id): WorkerPath,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let after = resume_cursor(&headers, params.after)?;
-    let stream = state
-        .registry()
-        .subscribe(&runtime_id, &worker_id, after)
-        .await?;
-    Ok(sse(&state, stream))
+    let registry = state.registry();
+    if after.is_some() && is_closed_after(&state, &runtime_id, &worker_id, &after).await? {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let stream = registry.subscribe(&runtime_id, &worker_id, after).await?;
+    Ok(sse(&state, stream).into_response())
+}
+
+/// Whether the Worker is stopped with no event after `after`: its log is
+/// closed, so a stream would end at once (and a browser would reconnect
+/// to it forever).
+async fn is_closed_after(
+    state: &AppState,
+    runtime_id: &RuntimeId,
+    worker_id: &WorkerId,
+    after: &Option<EventCursor>,
+) -> Result<bool, ApiError> {
+    let registry = state.registry();
+    let query = EventQuery {
+        after: after.clone(),
+        limit: Some(1),
+    };
+    if !registry
+        .events(runtime_id, worker_id, query)
+        .await?
+        .events
+        .is_empty()
+    {
+        return Ok(false);
+    }
+    let detail = registry.worker(runtime_id, worker_id).await?;
+    Ok(detail.summary.state == WorkerState::Stopped)
 }
 
 /// A Runtime's lifecycle events (created, stopped, state changes of every
@@ -180,4 +219,36 @@ pub(crate) async fn runtime_stream(
         .subscribe_runtime(&runtime_id, after)
         .await?;
     Ok(sse(&state, stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// The wire form of `frames` as a stream would send them.
+    async fn wire(frames: Vec<Event>) -> String {
+        let stream = futures_util::stream::iter(frames.into_iter().map(Ok::<_, Infallible>));
+        let body = Sse::new(stream).into_response().into_body();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_error_in_a_stream_is_a_stream_error_event_with_a_problem() {
+        let err = RuntimeError::CursorExpired {
+            runtime_id: "backend-internal".parse().unwrap(),
+            worker_id: "w-1".parse().unwrap(),
+            cursor: "1.abc".parse().unwrap(),
+        };
+        let text = wire(vec![sse_event(Err(err))]).await;
+        assert!(text.starts_with("event: stream_error\n"), "{text}");
+        assert!(!text.contains("event: error\n"), "{text}");
+        let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+        let problem: Problem = serde_json::from_str(data).unwrap();
+        assert_eq!(problem.status, 410);
+        assert!(matches!(problem.error, RuntimeError::CursorExpired { .. }));
+    }
 }
