@@ -61,13 +61,7 @@ async fn sse_replays_then_resumes_from_last_event_id() {
 
     // Reconnect as a browser would, after the third event.
     let resume_at = first[2].id.clone().unwrap();
-    let response = live
-        .client
-        .get(live.url(&stream_path))
-        .header("Last-Event-ID", &resume_at)
-        .send()
-        .await
-        .unwrap();
+    let response = resume(&live, &stream_path, &resume_at).await;
     let expected = first.len() - 3;
     let mut seen = 0;
     let resumed = read_sse(response, |_| {
@@ -100,24 +94,22 @@ async fn sse_replays_then_resumes_from_last_event_id() {
 
     // A browser reconnecting after worker_stopped is told to stop (204),
     // not given an empty stream to reconnect to every few seconds.
-    let response = live
-        .client
-        .get(live.url(&stream_path))
-        .header("Last-Event-ID", stopped.id.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let response = resume(&live, &stream_path, stopped.id.as_deref().unwrap()).await;
     assert_eq!(response.status(), 204);
     // Resuming earlier than the end still replays what is left.
-    let response = live
-        .client
-        .get(live.url(&stream_path))
-        .header("Last-Event-ID", &resume_at)
-        .send()
-        .await
-        .unwrap();
+    let response = resume(&live, &stream_path, &resume_at).await;
     assert_eq!(response.status(), 200);
     assert_eq!(read_sse(response, |_| false).await, rest);
+}
+
+/// Reconnects to `path` as a browser would, after `cursor`.
+async fn resume(live: &Live, path: &str, cursor: &str) -> reqwest::Response {
+    live.client
+        .get(live.url(path))
+        .header("Last-Event-ID", cursor)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
