@@ -1,6 +1,7 @@
 //! `yoi`: parses configuration, builds the Runtimes and serves the
 //! workspace server until SIGINT or SIGTERM. `yoi` alone is `yoi serve`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +95,8 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        // Colour only for a person at a terminal, never into a file.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -246,6 +249,7 @@ enum Failure {
 
 async fn run(config: ServerConfig, bind_env: &str) -> Result<(), Failure> {
     let bind = config.bind;
+    let token_required = config.token.is_some();
     let assembly = build(config).await.map_err(|err| match err {
         WiringError::Store { .. }
         | WiringError::Embedded(yoi_runtime_embedded::ConfigError::Store(_)) => {
@@ -267,6 +271,14 @@ async fn run(config: ServerConfig, bind_env: &str) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::Other(e.into()))?;
     tracing::info!(address = %address, "listening");
+    tracing::info!("API: http://{address}/api/runtimes");
+    tracing::info!("OpenAPI document: http://{address}/api/openapi.json");
+    if token_required {
+        tracing::info!(
+            "the API requires the token (from --token-file or the token variable) as \
+             `Authorization: Bearer <token>`"
+        );
+    }
     let served = serve(listener, assembly.state.clone(), shutdown_signal()).await;
     // Requests are done: end running turns and let the stores write.
     assembly.shutdown().await;

@@ -391,6 +391,14 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
         .await,
     );
     replies.push(app.get("/api/runtimes").await); // unauthorized
+    replies.push(
+        app.request(authed(
+            "GET",
+            "/api/runtimes/local-compat/workers?limit=7&QUERYMARK=1",
+            None,
+        ))
+        .await,
+    );
     let transcript = &replies[7];
     assert!(
         transcript.text.contains("The turn failed"),
@@ -403,6 +411,23 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
         logged.contains("request failed"),
         "the capture works: {logged}"
     );
+    // One info line per request: method, the matched route (not the
+    // path's ids, not the query), status and latency.
+    let line = logged
+        .lines()
+        .find(|l| {
+            l.contains("INFO")
+                && l.contains(
+                    r#"route="/api/runtimes/{runtime_id}/workers/{worker_id}/transcript""#,
+                )
+        })
+        .unwrap_or_else(|| panic!("no request line for the transcript: {logged}"));
+    assert!(line.contains("method=GET"), "{line}");
+    assert!(line.contains("status=200"), "{line}");
+    assert!(line.contains("latency="), "{line}");
+    for needle in ["planted", "QUERYMARK", "limit=7"] {
+        assert!(!logged.contains(needle), "{needle} in the log: {logged}");
+    }
     for needle in [
         sentinels.key,
         sentinels.token,

@@ -8,13 +8,15 @@ mod input;
 mod runtimes;
 mod workers;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
 use axum::http::{HeaderName, Method, header};
 use axum::middleware::from_fn_with_state;
 use axum::{Extension, Router};
+use tower_http::LatencyUnit;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -82,10 +84,22 @@ pub fn app(state: AppState) -> Router {
     router
         .layer(axum::middleware::map_response(contract_version))
         .layer(
-            // One span per request; the path holds only validated ids.
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-            }),
+            // One info line per request when it is answered: method, the
+            // route it matched (never the path's ids, the query or the
+            // body), status and latency.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    tracing::info_span!("request", method = %request.method(), route)
+                })
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Micros),
+                ),
         )
         .with_state(state)
 }
