@@ -326,12 +326,52 @@ pub struct Overrides {
     pub memory: bool,
 }
 
+/// Where byte `offset` of `text` is, for people: `line L, column C`, and
+/// the key written there (under the table it is in), if any.
+fn place(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let this_line = text[line_start..].lines().next().unwrap_or("");
+    let key = this_line
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .filter(|key| !key.is_empty() && !key.starts_with('['));
+    let table = text[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix('[')
+            .map(|rest| rest.trim_start_matches('[').trim_end_matches(']').trim())
+    });
+    let mut place = format!("line {line}, column {column}");
+    if let Some(key) = key {
+        match table {
+            Some(table) => place.push_str(&format!(", key `{table}.{key}`")),
+            None => place.push_str(&format!(", key `{key}`")),
+        }
+    }
+    place
+}
+
+/// A parser message on one line.
+fn one_line(message: &str) -> String {
+    message
+        .trim()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl FileConfig {
     /// Parses TOML text.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.message().to_owned(),
+            message: match e.span() {
+                Some(span) => format!("{}: {}", place(text, span.start), one_line(e.message())),
+                None => one_line(e.message()),
+            },
         })
     }
 

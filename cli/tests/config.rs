@@ -15,13 +15,10 @@ fn parse(text: &str) -> Result<FileConfig, ConfigError> {
 }
 
 #[test]
-fn the_documented_example_parses_and_resolves() {
+fn the_documented_example_starts_as_shipped() {
     let config = parse(EXAMPLE).unwrap();
-    let server = config
-        .resolve(Overrides::default(), |var| {
-            (var == "OPENAI_API_KEY").then(|| "sk-test".to_owned())
-        })
-        .unwrap();
+    // No environment at all: the example needs no key.
+    let server = config.resolve(Overrides::default(), |_| None).unwrap();
     assert_eq!(server.bind.to_string(), "127.0.0.1:7840");
     assert_eq!(server.max_body_bytes, 1_048_576);
     let embedded = only_embedded(&server.runtimes);
@@ -151,6 +148,37 @@ fn unknown_keys_are_named() {
 }
 
 #[test]
+fn parse_errors_say_line_column_and_key_on_one_line() {
+    let err = parse("bind_nothing = 1\n[limits]\nmax_input_bytes = \"x\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 1, column 1, key `bind_nothing`"),
+        "{err}"
+    );
+    let err = parse("[limits]\nmax_input_bytes = \"x\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2, column 19, key `limits.max_input_bytes`"),
+        "{err}"
+    );
+    assert!(err.contains("expected u64"), "{err}");
+    let err = parse("[[runtimes]]\nid = \"a\"\nkind = \"embeded\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 3, column 8, key `runtimes.kind`"),
+        "{err}"
+    );
+    let err = parse("# a comment\nprofiles = [\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 3, column 1"), "{err}");
+    assert!(!err.contains('\n'), "one line: {err:?}");
+}
+
+#[test]
 fn profile_keys_must_fit_the_backend() {
     let config =
         parse("[[profiles]]\nname = \"e\"\nbackend = \"echo\"\nbase_url = \"http://x\"").unwrap();
@@ -182,7 +210,12 @@ fn profile_keys_must_fit_the_backend() {
 
 #[test]
 fn a_missing_key_variable_is_an_error_naming_it() {
-    let config = parse(EXAMPLE).unwrap();
+    let config = parse(
+        "[[profiles]]\nname = \"hosted\"\nbackend = \"openai\"\n\
+         base_url = \"https://api.example.org/v1\"\nmodel = \"m\"\n\
+         api_key_env = \"OPENAI_API_KEY\"",
+    )
+    .unwrap();
     let err = config
         .resolve(Overrides::default(), |_| None)
         .unwrap_err()
