@@ -14,6 +14,10 @@ fn parse(text: &str) -> Result<FileConfig, ConfigError> {
     FileConfig::parse(Path::new("yoi.toml"), text)
 }
 
+fn parse_error(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
 #[test]
 fn the_documented_example_starts_as_shipped() {
     let config = parse(EXAMPLE).unwrap();
@@ -149,31 +153,23 @@ fn unknown_keys_are_named() {
 
 #[test]
 fn parse_errors_say_line_column_and_key_on_one_line() {
-    let err = parse("bind_nothing = 1\n[limits]\nmax_input_bytes = \"x\"")
-        .unwrap_err()
-        .to_string();
+    let err = parse_error("bind_nothing = 1\n[limits]\nmax_input_bytes = \"x\"");
     assert!(
         err.contains("line 1, column 1, key `bind_nothing`"),
         "{err}"
     );
-    let err = parse("[limits]\nmax_input_bytes = \"x\"")
-        .unwrap_err()
-        .to_string();
+    let err = parse_error("[limits]\nmax_input_bytes = \"x\"");
     assert!(
         err.contains("line 2, column 19, key `limits.max_input_bytes`"),
         "{err}"
     );
     assert!(err.contains("expected u64"), "{err}");
-    let err = parse("[[runtimes]]\nid = \"a\"\nkind = \"embeded\"")
-        .unwrap_err()
-        .to_string();
+    let err = parse_error("[[runtimes]]\nid = \"a\"\nkind = \"embeded\"");
     assert!(
         err.contains("line 3, column 8, key `runtimes.kind`"),
         "{err}"
     );
-    let err = parse("# a comment\nprofiles = [\n")
-        .unwrap_err()
-        .to_string();
+    let err = parse_error("# a comment\nprofiles = [\n");
     assert!(err.contains("line 3, column 1"), "{err}");
     assert!(!err.contains('\n'), "one line: {err:?}");
 }
