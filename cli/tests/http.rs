@@ -411,6 +411,13 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
         logged.contains("request failed"),
         "the capture works: {logged}"
     );
+    // A failed turn is logged at warn, with its (cleaned) reason.
+    assert!(
+        logged.lines().any(|l| l.contains("WARN")
+            && l.contains("a turn failed")
+            && l.contains("Unavailable")),
+        "{logged}"
+    );
     // One info line per request: method, the matched route (not the
     // path's ids, not the query), status and latency.
     let line = logged

@@ -166,6 +166,12 @@ async fn http_errors_fail_the_turn_with_a_typed_reason() {
         assert_eq!(failure_code(&end), code, "HTTP {status}");
         if let WorkerEventKind::TurnFailed { reason, .. } = &end {
             assert!(reason.message.contains(&status.to_string()));
+            // The provider's own words are passed on, the key removed.
+            assert!(
+                reason.message.contains("bad key <redacted>"),
+                "{}",
+                reason.message
+            );
             assert!(!reason.message.contains(SENTINEL_KEY));
         }
     }
@@ -189,6 +195,49 @@ async fn http_errors_fail_the_turn_with_a_typed_reason() {
         .count();
     assert_eq!((failed, notices), (5, 5));
     assert_eq!(page.entries.last().unwrap().text, "fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_messages_are_passed_on_short_and_clean() {
+    let (server, rt, worker) = setup().await;
+    let reason = |end: WorkerEventKind| match end {
+        WorkerEventKind::TurnFailed { reason, .. } => reason.message,
+        other => panic!("not a failure: {other:?}"),
+    };
+    // A bad model name and a bad key read differently.
+    server.push(Reply::Status(
+        404,
+        r#"{"error":{"message":"The model `nope` does not exist","type":"invalid_request_error"}}"#
+            .to_owned(),
+    ));
+    let message = reason(turn(&rt, &worker, "a").await);
+    assert_eq!(
+        message,
+        "the model endpoint answered HTTP 404: The model `nope` does not exist"
+    );
+    server.push(Reply::Status(
+        401,
+        r#"{"error":{"message":"Incorrect API key provided"}}"#.to_owned(),
+    ));
+    let message = reason(turn(&rt, &worker, "b").await);
+    assert!(
+        message.ends_with("HTTP 401: Incorrect API key provided"),
+        "{message}"
+    );
+    // Plain text, with control characters and far too long.
+    server.push(Reply::Status(
+        500,
+        format!("line one\r\n\u{1b}[31mred{}", "é".repeat(5_000)),
+    ));
+    let message = reason(turn(&rt, &worker, "c").await);
+    assert!(message.contains("line one [31mred"), "{message}");
+    assert!(!message.chars().any(char::is_control), "{message:?}");
+    assert!(message.len() < 600, "{} bytes", message.len());
+    assert!(message.ends_with('…'), "{message}");
+    // Nothing to say: just the status.
+    server.push(Reply::Status(502, String::new()));
+    let message = reason(turn(&rt, &worker, "d").await);
+    assert_eq!(message, "the model endpoint answered HTTP 502");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,16 +119,82 @@ impl OpenAiBackend {
     }
 }
 
-fn status_error(status: StatusCode) -> BackendError {
+/// The most of a provider's error message passed on, in bytes.
+pub(crate) const MAX_PROVIDER_MESSAGE: usize = 500;
+/// The most of an error body read to find that message.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// A failed HTTP answer, with the provider's own message when it gave one.
+fn status_error(status: StatusCode, provider_message: Option<String>) -> BackendError {
     let code = match status.as_u16() {
         401 | 403 => FailureCode::Unauthorized,
         429 => FailureCode::RateLimited,
         _ => FailureCode::UpstreamError,
     };
-    BackendError::new(
-        code,
-        format!("the model endpoint answered HTTP {}", status.as_u16()),
-    )
+    let mut message = format!("the model endpoint answered HTTP {}", status.as_u16());
+    if let Some(provider_message) = provider_message {
+        message.push_str(": ");
+        message.push_str(&provider_message);
+    }
+    BackendError::new(code, message)
+}
+
+/// Reads at most [`MAX_ERROR_BODY`] bytes of an error answer, within
+/// `timeout`; whatever did not come in time is left.
+async fn error_body(mut response: reqwest::Response, timeout: Duration) -> Vec<u8> {
+    let mut body = Vec::new();
+    let read = async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = MAX_ERROR_BODY - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_ERROR_BODY {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, read).await;
+    body
+}
+
+/// The provider's message in an error body (`{"error": {"message": ..}}`,
+/// `{"error": ".."}`, `{"message": ..}` or plain text), made safe to show:
+/// the key removed, control characters replaced, at most
+/// [`MAX_PROVIDER_MESSAGE`] bytes.
+pub(crate) fn provider_message(body: &[u8], key: Option<&SecretString>) -> Option<String> {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let text = match &json {
+        Some(value) => [
+            value.pointer("/error/message"),
+            value.get("error"),
+            value.get("message"),
+            value.get("detail"),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(serde_json::Value::as_str)
+        .map(str::to_owned),
+        None => std::str::from_utf8(body).ok().map(str::to_owned),
+    }?;
+    let mut text = match key.map(ExposeSecret::expose_secret) {
+        Some(key) if !key.is_empty() => text.replace(key, "<redacted>"),
+        _ => text,
+    };
+    text = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text.len() > MAX_PROVIDER_MESSAGE {
+        let mut end = MAX_PROVIDER_MESSAGE;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    (!text.is_empty()).then_some(text)
 }
 
 /// Turns a transport error into a failure without its `Display`, which can
@@ -218,8 +284,11 @@ impl ModelBackend for OpenAiBackend {
             .await
             .map_err(|_| timeout_error(timeout))?
             .map_err(|e| transport_error(&e))?;
-        if !response.status().is_success() {
-            return Err(status_error(response.status()));
+        let status = response.status();
+        if !status.is_success() {
+            let body = error_body(response, timeout).await;
+            let message = provider_message(&body, self.api_key.as_ref());
+            return Err(status_error(status, message));
         }
         let events = response.bytes_stream().eventsource();
         let deltas = futures_util::stream::unfold(Some(events), move |state| async move {

@@ -575,6 +575,14 @@ impl Worker {
                 });
             }
             TurnOutcome::Failed(reason) => {
+                // The message is ours or the provider's, already cleaned
+                // (no key, no control characters, bounded).
+                tracing::warn!(
+                    worker_id = %self.id,
+                    code = ?reason.code,
+                    message = %reason.message,
+                    "a turn failed"
+                );
                 locked.set_entry_status(transcript_index, EntryStatus::Failed);
                 locked.push_entry(TranscriptEntry {
                     index: 0,
