@@ -108,6 +108,11 @@ impl ProfileCatalog {
     pub(crate) fn default_profile(&self) -> &Arc<Profile> {
         &self.default
     }
+
+    /// Every profile's name, in order.
+    pub(crate) fn names(&self) -> Vec<ProfileName> {
+        self.profiles.keys().cloned().collect()
+    }
 }
 
 pub(crate) fn builtin_name() -> ProfileName {

@@ -253,6 +253,7 @@ impl Runtime for EmbeddedRuntime {
                     return Err(RuntimeError::UnknownProfile {
                         runtime_id: self.shared.id.clone(),
                         profile: name.clone(),
+                        known: self.shared.profiles.names(),
                     });
                 }
             },

@@ -134,12 +134,18 @@ pub enum RuntimeError {
         worker_id: WorkerId,
     },
     /// The Runtime has no profile with this name.
-    #[error("runtime '{runtime_id}' has no profile '{profile}'")]
+    #[error(
+        "runtime '{runtime_id}' has no profile '{profile}'{}",
+        known_profiles(known)
+    )]
     UnknownProfile {
         /// The Runtime that was asked.
         runtime_id: RuntimeId,
         /// The profile that was asked for.
         profile: ProfileName,
+        /// The profiles it has (empty when it did not say).
+        #[serde(default)]
+        known: Vec<ProfileName>,
     },
     /// The Worker cannot take the input now.
     #[error("worker '{worker_id}' in runtime '{runtime_id}' is busy: {}", busy_message(*reason))]
@@ -480,3 +486,12 @@ pub use problem::{PROBLEM_JSON, Problem};
 
 #[cfg(test)]
 mod tests;
+
+/// `; it has: a, b` for [`RuntimeError::UnknownProfile`], or nothing.
+fn known_profiles(known: &[ProfileName]) -> String {
+    if known.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = known.iter().map(ProfileName::as_str).collect();
+    format!("; it has: {}", names.join(", "))
+}

@@ -22,6 +22,10 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
         RuntimeError::UnknownProfile {
             runtime_id: rid(),
             profile: ProfileName::new("nope").unwrap(),
+            known: vec![
+                ProfileName::new("default").unwrap(),
+                ProfileName::new("slow").unwrap(),
+            ],
         },
         RuntimeError::WorkerBusy {
             runtime_id: rid(),
