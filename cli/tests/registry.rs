@@ -195,18 +195,7 @@ async fn same_worker_id_in_two_runtimes_routes_by_runtime() {
     assert_eq!(reply.json["runtime_id"], "beta");
 
     // The aggregate list has both, each with its runtime.
-    let all = app.get("/api/workers").await;
-    let pairs: Vec<(String, String)> = all.json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            (
-                w["runtime_id"].as_str().unwrap().to_owned(),
-                w["worker_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let pairs = app.all_worker_pairs().await;
     assert_eq!(pairs.len(), 3);
     assert!(
         pairs.contains(&("alpha".into(), wid.into()))

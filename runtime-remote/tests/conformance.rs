@@ -2,6 +2,8 @@
 //! `EmbeddedRuntime`, over loopback, directly and through
 //! `Arc<dyn Runtime>`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,15 +27,7 @@ async fn runtime_server() -> String {
         ..EmbeddedOptions::default()
     })
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(yoi_runtime_server::serve(
-        listener,
-        Arc::new(embedded),
-        SecretString::from(TOKEN),
-        std::future::pending(),
-    ));
-    base
+    common::serve(Arc::new(embedded), TOKEN).await
 }
 
 fn assert_all_passed(outcomes: &[(&str, Outcome)]) {

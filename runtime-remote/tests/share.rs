@@ -1,6 +1,8 @@
 //! Many subscribers of one remote Worker share one upstream stream, and
 //! each gets every event once, in order.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,14 +20,7 @@ async fn two_hundred_subscribers_share_one_upstream_stream() {
         ..EmbeddedOptions::default()
     })
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(yoi_runtime_server::serve(
-        listener,
-        Arc::new(embedded.clone()),
-        SecretString::from("t"),
-        std::future::pending(),
-    ));
+    let base = common::serve(Arc::new(embedded.clone()), "t").await;
     let remote = RemoteRuntime::connect(
         &base,
         RuntimeId::new("shared").unwrap(),

@@ -148,6 +148,24 @@ impl TestApp {
         self.request(request).await
     }
 
+    /// `(runtime_id, worker_id)` of every Worker in `/api/workers`, in the
+    /// order listed.
+    pub async fn all_worker_pairs(&self) -> Vec<(String, String)> {
+        let all = self.get("/api/workers").await;
+        assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+        all.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["runtime_id"].as_str().unwrap().to_owned(),
+                    w["worker_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// Creates a Worker with the default profile on `runtime_id`.
     pub async fn create_worker_in(&self, runtime_id: &str) -> String {
         let reply = self
