@@ -43,6 +43,25 @@ fn unknown_runtime_is_a_typed_error() {
     assert_eq!(err.code(), ErrorCode::UnknownRuntime);
 }
 
+/// The summary of a test double.
+fn fake_summary(runtime: &dyn Runtime, display_name: &str) -> RuntimeSummary {
+    RuntimeSummary {
+        runtime_id: runtime.id().clone(),
+        display_name: display_name.into(),
+        implementation: ImplementationKind::Remote,
+        capabilities: runtime.capabilities(),
+    }
+}
+
+/// A ready status with no Workers.
+fn ready_status(runtime_id: &RuntimeId) -> RuntimeStatus {
+    RuntimeStatus {
+        runtime_id: runtime_id.clone(),
+        state: RuntimeState::Ready,
+        workers: WorkerCounts::default(),
+    }
+}
+
 /// A Runtime that supports nothing and panics if a method is called anyway:
 /// the registry must refuse before the call.
 #[derive(Debug)]
@@ -57,19 +76,10 @@ impl Runtime for Refuser {
         Capabilities::default()
     }
     async fn summary(&self) -> Result<RuntimeSummary> {
-        Ok(RuntimeSummary {
-            runtime_id: self.0.clone(),
-            display_name: "refuser".into(),
-            implementation: ImplementationKind::Remote,
-            capabilities: self.capabilities(),
-        })
+        Ok(fake_summary(self, "refuser"))
     }
     async fn status(&self) -> Result<RuntimeStatus> {
-        Ok(RuntimeStatus {
-            runtime_id: self.0.clone(),
-            state: RuntimeState::Ready,
-            workers: WorkerCounts::default(),
-        })
+        Ok(ready_status(&self.0))
     }
     async fn worker(&self, _: &WorkerId) -> Result<WorkerDetail> {
         panic!("not reached in this test")
@@ -108,6 +118,58 @@ async fn capabilities_are_checked_before_the_runtime_is_called() {
     app.post("/api/runtimes/refuser/workers", json!({}))
         .await
         .assert_problem(501, "unsupported_operation");
+}
+
+/// A Runtime that can only stream events (no pages, no details): every
+/// stream is empty.
+#[derive(Debug)]
+struct StreamOnly(RuntimeId);
+
+#[async_trait]
+impl Runtime for StreamOnly {
+    fn id(&self) -> &RuntimeId {
+        &self.0
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            events_subscribe: true,
+            ..Capabilities::default()
+        }
+    }
+    async fn summary(&self) -> Result<RuntimeSummary> {
+        Ok(fake_summary(self, "stream only"))
+    }
+    async fn status(&self) -> Result<RuntimeStatus> {
+        Ok(ready_status(&self.0))
+    }
+    async fn worker(&self, _: &WorkerId) -> Result<WorkerDetail> {
+        panic!("a stream-only Runtime is not asked for details")
+    }
+    async fn subscribe(
+        &self,
+        _: &WorkerId,
+        _: Option<yoi_runtime_api::EventCursor>,
+    ) -> Result<yoi_runtime_api::EventStream> {
+        Ok(Box::pin(futures_util::stream::empty()))
+    }
+}
+
+#[tokio::test]
+async fn resuming_a_stream_needs_no_more_than_streams() {
+    // Whether the log is closed (204) is asked only of Runtimes that can
+    // read pages; others just stream.
+    let mut registry = RuntimeRegistry::new();
+    registry
+        .register(Arc::new(StreamOnly(RuntimeId::new("streamer").unwrap())))
+        .await
+        .unwrap();
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    let request = axum::http::Request::get("/api/runtimes/streamer/workers/w/events/stream")
+        .header("last-event-id", "3.abc")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let reply = app.request(request).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
 #[tokio::test]
@@ -264,12 +326,7 @@ impl Runtime for Hanging {
         }
     }
     async fn summary(&self) -> Result<RuntimeSummary> {
-        Ok(RuntimeSummary {
-            runtime_id: self.0.clone(),
-            display_name: "Hangs".into(),
-            implementation: ImplementationKind::Remote,
-            capabilities: self.capabilities(),
-        })
+        Ok(fake_summary(self, "Hangs"))
     }
     async fn status(&self) -> Result<RuntimeStatus> {
         std::future::pending().await

@@ -178,6 +178,14 @@ async fn is_closed_after(
     after: &Option<EventCursor>,
 ) -> Result<bool, ApiError> {
     let registry = state.registry();
+    if !registry
+        .get(runtime_id)?
+        .capabilities()
+        .supports(Operation::Events)
+    {
+        // It cannot say; the stream itself will.
+        return Ok(false);
+    }
     let query = EventQuery {
         after: after.clone(),
         limit: Some(1),
