@@ -14,6 +14,11 @@ fn parse(text: &str) -> Result<FileConfig, ConfigError> {
     FileConfig::parse(Path::new("yoi.toml"), text)
 }
 
+/// No file, these overrides, no environment.
+fn with_overrides(overrides: Overrides) -> yoi::config::ServerConfig {
+    FileConfig::default().resolve(overrides, |_| None).unwrap()
+}
+
 fn parse_error(text: &str) -> String {
     parse(text).unwrap_err().to_string()
 }
@@ -53,15 +58,10 @@ fn only_embedded(runtimes: &[RuntimeConfig]) -> &EmbeddedOptions {
 
 #[test]
 fn a_workspace_adds_local_compat_after_the_embedded_runtime() {
-    let server = FileConfig::default()
-        .resolve(
-            Overrides {
-                workspace: Some("/tmp/somewhere".into()),
-                ..Overrides::default()
-            },
-            |_| None,
-        )
-        .unwrap();
+    let server = with_overrides(Overrides {
+        workspace: Some("/tmp/somewhere".into()),
+        ..Overrides::default()
+    });
     let ids: Vec<String> = server.runtimes.iter().map(runtime_id).collect();
     assert_eq!(ids, ["backend-internal", "local-compat"]);
 }
@@ -323,29 +323,19 @@ fn store_of(runtime: &RuntimeConfig) -> String {
 
 #[test]
 fn a_data_dir_makes_embedded_runtimes_durable_and_memory_overrides_it() {
-    let with_dir = FileConfig::default()
-        .resolve(
-            Overrides {
-                data_dir: Some("/data".into()),
-                ..Overrides::default()
-            },
-            |_| None,
-        )
-        .unwrap();
+    let with_dir = with_overrides(Overrides {
+        data_dir: Some("/data".into()),
+        ..Overrides::default()
+    });
     assert_eq!(
         store_of(&with_dir.runtimes[0]),
         "/data/runtimes/backend-internal/yoi.sqlite3"
     );
-    let memory = FileConfig::default()
-        .resolve(
-            Overrides {
-                data_dir: Some("/data".into()),
-                memory: true,
-                ..Overrides::default()
-            },
-            |_| None,
-        )
-        .unwrap();
+    let memory = with_overrides(Overrides {
+        data_dir: Some("/data".into()),
+        memory: true,
+        ..Overrides::default()
+    });
     assert_eq!(store_of(&memory.runtimes[0]), "memory");
     // No data directory at all: memory (the library's default; `yoi serve`
     // passes the platform data directory).
