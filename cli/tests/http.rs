@@ -431,7 +431,7 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
         .unwrap_or_else(|| panic!("no request line for the transcript: {logged}"));
     assert!(line.contains("method=GET"), "{line}");
     assert!(line.contains("status=200"), "{line}");
-    assert!(line.contains("latency="), "{line}");
+    assert!(line.contains("latency_us="), "{line}");
     for needle in ["planted", "QUERYMARK", "limit=7"] {
         assert!(!logged.contains(needle), "{needle} in the log: {logged}");
     }

@@ -8,15 +8,15 @@ mod input;
 mod runtimes;
 mod workers;
 
+use std::time::Instant;
+
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
 use axum::http::{HeaderName, Method, header};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{Next, from_fn_with_state};
 use axum::{Extension, Router};
-use tower_http::LatencyUnit;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -83,25 +83,40 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .layer(axum::middleware::map_response(contract_version))
+        // One info line per request when it is answered.
+        .layer(axum::middleware::from_fn(log_request))
         .layer(
-            // One info line per request when it is answered: method, the
-            // route it matched (never the path's ids, the query or the
-            // body), status and latency.
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let route = request
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or("unmatched", MatchedPath::as_str);
-                    tracing::info_span!("request", method = %request.method(), route)
-                })
-                .on_response(
-                    DefaultOnResponse::new()
-                        .level(Level::INFO)
-                        .latency_unit(LatencyUnit::Micros),
-                ),
+            // A span per request (debug) for what is logged while it runs.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                tracing::debug_span!("request", method = %request.method(), route = route(request))
+            }),
         )
         .with_state(state)
+}
+
+/// The route template `request` matched (never the path's ids).
+fn route<B>(request: &Request<B>) -> &str {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+}
+
+/// Logs method, matched route, status and latency of each request at info
+/// (never ids, the query or the body).
+async fn log_request(request: Request<axum::body::Body>, next: Next) -> axum::response::Response {
+    let method = request.method().clone();
+    let route = route(&request).to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
 }
 
 /// Names the contract version on every response, so a remote client can
