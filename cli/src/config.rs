@@ -32,6 +32,10 @@ pub struct FileConfig {
     /// `"http://localhost:5173"`. None by default.
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
+    /// Host names (no scheme, no port) the server answers for besides the
+    /// loopback names, e.g. `"yoi.lan"`. See `HostPolicy`.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
     /// Where durable Runtimes keep their data (`--data-dir` overrides).
     pub data_dir: Option<PathBuf>,
     /// Bounds.
@@ -241,6 +245,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Origins allowed cross-origin access; empty means no CORS headers.
     pub cors_allowed_origins: Vec<HeaderValue>,
+    /// Host names answered besides the loopback names.
+    pub allowed_hosts: Vec<String>,
     /// The Runtimes, in registration order.
     pub runtimes: Vec<RuntimeConfig>,
 }
@@ -283,6 +289,12 @@ pub enum ConfigError {
         message: String,
     },
     /// A CORS origin is not `scheme://host[:port]`.
+    #[error("allowed_hosts: '{host}' is not a host name (write it without scheme, port or path)")]
+    AllowedHost {
+        /// The entry as written.
+        host: String,
+    },
+    /// A `cors_allowed_origins` entry is not an origin.
     #[error("cors_allowed_origins: '{origin}' is not an origin like \"https://host:port\"")]
     CorsOrigin {
         /// The rejected value.
@@ -444,11 +456,17 @@ impl FileConfig {
             .into_iter()
             .map(parse_origin)
             .collect::<Result<Vec<_>, _>>()?;
+        let allowed_hosts = self
+            .allowed_hosts
+            .into_iter()
+            .map(parse_host_name)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             bind,
             token,
             max_body_bytes: self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             cors_allowed_origins,
+            allowed_hosts,
             runtimes,
         })
     }
@@ -593,6 +611,20 @@ fn parse_origin(origin: String) -> Result<HeaderValue, ConfigError> {
     }
 }
 
+/// An `allowed_hosts` entry: a DNS name or IP literal, nothing else.
+fn parse_host_name(host: String) -> Result<String, ConfigError> {
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if valid {
+        Ok(host.to_ascii_lowercase())
+    } else {
+        Err(ConfigError::AllowedHost { host })
+    }
+}
+
 fn read_token(path: &Path) -> Result<SecretString, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Token {
         path: path.to_owned(),
@@ -681,6 +713,7 @@ impl std::fmt::Debug for FileConfig {
             .field("token_file", &path_presence(self.token_file.as_deref()))
             .field("data_dir", &path_presence(self.data_dir.as_deref()))
             .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
             .field("limits", &self.limits)
             .field("profiles", &self.profiles)
             .field("runtimes", &self.runtimes)
@@ -695,6 +728,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
             .field("runtimes", &self.runtimes)
             .finish()
     }

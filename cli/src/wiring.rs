@@ -9,7 +9,7 @@ use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime};
 use yoi_runtime_local_compat::LocalCompatRuntime;
 use yoi_runtime_remote::RemoteRuntime;
 use yoi_workspace_server::registry::RegistryError;
-use yoi_workspace_server::{AppState, RuntimeRegistry};
+use yoi_workspace_server::{AppState, HostPolicy, RuntimeRegistry};
 
 use crate::config::{RuntimeConfig, ServerConfig, StoreConfig};
 
@@ -131,6 +131,7 @@ pub async fn build(config: ServerConfig) -> Result<Assembly, WiringError> {
         }
     }
     let state = AppState::new(registry, config.token, config.max_body_bytes)
-        .with_cors_allowed_origins(config.cors_allowed_origins);
+        .with_cors_allowed_origins(config.cors_allowed_origins)
+        .with_host_policy(HostPolicy::new(config.allowed_hosts));
     Ok(Assembly { state, embedded })
 }

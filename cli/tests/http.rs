@@ -210,6 +210,7 @@ async fn openapi_document_lists_every_route() {
             "/api/runtimes/{runtime_id}/workers/{worker_id}/input",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/stop",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/transcript",
+            "/api/session",
             "/api/workers",
             "/healthz",
         ]
@@ -241,7 +242,8 @@ async fn openapi_document_lists_every_route() {
             .contains("A-Za-z0-9")
     );
 
-    // With a token, every /api operation declares the bearer scheme and 401.
+    // With a token, every /api operation but sign-in declares the bearer and
+    // cookie schemes and 401.
     let secured = TestApp::with(None, Some("t0ken"), 1 << 20).await;
     let request = Request::get("/api/openapi.json")
         .header("authorization", "Bearer t0ken")
@@ -252,11 +254,16 @@ async fn openapi_document_lists_every_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"],
+        json!({ "type": "apiKey", "in": "cookie", "name": "yoi_session" })
+    );
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (_, operation) in item.as_object().unwrap() {
             let secured_op =
                 operation["responses"].get("401").is_some() && operation.get("security").is_some();
-            assert_eq!(secured_op, path.starts_with("/api/"), "{path}");
+            let expected = path.starts_with("/api/") && path != "/api/session";
+            assert_eq!(secured_op, expected, "{path}");
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The optional bearer token on `/api`.
+//! Authentication on `/api`: the optional bearer token, or a session cookie
+//! obtained with it (see [`crate::session`]).
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::ExposeSecret;
@@ -10,7 +11,13 @@ use subtle::ConstantTimeEq;
 use yoi_runtime_api::RuntimeError;
 
 use crate::error::ApiError;
+use crate::guard::{changes_state, cross_site, origin_allowed};
 use crate::state::AppState;
+
+/// The header the console sends on state-changing requests: proof, for a
+/// request authenticated by cookie, that it is not a cross-site form. A
+/// cross-site page cannot send it without a CORS preflight.
+pub const CSRF_HEADER: &str = "x-yoi-csrf";
 
 /// The credentials of a `Bearer` authorization header. The scheme is
 /// case-insensitive (RFC 9110, section 11.1), so `bearer x` works too.
@@ -21,23 +28,47 @@ fn bearer_credentials(header: &str) -> Option<&str> {
         .then(|| credentials.trim_start_matches(' '))
 }
 
-/// Lets the request through when no token is configured, or when it carries
-/// `Authorization: Bearer <token>`; compared in constant time.
+/// Whether the request's `Authorization` header carries the token, compared
+/// in constant time; `None` without the header or without a token.
+pub(crate) fn bearer_is_valid(state: &AppState, headers: &HeaderMap) -> Option<bool> {
+    let token = state.token()?;
+    let value = headers.get(header::AUTHORIZATION)?;
+    let presented = value
+        .to_str()
+        .ok()
+        .and_then(bearer_credentials)
+        .unwrap_or("");
+    let expected = token.expose_secret().as_bytes();
+    Some(bool::from(presented.as_bytes().ct_eq(expected)))
+}
+
+/// Lets the request through when no token is configured, when it carries
+/// `Authorization: Bearer <token>`, or when its cookie names a session. A
+/// state-changing request authenticated by cookie must also show it comes
+/// from this server's pages: a same-origin `Origin`, or [`CSRF_HEADER`].
 pub async fn require_token(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = state.token() {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_credentials)
-            .unwrap_or("");
-        let expected = token.expose_secret().as_bytes();
-        if !bool::from(presented.as_bytes().ct_eq(expected)) {
-            return Err(RuntimeError::Unauthorized.into());
+    if state.token().is_none() {
+        return Ok(next.run(request).await);
+    }
+    let headers = request.headers();
+    match bearer_is_valid(&state, headers) {
+        Some(true) => {}
+        Some(false) => return Err(RuntimeError::Unauthorized.into()),
+        None => {
+            if !state.sessions().is_signed_in(headers) {
+                return Err(RuntimeError::Unauthorized.into());
+            }
+            let proven =
+                origin_allowed(headers, &state) == Some(true) || headers.contains_key(CSRF_HEADER);
+            if changes_state(request.method()) && !proven {
+                return Err(cross_site(
+                    "a request signed in by cookie must send a same-origin Origin or the X-Yoi-Csrf header",
+                ));
+            }
         }
     }
     Ok(next.run(request).await)

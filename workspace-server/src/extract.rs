@@ -17,7 +17,7 @@ use crate::state::AppState;
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-fn is_json(content_type: Option<&str>) -> bool {
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     let Some(value) = content_type else {
         return false;
     };

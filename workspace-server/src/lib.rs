@@ -10,13 +10,16 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod guard;
 mod openapi;
 pub mod registry;
 mod routes;
+pub mod session;
 pub mod state;
 pub mod views;
 
 pub use error::ApiError;
+pub use guard::HostPolicy;
 pub use registry::{RuntimeEntry, RuntimeRegistry};
 pub use routes::app;
 pub use state::AppState;
@@ -29,6 +32,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let policy = state.host_policy().clone().bound_to(listener.local_addr()?);
+    let state = state.with_host_policy(policy);
     let router = app(state.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {

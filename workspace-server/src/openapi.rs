@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 document, generated from the handlers and DTOs.
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -24,8 +26,8 @@ pub(crate) fn base() -> Document {
 
 /// Completes the collected document: every operation gets the error
 /// responses it can give, and with `token_required` every `/api` operation
-/// declares the bearer scheme and a 401 response (without, neither, since
-/// the server then accepts anyone).
+/// but the sign-in routes declares the bearer and session-cookie schemes and
+/// a 401 response (without, neither, since the server then accepts anyone).
 pub(crate) fn finish(mut doc: Document, token_required: bool) -> Document {
     ErrorResponses.modify(&mut doc);
     if token_required {
@@ -34,19 +36,25 @@ pub(crate) fn finish(mut doc: Document, token_required: bool) -> Document {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::session::COOKIE_NAME,
+            ))),
+        );
     }
     for (path, item) in doc.paths.paths.iter_mut() {
-        if !path.starts_with("/api/") || !token_required {
+        if !path.starts_with("/api/") || path == "/api/session" || !token_required {
             continue;
         }
         for operation in [item.get.as_mut(), item.post.as_mut(), item.delete.as_mut()]
             .into_iter()
             .flatten()
         {
-            operation.security = Some(vec![SecurityRequirement::new(
-                "bearer",
-                Vec::<String>::new(),
-            )]);
+            operation.security = Some(vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("session", Vec::<String>::new()),
+            ]);
             operation.responses.responses.insert(
                 "401".to_owned(),
                 problem("Missing or wrong bearer token").into(),
@@ -64,9 +72,12 @@ impl Modify for ErrorResponses {
     fn modify(&self, openapi: &mut Document) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let is_api = path.starts_with("/api/");
-            let operations = [item.get.as_mut(), item.post.as_mut(), item.delete.as_mut()];
-            for operation in operations.into_iter().flatten() {
-                add_errors(operation, is_api);
+            for operation in [item.get.as_mut()].into_iter().flatten() {
+                add_errors(operation, is_api, false);
+            }
+            let changing = [item.post.as_mut(), item.delete.as_mut()];
+            for operation in changing.into_iter().flatten() {
+                add_errors(operation, is_api, true);
             }
         }
     }
@@ -84,8 +95,17 @@ fn problem(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-fn add_errors(operation: &mut Operation, is_api: bool) {
-    let mut statuses = vec![("500", "Internal error")];
+fn add_errors(operation: &mut Operation, is_api: bool, changes_state: bool) {
+    let mut statuses = vec![
+        ("500", "Internal error"),
+        (
+            "403",
+            "A Host this server does not answer, or a cross-site request",
+        ),
+    ];
+    if changes_state {
+        statuses.push(("415", "A content type other than JSON"));
+    }
     if is_api {
         statuses.extend([
             ("400", "Invalid request, id, or limit"),
@@ -94,7 +114,7 @@ fn add_errors(operation: &mut Operation, is_api: bool) {
             ("503", "The runtime is unavailable"),
         ]);
         if operation.request_body.is_some() {
-            statuses.extend([("413", "Body too large"), ("415", "Body is not JSON")]);
+            statuses.push(("413", "Body too large"));
         }
     }
     for (status, description) in statuses {

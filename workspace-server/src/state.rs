@@ -8,7 +8,9 @@ use axum::http::HeaderValue;
 use secrecy::SecretString;
 use tokio::sync::watch;
 
+use crate::guard::HostPolicy;
 use crate::registry::RuntimeRegistry;
+use crate::session::Sessions;
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -21,6 +23,7 @@ pub struct AppState {
     inner: Arc<Inner>,
     cors_allowed_origins: Arc<[HeaderValue]>,
     aggregate_deadline: Duration,
+    host_policy: HostPolicy,
 }
 
 struct Inner {
@@ -28,6 +31,7 @@ struct Inner {
     token: Option<SecretString>,
     max_body_bytes: usize,
     shutdown: watch::Sender<bool>,
+    sessions: Sessions,
 }
 
 impl fmt::Debug for AppState {
@@ -38,6 +42,8 @@ impl fmt::Debug for AppState {
             .field("max_body_bytes", &self.inner.max_body_bytes)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("aggregate_deadline", &self.aggregate_deadline)
+            .field("host_policy", &self.host_policy)
+            .field("sessions", &self.inner.sessions)
             .finish()
     }
 }
@@ -56,10 +62,29 @@ impl AppState {
                 token,
                 max_body_bytes,
                 shutdown,
+                sessions: Sessions::default(),
             }),
             cors_allowed_origins: Arc::new([]),
             aggregate_deadline: DEFAULT_AGGREGATE_DEADLINE,
+            host_policy: HostPolicy::default(),
         }
+    }
+
+    /// Which `Host` names are answered. [`crate::serve`] binds the policy to
+    /// its listener's address; see [`HostPolicy`].
+    pub fn with_host_policy(mut self, policy: HostPolicy) -> Self {
+        self.host_policy = policy;
+        self
+    }
+
+    /// See [`AppState::with_host_policy`].
+    pub fn host_policy(&self) -> &HostPolicy {
+        &self.host_policy
+    }
+
+    /// The browser sessions signed in with the token.
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
     }
 
     /// Allows these browser origins cross-origin access (CORS). Without any,

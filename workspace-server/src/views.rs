@@ -196,3 +196,29 @@ pub struct Health {
     /// Always `ok`.
     pub status: &'static str,
 }
+
+/// Whether the console must sign in.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// The server requires a token (and so a sign-in).
+    pub token_required: bool,
+    /// The request is signed in: no token is required, or it has a valid
+    /// token or session cookie.
+    pub signed_in: bool,
+}
+
+/// The body of `POST /api/session`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    /// The server's bearer token.
+    pub token: String,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}

@@ -244,6 +244,21 @@ pub enum RuntimeError {
     /// The body is not in a media type the route accepts.
     #[error("the body must be sent as application/json")]
     UnsupportedMediaType,
+    /// The request's `Host` is not one this server answers for: a defence
+    /// against DNS rebinding. Loopback binds answer loopback names only;
+    /// other names must be listed in `allowed_hosts`.
+    #[error(
+        "this server does not answer for the host this request names; use a loopback address or add the name to allowed_hosts"
+    )]
+    HostNotAllowed,
+    /// A request that changes state came from another site, or a request
+    /// authenticated by a session cookie lacked proof that it came from the
+    /// console.
+    #[error("cross-site request refused: {reason}")]
+    CrossSiteRequest {
+        /// What was missing or wrong.
+        reason: String,
+    },
 }
 
 fn peer_failed() -> String {
@@ -345,6 +360,8 @@ impl RuntimeError {
             Self::RouteNotFound => ErrorCode::RouteNotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::HostNotAllowed => ErrorCode::HostNotAllowed,
+            Self::CrossSiteRequest { .. } => ErrorCode::CrossSiteRequest,
         }
     }
 
@@ -466,6 +483,10 @@ error_codes! {
     MethodNotAllowed => "method_not_allowed", 405;
     /// [`RuntimeError::UnsupportedMediaType`]: 415.
     UnsupportedMediaType => "unsupported_media_type", 415;
+    /// [`RuntimeError::HostNotAllowed`]: 403.
+    HostNotAllowed => "host_not_allowed", 403;
+    /// [`RuntimeError::CrossSiteRequest`]: 403.
+    CrossSiteRequest => "cross_site_request", 403;
 }
 
 impl fmt::Display for ErrorCode {

@@ -64,6 +64,10 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
         RuntimeError::RouteNotFound,
         RuntimeError::MethodNotAllowed,
         RuntimeError::UnsupportedMediaType,
+        RuntimeError::HostNotAllowed,
+        RuntimeError::CrossSiteRequest {
+            reason: "origin https://evil.example is not allowed".into(),
+        },
     ];
     for err in &all {
         match err {
@@ -83,7 +87,9 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
             | RuntimeError::Unauthorized
             | RuntimeError::RouteNotFound
             | RuntimeError::MethodNotAllowed
-            | RuntimeError::UnsupportedMediaType => {}
+            | RuntimeError::UnsupportedMediaType
+            | RuntimeError::HostNotAllowed
+            | RuntimeError::CrossSiteRequest { .. } => {}
         }
     }
     all
@@ -197,6 +203,8 @@ fn status_table_is_exhaustive_and_fixed() {
             ("route_not_found", 404),
             ("method_not_allowed", 405),
             ("unsupported_media_type", 415),
+            ("host_not_allowed", 403),
+            ("cross_site_request", 403),
         ]
     );
 }

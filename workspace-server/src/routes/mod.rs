@@ -6,6 +6,7 @@
 mod events;
 mod input;
 mod runtimes;
+mod session;
 mod workers;
 
 use std::time::Instant;
@@ -20,7 +21,8 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::require_token;
+use crate::auth::{CSRF_HEADER, require_token};
+use crate::guard::{check_host, refuse_cross_site};
 use yoi_runtime_api::RuntimeError;
 
 use crate::error::ApiError;
@@ -52,6 +54,12 @@ pub fn app(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), require_token));
     let (router, document) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
+        // Signing in needs no credentials.
+        .routes(routes!(
+            session::get_session,
+            session::create_session,
+            session::delete_session
+        ))
         .merge(api)
         .split_for_parts();
     let document = openapi::finish(document, state.token().is_some());
@@ -64,7 +72,11 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
         .layer(Extension(document))
-        .layer(DefaultBodyLimit::max(state.max_body_bytes()));
+        .layer(DefaultBodyLimit::max(state.max_body_bytes()))
+        // Before authentication, token or not: cross-site requests that
+        // change state, and first of all a Host this server does not answer.
+        .layer(from_fn_with_state(state.clone(), refuse_cross_site))
+        .layer(from_fn_with_state(state.clone(), check_host));
     if !state.cors_allowed_origins().is_empty() {
         // Outermost, so that preflight requests are answered before routing
         // and authentication.
@@ -78,6 +90,7 @@ pub fn app(state: AppState) -> Router {
                     header::CONTENT_TYPE,
                     header::AUTHORIZATION,
                     HeaderName::from_static("last-event-id"),
+                    HeaderName::from_static(CSRF_HEADER),
                 ]),
         );
     }
