@@ -369,3 +369,48 @@ async fn bad_last_event_id_is_invalid_request() {
         .await
         .assert_problem(400, "invalid_request");
 }
+
+#[tokio::test]
+async fn profiles_are_listed_by_name_with_the_default_and_no_endpoint() {
+    let config = yoi::config::FileConfig::parse(
+        std::path::Path::new("test.toml"),
+        r#"
+        default_profile = "remote"
+        [[profiles]]
+        name = "remote"
+        backend = "openai"
+        base_url = "http://127.0.0.1:9/v1"
+        model = "PLANTED-MODEL"
+        "#,
+    )
+    .unwrap();
+    let workspace = temp_dir("profiles");
+    let server = config
+        .resolve(
+            yoi::config::Overrides {
+                workspace: Some(workspace),
+                ..Default::default()
+            },
+            |_| None,
+        )
+        .unwrap();
+    let app = TestApp {
+        state: yoi::build_state(server).await.unwrap(),
+    };
+    let listed = app.get("/api/runtimes/backend-internal/profiles").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(
+        listed.json,
+        json!({ "items": [
+            { "name": "default", "backend": "echo", "default": false },
+            { "name": "remote", "backend": "openai", "default": true },
+        ]})
+    );
+    assert!(!listed.text.contains("127.0.0.1") && !listed.text.contains("PLANTED"));
+    app.get("/api/runtimes/local-compat/profiles")
+        .await
+        .assert_problem(501, "unsupported_operation");
+    app.get("/api/runtimes/nope/profiles")
+        .await
+        .assert_problem(404, "unknown_runtime");
+}

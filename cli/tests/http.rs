@@ -202,6 +202,7 @@ async fn openapi_document_lists_every_route() {
             "/api/runtimes",
             "/api/runtimes/{runtime_id}",
             "/api/runtimes/{runtime_id}/events/stream",
+            "/api/runtimes/{runtime_id}/profiles",
             "/api/runtimes/{runtime_id}/workers",
             "/api/runtimes/{runtime_id}/workers/{worker_id}",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/cancel",
@@ -386,6 +387,7 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
         "/api/runtimes/local-compat/workers/planted/transcript".to_owned(),
         "/api/runtimes/local-compat/workers/tempting".to_owned(),
         "/api/runtimes/local-compat/workers/planted/input".to_owned(),
+        "/api/runtimes/backend-internal/profiles".to_owned(),
     ] {
         replies.push(app.request(authed("GET", &uri, None)).await);
     }

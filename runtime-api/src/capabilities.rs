@@ -35,6 +35,9 @@ pub struct Capabilities {
     pub events_poll: bool,
     /// `subscribe` works.
     pub events_subscribe: bool,
+    /// `profiles` works.
+    #[serde(default)]
+    pub list_profiles: bool,
     /// Workers can call tools.
     pub tools: bool,
     /// Workers survive a restart of the Runtime.
@@ -64,6 +67,7 @@ impl Capabilities {
             Operation::Transcript => self.transcript,
             Operation::Events => self.events_poll,
             Operation::Subscribe => self.events_subscribe,
+            Operation::ListProfiles => self.list_profiles,
         }
     }
 

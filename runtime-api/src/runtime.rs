@@ -10,8 +10,8 @@ use futures_core::Stream;
 use crate::capabilities::Capabilities;
 use crate::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, InputAcceptance, InputRequest,
-    RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail, WorkerEvent,
-    WorkerListQuery, WorkerPage,
+    ProfileList, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail,
+    WorkerEvent, WorkerListQuery, WorkerPage,
 };
 use crate::error::{Operation, Result, RuntimeError};
 use crate::id::{EventCursor, RuntimeId, WorkerId};
@@ -164,6 +164,12 @@ pub trait Runtime: Send + Sync + Debug + 'static {
         Err(self.unsupported(Operation::Subscribe))
     }
 
+    /// The profiles Workers can be created with, in name order, with the
+    /// default marked. Needs `list_profiles`.
+    async fn profiles(&self) -> Result<ProfileList> {
+        Err(self.unsupported(Operation::ListProfiles))
+    }
+
     /// Findings about the Runtime's source that are safe to show (skipped
     /// records, a peer that cannot be reached). Needs no capability; the
     /// default is none.
@@ -240,6 +246,9 @@ macro_rules! forward_runtime {
             }
             async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
                 (**self).subscribe_runtime(after).await
+            }
+            async fn profiles(&self) -> Result<ProfileList> {
+                (**self).profiles().await
             }
             async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {
                 (**self).diagnostics().await

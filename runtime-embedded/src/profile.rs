@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use yoi_runtime_api::ProfileName;
+use yoi_runtime_api::dto::ProfileInfo;
 
 use crate::backend::{EchoBackend, ModelBackend, OpenAiBackend, OpenAiConfig};
 use crate::error::ConfigError;
@@ -107,6 +108,18 @@ impl ProfileCatalog {
 
     pub(crate) fn default_profile(&self) -> &Arc<Profile> {
         &self.default
+    }
+
+    /// Every profile, in name order, with the default marked.
+    pub(crate) fn infos(&self) -> Vec<ProfileInfo> {
+        self.profiles
+            .values()
+            .map(|profile| ProfileInfo {
+                name: profile.name.clone(),
+                backend: profile.backend.kind().to_owned(),
+                default: Arc::ptr_eq(profile, &self.default),
+            })
+            .collect()
     }
 
     /// Every profile's name, in order.

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, FailureCode, FailureReason, ImplementationKind,
-    InputAcceptance, InputRequest, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage,
-    TranscriptQuery, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
+    InputAcceptance, InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary,
+    TranscriptPage, TranscriptQuery, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{
     Capabilities, EventCursor, EventStream, Operation, Result, Runtime, RuntimeError, RuntimeId,
@@ -190,6 +190,7 @@ impl Runtime for EmbeddedRuntime {
             transcript: true,
             events_poll: true,
             events_subscribe: true,
+            list_profiles: true,
             tools: false,
             persistent_store: self.shared.persist,
             max_input_bytes: Some(limits.max_input_bytes),
@@ -205,6 +206,12 @@ impl Runtime for EmbeddedRuntime {
             display_name: self.shared.display_name.clone(),
             implementation: ImplementationKind::Embedded,
             capabilities: self.capabilities(),
+        })
+    }
+
+    async fn profiles(&self) -> Result<ProfileList> {
+        Ok(ProfileList {
+            items: self.shared.profiles.infos(),
         })
     }
 

@@ -34,8 +34,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, ImplementationKind, InputAcceptance,
-    InputRequest, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery,
-    WorkerCounts, WorkerDetail, WorkerListQuery, WorkerPage,
+    InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage,
+    TranscriptQuery, WorkerCounts, WorkerDetail, WorkerListQuery, WorkerPage,
 };
 
 use self::follow::{Connector, Refused};
@@ -534,6 +534,10 @@ impl Runtime for RemoteRuntime {
 
     async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
         self.stream("/events/stream", after, false).await
+    }
+
+    async fn profiles(&self) -> Result<ProfileList> {
+        self.call(self.request(Method::GET, "/profiles")).await
     }
 
     async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, ImplementationKind, InputAcceptance, InputRequest,
-    RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail, WorkerListQuery, WorkerPage,
+    ProfileList, RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail, WorkerListQuery,
+    WorkerPage,
 };
 use yoi_runtime_api::{
     Capabilities, DynRuntime, EventCursor, EventStream, Operation, Result, RuntimeError, RuntimeId,
@@ -308,6 +309,14 @@ impl RuntimeRegistry {
     ) -> Call<'a, WorkerPage> {
         match self.checked(rid, Operation::ListWorkers) {
             Ok(runtime) => runtime.list_workers(query),
+            Err(err) => refused(err),
+        }
+    }
+
+    /// The profiles of one Runtime.
+    pub fn profiles<'a>(&'a self, rid: &RuntimeId) -> Call<'a, ProfileList> {
+        match self.checked(rid, Operation::ListProfiles) {
+            Ok(runtime) => runtime.profiles(),
             Err(err) => refused(err),
         }
     }

@@ -65,7 +65,7 @@ pub use inputs::{
     busy_interrupt, busy_queue, busy_reject, idempotent_retry, input_acceptance, invalid_input,
 };
 pub use reads::{event_cursor_ordering, seeded_list_detail, subscribe_resume, transcript_bounds};
-pub use runtime_level::{runtime_stream, summary_and_status};
+pub use runtime_level::{profile_list, runtime_stream, summary_and_status};
 pub use workers::{
     create_list_detail, delete_worker, fallback_profile, invalid_ids, stop_cancel_idempotent,
     unknown_worker, unsupported_operations,
@@ -132,6 +132,7 @@ pub fn cases() -> Vec<(&'static str, Case)> {
     }
     vec![
         case!(summary_and_status),
+        case!(profile_list),
         case!(runtime_stream),
         case!(seeded_list_detail, seeded),
         case!(create_list_detail),

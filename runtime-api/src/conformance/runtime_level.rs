@@ -36,6 +36,36 @@ pub async fn summary_and_status(rt: &DynRuntime) -> Outcome {
     Outcome::Passed
 }
 
+/// The profile list is in name order with exactly one default, which is
+/// the profile a Worker created without one gets; without `list_profiles`
+/// it is `unsupported_operation`.
+pub async fn profile_list(rt: &DynRuntime) -> Outcome {
+    let caps = caps(rt);
+    if !caps.list_profiles {
+        assert_code(
+            rt.profiles().await.map(|_| ()),
+            ErrorCode::UnsupportedOperation,
+            "profiles without list_profiles",
+        );
+        return Outcome::Skipped("list_profiles");
+    }
+    let profiles = rt.profiles().await.unwrap().items;
+    let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(names, sorted, "in name order, each once");
+    let defaults: Vec<_> = profiles.iter().filter(|p| p.default).collect();
+    assert_eq!(defaults.len(), 1, "exactly one default: {profiles:?}");
+    assert!(profiles.iter().all(|p| !p.backend.is_empty()));
+    if caps.create_worker {
+        let worker = create(rt, None).await;
+        let detail = rt.worker(&worker).await.unwrap();
+        assert_eq!(detail.summary.profile.name, defaults[0].name);
+    }
+    Outcome::Passed
+}
+
 /// The runtime-level stream reports a Worker's creation and stop, with
 /// cursors of its own; without `events_subscribe` it is
 /// `unsupported_operation`.

@@ -17,8 +17,8 @@ pub use event::{
 };
 pub use input::{BusyPolicy, InputAcceptance, InputRequest, InputResult};
 pub use runtime::{
-    Diagnostic, DiagnosticLevel, ImplementationKind, RuntimeState, RuntimeStatus, RuntimeSummary,
-    WorkerCounts,
+    Diagnostic, DiagnosticLevel, ImplementationKind, ProfileInfo, ProfileList, RuntimeState,
+    RuntimeStatus, RuntimeSummary, WorkerCounts,
 };
 pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
 pub use worker::{

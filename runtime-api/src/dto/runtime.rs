@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::capabilities::Capabilities;
-use crate::id::RuntimeId;
+use crate::id::{ProfileName, RuntimeId};
 
 /// How a Runtime is implemented, as far as clients need to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,4 +127,25 @@ impl Diagnostic {
             message: message.into(),
         }
     }
+}
+
+/// A profile Workers can be created with. **Only its name, backend kind and
+/// whether it is the default: never a URL, model key or prompt.**
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProfileInfo {
+    /// The name to pass as `profile` when creating a Worker.
+    pub name: ProfileName,
+    /// The kind of backend behind it, for example `echo` or `openai`.
+    pub backend: String,
+    /// Whether Workers created without a profile get this one.
+    pub default: bool,
+}
+
+/// The profiles of a Runtime, in name order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProfileList {
+    /// The profiles.
+    pub items: Vec<ProfileInfo>,
 }

@@ -48,6 +48,8 @@ pub enum Operation {
     Events,
     /// Subscribing to an event stream.
     Subscribe,
+    /// Listing the profiles Workers can be created with.
+    ListProfiles,
 }
 
 impl Operation {
@@ -65,6 +67,7 @@ impl Operation {
             Self::Transcript => "transcript",
             Self::Events => "events",
             Self::Subscribe => "subscribe",
+            Self::ListProfiles => "list_profiles",
         }
     }
 }

@@ -42,6 +42,10 @@ pub fn echo_reply_chunks(input: &str) -> Vec<String> {
 
 #[async_trait]
 impl ModelBackend for EchoBackend {
+    fn kind(&self) -> &'static str {
+        "echo"
+    }
+
     async fn stream(&self, request: ChatRequest) -> Result<DeltaStream, BackendError> {
         let input = request
             .messages

@@ -95,4 +95,10 @@ pub type DeltaStream = Pin<Box<dyn Stream<Item = Result<String, BackendError>> +
 pub trait ModelBackend: Send + Sync + Debug + 'static {
     /// Starts a reply to `request`.
     async fn stream(&self, request: ChatRequest) -> Result<DeltaStream, BackendError>;
+
+    /// The kind of backend, shown with the profile (for example `echo`).
+    /// Never a URL or model key.
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
 }

@@ -269,6 +269,10 @@ fn parse_chunk(data: &str) -> Result<Option<String>, BackendError> {
 
 #[async_trait]
 impl ModelBackend for OpenAiBackend {
+    fn kind(&self) -> &'static str {
+        "openai"
+    }
+
     async fn stream(&self, request: ChatRequest) -> Result<DeltaStream, BackendError> {
         let mut builder = self
             .client

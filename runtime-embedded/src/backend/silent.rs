@@ -12,6 +12,10 @@ pub struct SilentBackend;
 
 #[async_trait]
 impl ModelBackend for SilentBackend {
+    fn kind(&self) -> &'static str {
+        "silent"
+    }
+
     async fn stream(&self, _: ChatRequest) -> Result<DeltaStream, BackendError> {
         Ok(Box::pin(futures_util::stream::pending()))
     }

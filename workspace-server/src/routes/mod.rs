@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(runtimes::openapi))
         .routes(routes!(runtimes::list_runtimes))
         .routes(routes!(runtimes::get_runtime))
+        .routes(routes!(runtimes::profiles))
         .routes(routes!(runtimes::diagnostics))
         .routes(routes!(workers::all_workers))
         .routes(routes!(workers::list_workers, workers::create_worker))

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use yoi_runtime_api::RuntimeError;
-use yoi_runtime_api::dto::{Diagnostic, RuntimeState, RuntimeStatus};
+use yoi_runtime_api::dto::{Diagnostic, ProfileList, RuntimeState, RuntimeStatus};
 
 use crate::error::ApiError;
 use crate::extract::RuntimePath;
@@ -78,6 +78,22 @@ pub(crate) async fn get_runtime(
             })
         });
     Ok(Json(runtime_view(entry, status)))
+}
+
+/// The profiles Workers of this Runtime can be created with: names, backend
+/// kinds and the default, never a URL or key.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/profiles",
+    tag = "runtimes",
+    params(RuntimeParams),
+    responses((status = 200, body = ProfileList))
+)]
+pub(crate) async fn profiles(
+    State(state): State<AppState>,
+    RuntimePath(runtime_id): RuntimePath,
+) -> Result<Json<ProfileList>, ApiError> {
+    Ok(Json(state.registry().profiles(&runtime_id).await?))
 }
 
 /// What each Runtime reports about itself, asked concurrently.
