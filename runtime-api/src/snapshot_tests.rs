@@ -154,6 +154,7 @@ fn event_dtos() {
             reason: FailureReason {
                 code: FailureCode::RateLimited,
                 message: "the model endpoint answered HTTP 429".into(),
+                http_status: Some(429),
             },
         },
         WorkerEventKind::WorkerStopped {},

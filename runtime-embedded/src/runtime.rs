@@ -154,10 +154,10 @@ impl EmbeddedRuntime {
         context.begin_shutdown();
         for worker in self.shared.resident() {
             if let Some(turn_id) = worker.running_turn() {
-                let reason = FailureReason {
-                    code: FailureCode::Unavailable,
-                    message: "the runtime shut down during the turn".to_owned(),
-                };
+                let reason = FailureReason::new(
+                    FailureCode::Unavailable,
+                    "the runtime shut down during the turn",
+                );
                 // Recorded first. Taking the turn drops its cancel sender,
                 // which tells the task to stop without writing.
                 let _ = worker.finish_turn(context, turn_id, TurnOutcome::Failed(reason));

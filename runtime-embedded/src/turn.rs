@@ -67,10 +67,10 @@ async fn run(worker: &Worker, shared: &RuntimeContext, ticket: TurnTicket) -> Op
         Ok(None) => return None,
         Err(_) => {
             tracing::error!(worker_id = %worker.id, "model backend panicked during a turn");
-            TurnOutcome::Failed(FailureReason {
-                code: FailureCode::Unavailable,
-                message: "the model backend failed unexpectedly".to_owned(),
-            })
+            TurnOutcome::Failed(FailureReason::new(
+                FailureCode::Unavailable,
+                "the model backend failed unexpectedly",
+            ))
         }
     };
     worker.finish_turn(shared, turn_id, outcome)

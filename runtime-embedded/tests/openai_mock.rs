@@ -166,6 +166,7 @@ async fn http_errors_fail_the_turn_with_a_typed_reason() {
         assert_eq!(failure_code(&end), code, "HTTP {status}");
         if let WorkerEventKind::TurnFailed { reason, .. } = &end {
             assert!(reason.message.contains(&status.to_string()));
+            assert_eq!(reason.http_status, Some(status));
             // The provider's own words are passed on, the key removed.
             assert!(
                 reason.message.contains("bad key <redacted>"),

@@ -34,6 +34,21 @@ pub struct FailureReason {
     pub code: FailureCode,
     /// A message for people.
     pub message: String,
+    /// The model provider's HTTP status, when the failure was its answer
+    /// (so that a bad model name, 404, reads apart from a bad key, 401).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+}
+
+impl FailureReason {
+    /// A reason with this code and message and no provider status.
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            http_status: None,
+        }
+    }
 }
 
 /// What happened, with the data of that kind of event.

@@ -63,6 +63,8 @@ pub struct BackendError {
     pub code: FailureCode,
     /// A message for people.
     pub message: String,
+    /// The provider's HTTP status, when it answered with an error.
+    pub http_status: Option<u16>,
 }
 
 impl BackendError {
@@ -71,7 +73,15 @@ impl BackendError {
         Self {
             code,
             message: message.into(),
+            http_status: None,
         }
+    }
+
+    /// The same error, naming the provider's HTTP status.
+    #[must_use]
+    pub fn with_http_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
     }
 
     /// The reason recorded in the `turn_failed` event.
@@ -79,6 +89,7 @@ impl BackendError {
         FailureReason {
             code: self.code,
             message: self.message,
+            http_status: self.http_status,
         }
     }
 }

@@ -136,7 +136,7 @@ fn status_error(status: StatusCode, provider_message: Option<String>) -> Backend
         message.push_str(": ");
         message.push_str(&provider_message);
     }
-    BackendError::new(code, message)
+    BackendError::new(code, message).with_http_status(status.as_u16())
 }
 
 /// Reads at most [`MAX_ERROR_BODY`] bytes of an error answer, within

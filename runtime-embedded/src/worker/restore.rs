@@ -117,10 +117,7 @@ impl Worker {
                 }
             }
         }?;
-        let reason = FailureReason {
-            code: FailureCode::Unavailable,
-            message: INTERRUPTED.to_owned(),
-        };
+        let reason = FailureReason::new(FailureCode::Unavailable, INTERRUPTED);
         self.finish_turn(shared, turn_id, TurnOutcome::Failed(reason))
     }
 }
