@@ -271,12 +271,13 @@ async fn run(config: ServerConfig, bind_env: &str) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::Other(e.into()))?;
     tracing::info!(address = %address, "listening");
+    tracing::info!("Console: http://{address}/");
     tracing::info!("API: http://{address}/api/runtimes");
     tracing::info!("OpenAPI document: http://{address}/api/openapi.json");
     if token_required {
         tracing::info!(
-            "the API requires the token (from --token-file or the token variable) as \
-             `Authorization: Bearer <token>`"
+            "a token is required: sign in to the console with the token from --token-file \
+             (or the token variable); API clients send `Authorization: Bearer <token>`"
         );
     }
     let served = serve(listener, assembly.state.clone(), shutdown_signal()).await;

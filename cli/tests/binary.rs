@@ -297,3 +297,46 @@ async fn sigterm_ends_running_turns_writes_everything_and_keeps_the_queue() {
     );
     assert_eq!(entries[4], ("echo: waits".into(), "complete".into()));
 }
+
+#[test]
+fn startup_prints_the_console_api_and_openapi_urls_and_how_to_sign_in() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("startup-lines");
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "STARTUP-SENTINEL-TOKEN\n").unwrap();
+    let port = common::process::free_port("127.0.0.1");
+    let mut child = server()
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .arg("--token-file")
+        .arg(&token_file)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("a token is required");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = lines.join("\n");
+    for expected in [
+        format!("Console: http://127.0.0.1:{port}/"),
+        format!("API: http://127.0.0.1:{port}/api/runtimes"),
+        format!("OpenAPI document: http://127.0.0.1:{port}/api/openapi.json"),
+        "sign in to the console".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "{expected} in {text}");
+    }
+    assert!(!text.contains("STARTUP-SENTINEL"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes in a pipe: {text}"
+    );
+}

@@ -400,3 +400,55 @@ async fn an_event_stream_authenticates_by_cookie() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
+    let app = loopback_app(Some(TOKEN)).await;
+    let host = ("host", "localhost:7840");
+    let index = app.request(request(Method::GET, "/", &[host], None)).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert_eq!(index.headers["content-type"], "text/html; charset=utf-8");
+    let policy = index.headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"));
+    assert_eq!(index.headers["x-content-type-options"], "nosniff");
+    assert!(
+        index
+            .text
+            .contains("<script type=\"module\" src=\"/console/app.js\">")
+    );
+    for (file, content_type) in [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("api.js", "text/javascript; charset=utf-8"),
+        ("console.css", "text/css; charset=utf-8"),
+    ] {
+        let reply = app
+            .request(request(
+                Method::GET,
+                &format!("/console/{file}"),
+                &[host],
+                None,
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{file}");
+        assert_eq!(reply.headers["content-type"], content_type, "{file}");
+        // Nothing is fetched from anywhere else: no CDN, no other origin.
+        for external in ["http://", "https://", "//cdn", "import(\"http"] {
+            assert!(!reply.text.contains(external), "{file} mentions {external}");
+        }
+    }
+    app.request(request(
+        Method::GET,
+        "/console/../Cargo.toml",
+        &[host],
+        None,
+    ))
+    .await
+    .assert_problem(404, "route_not_found");
+    app.request(request(Method::GET, "/console/missing.js", &[host], None))
+        .await
+        .assert_problem(404, "route_not_found");
+    // The rebinding defence covers the console too.
+    app.request(request(Method::GET, "/", &[("host", "evil.example")], None))
+        .await
+        .assert_problem(403, "host_not_allowed");
+}

@@ -8,6 +8,7 @@
 //! configuration and calls these, so tests run the same code.
 
 pub mod auth;
+mod console;
 pub mod error;
 pub mod extract;
 pub mod guard;

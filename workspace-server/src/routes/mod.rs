@@ -70,6 +70,7 @@ pub fn app(state: AppState) -> Router {
             .into(),
     );
     let mut router = router
+        .merge(crate::console::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
         .layer(Extension(document))

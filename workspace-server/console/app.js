@@ -1,0 +1,389 @@
+// The yoi console: Runtimes, Workers and a chat with one Worker at a time.
+// Plain ES modules, no build step; served from the binary.
+
+import { api, ApiError } from "./api.js";
+
+const PAGE = 50;
+const $ = (id) => document.getElementById(id);
+
+/** What the console knows. One Worker is open at a time. */
+const state = {
+  runtimes: new Map(), // runtime_id -> RuntimeView
+  open: null, // { runtimeId, workerId, caps, entries: Map, first, source, fromSnapshot: Set }
+};
+
+function notice(text, isError = false) {
+  const el = $("notice");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+function fail(err) {
+  if (err instanceof ApiError && err.status === 401) return showSignIn();
+  notice(err.message, true);
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+// ---- sign-in ----
+
+async function start() {
+  try {
+    const session = await api.session();
+    $("sign-out").hidden = !session.token_required;
+    if (!session.signed_in) return showSignIn();
+    $("signed-out").hidden = true;
+    $("console").hidden = false;
+    await Promise.all([loadRuntimes(), loadWorkers()]);
+    const wanted = new URLSearchParams(location.hash.slice(1));
+    if (wanted.get("runtime") && wanted.get("worker")) {
+      await openWorker(wanted.get("runtime"), wanted.get("worker"));
+    }
+  } catch (err) {
+    fail(err);
+  }
+}
+
+function showSignIn() {
+  closeStream();
+  $("console").hidden = true;
+  $("signed-out").hidden = false;
+  $("token").focus();
+}
+
+$("sign-in").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("sign-in-error").textContent = "";
+  try {
+    await api.signIn($("token").value);
+    $("token").value = "";
+    await start();
+  } catch (err) {
+    $("sign-in-error").textContent =
+      err.status === 401 ? "That token is not right." : err.message;
+  }
+});
+
+$("sign-out").addEventListener("click", async () => {
+  await api.signOut().catch(() => {});
+  showSignIn();
+});
+
+// ---- Runtimes ----
+
+const CAPABILITY_FLAGS = [
+  "create_worker", "send_input", "busy_queue", "busy_interrupt", "stop", "cancel",
+  "delete_worker", "transcript", "events_subscribe", "persistent_store", "list_profiles",
+];
+
+async function loadRuntimes() {
+  const list = await api.runtimes();
+  state.runtimes = new Map(list.items.map((rt) => [rt.runtime_id, rt]));
+  $("runtimes").replaceChildren(
+    ...list.items.map((rt) => {
+      const readOnly = rt.implementation === "local_compat" ? " · read-only" : "";
+      const caps = CAPABILITY_FLAGS.filter((flag) => rt.capabilities[flag]).join(", ");
+      return el(
+        "li",
+        { className: "runtime" },
+        el("strong", { textContent: rt.display_name }),
+        el("div", {
+          className: "small",
+          textContent: `${rt.runtime_id} · ${rt.implementation} · ${rt.status.state}${readOnly}`,
+        }),
+        el("div", { className: "caps", textContent: caps || "no operations" }),
+      );
+    }),
+  );
+  const creatable = list.items.filter((rt) => rt.capabilities.create_worker);
+  $("create-runtime").replaceChildren(
+    ...creatable.map((rt) => el("option", { value: rt.runtime_id, textContent: rt.display_name })),
+  );
+  $("create").hidden = creatable.length === 0;
+  await loadProfiles();
+}
+
+async function loadProfiles() {
+  const runtime = state.runtimes.get($("create-runtime").value);
+  const select = $("create-profile");
+  if (!runtime || !runtime.capabilities.list_profiles) {
+    select.replaceChildren(el("option", { value: "", textContent: "(the Runtime's default)" }));
+    return;
+  }
+  const profiles = await api.profiles(runtime.runtime_id);
+  select.replaceChildren(
+    ...profiles.items.map((p) =>
+      el("option", {
+        value: p.name,
+        selected: p.default,
+        textContent: `${p.name} (${p.backend}${p.default ? ", default" : ""})`,
+      }),
+    ),
+  );
+}
+
+$("create-runtime").addEventListener("change", () => loadProfiles().catch(fail));
+
+$("diagnostics-box").addEventListener("toggle", async (event) => {
+  if (!event.target.open) return;
+  try {
+    const view = await api.diagnostics();
+    const items = view.items.flatMap((source) =>
+      source.diagnostics.length === 0
+        ? [el("li", { textContent: `${source.runtime_id}: ${source.status}, nothing to report` })]
+        : source.diagnostics.map((d) =>
+            el("li", { textContent: `${source.runtime_id}: ${d.level} ${d.code}: ${d.message}` }),
+          ),
+    );
+    $("diagnostics").replaceChildren(...items);
+  } catch (err) {
+    fail(err);
+  }
+});
+
+// ---- Workers ----
+
+async function loadWorkers() {
+  const list = await api.workers();
+  const current = state.open && `${state.open.runtimeId}/${state.open.workerId}`;
+  $("workers").replaceChildren(
+    ...list.items.map((w) => {
+      const key = `${w.runtime_id}/${w.worker_id}`;
+      const button = el("button", {
+        type: "button",
+        textContent: `${w.display_name} · ${w.state}`,
+        title: key,
+      });
+      button.setAttribute("aria-current", String(key === current));
+      button.addEventListener("click", () => openWorker(w.runtime_id, w.worker_id).catch(fail));
+      return el("li", {}, button);
+    }),
+  );
+  if (list.items.length === 0) {
+    $("workers").append(el("li", { className: "small", textContent: "No Workers yet." }));
+  }
+}
+
+$("refresh").addEventListener("click", () =>
+  Promise.all([loadRuntimes(), loadWorkers()]).catch(fail),
+);
+
+$("create").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const request = {};
+  if ($("create-profile").value) request.profile = $("create-profile").value;
+  if ($("create-name").value.trim()) request.display_name = $("create-name").value.trim();
+  try {
+    const detail = await api.create($("create-runtime").value, request);
+    $("create-name").value = "";
+    await openWorker(detail.runtime_id, detail.worker_id);
+    await loadWorkers();
+    $("input-text").focus();
+  } catch (err) {
+    fail(err);
+  }
+});
+
+// ---- one Worker ----
+
+function closeStream() {
+  if (state.open?.source) state.open.source.close();
+}
+
+async function openWorker(runtimeId, workerId) {
+  closeStream();
+  const caps = state.runtimes.get(runtimeId)?.capabilities ?? {};
+  // The cursor first, then the transcript: the stream then replays
+  // whatever the snapshot might have missed.
+  const detail = await api.worker(runtimeId, workerId);
+  const open = {
+    runtimeId,
+    workerId,
+    caps,
+    entries: new Map(),
+    first: 0,
+    source: null,
+    fromSnapshot: new Set(),
+  };
+  state.open = open;
+  history.replaceState(null, "", `#runtime=${encodeURIComponent(runtimeId)}&worker=${encodeURIComponent(workerId)}`);
+  $("chat-title").textContent = detail.display_name;
+  $("transcript").replaceChildren();
+  showWorkerState(detail.state);
+  if (caps.transcript) {
+    const probe = await api.transcript(runtimeId, workerId, 0, 1);
+    const start = Math.max(probe.start, probe.total - PAGE);
+    await loadEntries(open, start, PAGE, true);
+    open.first = start;
+  }
+  updateOlder(open);
+  if (caps.events_subscribe) subscribe(open, detail.last_cursor);
+  await loadWorkers();
+}
+
+function showWorkerState(workerState) {
+  const open = state.open;
+  $("worker-state").textContent = workerState;
+  const live = !["stopping", "stopped", "failed"].includes(workerState);
+  $("input").hidden = !(open?.caps.send_input && live);
+  $("cancel").hidden = !(open?.caps.cancel && workerState === "running");
+  $("stop").hidden = !(open?.caps.stop && live);
+  $("delete").hidden = !open?.caps.delete_worker;
+  $("on-busy").querySelector('[value="queue"]').disabled = !open?.caps.busy_queue;
+  $("on-busy").querySelector('[value="interrupt"]').disabled = !open?.caps.busy_interrupt;
+}
+
+async function loadEntries(open, start, limit, snapshot) {
+  const page = await api.transcript(open.runtimeId, open.workerId, start, limit);
+  if (state.open !== open) return;
+  for (const entry of page.entries) {
+    open.entries.set(entry.index, entry);
+    if (snapshot && entry.status === "running") open.fromSnapshot.add(entry.index);
+    else open.fromSnapshot.delete(entry.index);
+    render(entry);
+  }
+}
+
+function updateOlder(open) {
+  $("older").hidden = !(open.caps.transcript && open.first > 0);
+}
+
+$("older").addEventListener("click", async () => {
+  const open = state.open;
+  const start = Math.max(0, open.first - PAGE);
+  await loadEntries(open, start, open.first - start, false).catch(fail);
+  open.first = start;
+  updateOlder(open);
+});
+
+/** Draws or redraws one entry, in index order. */
+function render(entry) {
+  const list = $("transcript");
+  const id = `entry-${entry.index}`;
+  const node =
+    document.getElementById(id) ??
+    el("li", { id }, el("span", { className: "meta" }), el("span", { className: "text" }));
+  node.className = `entry ${entry.role} ${entry.status}`;
+  node.dataset.index = entry.index;
+  node.querySelector(".meta").textContent =
+    `${entry.role}${entry.status === "completed" ? "" : ` · ${entry.status}`}`;
+  node.querySelector(".text").textContent = entry.text;
+  if (!node.isConnected) {
+    const later = [...list.children].find((child) => Number(child.dataset.index) > entry.index);
+    list.insertBefore(node, later ?? null);
+    node.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function subscribe(open, after) {
+  const source = new EventSource(api.streamUrl(open.runtimeId, open.workerId, after));
+  open.source = source;
+  const streamState = (text) => {
+    if (state.open === open) $("stream-state").textContent = text;
+  };
+  streamState("connecting…");
+  source.addEventListener("open", () => streamState("live"));
+  source.addEventListener("error", () => {
+    // EventSource reconnects by itself, resuming after the last id; a 204
+    // (stopped Worker) closes it for good.
+    streamState(source.readyState === EventSource.CLOSED ? "stream ended" : "reconnecting…");
+  });
+  const on = (kind, handle) =>
+    source.addEventListener(kind, (message) => {
+      if (state.open === open) handle(JSON.parse(message.data));
+    });
+  const refetch = (index) => loadEntries(open, index, PAGE, false).catch(fail);
+  on("input_accepted", (event) => refetch(event.transcript_index));
+  on("turn_started", (event) => {
+    const entry = { index: event.transcript_index, role: "assistant", text: "", status: "running" };
+    if (!open.entries.has(entry.index)) {
+      open.entries.set(entry.index, entry);
+      render(entry);
+    }
+  });
+  on("text_delta", (event) => {
+    const entry = open.entries.get(event.transcript_index);
+    // Text the snapshot already had cannot be told apart from new text;
+    // the end of the turn redraws it from the transcript.
+    if (!entry || open.fromSnapshot.has(entry.index)) return;
+    entry.text += event.delta;
+    render(entry);
+  });
+  for (const kind of ["turn_completed", "turn_failed", "turn_cancelled"]) {
+    on(kind, (event) => refetch(event.transcript_index));
+  }
+  on("state_changed", (event) => {
+    showWorkerState(event.to);
+    loadWorkers().catch(fail);
+  });
+  on("worker_stopped", () => {
+    showWorkerState("stopped");
+    source.close();
+    streamState("stream ended");
+  });
+  on("stream_error", (problem) => {
+    notice(problem.detail ?? "the event stream failed", true);
+  });
+}
+
+$("input").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const open = state.open;
+  const text = $("input-text").value;
+  if (!open || !text.trim()) return;
+  try {
+    await api.input(open.runtimeId, open.workerId, text, $("on-busy").value);
+    $("input-text").value = "";
+    notice("");
+  } catch (err) {
+    fail(err);
+  }
+});
+
+$("input-text").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("input").requestSubmit();
+  }
+});
+
+for (const [id, action] of [
+  ["cancel", api.cancel],
+  ["stop", api.stop],
+]) {
+  $(id).addEventListener("click", async () => {
+    const open = state.open;
+    try {
+      const detail = await action(open.runtimeId, open.workerId);
+      showWorkerState(detail.state);
+    } catch (err) {
+      fail(err);
+    }
+  });
+}
+
+$("delete").addEventListener("click", async () => {
+  const open = state.open;
+  if (!confirm(`Delete ${$("chat-title").textContent} and its transcript?`)) return;
+  try {
+    closeStream();
+    await api.remove(open.runtimeId, open.workerId);
+    state.open = null;
+    $("chat-title").textContent = "No Worker selected";
+    $("transcript").replaceChildren();
+    for (const id of ["input", "cancel", "stop", "delete", "older"]) $(id).hidden = true;
+    $("worker-state").textContent = "";
+    $("stream-state").textContent = "";
+    history.replaceState(null, "", location.pathname);
+    await loadWorkers();
+  } catch (err) {
+    fail(err);
+  }
+});
+
+start();
