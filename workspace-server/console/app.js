@@ -243,7 +243,7 @@ async function loadEntries(open, start, limit, snapshot) {
   if (state.open !== open) return;
   for (const entry of page.entries) {
     open.entries.set(entry.index, entry);
-    if (snapshot && entry.status === "running") open.fromSnapshot.add(entry.index);
+    if (snapshot && entry.status === "partial") open.fromSnapshot.add(entry.index);
     else open.fromSnapshot.delete(entry.index);
     render(entry);
   }
@@ -271,7 +271,7 @@ function render(entry) {
   node.className = `entry ${entry.role} ${entry.status}`;
   node.dataset.index = entry.index;
   node.querySelector(".meta").textContent =
-    `${entry.role}${entry.status === "completed" ? "" : ` · ${entry.status}`}`;
+    `${entry.role}${entry.status === "complete" ? "" : ` · ${entry.status}`}`;
   node.querySelector(".text").textContent = entry.text;
   if (!node.isConnected) {
     const later = [...list.children].find((child) => Number(child.dataset.index) > entry.index);
@@ -300,7 +300,7 @@ function subscribe(open, after) {
   const refetch = (index) => loadEntries(open, index, PAGE, false).catch(fail);
   on("input_accepted", (event) => refetch(event.transcript_index));
   on("turn_started", (event) => {
-    const entry = { index: event.transcript_index, role: "assistant", text: "", status: "running" };
+    const entry = { index: event.transcript_index, role: "assistant", text: "", status: "partial" };
     if (!open.entries.has(entry.index)) {
       open.entries.set(entry.index, entry);
       render(entry);

@@ -1,0 +1,191 @@
+// The console end to end, in headless Chromium: a real `yoi serve`, a
+// real browser, and a cross-origin page that tries to stop a Worker.
+//
+// Needs: the `yoi` binary (YOI_BIN, default ../target/debug/yoi) and
+// Chromium (CHROMIUM, default /usr/bin/chromium). Run by .ci/run.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const YOI = process.env.YOI_BIN ?? new URL("../target/debug/yoi", import.meta.url).pathname;
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const TOKEN = "e2e-console-token";
+const dir = mkdtempSync(join(tmpdir(), "yoi-e2e-"));
+writeFileSync(join(dir, "token"), TOKEN);
+writeFileSync(
+  join(dir, "yoi.toml"),
+  '[[profiles]]\nname = "slow"\nbackend = "echo"\necho_delay_ms = 1500\n',
+);
+
+let browser;
+const servers = [];
+
+/** Starts `yoi serve` on a free loopback port; resolves once it listens. */
+function startServer(extraArgs = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      YOI,
+      ["serve", "--memory", "--bind", "127.0.0.1:0", "--config", join(dir, "yoi.toml"), ...extraArgs],
+      { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const server = { child, log: "" };
+    servers.push(server);
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk) => {
+      server.log += chunk;
+      const match = server.log.match(/Console: (http:\/\/[^\s]+)\//);
+      if (match && !server.base) {
+        server.base = match[1];
+        resolve(server);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`yoi exited with ${code}: ${server.log}`)));
+  });
+}
+
+async function api(server, method, path, body, token) {
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(server.base + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, json: await response.json().catch(() => null) };
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--no-first-run",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const server of servers) server.child.kill("SIGKILL");
+});
+
+/** Waits until the console shows this stream state. (Locators, not
+ * waitForFunction: the console's CSP forbids eval, which that uses.) */
+async function streamState(page, text) {
+  await page.locator("#stream-state", { hasText: new RegExp(`^${text}$`) }).waitFor();
+}
+
+/** Creates a Worker with the slow profile, chats, and checks the reply streamed in. */
+async function createAndChat(page) {
+  await page.selectOption("#create-profile", "slow");
+  await page.fill("#create-name", "browser chat");
+  await page.click("#create button[type=submit]");
+  await page.waitForSelector("#input:not([hidden])");
+  await page.fill("#input-text", "hello from the browser");
+  await page.press("#input-text", "Enter");
+  // While the turn runs, the reply grows delta by delta.
+  const running = page.locator(".entry.assistant.partial .text");
+  await running.waitFor();
+  await running.filter({ hasText: /./ }).waitFor();
+  const partial = await running.textContent();
+  const done = page.locator(".entry.assistant.complete .text");
+  await done.waitFor({ timeout: 15_000 });
+  const full = await done.textContent();
+  assert.ok(full.includes("hello from the browser"), full);
+  assert.ok(partial.length < full.length, `streamed in: "${partial}" before "${full}"`);
+  return full;
+}
+
+test("chat in the console, reload, stop: the stream ends without reconnecting", async () => {
+  const server = await startServer();
+  const page = await browser.newPage();
+  await page.goto(server.base + "/");
+  await page.waitForSelector("#console:not([hidden])");
+  assert.equal(await page.isVisible("#signed-out"), false, "no sign-in without a token");
+  const reply = await createAndChat(page);
+  await streamState(page, "live");
+
+  // A reload shows the same transcript.
+  await page.reload();
+  await page.locator(".entry.assistant.complete .text").waitFor();
+  const texts = await page.locator(".entry .text").allTextContents();
+  assert.deepEqual(texts, ["hello from the browser", reply]);
+
+  // Stop: the stream ends, and a reload does not start a reconnect loop.
+  await page.click("#stop");
+  await streamState(page, "stream ended");
+  const streams = [];
+  page.on("request", (request) => {
+    if (request.url().includes("/events/stream")) streams.push(request.url());
+  });
+  await page.reload();
+  await streamState(page, "stream ended");
+  // EventSource would retry after its 3 s hint if the server did not say 204.
+  await page.waitForTimeout(4_000);
+  assert.equal(streams.length, 1, `one stream request, then none: ${streams.join(", ")}`);
+  assert.equal(await page.textContent("#worker-state"), "stopped");
+  await page.close();
+});
+
+test("with a token: sign in through the form, chat, sign out", async () => {
+  const server = await startServer(["--token-file", join(dir, "token")]);
+  const page = await browser.newPage();
+  await page.goto(server.base + "/");
+  await page.waitForSelector("#signed-out:not([hidden])");
+  await page.fill("#token", "not the token");
+  await page.click("#sign-in button[type=submit]");
+  await page.locator("#sign-in-error").filter({ hasText: /./ }).waitFor();
+  await page.fill("#token", TOKEN);
+  await page.click("#sign-in button[type=submit]");
+  await page.waitForSelector("#console:not([hidden])");
+  // The session cookie is HttpOnly: scripts cannot read it.
+  assert.equal(await page.evaluate(() => document.cookie.includes("yoi_session")), false);
+  await createAndChat(page);
+  await page.click("#sign-out");
+  await page.waitForSelector("#signed-out:not([hidden])");
+  const status = await page.evaluate(() => fetch("/api/runtimes").then((r) => r.status));
+  assert.equal(status, 401);
+  await page.close();
+});
+
+test("a cross-origin page cannot stop a Worker", async () => {
+  const server = await startServer();
+  const created = await api(server, "POST", "/api/runtimes/backend-internal/workers", {});
+  assert.equal(created.status, 201);
+  const worker = created.json.worker_id;
+  const stop = `${server.base}/api/runtimes/backend-internal/workers/${worker}/stop`;
+  // Another origin on loopback: a different address and port.
+  const evil = createServer((request, response) => {
+    response.setHeader("content-type", "text/html");
+    response.end(`<!doctype html>
+      <form id="f" method="post" action="${stop}" enctype="text/plain">
+        <input name="x" value="y"></form>
+      <script>
+        fetch(${JSON.stringify(stop)}, { method: "POST", mode: "no-cors" })
+          .finally(() => { document.title = "fetched"; document.getElementById("f").submit(); });
+      </script>`);
+  });
+  await new Promise((resolve) => evil.listen(0, "127.0.0.2", resolve));
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.2:${evil.address().port}/`);
+  await page.waitForURL(stop);
+  await page.close();
+  evil.close();
+  const detail = await api(server, "GET", `/api/runtimes/backend-internal/workers/${worker}`);
+  assert.equal(detail.json.state, "idle", "the Worker was not stopped");
+  // Both attempts reached the server and were refused before the handler.
+  const refused = server.log
+    .split("\n")
+    .filter((line) => line.includes("/stop") && line.includes("status=403"));
+  assert.equal(refused.length, 2, server.log);
+});
