@@ -33,6 +33,8 @@ enum Command {
     /// A Runtime process for workspace servers on other hosts.
     #[command(subcommand)]
     Runtime(RuntimeCommand),
+    /// Chats with a Worker of a running server in the terminal.
+    Chat(yoi::chat::ChatArgs),
 }
 
 #[derive(Subcommand)]
@@ -94,6 +96,10 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Chat(args)) = cli.command {
+        return chat(args);
+    }
     tracing_subscriber::fmt()
         // Colour only for a person at a terminal, never into a file.
         .with_ansi(std::io::stdout().is_terminal())
@@ -101,9 +107,9 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
     // The environment variable that sets `--bind`, named when binding fails.
     let (loaded, bind_env) = match cli.command {
+        Some(Command::Chat(_)) => unreachable!("handled above"),
         Some(Command::Serve(args)) => (load(args), "YOI_BIND"),
         Some(Command::Runtime(RuntimeCommand::Serve(args))) => {
             (load_runtime(args), "YOI_RUNTIME_BIND")
@@ -135,6 +141,38 @@ fn main() -> ExitCode {
         }
         Err(Failure::Other(err)) => {
             eprintln!("yoi: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `yoi chat`: warnings only, on stderr, so that stdout is the conversation.
+fn chat(args: yoi::chat::ChatArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("yoi: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(yoi::chat::run(args));
+    // The terminal reader blocks in a thread until the next line; do not
+    // wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("yoi chat: {err}");
             ExitCode::FAILURE
         }
     }

@@ -1,0 +1,191 @@
+//! `yoi chat`: a terminal client of a running server. It creates or
+//! attaches to a Worker through the remote client crate (the same routes the
+//! browser uses) and prints replies as they stream in.
+//!
+//! Lines are read in the terminal's own line mode, so editing is the
+//! terminal's (Backspace, Ctrl-U, Ctrl-W). Each line is one input, queued
+//! behind a running turn. Ctrl-C cancels the running turn, or quits when
+//! none runs; Ctrl-D quits.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::StreamExt;
+use secrecy::SecretString;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use yoi_runtime_api::dto::{BusyPolicy, CreateWorkerRequest, InputRequest, WorkerEventKind};
+use yoi_runtime_api::{ProfileName, Runtime, RuntimeError, RuntimeId, WorkerId};
+use yoi_runtime_remote::RemoteRuntime;
+
+/// `yoi chat`'s flags.
+#[derive(clap::Args)]
+pub struct ChatArgs {
+    /// The server's address.
+    #[arg(long, env = "YOI_URL", default_value = "http://127.0.0.1:7840")]
+    pub url: String,
+    /// The Runtime to chat on.
+    #[arg(long, default_value = "backend-internal")]
+    pub runtime: RuntimeId,
+    /// An existing Worker to attach to; without it a new one is created.
+    #[arg(long, conflicts_with = "profile")]
+    pub worker: Option<WorkerId>,
+    /// The profile of the new Worker (default: the Runtime's default).
+    #[arg(long)]
+    pub profile: Option<ProfileName>,
+    /// File holding the server's token (or YOI_TOKEN).
+    #[arg(long, env = "YOI_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ChatArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may name an internal host; the token file is a path.
+        f.debug_struct("ChatArgs")
+            .field("runtime", &self.runtime)
+            .field("worker", &self.worker)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why `yoi chat` stopped early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChatError {
+    /// The server answered with an error, or could not be reached.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The token file or the terminal failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+fn token(args: &ChatArgs) -> Result<Option<SecretString>, ChatError> {
+    if let Some(path) = &args.token_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| ChatError::Io(format!("cannot read the token file: {err}")))?;
+        return Ok(Some(SecretString::from(text.trim().to_owned())));
+    }
+    Ok(std::env::var("YOI_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from))
+}
+
+/// Runs the chat until Ctrl-D, or Ctrl-C with no turn running.
+pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
+    let remote = RemoteRuntime::connect(&args.url, args.runtime.clone(), token(&args)?).await?;
+    let detail = match &args.worker {
+        Some(worker) => remote.worker(worker).await?,
+        None => {
+            let request = CreateWorkerRequest {
+                profile: args.profile.clone(),
+                ..Default::default()
+            };
+            remote.create_worker(request).await?
+        }
+    };
+    let worker = detail.summary.worker_id.clone();
+    eprintln!(
+        "Worker {worker} ({}, profile {}). Type a message and press Enter; \
+         Ctrl-C cancels a reply, Ctrl-D quits.",
+        detail.summary.display_name, detail.summary.profile.name
+    );
+    let remote = Arc::new(remote);
+    let running = Arc::new(AtomicBool::new(false));
+    // Inputs sent and not yet answered, so that Ctrl-D (or the end of piped
+    // input) waits for their replies.
+    let (outstanding, mut answered) = tokio::sync::watch::channel(0u64);
+    let mut events = remote
+        .subscribe(&worker, detail.summary.last_cursor.clone())
+        .await?;
+    let printer = {
+        let running = running.clone();
+        let outstanding = outstanding.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                let Ok(event) = event else { break };
+                if print_event(&event.kind, &running) {
+                    outstanding.send_modify(|n| *n = n.saturating_sub(1));
+                }
+            }
+            // No more replies can come.
+            outstanding.send_replace(0);
+        })
+    };
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let line = line.map_err(|err| ChatError::Io(format!("cannot read the terminal: {err}")))?;
+                let Some(line) = line else {
+                    // Ctrl-D: wait for the replies still coming (Ctrl-C stops waiting).
+                    tokio::select! {
+                        _ = answered.wait_for(|n| *n == 0) => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                    break;
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let mut request = InputRequest::new(line);
+                request.on_busy = BusyPolicy::Queue;
+                match remote.send_input(&worker, request).await {
+                    Ok(_) => outstanding.send_modify(|n| *n += 1),
+                    Err(err) => eprintln!("[not sent: {}]", err.public_message()),
+                }
+            }
+            signal = tokio::signal::ctrl_c() => {
+                signal.map_err(|err| ChatError::Io(format!("cannot wait for Ctrl-C: {err}")))?;
+                if !running.load(Ordering::Acquire) {
+                    break;
+                }
+                if let Err(err) = remote.cancel(&worker).await {
+                    eprintln!("[not cancelled: {}]", err.public_message());
+                }
+            }
+        }
+    }
+    printer.abort();
+    eprintln!("Bye. The Worker stays: yoi chat --worker {worker}");
+    Ok(())
+}
+
+/// Prints what a person wants to see of one event; true when it ends a
+/// turn.
+fn print_event(kind: &WorkerEventKind, running: &AtomicBool) -> bool {
+    let ends_turn = matches!(
+        kind,
+        WorkerEventKind::TurnCompleted { .. }
+            | WorkerEventKind::TurnCancelled { .. }
+            | WorkerEventKind::TurnFailed { .. }
+    );
+    let mut out = std::io::stdout().lock();
+    // A closed stdout ends nothing here; the input loop notices first.
+    let _ = match kind {
+        WorkerEventKind::TurnStarted { .. } => {
+            running.store(true, Ordering::Release);
+            Ok(())
+        }
+        WorkerEventKind::TextDelta { delta, .. } => write!(out, "{delta}"),
+        WorkerEventKind::TurnCompleted { .. } => {
+            running.store(false, Ordering::Release);
+            writeln!(out)
+        }
+        WorkerEventKind::TurnCancelled { .. } => {
+            running.store(false, Ordering::Release);
+            writeln!(out, "\n[cancelled]")
+        }
+        WorkerEventKind::TurnFailed { reason, .. } => {
+            running.store(false, Ordering::Release);
+            writeln!(out, "\n[the turn failed: {}]", reason.message)
+        }
+        WorkerEventKind::WorkerStopped {} => writeln!(out, "[the Worker was stopped]"),
+        _ => Ok(()),
+    };
+    let _ = out.flush();
+    ends_turn
+}

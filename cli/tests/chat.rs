@@ -1,0 +1,177 @@
+//! `yoi chat` against a live `yoi serve`: a turn streams in, Ctrl-C
+//! (a real SIGINT) cancels the running turn, a second Ctrl-C quits.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::process::{Server, get_json, slow_profile_config, yoi};
+use yoi_runtime_api::test_util::temp_dir;
+
+/// `yoi chat`'s output so far, fed by a reader thread.
+struct Output {
+    chunks: mpsc::Receiver<String>,
+    text: String,
+}
+
+impl Output {
+    fn of(child: &mut Child) -> Self {
+        let mut stdout = child.stdout.take().unwrap();
+        let (send, chunks) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+                if send
+                    .send(String::from_utf8_lossy(&buffer[..n]).into_owned())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Self {
+            chunks,
+            text: String::new(),
+        }
+    }
+
+    /// Waits until the output contains `needle`.
+    fn wait_for(&mut self, needle: &str) {
+        while !self.text.contains(needle) {
+            match self.chunks.recv_timeout(Duration::from_secs(20)) {
+                Ok(chunk) => self.text.push_str(&chunk),
+                Err(err) => panic!("no {needle:?} ({err}); output so far: {:?}", self.text),
+            }
+        }
+    }
+}
+
+fn interrupt(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_streams_a_reply_and_ctrl_c_cancels_the_running_turn() {
+    let dir = temp_dir("yoi-chat");
+    let config = slow_profile_config(&dir, 4_000);
+    let server = Server::start(&["--memory", "--config", &config]).await;
+    let mut chat = yoi()
+        .args(["chat", "--url", &server.base, "--profile", "slow"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut output = Output::of(&mut chat);
+    let mut stdin = chat.stdin.take().unwrap();
+
+    // A whole turn: the echo arrives in pieces over four seconds.
+    writeln!(stdin, "one two three four five six").unwrap();
+    output.wait_for("echo:");
+    assert!(
+        !output.text.contains("six"),
+        "printed as it streams: {:?}",
+        output.text
+    );
+    output.wait_for("one two three four five six\n");
+
+    // Ctrl-C while a reply streams cancels that turn and keeps chatting.
+    writeln!(stdin, "seven eight nine ten eleven twelve").unwrap();
+    output.wait_for("echo: seven");
+    interrupt(&chat);
+    output.wait_for("[cancelled]");
+    assert!(chat.try_wait().unwrap().is_none(), "still chatting");
+
+    let client = reqwest::Client::new();
+    let workers = get_json(&client, format!("{}/api/workers", server.base)).await;
+    let worker = workers["items"][0]["worker_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let transcript = get_json(
+        &client,
+        format!(
+            "{}/api/runtimes/backend-internal/workers/{worker}/transcript",
+            server.base
+        ),
+    )
+    .await;
+    let statuses: Vec<&str> = transcript["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["role"] == "assistant")
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["complete", "cancelled"]);
+
+    // Ctrl-C with nothing running quits, leaving the Worker.
+    interrupt(&chat);
+    let status = tokio::task::spawn_blocking(move || chat.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_attaches_to_a_worker_and_waits_for_replies_at_end_of_input() {
+    let server = Server::start(&["--memory"]).await;
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(format!(
+            "{}/api/runtimes/backend-internal/workers",
+            server.base
+        ))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let worker = created["worker_id"].as_str().unwrap();
+    let mut chat = yoi()
+        .args(["chat", "--url", &server.base, "--worker", worker])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut output = Output::of(&mut chat);
+    // Piped input that ends at once: the replies still come before exit.
+    let mut stdin = chat.stdin.take().unwrap();
+    writeln!(stdin, "alpha\nbeta").unwrap();
+    drop(stdin);
+    output.wait_for("echo: alpha\necho: beta\n");
+    let status = tokio::task::spawn_blocking(move || chat.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let detail = get_json(
+        &client,
+        format!(
+            "{}/api/runtimes/backend-internal/workers/{worker}",
+            server.base
+        ),
+    )
+    .await;
+    assert_eq!(detail["transcript_len"], 4);
+
+    // An unknown Worker is a clear error and exit 1.
+    let output = yoi()
+        .args(["chat", "--url", &server.base, "--worker", "w-nope"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("w-nope"), "{stderr}");
+}
