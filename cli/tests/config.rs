@@ -284,6 +284,21 @@ fn cors_origins_are_checked() {
 }
 
 #[test]
+fn allowed_hosts_are_bare_names() {
+    let config = parse("allowed_hosts = [\"Yoi.LAN\", \"10.0.0.7\"]").unwrap();
+    let server = config.resolve(Overrides::default(), |_| None).unwrap();
+    assert_eq!(server.allowed_hosts, ["yoi.lan", "10.0.0.7"]);
+    for bad in ["http://yoi.lan", "yoi.lan:7840", "yoi.lan/x", "", "*", "a b"] {
+        let config = parse(&format!("allowed_hosts = [{bad:?}]")).unwrap();
+        let err = config
+            .resolve(Overrides::default(), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("allowed_hosts"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn debug_output_shows_no_paths_or_secrets() {
     let dir = common::temp_dir("SENTINEL-DEBUG");
     let token_file = dir.join("token");
