@@ -7,6 +7,7 @@
 //! behind a running turn. Ctrl-C cancels the running turn, or quits when
 //! none runs; Ctrl-D quits.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use futures_util::StreamExt;
 use secrecy::SecretString;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use yoi_runtime_api::dto::{BusyPolicy, CreateWorkerRequest, InputRequest, WorkerEventKind};
-use yoi_runtime_api::{ProfileName, Runtime, RuntimeError, RuntimeId, WorkerId};
+use yoi_runtime_api::{InputId, ProfileName, Runtime, RuntimeError, RuntimeId, WorkerId};
 use yoi_runtime_remote::RemoteRuntime;
 
 /// `yoi chat`'s flags.
@@ -97,7 +98,7 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
     let running = Arc::new(AtomicBool::new(false));
     // Inputs sent and not yet answered, so that Ctrl-D (or the end of piped
     // input) waits for their replies.
-    let (outstanding, mut answered) = tokio::sync::watch::channel(0u64);
+    let outstanding = Arc::new(Outstanding::default());
     let mut events = remote
         .subscribe(&worker, detail.summary.last_cursor.clone())
         .await?;
@@ -108,11 +109,13 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
             while let Some(event) = events.next().await {
                 let Ok(event) = event else { break };
                 if print_event(&event.kind, &running) {
-                    outstanding.send_modify(|n| *n = n.saturating_sub(1));
+                    if let Some(input_id) = event.kind.input_id() {
+                        outstanding.answered(input_id.clone());
+                    }
                 }
             }
             // No more replies can come.
-            outstanding.send_replace(0);
+            outstanding.clear();
         })
     };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -123,7 +126,7 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
                 let Some(line) = line else {
                     // Ctrl-D: wait for the replies still coming (Ctrl-C stops waiting).
                     tokio::select! {
-                        _ = answered.wait_for(|n| *n == 0) => {}
+                        () = outstanding.none_left() => {}
                         _ = tokio::signal::ctrl_c() => {}
                     }
                     break;
@@ -134,7 +137,7 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
                 let mut request = InputRequest::new(line);
                 request.on_busy = BusyPolicy::Queue;
                 match remote.send_input(&worker, request).await {
-                    Ok(_) => outstanding.send_modify(|n| *n += 1),
+                    Ok(acceptance) => outstanding.sent(acceptance.input_id),
                     Err(err) => eprintln!("[not sent: {}]", err.public_message()),
                 }
             }
@@ -152,6 +155,72 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
     printer.abort();
     eprintln!("Bye. The Worker stays: yoi chat --worker {worker}");
     Ok(())
+}
+
+/// Inputs sent whose turns have not ended. A turn can end before its
+/// acceptance comes back, so early ends are kept until it does.
+#[derive(Default)]
+struct Outstanding {
+    inputs: std::sync::Mutex<Inputs>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Inputs {
+    pending: HashSet<InputId>,
+    ended_early: HashSet<InputId>,
+}
+
+impl Outstanding {
+    fn sent(&self, input_id: InputId) {
+        let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        if !inputs.ended_early.remove(&input_id) {
+            inputs.pending.insert(input_id);
+        }
+    }
+
+    fn answered(&self, input_id: InputId) {
+        {
+            let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+            if !inputs.pending.remove(&input_id) {
+                // Turns of inputs sent elsewhere end here too; keep few.
+                if inputs.ended_early.len() >= 1024 {
+                    inputs.ended_early.clear();
+                }
+                inputs.ended_early.insert(input_id);
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn clear(&self) {
+        self.inputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .clear();
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves once no sent input waits for its turn to end.
+    async fn none_left(&self) {
+        loop {
+            // Armed before the check, so a change in between is not missed.
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            if self
+                .inputs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pending
+                .is_empty()
+            {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 /// Prints what a person wants to see of one event; true when it ends a

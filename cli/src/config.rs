@@ -14,6 +14,7 @@ use yoi_runtime_embedded::{BackendConfig, EmbeddedOptions, Limits, ProfileConfig
 use yoi_runtime_local_compat::{DEFAULT_DISPLAY_NAME as LOCAL_COMPAT_NAME, LOCAL_COMPAT_ID};
 
 use yoi_runtime_api::RuntimeId;
+use yoi_workspace_server::ConnectionLimits;
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
 
 /// The address the server binds when nothing else is said.
@@ -201,6 +202,18 @@ pub struct LimitsConfig {
     pub max_stopped_age_secs: Option<u64>,
     /// Workers an embedded Runtime with a durable store keeps in memory.
     pub max_resident_workers: Option<usize>,
+    /// `client_input_id`s remembered per Worker, so a retry is recognised.
+    pub max_remembered_client_ids: Option<usize>,
+    /// Time to send a request's headers, and the keep-alive idle time.
+    pub header_timeout_ms: Option<u64>,
+    /// The most bytes of request headers.
+    pub max_header_bytes: Option<usize>,
+    /// The most connections served at once.
+    pub max_connections: Option<usize>,
+    /// Connections past `max_connections` that answer `/healthz` only.
+    pub reserve_connections: Option<usize>,
+    /// How long requests may finish after SIGTERM.
+    pub shutdown_grace_ms: Option<u64>,
 }
 
 /// Which backend a profile uses.
@@ -243,6 +256,8 @@ pub struct ServerConfig {
     pub token: Option<SecretString>,
     /// The request body limit.
     pub max_body_bytes: usize,
+    /// Connection bounds and the shutdown grace period.
+    pub connection_limits: ConnectionLimits,
     /// Origins allowed cross-origin access; empty means no CORS headers.
     pub cors_allowed_origins: Vec<HeaderValue>,
     /// Host names answered besides the loopback names.
@@ -293,6 +308,14 @@ pub enum ConfigError {
     AllowedHost {
         /// The entry as written.
         host: String,
+    },
+    /// A `[limits]` value is out of range.
+    #[error("{key}: {message}")]
+    Limit {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: &'static str,
     },
     /// A `cors_allowed_origins` entry is not an origin.
     #[error("cors_allowed_origins: '{origin}' is not an origin like \"https://host:port\"")]
@@ -426,6 +449,9 @@ impl FileConfig {
         if let Some(secs) = self.limits.max_stopped_age_secs {
             limits.max_stopped_age = Some(Duration::from_secs(secs));
         }
+        if let Some(max) = self.limits.max_remembered_client_ids {
+            limits.max_remembered_client_ids = max;
+        }
         if let Some(max) = self.limits.max_resident_workers {
             limits.max_resident_workers = max;
         }
@@ -465,6 +491,7 @@ impl FileConfig {
             bind,
             token,
             max_body_bytes: self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            connection_limits: connection_limits(&self.limits)?,
             cors_allowed_origins,
             allowed_hosts,
             runtimes,
@@ -611,6 +638,38 @@ fn parse_origin(origin: String) -> Result<HeaderValue, ConfigError> {
     }
 }
 
+/// `[limits]`'s connection keys over the defaults.
+fn connection_limits(limits: &LimitsConfig) -> Result<ConnectionLimits, ConfigError> {
+    let defaults = ConnectionLimits::default();
+    let ms = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
+    let resolved = ConnectionLimits {
+        header_timeout: ms(limits.header_timeout_ms, defaults.header_timeout),
+        max_header_bytes: limits.max_header_bytes.unwrap_or(defaults.max_header_bytes),
+        max_connections: limits.max_connections.unwrap_or(defaults.max_connections),
+        reserve_connections: limits
+            .reserve_connections
+            .unwrap_or(defaults.reserve_connections),
+        shutdown_grace: ms(limits.shutdown_grace_ms, defaults.shutdown_grace),
+    };
+    if resolved.max_header_bytes < 8192 {
+        return Err(ConfigError::Limit {
+            key: "limits.max_header_bytes",
+            message: "must be at least 8192",
+        });
+    }
+    if resolved.max_connections == 0 || resolved.header_timeout.is_zero() {
+        return Err(ConfigError::Limit {
+            key: if resolved.max_connections == 0 {
+                "limits.max_connections"
+            } else {
+                "limits.header_timeout_ms"
+            },
+            message: "must be greater than 0",
+        });
+    }
+    Ok(resolved)
+}
+
 /// An `allowed_hosts` entry: a DNS name or IP literal, nothing else.
 fn parse_host_name(host: String) -> Result<String, ConfigError> {
     let valid = !host.is_empty()
@@ -727,6 +786,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("bind", &self.bind)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("connection_limits", &self.connection_limits)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("runtimes", &self.runtimes)

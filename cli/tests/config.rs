@@ -288,7 +288,14 @@ fn allowed_hosts_are_bare_names() {
     let config = parse("allowed_hosts = [\"Yoi.LAN\", \"10.0.0.7\"]").unwrap();
     let server = config.resolve(Overrides::default(), |_| None).unwrap();
     assert_eq!(server.allowed_hosts, ["yoi.lan", "10.0.0.7"]);
-    for bad in ["http://yoi.lan", "yoi.lan:7840", "yoi.lan/x", "", "*", "a b"] {
+    for bad in [
+        "http://yoi.lan",
+        "yoi.lan:7840",
+        "yoi.lan/x",
+        "",
+        "*",
+        "a b",
+    ] {
         let config = parse(&format!("allowed_hosts = [{bad:?}]")).unwrap();
         let err = config
             .resolve(Overrides::default(), |_| None)
@@ -406,4 +413,53 @@ fn runtimes_entries_choose_their_store() {
         err.contains("runtime 'l'") && err.contains("store"),
         "{err}"
     );
+}
+
+#[test]
+fn limits_reach_the_runtime_and_the_listener() {
+    let config = parse(
+        "[limits]\nmax_remembered_client_ids = 5000\nheader_timeout_ms = 2500\n\
+         max_header_bytes = 32768\nmax_connections = 64\nreserve_connections = 4\n\
+         shutdown_grace_ms = 1500\n",
+    )
+    .unwrap();
+    let server = config.resolve(Overrides::default(), |_| None).unwrap();
+    assert_eq!(
+        only_embedded(&server.runtimes)
+            .limits
+            .max_remembered_client_ids,
+        5000
+    );
+    let limits = server.connection_limits;
+    assert_eq!(
+        limits.header_timeout,
+        std::time::Duration::from_millis(2500)
+    );
+    assert_eq!(
+        (
+            limits.max_header_bytes,
+            limits.max_connections,
+            limits.reserve_connections
+        ),
+        (32768, 64, 4)
+    );
+    assert_eq!(
+        limits.shutdown_grace,
+        std::time::Duration::from_millis(1500)
+    );
+    // Defaults when unset, and out-of-range values named.
+    let defaults = with_overrides(Overrides::default()).connection_limits;
+    assert_eq!(defaults, yoi_workspace_server::ConnectionLimits::default());
+    for (text, key) in [
+        ("max_header_bytes = 100", "limits.max_header_bytes"),
+        ("max_connections = 0", "limits.max_connections"),
+        ("header_timeout_ms = 0", "limits.header_timeout_ms"),
+    ] {
+        let err = parse(&format!("[limits]\n{text}\n"))
+            .unwrap()
+            .resolve(Overrides::default(), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
 }

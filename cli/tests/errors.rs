@@ -151,6 +151,23 @@ async fn unknown_route_and_wrong_method() {
 }
 
 #[tokio::test]
+async fn a_wrong_method_is_answered_only_after_the_token_check() {
+    let app = TestApp::with(None, Some("t0k"), 1 << 20).await;
+    let reply = app.send(Method::DELETE, "/api/runtimes", None).await;
+    reply.assert_problem(401, "unauthorized");
+    assert!(reply.headers.get("allow").is_none(), "{:?}", reply.headers);
+    let request = Request::builder()
+        .method(Method::DELETE)
+        .uri("/api/runtimes")
+        .header("authorization", "Bearer t0k")
+        .body(Body::empty())
+        .unwrap();
+    app.request(request)
+        .await
+        .assert_problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
 async fn oversized_body_is_413() {
     let app = TestApp::with(None, None, 1024).await;
     let worker = app.create_worker(None).await;

@@ -2,7 +2,7 @@
 //! obtained with it (see [`crate::session`]).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::ExposeSecret;
@@ -51,27 +51,36 @@ pub async fn require_token(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    authenticate(&state, request.method(), request.headers())?;
+    Ok(next.run(request).await)
+}
+
+/// The check of [`require_token`], for handlers outside its layer.
+pub(crate) fn authenticate(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     if state.token().is_none() {
-        return Ok(next.run(request).await);
+        return Ok(());
     }
-    let headers = request.headers();
-    match bearer_is_valid(&state, headers) {
-        Some(true) => {}
-        Some(false) => return Err(RuntimeError::Unauthorized.into()),
+    match bearer_is_valid(state, headers) {
+        Some(true) => Ok(()),
+        Some(false) => Err(RuntimeError::Unauthorized.into()),
         None => {
             if !state.sessions().is_signed_in(headers) {
                 return Err(RuntimeError::Unauthorized.into());
             }
             let proven =
-                origin_allowed(headers, &state) == Some(true) || headers.contains_key(CSRF_HEADER);
-            if changes_state(request.method()) && !proven {
+                origin_allowed(headers, state) == Some(true) || headers.contains_key(CSRF_HEADER);
+            if changes_state(method) && !proven {
                 return Err(cross_site(
                     "a request signed in by cookie must send a same-origin Origin or the X-Yoi-Csrf header",
                 ));
             }
+            Ok(())
         }
     }
-    Ok(next.run(request).await)
 }
 
 #[cfg(test)]

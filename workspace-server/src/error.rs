@@ -45,10 +45,12 @@ impl IntoResponse for ApiError {
             let source = std::error::Error::source(&self.0).map(ToString::to_string);
             tracing::error!(code = %code, error = %self, source = source.as_deref(), "request failed");
         } else if status.is_server_error() {
-            // 501 and 503 are answers, not faults of this server.
-            tracing::warn!(code = %code, error = %self, "request failed");
+            // 501 and 503 are answers, not faults of this server; the
+            // request line already says the status.
+            tracing::debug!(code = %code, error = %self, "request failed");
         }
         let unauthorized = matches!(self.0, RuntimeError::Unauthorized);
+        let at_capacity = matches!(self.0, RuntimeError::CapacityExceeded { .. });
         let mut response = (status, axum::Json(self.into_problem())).into_response();
         response
             .headers_mut()
@@ -57,6 +59,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if at_capacity {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

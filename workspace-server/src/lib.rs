@@ -15,6 +15,7 @@ pub mod guard;
 mod openapi;
 pub mod registry;
 mod routes;
+mod serve;
 pub mod session;
 pub mod state;
 pub mod views;
@@ -23,11 +24,13 @@ pub use error::ApiError;
 pub use guard::HostPolicy;
 pub use registry::{RuntimeEntry, RuntimeRegistry};
 pub use routes::app;
+pub use serve::ConnectionLimits;
 pub use state::AppState;
 
-/// Serves `state` on `listener` until `shutdown` resolves; then long-lived
-/// responses (SSE streams, long polls) are told to finish, and in-flight
-/// requests complete before this returns.
+/// Serves `state` on `listener` under its [`ConnectionLimits`] until
+/// `shutdown` resolves; then the listener closes, long-lived responses (SSE
+/// streams, long polls) are told to finish, in-flight requests get the
+/// limits' grace period to complete, and what is left is closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -36,11 +39,6 @@ pub async fn serve(
     let policy = state.host_policy().clone().bound_to(listener.local_addr()?);
     let state = state.with_host_policy(policy);
     let router = app(state.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            state.begin_shutdown();
-        })
-        .await
+    let limits = state.connection_limits();
+    serve::run(listener, router, state, limits, shutdown).await
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::guard::HostPolicy;
 use crate::registry::RuntimeRegistry;
+use crate::serve::ConnectionLimits;
 use crate::session::Sessions;
 
 /// The default request body limit: 1 MiB.
@@ -24,6 +25,7 @@ pub struct AppState {
     cors_allowed_origins: Arc<[HeaderValue]>,
     aggregate_deadline: Duration,
     host_policy: HostPolicy,
+    connection_limits: ConnectionLimits,
 }
 
 struct Inner {
@@ -43,6 +45,7 @@ impl fmt::Debug for AppState {
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("aggregate_deadline", &self.aggregate_deadline)
             .field("host_policy", &self.host_policy)
+            .field("connection_limits", &self.connection_limits)
             .field("sessions", &self.inner.sessions)
             .finish()
     }
@@ -67,7 +70,19 @@ impl AppState {
             cors_allowed_origins: Arc::new([]),
             aggregate_deadline: DEFAULT_AGGREGATE_DEADLINE,
             host_policy: HostPolicy::default(),
+            connection_limits: ConnectionLimits::default(),
         }
+    }
+
+    /// The bounds [`crate::serve`] applies to connections.
+    pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.connection_limits = limits;
+        self
+    }
+
+    /// See [`AppState::with_connection_limits`].
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        self.connection_limits
     }
 
     /// Which `Host` names are answered. [`crate::serve`] binds the policy to

@@ -254,6 +254,14 @@ pub enum RuntimeError {
         "this server does not answer for the host this request names; use a loopback address or add the name to allowed_hosts"
     )]
     HostNotAllowed,
+    /// A bound on what the server holds at once was reached (connections,
+    /// live Workers, retained bytes). Answered with `Retry-After`; retry
+    /// later or free something.
+    #[error("capacity exceeded: {what}; retry later")]
+    CapacityExceeded {
+        /// What is full, for example `connections`.
+        what: String,
+    },
     /// A request that changes state came from another site, or a request
     /// authenticated by a session cookie lacked proof that it came from the
     /// console.
@@ -364,6 +372,7 @@ impl RuntimeError {
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::HostNotAllowed => ErrorCode::HostNotAllowed,
+            Self::CapacityExceeded { .. } => ErrorCode::CapacityExceeded,
             Self::CrossSiteRequest { .. } => ErrorCode::CrossSiteRequest,
         }
     }
@@ -488,6 +497,8 @@ error_codes! {
     UnsupportedMediaType => "unsupported_media_type", 415;
     /// [`RuntimeError::HostNotAllowed`]: 403.
     HostNotAllowed => "host_not_allowed", 403;
+    /// [`RuntimeError::CapacityExceeded`]: 503.
+    CapacityExceeded => "capacity_exceeded", 503;
     /// [`RuntimeError::CrossSiteRequest`]: 403.
     CrossSiteRequest => "cross_site_request", 403;
 }

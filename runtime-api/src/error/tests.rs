@@ -65,6 +65,9 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
         RuntimeError::MethodNotAllowed,
         RuntimeError::UnsupportedMediaType,
         RuntimeError::HostNotAllowed,
+        RuntimeError::CapacityExceeded {
+            what: "connections".into(),
+        },
         RuntimeError::CrossSiteRequest {
             reason: "origin https://evil.example is not allowed".into(),
         },
@@ -89,6 +92,7 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
             | RuntimeError::MethodNotAllowed
             | RuntimeError::UnsupportedMediaType
             | RuntimeError::HostNotAllowed
+            | RuntimeError::CapacityExceeded { .. }
             | RuntimeError::CrossSiteRequest { .. } => {}
         }
     }
@@ -204,6 +208,7 @@ fn status_table_is_exhaustive_and_fixed() {
             ("method_not_allowed", 405),
             ("unsupported_media_type", 415),
             ("host_not_allowed", 403),
+            ("capacity_exceeded", 503),
             ("cross_site_request", 403),
         ]
     );

@@ -96,17 +96,25 @@ pub fn app(state: AppState) -> Router {
                 ]),
         );
     }
-    router
-        .layer(axum::middleware::map_response(contract_version))
+    let router = router
         // One info line per request when it is answered.
         .layer(axum::middleware::from_fn(log_request))
         .layer(
             // A span per request (debug) for what is logged while it runs.
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                tracing::debug_span!("request", method = %request.method(), route = route(request))
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    tracing::debug_span!("request", method = %request.method(), route = route(request))
+                })
+                // The request line says the status; a 5xx answer is not
+                // logged again as an ERROR.
+                .on_failure(()),
         )
-        .with_state(state)
+        .with_state(state);
+    // Outside the routes, so that it sees the `Allow` header axum adds to
+    // a wrong method's answer after the route's layers.
+    Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::map_response(contract_version))
 }
 
 /// The route template `request` matched (never the path's ids).
@@ -137,6 +145,11 @@ async fn log_request(request: Request<axum::body::Body>, next: Next) -> axum::re
 /// Names the contract version on every response, so a remote client can
 /// refuse a peer it does not understand.
 async fn contract_version(mut response: axum::response::Response) -> axum::response::Response {
+    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+        // axum adds `Allow` to a wrong method's answer; without the token
+        // it must not say which methods a route takes.
+        response.headers_mut().remove(header::ALLOW);
+    }
     response.headers_mut().insert(
         yoi_runtime_api::CONTRACT_VERSION_HEADER,
         axum::http::HeaderValue::from(yoi_runtime_api::CONTRACT_VERSION),
@@ -154,6 +167,19 @@ async fn route_not_found() -> ApiError {
     RuntimeError::RouteNotFound.into()
 }
 
-async fn method_not_allowed() -> ApiError {
+/// 405, but on `/api` only after the token check, so that routes cannot be
+/// probed without it.
+async fn method_not_allowed(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> ApiError {
+    let path = uri.path();
+    if path.starts_with("/api/") && path != "/api/session" {
+        if let Err(err) = crate::auth::authenticate(&state, &method, &headers) {
+            return err;
+        }
+    }
     RuntimeError::MethodNotAllowed.into()
 }

@@ -1,0 +1,238 @@
+//! Connection limits on a real listener: header timeout, idle keep-alive,
+//! header bytes, the connection cap with its `/healthz` reserve, and a
+//! shutdown that does not wait for clients that never finish.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use common::process::{Server, slow_profile_config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use yoi_runtime_api::test_util::temp_dir;
+use yoi_workspace_server::ConnectionLimits;
+
+/// Long enough that only a missing limit makes a test wait for it.
+const GENEROUS: Duration = Duration::from_secs(20);
+
+struct Limited {
+    addr: std::net::SocketAddr,
+    stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn serve(limits: ConnectionLimits) -> Limited {
+    let state = TestApp::new().await.state.with_connection_limits(limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(yoi_workspace_server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    Limited { addr, stop, server }
+}
+
+/// Reads until the server closes the connection; what it sent.
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    tokio::time::timeout(GENEROUS, stream.read_to_end(&mut received))
+        .await
+        .expect("the server closed the connection")
+        .ok();
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// One request on a fresh connection, `Connection: close`; the answer.
+async fn request_on(stream: &mut TcpStream, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_to_close(stream).await
+}
+
+#[tokio::test]
+async fn a_client_dripping_headers_is_cut_off_after_the_header_timeout() {
+    let limits = ConnectionLimits {
+        header_timeout: Duration::from_millis(300),
+        ..ConnectionLimits::default()
+    };
+    let server = serve(limits).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    // Never finished: the server closes the connection on its own.
+    read_to_close(&mut stream).await;
+
+    // An idle keep-alive connection is closed too, after a first request.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = server.stop.send(());
+}
+
+#[tokio::test]
+async fn headers_past_the_byte_cap_are_refused_without_buffering_them() {
+    let limits = ConnectionLimits {
+        max_header_bytes: 16 * 1024,
+        ..ConnectionLimits::default()
+    };
+    let server = serve(limits).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut request = String::from("GET /healthz HTTP/1.1\r\nHost: localhost\r\n");
+    for i in 0..2_000 {
+        request.push_str(&format!("x-filler-{i}: {}\r\n", "a".repeat(40)));
+    }
+    request.push_str("\r\n");
+    // The server may close before everything is written.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let answer = read_to_close(&mut stream).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    // Normal requests still work.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    assert!(
+        request_on(&mut stream, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let _ = server.stop.send(());
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_healthz_still_answers_from_the_reserve() {
+    let limits = ConnectionLimits {
+        max_connections: 2,
+        reserve_connections: 2,
+        header_timeout: GENEROUS,
+        ..ConnectionLimits::default()
+    };
+    let server = serve(limits).await;
+    // Two idle connections take the whole cap. A request on each proves
+    // they were admitted before the next connections arrive.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 12];
+        stream.read_exact(&mut buffer).await.unwrap();
+        assert_eq!(&buffer, b"HTTP/1.1 200");
+        held.push(stream);
+    }
+    // A reserve connection answers /healthz, and nothing else.
+    let mut health = TcpStream::connect(server.addr).await.unwrap();
+    assert!(
+        request_on(&mut health, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let mut api = TcpStream::connect(server.addr).await.unwrap();
+    let answer = request_on(&mut api, "/api/runtimes").await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("capacity_exceeded"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+
+    // With the reserve held too, a further connection is closed at once.
+    let mut reserve_held = Vec::new();
+    for _ in 0..2 {
+        let stream = TcpStream::connect(server.addr).await.unwrap();
+        reserve_held.push(stream);
+    }
+    // Admission happens in accept order; a request on the last held one
+    // would be served, so only the one after it is refused.
+    let mut refused = TcpStream::connect(server.addr).await.unwrap();
+    let _ = refused
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    assert_eq!(read_to_close(&mut refused).await, "");
+
+    // Freeing a connection makes room again.
+    drop(held);
+    drop(reserve_held);
+    let mut attempts = 0;
+    let mut stream = loop {
+        attempts += 1;
+        assert!(attempts < 500, "no room after connections were freed");
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let answer = request_on(&mut stream, "/api/runtimes").await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break stream;
+        }
+        // The server notices closed connections as it reads them.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = stream.shutdown().await;
+    let _ = server.stop.send(());
+}
+
+#[tokio::test]
+async fn shutdown_closes_what_is_left_after_the_grace_period() {
+    let limits = ConnectionLimits {
+        shutdown_grace: Duration::from_millis(300),
+        header_timeout: GENEROUS,
+        ..ConnectionLimits::default()
+    };
+    let server = serve(limits).await;
+    // A client that never finishes its headers, and one that never reads
+    // what it asked for.
+    let mut dripping = TcpStream::connect(server.addr).await.unwrap();
+    dripping
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let mut sse = TcpStream::connect(server.addr).await.unwrap();
+    sse.write_all(
+        b"GET /api/runtimes/backend-internal/events/stream HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buffer = [0u8; 12];
+    sse.read_exact(&mut buffer).await.unwrap();
+    assert_eq!(&buffer, b"HTTP/1.1 200");
+
+    let _ = server.stop.send(());
+    tokio::time::timeout(GENEROUS, server.server)
+        .await
+        .expect("serve returned although clients hold connections")
+        .unwrap()
+        .unwrap();
+    read_to_close(&mut dripping).await;
+    read_to_close(&mut sse).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_0_while_a_client_holds_a_partial_request() {
+    let dir = temp_dir("limits-sigterm");
+    let config = dir.join("limits.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(slow_profile_config(&dir, 10)).unwrap()
+            + "[limits]\nshutdown_grace_ms = 300\nheader_timeout_ms = 60000\n",
+    )
+    .unwrap();
+    let server = Server::start(&["--memory", "--config", config.to_str().unwrap()]).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut dripping = TcpStream::connect(&addr).await.unwrap();
+    dripping
+        .write_all(b"POST /api/runtimes/backend-internal/workers HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,200 @@
+//! The accept loop: connection limits applied before any request is read,
+//! and a shutdown with a deadline.
+//!
+//! `axum::serve` gives hyper no timer, so hyper's header timeout never
+//! fires, and it bounds neither connections nor shutdown. This loop drives
+//! hyper's HTTP/1 connections itself:
+//!
+//! - **header timeout**: a request's headers must arrive within it, and an
+//!   idle keep-alive connection is closed after it (hyper starts the timer
+//!   when the connection goes idle);
+//! - **header bytes**: hyper's read buffer is capped, so a request whose
+//!   headers do not fit is refused (431) without growing memory;
+//! - **connections**: at most `max_connections` are served; `reserve`
+//!   more are accepted but answer only `/healthz` (anything else is `503
+//!   capacity_exceeded` and the connection closes), so health checks work
+//!   while the cap is reached; beyond that a connection is closed at once;
+//! - **shutdown**: the listener closes, SSE streams and long polls are told
+//!   to finish, connections finish their current request, and whatever is
+//!   left after the grace period is dropped.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, header};
+use axum::response::IntoResponse;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+use yoi_runtime_api::RuntimeError;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Bounds on connections, applied before any request reaches a handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a request's headers, and how long
+    /// a keep-alive connection may stay idle. Default 10 s.
+    pub header_timeout: Duration,
+    /// The most bytes of request headers (hyper's read buffer; at least
+    /// 8,192). Default 64 KiB.
+    pub max_header_bytes: usize,
+    /// The most connections served at once. Default 1,024.
+    pub max_connections: usize,
+    /// Connections accepted past `max_connections` that answer only
+    /// `/healthz`. Default 16.
+    pub reserve_connections: usize,
+    /// How long in-flight requests may finish after shutdown begins.
+    /// Default 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            max_connections: 1024,
+            reserve_connections: 16,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The smallest header buffer hyper accepts.
+const MIN_HEADER_BYTES: usize = 8192;
+/// How long to pause accepting after the process ran out of descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Whether a connection is served in full or only for health checks.
+enum Admission {
+    Full(#[allow(dead_code)] OwnedSemaphorePermit),
+    HealthOnly(#[allow(dead_code)] OwnedSemaphorePermit),
+}
+
+/// Serves `router` on `listener` under `limits` until `shutdown` resolves,
+/// then shuts down within `limits.shutdown_grace`.
+pub(crate) async fn run(
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let full = Arc::new(Semaphore::new(limits.max_connections));
+    let reserve = Arc::new(Semaphore::new(limits.reserve_connections));
+    let (closing, closing_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+            // Reap finished connections so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of descriptors or a connection reset before accept:
+                // pause rather than spin, and keep serving.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let admission = if let Ok(permit) = full.clone().try_acquire_owned() {
+            Admission::Full(permit)
+        } else if let Ok(permit) = reserve.clone().try_acquire_owned() {
+            Admission::HealthOnly(permit)
+        } else {
+            tracing::debug!("connection refused: at capacity");
+            drop(stream);
+            continue;
+        };
+        connections.spawn(connection(
+            stream,
+            router.clone(),
+            admission,
+            limits,
+            closing_rx.clone(),
+        ));
+    }
+    drop(listener);
+    tracing::info!("shutting down");
+    state.begin_shutdown();
+    closing.send_replace(true);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "connections still open after the shutdown grace period are closed"
+        );
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
+    Ok(())
+}
+
+/// Serves one connection until it ends, or until shutdown asks it to finish
+/// its current request.
+async fn connection(
+    stream: TcpStream,
+    router: Router,
+    admission: Admission,
+    limits: ConnectionLimits,
+    mut closing: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let health_only = matches!(admission, Admission::HealthOnly(_));
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let router = router.clone();
+        async move {
+            if health_only && request.uri().path() != "/healthz" {
+                return Ok::<_, Infallible>(at_capacity());
+            }
+            router
+                .oneshot(request.map(Body::new))
+                .await
+                .map_err(|never| match never {})
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = async { closing.wait_for(|closing| *closing).await.is_ok() } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+    drop(admission);
+}
+
+/// The answer of a reserve connection to anything but `/healthz`.
+fn at_capacity() -> Response<Body> {
+    let mut response = ApiError(RuntimeError::CapacityExceeded {
+        what: "connections".to_owned(),
+    })
+    .into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
+}
