@@ -246,6 +246,12 @@ pub struct ProfileFileConfig {
     pub system_prompt: Option<String>,
     /// openai: the request timeout.
     pub timeout_ms: Option<u64>,
+    /// openai: sent as `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// openai: the longest reply kept.
+    pub max_reply_bytes: Option<usize>,
+    /// openai: how long a whole turn may take.
+    pub max_turn_ms: Option<u64>,
 }
 
 /// What the server runs with.
@@ -711,9 +717,13 @@ impl ProfileFileConfig {
                     || self.model.is_some()
                     || self.api_key_env.is_some()
                     || self.timeout_ms.is_some()
+                    || self.max_tokens.is_some()
+                    || self.max_reply_bytes.is_some()
+                    || self.max_turn_ms.is_some()
                 {
                     return Err(fail(
-                        "base_url, model, api_key_env and timeout_ms apply only to backend \"openai\"",
+                        "base_url, model, api_key_env, timeout_ms, max_tokens, max_reply_bytes and \
+                         max_turn_ms apply only to backend \"openai\"",
                     ));
                 }
                 BackendConfig::Echo {
@@ -742,13 +752,18 @@ impl ProfileFileConfig {
                         })?,
                     )),
                 };
+                let defaults = OpenAiConfig::new(base_url, model);
                 BackendConfig::OpenAi(OpenAiConfig {
-                    base_url,
-                    model,
                     api_key,
                     timeout: Duration::from_millis(
                         self.timeout_ms.unwrap_or(DEFAULT_OPENAI_TIMEOUT_MS),
                     ),
+                    max_tokens: self.max_tokens,
+                    max_reply_bytes: self.max_reply_bytes.unwrap_or(defaults.max_reply_bytes),
+                    max_turn: self
+                        .max_turn_ms
+                        .map_or(defaults.max_turn, Duration::from_millis),
+                    ..defaults
                 })
             }
         };

@@ -25,16 +25,24 @@ const SENTINEL_KEY: &str = "sk-SENTINEL-a41f09e7";
 const TIMEOUT: Duration = Duration::from_millis(300);
 
 fn runtime(server: &MockServer) -> EmbeddedRuntime {
+    runtime_with(server, |_| {})
+}
+
+/// The runtime with its profile's backend settings changed by `adjust`.
+fn runtime_with(server: &MockServer, adjust: impl FnOnce(&mut OpenAiConfig)) -> EmbeddedRuntime {
+    let mut config = OpenAiConfig {
+        base_url: server.base_url(),
+        model: "test-model".into(),
+        api_key: Some(SecretString::from(SENTINEL_KEY)),
+        timeout: TIMEOUT,
+        ..OpenAiConfig::new("", "")
+    };
+    adjust(&mut config);
     EmbeddedRuntime::new(EmbeddedOptions {
         profiles: vec![ProfileConfig {
             name: ProfileName::new("remote-llm").unwrap(),
             system_prompt: Some("You are terse.".into()),
-            backend: BackendConfig::OpenAi(OpenAiConfig {
-                base_url: server.base_url(),
-                model: "test-model".into(),
-                api_key: Some(SecretString::from(SENTINEL_KEY)),
-                timeout: TIMEOUT,
-            }),
+            backend: BackendConfig::OpenAi(config),
         }],
         default_profile: ProfileName::new("remote-llm").unwrap(),
         ..EmbeddedOptions::default()
@@ -299,6 +307,7 @@ async fn unreachable_endpoint_is_unavailable() {
                 model: "m".into(),
                 api_key: None,
                 timeout: TIMEOUT,
+                ..OpenAiConfig::new("", "")
             }),
         }],
         default_profile: ProfileName::new("gone").unwrap(),
@@ -339,4 +348,93 @@ async fn cancel_during_a_stream_drops_it() {
         .unwrap();
     assert_eq!(page.entries[1].text, "thinking");
     assert_eq!(page.entries[1].status, EntryStatus::Cancelled);
+}
+
+async fn setup_with(
+    adjust: impl FnOnce(&mut OpenAiConfig),
+) -> (MockServer, EmbeddedRuntime, WorkerId) {
+    let server = MockServer::start().await;
+    let rt = runtime_with(&server, adjust);
+    let worker = rt
+        .create_worker(CreateWorkerRequest::default())
+        .await
+        .unwrap();
+    (server, rt, worker.summary.worker_id)
+}
+
+fn failure(kind: &WorkerEventKind) -> (FailureCode, String) {
+    match kind {
+        WorkerEventKind::TurnFailed { reason, .. } => (reason.code, reason.message.clone()),
+        other => panic!("expected turn_failed, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_past_max_reply_bytes_fails_the_turn_and_keeps_only_the_bound() {
+    let (server, rt, worker) = setup_with(|c| c.max_reply_bytes = 1000).await;
+    // 100 bytes a delta: few events, so the turn's end is on the first page.
+    const HUNDRED: &str = "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789";
+    server.push(Reply::Stream(vec![HUNDRED; 20]));
+    let (code, message) = failure(&turn(&rt, &worker, "go on and on").await);
+    assert_eq!(code, FailureCode::ReplyTooLarge);
+    assert!(
+        message.contains("max_reply_bytes (1000 bytes)"),
+        "{message}"
+    );
+    let page = rt
+        .transcript(&worker, TranscriptQuery::default())
+        .await
+        .unwrap();
+    let reply = page
+        .entries
+        .iter()
+        .find(|e| e.role == EntryRole::Assistant)
+        .unwrap();
+    assert!(reply.text.len() <= 1000, "{} bytes kept", reply.text.len());
+    assert_eq!(reply.status, EntryStatus::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_tokens_is_sent_only_when_configured() {
+    let (server, rt, worker) = setup_with(|c| c.max_tokens = Some(77)).await;
+    server.push(Reply::Stream(vec!["ok"]));
+    turn(&rt, &worker, "hi").await;
+    let body: serde_json::Value =
+        serde_json::from_str(&server.seen.lock().unwrap()[0].body).unwrap();
+    assert_eq!(body["max_tokens"], 77);
+    let (server, rt, worker) = setup().await;
+    server.push(Reply::Stream(vec!["ok"]));
+    turn(&rt, &worker, "hi").await;
+    let body: serde_json::Value =
+        serde_json::from_str(&server.seen.lock().unwrap()[0].body).unwrap();
+    assert!(body.get("max_tokens").is_none(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_and_overlong_lines_are_malformed_not_stalls() {
+    // The chunk timeout is long, so only a clear failure ends these quickly.
+    let (server, rt, worker) = setup_with(|c| c.timeout = Duration::from_secs(30)).await;
+    server.push(Reply::Raw(
+        b"data: {\"choices\":[{\"delta\":{\"content\":\"\xff\xfe\"}}]}\n\n".to_vec(),
+    ));
+    let (code, message) = failure(&turn(&rt, &worker, "a").await);
+    assert_eq!(code, FailureCode::MalformedResponse);
+    assert!(message.contains("not UTF-8"), "{message}");
+
+    let mut long = b"data: ".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 3 << 20));
+    server.push(Reply::Raw(long));
+    let (code, message) = failure(&turn(&rt, &worker, "b").await);
+    assert_eq!(code, FailureCode::MalformedResponse);
+    assert!(message.contains("longer than"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_kept_alive_by_empty_chunks_ends_at_max_turn() {
+    let (server, rt, worker) = setup_with(|c| c.max_turn = Duration::from_millis(800)).await;
+    // Every chunk arrives well within the chunk timeout (300 ms).
+    server.push(Reply::EmptyChunksEvery(Duration::from_millis(50)));
+    let (code, message) = failure(&turn(&rt, &worker, "hi").await);
+    assert_eq!(code, FailureCode::Timeout);
+    assert!(message.contains("max_turn_ms (800 ms)"), "{message}");
 }

@@ -27,6 +27,7 @@ fn options(base_url: String) -> EmbeddedOptions {
                 model: "m".into(),
                 api_key: Some(SecretString::from(SENTINEL)),
                 timeout: Duration::from_secs(2),
+                ..OpenAiConfig::new("", "")
             }),
         }],
         ..EmbeddedOptions::default()

@@ -24,6 +24,8 @@ pub enum FailureCode {
     Timeout,
     /// The model endpoint could not be reached, or is not configured.
     Unavailable,
+    /// The reply passed the profile's byte limit; the turn stopped there.
+    ReplyTooLarge,
 }
 
 /// Why a turn failed: a code and a message with no credentials or URLs.

@@ -3,6 +3,7 @@
 mod echo;
 mod openai;
 mod silent;
+mod sse;
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -12,7 +13,9 @@ use futures_core::Stream;
 use yoi_runtime_api::dto::{FailureCode, FailureReason};
 
 pub use echo::{EchoBackend, echo_reply_chunks};
-pub use openai::{OpenAiBackend, OpenAiConfig, OpenAiConfigError};
+pub use openai::{
+    DEFAULT_MAX_REPLY_BYTES, DEFAULT_MAX_TURN, OpenAiBackend, OpenAiConfig, OpenAiConfigError,
+};
 pub use silent::SilentBackend;
 
 /// Who wrote a message of a [`ChatRequest`].

@@ -9,14 +9,22 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tokio::time::Instant;
 use yoi_runtime_api::dto::FailureCode;
 
+use super::sse::{SseData, SseError};
 use super::{BackendError, ChatRequest, DeltaStream, ModelBackend};
+
+/// The default of [`OpenAiConfig::max_reply_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 1 << 20;
+/// The default of [`OpenAiConfig::max_turn`]: 10 minutes.
+pub const DEFAULT_MAX_TURN: Duration = Duration::from_secs(600);
+/// The longest line of the event stream read: 1 MiB.
+const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Settings of an [`OpenAiBackend`].
 ///
@@ -33,6 +41,30 @@ pub struct OpenAiConfig {
     pub api_key: Option<SecretString>,
     /// How long to wait for the response headers, and then for each chunk.
     pub timeout: Duration,
+    /// Sent as `max_tokens` when set.
+    pub max_tokens: Option<u32>,
+    /// The longest reply kept, in bytes of text: a longer one ends the turn
+    /// `failed` with `reply_too_large`. See [`DEFAULT_MAX_REPLY_BYTES`].
+    pub max_reply_bytes: usize,
+    /// How long a whole turn may take, however steadily chunks arrive. See
+    /// [`DEFAULT_MAX_TURN`].
+    pub max_turn: Duration,
+}
+
+impl OpenAiConfig {
+    /// A configuration for `model` at `base_url` with no key and the
+    /// default bounds.
+    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key: None,
+            timeout: Duration::from_secs(60),
+            max_tokens: None,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            max_turn: DEFAULT_MAX_TURN,
+        }
+    }
 }
 
 impl fmt::Debug for OpenAiConfig {
@@ -41,6 +73,9 @@ impl fmt::Debug for OpenAiConfig {
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
+            .field("max_tokens", &self.max_tokens)
+            .field("max_reply_bytes", &self.max_reply_bytes)
+            .field("max_turn", &self.max_turn)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +101,9 @@ pub struct OpenAiBackend {
     model: String,
     api_key: Option<SecretString>,
     timeout: Duration,
+    max_tokens: Option<u32>,
+    max_reply_bytes: usize,
+    max_turn: Duration,
     client: reqwest::Client,
 }
 
@@ -103,6 +141,9 @@ impl OpenAiBackend {
             model: config.model,
             api_key: config.api_key,
             timeout: config.timeout,
+            max_tokens: config.max_tokens,
+            max_reply_bytes: config.max_reply_bytes,
+            max_turn: config.max_turn,
             client,
         })
     }
@@ -113,9 +154,12 @@ impl OpenAiBackend {
             .iter()
             .map(|m| serde_json::json!({ "role": m.role.as_str(), "content": m.content }))
             .collect();
-        serde_json::json!({ "model": self.model, "messages": messages, "stream": true })
-            .to_string()
-            .into_bytes()
+        let mut body =
+            serde_json::json!({ "model": self.model, "messages": messages, "stream": true });
+        if let Some(max_tokens) = self.max_tokens {
+            body["max_tokens"] = max_tokens.into();
+        }
+        body.to_string().into_bytes()
     }
 }
 
@@ -267,6 +311,86 @@ fn parse_chunk(data: &str) -> Result<Option<String>, BackendError> {
         .filter(|text| !text.is_empty()))
 }
 
+/// The reply being read: bytes in, deltas out, under the turn's bounds.
+struct Reader {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    parser: SseData,
+    /// Event data parsed but not handed out yet.
+    pending: std::collections::VecDeque<String>,
+    reply_bytes: usize,
+    max_reply_bytes: usize,
+    deadline: Instant,
+    max_turn: Duration,
+    timeout: Duration,
+}
+
+impl Reader {
+    /// The next piece of text; `None` at `[DONE]`.
+    async fn next_delta(&mut self) -> Result<Option<String>, BackendError> {
+        loop {
+            while let Some(data) = self.pending.pop_front() {
+                if data.trim() == "[DONE]" {
+                    return Ok(None);
+                }
+                let Some(text) = parse_chunk(&data)? else {
+                    continue;
+                };
+                self.reply_bytes += text.len();
+                if self.reply_bytes > self.max_reply_bytes {
+                    return Err(BackendError::new(
+                        FailureCode::ReplyTooLarge,
+                        format!(
+                            "the reply passed the profile's max_reply_bytes ({} bytes)",
+                            self.max_reply_bytes
+                        ),
+                    ));
+                }
+                return Ok(Some(text));
+            }
+            // Each chunk within `timeout`, the whole turn within `max_turn`.
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(turn_deadline_error(self.max_turn));
+            }
+            let wait = self.timeout.min(self.deadline - now);
+            let chunk = match tokio::time::timeout(wait, self.body.next()).await {
+                Err(_) if Instant::now() >= self.deadline => {
+                    return Err(turn_deadline_error(self.max_turn));
+                }
+                Err(_) => return Err(timeout_error(self.timeout)),
+                Ok(None) => {
+                    return Err(BackendError::new(
+                        FailureCode::ConnectionLost,
+                        "the model endpoint closed the stream before [DONE]",
+                    ));
+                }
+                Ok(Some(Err(e))) => return Err(transport_error(&e)),
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            let events = self.parser.push(&chunk).map_err(|err| {
+                let message = match err {
+                    SseError::LineTooLong(max) => {
+                        format!("the model endpoint sent a line longer than {max} bytes")
+                    }
+                    SseError::NotUtf8 => "the model endpoint sent text that is not UTF-8".into(),
+                };
+                BackendError::new(FailureCode::MalformedResponse, message)
+            })?;
+            self.pending.extend(events);
+        }
+    }
+}
+
+fn turn_deadline_error(max_turn: Duration) -> BackendError {
+    BackendError::new(
+        FailureCode::Timeout,
+        format!(
+            "the turn took longer than the profile's max_turn_ms ({} ms)",
+            max_turn.as_millis()
+        ),
+    )
+}
+
 #[async_trait]
 impl ModelBackend for OpenAiBackend {
     fn kind(&self) -> &'static str {
@@ -294,42 +418,22 @@ impl ModelBackend for OpenAiBackend {
             let message = provider_message(&body, self.api_key.as_ref());
             return Err(status_error(status, message));
         }
-        let events = response.bytes_stream().eventsource();
-        let deltas = futures_util::stream::unfold(Some(events), move |state| async move {
-            let mut events = state?;
-            loop {
-                let next = match tokio::time::timeout(timeout, events.next()).await {
-                    Err(_) => return Some((Err(timeout_error(timeout)), None)),
-                    Ok(next) => next,
-                };
-                let event = match next {
-                    None => {
-                        let err = BackendError::new(
-                            FailureCode::ConnectionLost,
-                            "the model endpoint closed the stream before [DONE]",
-                        );
-                        return Some((Err(err), None));
-                    }
-                    Some(Err(EventStreamError::Transport(e))) => {
-                        return Some((Err(transport_error(&e)), None));
-                    }
-                    Some(Err(_)) => {
-                        let err = BackendError::new(
-                            FailureCode::MalformedResponse,
-                            "the model endpoint sent a malformed event stream",
-                        );
-                        return Some((Err(err), None));
-                    }
-                    Some(Ok(event)) => event,
-                };
-                if event.data.trim() == "[DONE]" {
-                    return None;
-                }
-                match parse_chunk(&event.data) {
-                    Ok(Some(text)) => return Some((Ok(text), Some(events))),
-                    Ok(None) => continue,
-                    Err(err) => return Some((Err(err), None)),
-                }
+        let reader = Reader {
+            body: Box::pin(response.bytes_stream()),
+            parser: SseData::new(MAX_LINE_BYTES),
+            pending: std::collections::VecDeque::new(),
+            reply_bytes: 0,
+            max_reply_bytes: self.max_reply_bytes,
+            deadline: Instant::now() + self.max_turn,
+            max_turn: self.max_turn,
+            timeout,
+        };
+        let deltas = futures_util::stream::unfold(Some(reader), |state| async move {
+            let mut reader = state?;
+            match reader.next_delta().await {
+                Ok(Some(text)) => Some((Ok(text), Some(reader))),
+                Ok(None) => None,
+                Err(err) => Some((Err(err), None)),
             }
         });
         Ok(Box::pin(deltas))
@@ -346,6 +450,7 @@ mod tests {
             model: "m".into(),
             api_key: Some(SecretString::from("sk-SENTINEL-debug")),
             timeout: Duration::from_secs(1),
+            ..OpenAiConfig::new(base_url, "m")
         }
     }
 

@@ -26,6 +26,10 @@ pub enum Reply {
     StallAfter(Vec<&'static str>, Duration),
     /// No response at all for this long.
     StallBeforeHeaders(Duration),
+    /// 200, then exactly these body bytes, then the connection closes.
+    Raw(Vec<u8>),
+    /// 200, then a chunk with no text at this interval, forever.
+    EmptyChunksEvery(Duration),
 }
 
 /// A request as the server saw it.
@@ -191,6 +195,25 @@ async fn respond(socket: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
             tokio::time::sleep(pause).await;
         }
         Reply::StallBeforeHeaders(pause) => tokio::time::sleep(pause).await,
+        Reply::Raw(bytes) => {
+            stream_head(socket).await?;
+            socket
+                .write_all(format!("{:x}\r\n", bytes.len()).as_bytes())
+                .await?;
+            socket.write_all(&bytes).await?;
+            socket.write_all(b"\r\n0\r\n\r\n").await?;
+        }
+        Reply::EmptyChunksEvery(interval) => {
+            stream_head(socket).await?;
+            loop {
+                write_chunk(
+                    socket,
+                    "data: {\"choices\":[{\"index\":0,\"delta\":{}}]}\n\n",
+                )
+                .await?;
+                tokio::time::sleep(interval).await;
+            }
+        }
     }
     socket.flush().await
 }
