@@ -204,6 +204,12 @@ pub struct LimitsConfig {
     pub max_resident_workers: Option<usize>,
     /// `client_input_id`s remembered per Worker, so a retry is recognised.
     pub max_remembered_client_ids: Option<usize>,
+    /// Bytes of transcript kept in memory per Worker.
+    pub max_transcript_bytes: Option<usize>,
+    /// Bytes of events kept per Worker.
+    pub max_event_log_bytes: Option<usize>,
+    /// Workers that are not stopped, per Runtime.
+    pub max_live_workers: Option<usize>,
     /// Time to send a request's headers, and the keep-alive idle time.
     pub header_timeout_ms: Option<u64>,
     /// The most bytes of request headers.
@@ -457,6 +463,15 @@ impl FileConfig {
         }
         if let Some(max) = self.limits.max_remembered_client_ids {
             limits.max_remembered_client_ids = max;
+        }
+        if let Some(max) = self.limits.max_transcript_bytes {
+            limits.max_transcript_bytes = max;
+        }
+        if let Some(max) = self.limits.max_event_log_bytes {
+            limits.max_event_log_bytes = max;
+        }
+        if let Some(max) = self.limits.max_live_workers {
+            limits.max_live_workers = max;
         }
         if let Some(max) = self.limits.max_resident_workers {
             limits.max_resident_workers = max;

@@ -419,6 +419,7 @@ fn runtimes_entries_choose_their_store() {
 fn limits_reach_the_runtime_and_the_listener() {
     let config = parse(
         "[limits]\nmax_remembered_client_ids = 5000\nheader_timeout_ms = 2500\n\
+         max_transcript_bytes = 1000000\nmax_event_log_bytes = 200000\nmax_live_workers = 9\n\
          max_header_bytes = 32768\nmax_connections = 64\nreserve_connections = 4\n\
          shutdown_grace_ms = 1500\n",
     )

@@ -431,3 +431,58 @@ async fn profiles_are_listed_by_name_with_the_default_and_no_endpoint() {
         .await
         .assert_problem(404, "unknown_runtime");
 }
+
+#[tokio::test]
+async fn live_workers_are_capped_with_capacity_exceeded_and_retry_after() {
+    let runtime = EmbeddedRuntime::new(EmbeddedOptions {
+        limits: Limits {
+            max_live_workers: 2,
+            ..Limits::default()
+        },
+        ..EmbeddedOptions::default()
+    })
+    .unwrap();
+    let mut registry = RuntimeRegistry::new();
+    registry.register(Arc::new(runtime)).await.unwrap();
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    let first = app.create_worker(None).await;
+    app.create_worker(None).await;
+    let refused = app.post(W, json!({})).await;
+    refused.assert_problem(503, "capacity_exceeded");
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert!(
+        refused.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 live workers")
+    );
+    // A stopped Worker does not count.
+    let stopped = app
+        .send(Method::POST, &format!("{W}/{first}/stop"), None)
+        .await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    app.create_worker(None).await;
+}
+
+#[tokio::test]
+async fn names_and_intents_are_bounded_in_bytes_as_well_as_characters() {
+    let app = TestApp::new().await;
+    // 4,096 characters, but 16 KiB: too heavy for an intent.
+    let emoji = "\u{1F600}".repeat(4096);
+    let reply = app.post(W, json!({ "intent": emoji })).await;
+    reply.assert_problem(400, "invalid_request");
+    assert!(
+        reply.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("8192 bytes")
+    );
+    // The same count of ASCII characters is fine.
+    let ok = app
+        .post(
+            W,
+            json!({ "intent": "i".repeat(4096), "display_name": "n".repeat(256) }),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+}

@@ -15,7 +15,7 @@ use yoi_runtime_api::dto::{WorkerCounts, WorkerEvent, WorkerEventKind, WorkerSta
 use yoi_runtime_api::{EventCursor, RuntimeId, Timestamp, WorkerId};
 
 use crate::ids::{IdGenerator, random_token};
-use crate::log::{CursorError, EventLog};
+use crate::log::{Budget, CursorError, EventLog};
 use crate::options::Limits;
 use crate::store::WorkerStore;
 
@@ -51,7 +51,10 @@ impl RuntimeContext {
             persist: store.persistent(),
             store,
             id,
-            runtime_log: Mutex::new(EventLog::new(limits.max_runtime_events, epoch.clone())),
+            runtime_log: Mutex::new(EventLog::new(
+                Budget::items(limits.max_runtime_events),
+                epoch.clone(),
+            )),
             epoch,
             ids: IdGenerator::default(),
             limits,
@@ -84,7 +87,7 @@ impl RuntimeContext {
         &self,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<WorkerEvent>, CursorError> {
+    ) -> Result<Vec<Arc<WorkerEvent>>, CursorError> {
         let log = self.runtime_log.lock().unwrap_or_else(|e| e.into_inner());
         log.read_after(after, limit).map(|(events, _)| events)
     }

@@ -24,13 +24,14 @@ pub(crate) trait LogSource: Send + Sync + 'static {
     /// Woken after every append.
     fn notify(&self) -> &Notify;
     /// Events after `after`, and whether the log is closed for good.
-    fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<WorkerEvent>, bool)>;
+    fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<Arc<WorkerEvent>>, bool)>;
 }
 
 struct Follow<S> {
     source: Arc<S>,
     after: Option<u64>,
-    buffer: VecDeque<WorkerEvent>,
+    /// Shared with the log: a pointer per event, not a copy.
+    buffer: VecDeque<Arc<WorkerEvent>>,
     done: bool,
 }
 
@@ -47,7 +48,8 @@ pub(crate) fn follow<S: LogSource>(source: Arc<S>, after: Option<u64>) -> EventS
         loop {
             if let Some(event) = st.buffer.pop_front() {
                 st.after = cursor_seq(&event.cursor).ok();
-                return Some((Ok(event), st));
+                // The one copy, made as the event is handed out.
+                return Some((Ok(Arc::unwrap_or_clone(event)), st));
             }
             if st.done {
                 return None;

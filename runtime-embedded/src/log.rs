@@ -30,7 +30,50 @@ pub(crate) fn cursor_seq(cursor: &EventCursor) -> Result<u64, CursorError> {
     digits.parse().map_err(|_| CursorError::Foreign)
 }
 
-/// An event log with sequence numbers from 1, keeping the newest `max`.
+/// How much a log or transcript keeps: its newest items, at most `items`
+/// of them and at most `bytes` of their estimated size. The newest item is
+/// always kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub(crate) items: usize,
+    pub(crate) bytes: usize,
+}
+
+impl Budget {
+    /// A budget of `items` and no byte bound.
+    pub(crate) fn items(items: usize) -> Self {
+        Self {
+            items,
+            bytes: usize::MAX,
+        }
+    }
+
+    fn exceeded(self, items: usize, bytes: usize) -> bool {
+        items > 1 && (items > self.items || bytes > self.bytes)
+    }
+}
+
+/// What an event costs to keep, roughly: its text plus a fixed part for
+/// the ids, cursor and timestamp.
+fn event_bytes(event: &WorkerEvent) -> usize {
+    const FIXED: usize = 160;
+    FIXED
+        + match &event.kind {
+            WorkerEventKind::TextDelta { delta, .. } => delta.len(),
+            WorkerEventKind::WorkerCreated { display_name, .. } => display_name.len(),
+            WorkerEventKind::TurnFailed { reason, .. } => reason.message.len(),
+            _ => 0,
+        }
+}
+
+/// What an entry costs to keep, roughly.
+fn entry_bytes(entry: &TranscriptEntry) -> usize {
+    const FIXED: usize = 128;
+    FIXED + entry.text.len()
+}
+
+/// An event log with sequence numbers from 1, keeping the newest events
+/// its [`Budget`] allows.
 ///
 /// **A cursor names its log's epoch as well as the event's sequence
 /// number**: `"<seq>.<epoch>"`, where the epoch is a random token of the
@@ -40,19 +83,24 @@ pub(crate) fn cursor_seq(cursor: &EventCursor) -> Result<u64, CursorError> {
 /// cursor equal to the one of the retained event it names.
 #[derive(Debug)]
 pub(crate) struct EventLog {
-    events: VecDeque<WorkerEvent>,
+    /// **Shared, never copied, with every subscriber**: a read hands out
+    /// `Arc`s, so a subscriber's buffer costs a pointer per event.
+    events: VecDeque<Arc<WorkerEvent>>,
     /// The sequence number of `events[0]` (or of the next event when empty).
     first_seq: u64,
-    max: usize,
+    budget: Budget,
+    /// The estimated size of `events`.
+    bytes: usize,
     epoch: Arc<str>,
 }
 
 impl EventLog {
-    pub(crate) fn new(max: usize, epoch: Arc<str>) -> Self {
+    pub(crate) fn new(budget: Budget, epoch: Arc<str>) -> Self {
         Self {
             events: VecDeque::new(),
             first_seq: 1,
-            max,
+            budget,
+            bytes: 0,
             epoch,
         }
     }
@@ -60,18 +108,28 @@ impl EventLog {
     /// A log rebuilt from stored `events` (oldest first, with their
     /// sequence numbers), whose next event gets `next_seq`.
     pub(crate) fn restore(
-        max: usize,
+        budget: Budget,
         epoch: Arc<str>,
         events: Vec<(u64, WorkerEvent)>,
         next_seq: u64,
     ) -> Self {
-        let skip = events.len().saturating_sub(max);
-        let events: VecDeque<WorkerEvent> = events.into_iter().skip(skip).map(|(_, e)| e).collect();
-        Self {
-            first_seq: next_seq - events.len() as u64,
-            events,
-            max,
-            epoch,
+        let mut log = Self::new(budget, epoch);
+        log.first_seq = next_seq - events.len() as u64;
+        for (_, event) in events {
+            log.bytes += event_bytes(&event);
+            log.events.push_back(Arc::new(event));
+            log.evict();
+        }
+        log
+    }
+
+    /// Drops the oldest events past the budget.
+    fn evict(&mut self) {
+        while self.budget.exceeded(self.events.len(), self.bytes) {
+            if let Some(event) = self.events.pop_front() {
+                self.bytes -= event_bytes(&event);
+                self.first_seq += 1;
+            }
         }
     }
 
@@ -82,7 +140,7 @@ impl EventLog {
 
     /// The newest event with its sequence number.
     pub(crate) fn newest(&self) -> Option<(u64, &WorkerEvent)> {
-        self.events.back().map(|e| (self.next_seq() - 1, e))
+        self.events.back().map(|e| (self.next_seq() - 1, &**e))
     }
 
     /// The sequence number of `cursor` if this log issued it and still
@@ -108,16 +166,15 @@ impl EventLog {
     pub(crate) fn push(&mut self, worker_id: &WorkerId, kind: WorkerEventKind) -> EventCursor {
         let cursor = EventCursor::new(format!("{}.{}", self.next_seq(), self.epoch))
             .unwrap_or_else(|_| unreachable!("digits, a dot and base32 are a valid id"));
-        self.events.push_back(WorkerEvent {
+        let event = WorkerEvent {
             cursor: cursor.clone(),
             worker_id: worker_id.clone(),
             at: Timestamp::now(),
             kind,
-        });
-        if self.events.len() > self.max {
-            self.events.pop_front();
-            self.first_seq += 1;
-        }
+        };
+        self.bytes += event_bytes(&event);
+        self.events.push_back(Arc::new(event));
+        self.evict();
         cursor
     }
 
@@ -132,7 +189,7 @@ impl EventLog {
         &self,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<(Vec<WorkerEvent>, bool), CursorError> {
+    ) -> Result<(Vec<Arc<WorkerEvent>>, bool), CursorError> {
         let start_seq = match after {
             None => self.first_seq,
             Some(seq) if seq >= self.next_seq() => {
@@ -148,40 +205,66 @@ impl EventLog {
             Some(seq) => seq + 1,
         };
         let skip = usize::try_from(start_seq - self.first_seq).unwrap_or(usize::MAX);
-        let page: Vec<WorkerEvent> = self.events.range(skip..).take(limit).cloned().collect();
+        let page: Vec<Arc<WorkerEvent>> = self.events.range(skip..).take(limit).cloned().collect();
         let has_more = skip + page.len() < self.events.len();
         Ok((page, has_more))
     }
 }
 
-/// A transcript keeping its newest `max` entries.
+/// A transcript keeping the newest entries its [`Budget`] allows.
 #[derive(Debug)]
 pub(crate) struct Transcript {
     entries: VecDeque<TranscriptEntry>,
     /// The index of `entries[0]`.
     first_index: u64,
-    max: usize,
+    budget: Budget,
+    /// The estimated size of `entries`.
+    bytes: usize,
 }
 
 impl Transcript {
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(budget: Budget) -> Self {
         Self {
             entries: VecDeque::new(),
             first_index: 0,
-            max,
+            budget,
+            bytes: 0,
         }
     }
 
     /// A transcript rebuilt from its newest stored `entries` (oldest
     /// first), of `total` ever appended.
-    pub(crate) fn restore(max: usize, entries: Vec<TranscriptEntry>, total: u64) -> Self {
-        let skip = entries.len().saturating_sub(max);
-        let entries: VecDeque<TranscriptEntry> = entries.into_iter().skip(skip).collect();
-        Self {
-            first_index: total - entries.len() as u64,
-            entries,
-            max,
+    pub(crate) fn restore(budget: Budget, entries: Vec<TranscriptEntry>, total: u64) -> Self {
+        let mut transcript = Self::new(budget);
+        transcript.first_index = total - entries.len() as u64;
+        for entry in entries {
+            transcript.bytes += entry_bytes(&entry);
+            transcript.entries.push_back(entry);
+            transcript.evict();
         }
+        transcript
+    }
+
+    /// Drops the oldest entries past the budget.
+    fn evict(&mut self) {
+        while self.budget.exceeded(self.entries.len(), self.bytes) {
+            if let Some(entry) = self.entries.pop_front() {
+                self.bytes -= entry_bytes(&entry);
+                self.first_index += 1;
+            }
+        }
+    }
+
+    /// Appends `delta` to the text of entry `index`; false when the entry
+    /// is no longer retained.
+    pub(crate) fn append_text(&mut self, index: u64, delta: &str) -> bool {
+        let Some(entry) = self.get_mut(index) else {
+            return false;
+        };
+        entry.text.push_str(delta);
+        self.bytes += delta.len();
+        self.evict();
+        true
     }
 
     /// Every retained entry, oldest first.
@@ -198,14 +281,14 @@ impl Transcript {
     pub(crate) fn push(&mut self, mut entry: TranscriptEntry) -> u64 {
         let index = self.total();
         entry.index = index;
+        self.bytes += entry_bytes(&entry);
         self.entries.push_back(entry);
-        if self.entries.len() > self.max {
-            self.entries.pop_front();
-            self.first_index += 1;
-        }
+        self.evict();
         index
     }
 
+    /// The entry, to change its status (its text changes only through
+    /// [`Transcript::append_text`], which keeps the byte count).
     pub(crate) fn get_mut(&mut self, index: u64) -> Option<&mut TranscriptEntry> {
         let offset = index.checked_sub(self.first_index)?;
         self.entries.get_mut(usize::try_from(offset).ok()?)
@@ -249,9 +332,77 @@ mod tests {
         WorkerEventKind::WorkerStopped {}
     }
 
+    fn entry(text: &str) -> TranscriptEntry {
+        TranscriptEntry {
+            index: 999,
+            role: EntryRole::User,
+            text: text.to_owned(),
+            at: Timestamp::now(),
+            status: EntryStatus::Complete,
+            input_id: None,
+        }
+    }
+
+    fn delta(text: &str) -> WorkerEventKind {
+        WorkerEventKind::TextDelta {
+            input_id: "in-1".parse().unwrap(),
+            transcript_index: 1,
+            delta: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_event_log_keeps_within_its_byte_budget_and_expires_what_it_drops() {
+        let budget = Budget {
+            items: 1000,
+            bytes: 10_000,
+        };
+        let mut log = EventLog::new(budget, "ep0ch".into());
+        let first = log.push(&wid(), delta(&"x".repeat(3000)));
+        for _ in 0..5 {
+            log.push(&wid(), delta(&"x".repeat(3000)));
+        }
+        assert!(log.bytes <= 10_000, "{} bytes kept", log.bytes);
+        assert_eq!(log.events.len(), 3);
+        assert_eq!(log.resolve(&first), Err(CursorError::Expired));
+        // One event over the whole budget is still kept: the newest stays.
+        log.push(&wid(), delta(&"y".repeat(50_000)));
+        assert_eq!(log.events.len(), 1);
+    }
+
+    #[test]
+    fn the_transcript_keeps_within_its_byte_budget_as_replies_grow() {
+        let mut t = Transcript::new(Budget {
+            items: 1000,
+            bytes: 5_000,
+        });
+        for _ in 0..3 {
+            t.push(entry(&"u".repeat(1000)));
+        }
+        let reply = t.push(entry(""));
+        for _ in 0..3 {
+            assert!(t.append_text(reply, &"r".repeat(1000)));
+        }
+        assert!(t.bytes <= 5_000, "{} bytes kept", t.bytes);
+        assert_eq!(t.get(reply).unwrap().text.len(), 3000);
+        assert!(t.get(0).is_none(), "the oldest entries went first");
+        assert_eq!(t.total(), 4);
+    }
+
+    #[test]
+    fn readers_share_the_logged_events_instead_of_copying_them() {
+        let mut log = EventLog::new(Budget::items(10), "ep0ch".into());
+        log.push(&wid(), stopped());
+        let (first, _) = log.read_after(None, 10).unwrap();
+        let (second, _) = log.read_after(None, 10).unwrap();
+        assert!(Arc::ptr_eq(&first[0], &second[0]));
+        // The log and both readers hold the one event.
+        assert_eq!(Arc::strong_count(&first[0]), 3);
+    }
+
     #[test]
     fn reads_after_cursors_and_expires_old_ones() {
-        let mut log = EventLog::new(3, "ep0ch".into());
+        let mut log = EventLog::new(Budget::items(3), "ep0ch".into());
         assert_eq!(log.read_after(None, 10).unwrap(), (vec![], false));
         assert_eq!(log.read_after(Some(0), 10).unwrap(), (vec![], false));
         for _ in 0..5 {
@@ -276,7 +427,7 @@ mod tests {
     #[test]
     fn only_cursors_this_log_issued_resolve() {
         let cursor = |s: &str| EventCursor::new(s).unwrap();
-        let mut log = EventLog::new(3, "aaaaaa".into());
+        let mut log = EventLog::new(Budget::items(3), "aaaaaa".into());
         for _ in 0..5 {
             log.push(&wid(), stopped());
         }
@@ -305,7 +456,7 @@ mod tests {
 
     #[test]
     fn transcript_pages_by_index_after_eviction() {
-        let mut t = Transcript::new(4);
+        let mut t = Transcript::new(Budget::items(4));
         for i in 0..10 {
             let index = t.push(TranscriptEntry {
                 index: 999,

@@ -3,6 +3,7 @@
 use yoi_runtime_api::{ProfileName, RuntimeId};
 
 use crate::error::ConfigError;
+use crate::log::Budget;
 use crate::profile::{ProfileConfig, builtin_name};
 
 /// Bounds on what one runtime may hold and hand out. Every one has a default
@@ -19,6 +20,16 @@ pub struct Limits {
     /// Events kept per Worker; reading before them is `cursor_expired`
     /// (default 10,000).
     pub max_events_per_worker: usize,
+    /// Bytes of transcript text kept in memory per Worker (estimated, with
+    /// a fixed 128 bytes per entry); older entries are dropped from memory
+    /// past it, the newest always kept (default 32 MiB).
+    pub max_transcript_bytes: usize,
+    /// Bytes of events kept per Worker (estimated, with a fixed 160 bytes
+    /// per event); reading before them is `cursor_expired` (default 8 MiB).
+    pub max_event_log_bytes: usize,
+    /// Workers that are not stopped, per Runtime; creating one more is
+    /// `capacity_exceeded` (default 200,000).
+    pub max_live_workers: usize,
     /// Runtime-level events kept (default 10,000).
     pub max_runtime_events: usize,
     /// `client_input_id`s remembered per Worker for idempotent retries
@@ -47,6 +58,22 @@ pub struct Limits {
     pub max_worker_page: u32,
 }
 
+impl Limits {
+    pub(crate) fn transcript_budget(&self) -> Budget {
+        Budget {
+            items: self.max_transcript_entries,
+            bytes: self.max_transcript_bytes,
+        }
+    }
+
+    pub(crate) fn event_budget(&self) -> Budget {
+        Budget {
+            items: self.max_events_per_worker,
+            bytes: self.max_event_log_bytes,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -54,6 +81,9 @@ impl Default for Limits {
             max_queued_inputs: 16,
             max_transcript_entries: 10_000,
             max_events_per_worker: 10_000,
+            max_transcript_bytes: 32 << 20,
+            max_event_log_bytes: 8 << 20,
+            max_live_workers: 200_000,
             max_runtime_events: 10_000,
             max_remembered_client_ids: 1_024,
             max_context_entries: 200,

@@ -40,7 +40,7 @@ impl LogSource for WorkerLog {
         &self.worker.changed
     }
 
-    fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<WorkerEvent>, bool)> {
+    fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<Arc<WorkerEvent>>, bool)> {
         let (events, _, closed) = self
             .worker
             .read_events(&self.shared.context, after, limit)
@@ -61,12 +61,16 @@ impl LogSource for RuntimeLog {
         &self.0.runtime_changed
     }
 
-    fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<WorkerEvent>, bool)> {
+    fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<Arc<WorkerEvent>>, bool)> {
         match self.0.read_runtime_log(after, limit) {
             Ok(events) => Ok((events, false)),
-            Err(_) => Err(RuntimeError::invalid_request(
-                "the runtime event stream fell behind its retained events; subscribe again",
-            )),
+            // Fell behind the retained events: resume is impossible.
+            Err(_) => Err(RuntimeError::CursorExpired {
+                runtime_id: self.0.id.clone(),
+                worker_id: None,
+                cursor: EventCursor::new(after.unwrap_or(0).to_string())
+                    .unwrap_or_else(|_| unreachable!("digits are a valid id")),
+            }),
         }
     }
 }
@@ -253,6 +257,16 @@ impl Runtime for EmbeddedRuntime {
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
         request.validate()?;
+        let counts = self.shared.context.counts();
+        let live = counts.total() - counts.stopped;
+        if live >= self.shared.limits.max_live_workers as u64 {
+            return Err(RuntimeError::CapacityExceeded {
+                what: format!(
+                    "this runtime has its maximum of {} live workers; stop or delete some",
+                    self.shared.limits.max_live_workers
+                ),
+            });
+        }
         let (profile, fallback) = match &request.profile {
             Some(name) => match self.shared.profiles.get(name) {
                 Some(profile) => (profile.clone(), false),
@@ -380,7 +394,7 @@ impl Runtime for EmbeddedRuntime {
             })?;
         let next_cursor = events.last().map(|e| e.cursor.clone()).or(query.after);
         Ok(EventPage {
-            events,
+            events: events.into_iter().map(Arc::unwrap_or_clone).collect(),
             next_cursor,
             has_more,
         })
@@ -409,10 +423,13 @@ impl Runtime for EmbeddedRuntime {
         let after_seq = match &after {
             None => None,
             Some(cursor) => Some(self.shared.resolve_runtime_cursor(cursor).map_err(|_| {
-                RuntimeError::invalid_request(format!(
-                    "cursor '{cursor}' is not one of this runtime's retained stream events; \
-                     subscribe again without a cursor"
-                ))
+                // Expired, from another log, from before a restart or not
+                // issued yet: the client must subscribe again without one.
+                RuntimeError::CursorExpired {
+                    runtime_id: self.shared.id.clone(),
+                    worker_id: None,
+                    cursor: cursor.clone(),
+                }
             })?),
         };
         let source = Arc::new(RuntimeLog(self.shared.clone()));

@@ -249,7 +249,7 @@ impl Shared {
         match err {
             CursorError::Expired | CursorError::Foreign => RuntimeError::CursorExpired {
                 runtime_id: self.id.clone(),
-                worker_id: worker_id.clone(),
+                worker_id: Some(worker_id.clone()),
                 cursor: cursor.clone(),
             },
         }

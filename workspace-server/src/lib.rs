@@ -12,6 +12,8 @@ mod console;
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod host;
+pub mod limits;
 mod openapi;
 pub mod registry;
 mod routes;
@@ -21,10 +23,10 @@ pub mod state;
 pub mod views;
 
 pub use error::ApiError;
-pub use guard::HostPolicy;
+pub use host::HostPolicy;
+pub use limits::ConnectionLimits;
 pub use registry::{RuntimeEntry, RuntimeRegistry};
 pub use routes::app;
-pub use serve::ConnectionLimits;
 pub use state::AppState;
 
 /// Serves `state` on `listener` under its [`ConnectionLimits`] until

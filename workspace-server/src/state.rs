@@ -8,9 +8,9 @@ use axum::http::HeaderValue;
 use secrecy::SecretString;
 use tokio::sync::watch;
 
-use crate::guard::HostPolicy;
+use crate::host::HostPolicy;
+use crate::limits::ConnectionLimits;
 use crate::registry::RuntimeRegistry;
-use crate::serve::ConnectionLimits;
 use crate::session::Sessions;
 
 /// The default request body limit: 1 MiB.

@@ -80,6 +80,17 @@ pub async fn runtime_stream(rt: &DynRuntime) -> Outcome {
         return Outcome::Skipped("events_subscribe");
     }
     require!(caps, create_worker, stop);
+    // A cursor this stream never issued (from the future, another log or
+    // an earlier process) is `cursor_expired`, like a Worker's.
+    for foreign in ["999999999", "999999999.zzzz", "1.not-this-log"] {
+        assert_code(
+            rt.subscribe_runtime(Some(foreign.parse().unwrap()))
+                .await
+                .map(|_| ()),
+            ErrorCode::CursorExpired,
+            "a runtime stream cursor never issued",
+        );
+    }
     let mut stream = rt.subscribe_runtime(None).await.unwrap();
     let worker = create(rt, None).await;
     rt.stop(&worker).await.unwrap();

@@ -8,6 +8,11 @@ use crate::timestamp::Timestamp;
 pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
 /// The longest `intent`, in characters.
 pub const MAX_INTENT_CHARS: usize = 4096;
+/// The longest `display_name`, in UTF-8 bytes.
+pub const MAX_DISPLAY_NAME_BYTES: usize = 1024;
+/// The longest `intent`, in UTF-8 bytes: what an intent costs to keep is
+/// its bytes, so wide characters count for what they weigh.
+pub const MAX_INTENT_BYTES: usize = 8192;
 
 /// Where a Worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,7 +120,7 @@ impl CreateWorkerRequest {
             validate_display_name(name)?;
         }
         if let Some(intent) = &self.intent {
-            check_text("intent", intent, MAX_INTENT_CHARS)?;
+            check_text("intent", intent, MAX_INTENT_CHARS, MAX_INTENT_BYTES)?;
         }
         Ok(())
     }
@@ -130,7 +135,12 @@ pub fn validate_display_name(name: &str) -> Result<()> {
             "display_name must not be blank",
         ));
     }
-    check_text("display_name", name, MAX_DISPLAY_NAME_CHARS)?;
+    check_text(
+        "display_name",
+        name,
+        MAX_DISPLAY_NAME_CHARS,
+        MAX_DISPLAY_NAME_BYTES,
+    )?;
     if name.chars().any(char::is_control) {
         return Err(RuntimeError::invalid_request(
             "display_name must not contain control characters",
@@ -139,10 +149,13 @@ pub fn validate_display_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_text(field: &str, value: &str, max_chars: usize) -> Result<()> {
-    if value.chars().count() > max_chars {
+fn check_text(field: &str, value: &str, max_chars: usize, max_bytes: usize) -> Result<()> {
+    if value.len() > max_bytes || value.chars().count() > max_chars {
         return Err(RuntimeError::invalid_request(format!(
-            "{field} must be at most {max_chars} characters"
+            "{field} must be at most {max_chars} characters and {max_bytes} bytes of UTF-8 \
+             (it has {} characters, {} bytes)",
+            value.chars().count(),
+            value.len()
         )));
     }
     Ok(())

@@ -195,17 +195,20 @@ pub enum RuntimeError {
         /// The largest value allowed.
         max: u64,
     },
-    /// The cursor is no longer valid for this Worker's log: older than the
-    /// oldest event still retained, or never issued by it (for example,
-    /// from before a restart).
+    /// The cursor is no longer valid for this log: older than the oldest
+    /// event still retained, or never issued by it (for example, from
+    /// before a restart, from another log, or not yet).
     #[error(
-        "cursor '{cursor}' is not valid for the events of worker '{worker_id}' in runtime '{runtime_id}' (expired or unknown); read again without a cursor"
+        "cursor '{cursor}' is not valid for the events of {} in runtime '{runtime_id}' (expired or unknown); read again without a cursor",
+        log_name(worker_id.as_ref())
     )]
     CursorExpired {
-        /// The Runtime of the Worker.
+        /// The Runtime whose log was read.
         runtime_id: RuntimeId,
-        /// The Worker whose log was read.
-        worker_id: WorkerId,
+        /// The Worker whose log was read; absent for the Runtime's own
+        /// event stream.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker_id: Option<WorkerId>,
         /// The expired cursor.
         cursor: EventCursor,
     },
@@ -270,6 +273,13 @@ pub enum RuntimeError {
         /// What was missing or wrong.
         reason: String,
     },
+}
+
+fn log_name(worker_id: Option<&WorkerId>) -> String {
+    match worker_id {
+        Some(worker_id) => format!("worker '{worker_id}'"),
+        None => "the runtime's event stream".to_owned(),
+    }
 }
 
 fn peer_failed() -> String {
@@ -397,8 +407,8 @@ impl RuntimeError {
         match self {
             Self::UnknownWorker { worker_id, .. }
             | Self::WorkerBusy { worker_id, .. }
-            | Self::WorkerStopped { worker_id, .. }
-            | Self::CursorExpired { worker_id, .. } => Some(worker_id),
+            | Self::WorkerStopped { worker_id, .. } => Some(worker_id),
+            Self::CursorExpired { worker_id, .. } => worker_id.as_ref(),
             _ => None,
         }
     }

@@ -51,7 +51,7 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
         },
         RuntimeError::CursorExpired {
             runtime_id: rid(),
-            worker_id: wid(),
+            worker_id: Some(wid()),
             cursor: EventCursor::new("3").unwrap(),
         },
         RuntimeError::PayloadTooLarge {

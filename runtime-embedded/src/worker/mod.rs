@@ -288,8 +288,8 @@ impl Worker {
             inner: Mutex::new(Inner {
                 state: WorkerState::Idle,
                 updated_at: now,
-                transcript: Transcript::new(shared.limits.max_transcript_entries),
-                log: EventLog::new(shared.limits.max_events_per_worker, shared.epoch.clone()),
+                transcript: Transcript::new(shared.limits.transcript_budget()),
+                log: EventLog::new(shared.limits.event_budget(), shared.epoch.clone()),
                 queue: VecDeque::new(),
                 running: None,
                 client_ids: HashMap::new(),
@@ -516,7 +516,7 @@ impl Worker {
         shared: &RuntimeContext,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<(Vec<WorkerEvent>, bool, bool), CursorError> {
+    ) -> Result<(Vec<Arc<WorkerEvent>>, bool, bool), CursorError> {
         let locked = self.lock(shared);
         let (events, more) = locked.inner.log.read_after(after, limit)?;
         Ok((events, more, locked.inner.state == WorkerState::Stopped))
@@ -540,8 +540,7 @@ impl Worker {
             return false;
         };
         let (input_id, reply_index) = (turn.input_id.clone(), turn.reply_index);
-        if let Some(entry) = locked.inner.transcript.get_mut(reply_index) {
-            entry.text.push_str(&delta);
+        if locked.inner.transcript.append_text(reply_index, &delta) {
             locked.journal_append(reply_index, &delta);
         }
         locked.emit(WorkerEventKind::TextDelta {

@@ -29,7 +29,7 @@ impl Worker {
     ) -> Arc<Self> {
         let limits = &shared.limits;
         let transcript = Transcript::restore(
-            limits.max_transcript_entries,
+            limits.transcript_budget(),
             stored.entries,
             stored.status.transcript_len,
         );
@@ -44,7 +44,7 @@ impl Worker {
             })
             .collect();
         let log = EventLog::restore(
-            limits.max_events_per_worker,
+            limits.event_budget(),
             shared.epoch.clone(),
             stored.events,
             stored.status.next_seq,

@@ -248,7 +248,7 @@ mod tests {
     async fn an_error_in_a_stream_is_a_stream_error_event_with_a_problem() {
         let err = RuntimeError::CursorExpired {
             runtime_id: "backend-internal".parse().unwrap(),
-            worker_id: "w-1".parse().unwrap(),
+            worker_id: Some("w-1".parse().unwrap()),
             cursor: "1.abc".parse().unwrap(),
         };
         let text = wire(vec![sse_event(Err(err))]).await;
