@@ -70,6 +70,25 @@ impl Server {
         rss(self.child.id()).ok_or_else(|| "no VmRSS".into())
     }
 
+    /// SIGTERM, then waits up to `wait` for the exit code (`None` when it
+    /// did not exit in time or died by a signal).
+    pub(crate) fn terminate(&mut self, wait: Duration) -> Result<Option<i32>, BoxError> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !sent.success() {
+            return Err("kill -TERM failed".into());
+        }
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.code());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(None)
+    }
+
     /// The child's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()

@@ -7,12 +7,14 @@
 //! subscribers, 100 turns); `soak` (mixed traffic from 32 clients); `turn`
 //! (server CPU per chat cycle with `?wait_ms=` against four requests, the
 //! server in a child process); `store` and `startup` (the durable store);
-//! `remote` (a Runtime on another host against the embedded one). Prints
+//! `remote` (a Runtime on another host against the embedded one);
+//! `hostile` (each attack on connections, headers and subscribers). Prints
 //! figures and a verdict per scenario; exits non-zero on any violation.
 //! Only loopback addresses are ever targeted by default.
 
 mod child;
 mod client;
+mod hostile;
 mod remote;
 mod scenarios;
 mod soak;
@@ -44,6 +46,9 @@ enum Scenario {
     /// A Runtime on another host against the embedded one: per-call
     /// latency, chat-cycle CPU of both processes, fan-out (children).
     Remote,
+    /// Each attack of the hardening issue against a child `yoi serve`:
+    /// RSS and `/healthz` latency during each, and shutdown under attack.
+    Hostile,
     All,
 }
 
@@ -74,6 +79,10 @@ struct Cli {
     /// it).
     #[arg(long)]
     yoi_bin: Option<std::path::PathBuf>,
+    /// Connections per attack in the `hostile` scenario (the connection
+    /// cap is half of it).
+    #[arg(long, default_value_t = 2000)]
+    attackers: usize,
     /// The data directory the `startup` scenario serves (made by the
     /// `store_fill` example of yoi-runtime-embedded).
     #[arg(long)]
@@ -117,7 +126,7 @@ async fn start_server() -> Result<SocketAddr, client::BoxError> {
 async fn run(cli: Cli) -> Result<bool, client::BoxError> {
     if matches!(
         cli.scenario,
-        Scenario::Turn | Scenario::Store | Scenario::Startup | Scenario::Remote
+        Scenario::Turn | Scenario::Store | Scenario::Startup | Scenario::Remote | Scenario::Hostile
     ) {
         let bin = match cli.yoi_bin.clone() {
             Some(bin) => bin,
@@ -132,6 +141,7 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
             Scenario::Remote => {
                 remote::remote(bin, cli.seconds, cli.subscribers, cli.turns).await?
             }
+            Scenario::Hostile => hostile::hostile(bin, cli.attackers, cli.turns.min(20)).await?,
             _ => {
                 let data_dir = cli.data_dir.clone().ok_or("startup needs --data-dir")?;
                 store::startup(bin, data_dir).await?

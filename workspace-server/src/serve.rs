@@ -12,8 +12,9 @@
 //!   headers do not fit is refused (431) without growing memory;
 //! - **connections**: at most `max_connections` are served; `reserve`
 //!   more are accepted but answer only `/healthz` (anything else is `503
-//!   capacity_exceeded` and the connection closes), so health checks work
-//!   while the cap is reached; beyond that a connection is closed at once;
+//!   capacity_exceeded` and the connection closes), with a 250 ms header
+//!   timeout and one request each, so health checks work while the cap is
+//!   reached; beyond that a connection is closed at once;
 //! - **shutdown**: the listener closes, SSE streams and long polls are told
 //!   to finish, connections finish their current request, and whatever is
 //!   left after the grace period is dropped.
@@ -40,6 +41,9 @@ use crate::state::AppState;
 
 /// The smallest header buffer hyper accepts.
 const MIN_HEADER_BYTES: usize = 8192;
+/// The header timeout of a reserve connection: health checkers send at
+/// once, and an attacker must not hold a reserve slot for long.
+const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long to pause accepting after the process ran out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -144,6 +148,12 @@ async fn connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    if health_only {
+        // One quick request, then the slot is free for the next checker.
+        builder
+            .header_read_timeout(limits.header_timeout.min(RESERVE_HEADER_TIMEOUT))
+            .keep_alive(false);
+    }
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
