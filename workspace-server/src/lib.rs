@@ -11,6 +11,7 @@ pub mod auth;
 mod console;
 pub mod error;
 pub mod extract;
+mod frames;
 pub mod guard;
 pub mod host;
 pub mod limits;

@@ -8,6 +8,7 @@ use axum::http::HeaderValue;
 use secrecy::SecretString;
 use tokio::sync::watch;
 
+use crate::frames::FrameCache;
 use crate::host::HostPolicy;
 use crate::limits::ConnectionLimits;
 use crate::registry::RuntimeRegistry;
@@ -34,6 +35,7 @@ struct Inner {
     max_body_bytes: usize,
     shutdown: watch::Sender<bool>,
     sessions: Sessions,
+    frames: Arc<FrameCache>,
 }
 
 impl fmt::Debug for AppState {
@@ -66,6 +68,7 @@ impl AppState {
                 max_body_bytes,
                 shutdown,
                 sessions: Sessions::default(),
+                frames: Arc::default(),
             }),
             cors_allowed_origins: Arc::new([]),
             aggregate_deadline: DEFAULT_AGGREGATE_DEADLINE,
@@ -95,6 +98,11 @@ impl AppState {
     /// See [`AppState::with_host_policy`].
     pub fn host_policy(&self) -> &HostPolicy {
         &self.host_policy
+    }
+
+    /// Encoded event frames shared between the followers of a stream.
+    pub(crate) fn frames(&self) -> Arc<FrameCache> {
+        self.inner.frames.clone()
     }
 
     /// The browser sessions signed in with the token.

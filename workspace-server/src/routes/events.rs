@@ -1,14 +1,13 @@
 //! Events: pages with optional long polling, and Server-Sent Events.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use yoi_runtime_api::dto::{EventPage, EventQuery, WorkerEvent, WorkerState};
 use yoi_runtime_api::{EventCursor, EventStream, Operation, RuntimeError, RuntimeId, WorkerId};
 
@@ -24,9 +23,7 @@ pub(crate) const MAX_WAIT_MS: u64 = 30_000;
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The reconnection delay every event stream suggests (`retry:`).
 pub(crate) const RETRY: Duration = Duration::from_secs(3);
-/// The name of the in-stream error event: not `error`, which is the name
-/// of `EventSource`'s own connection-error event.
-pub(crate) const STREAM_ERROR: &str = "stream_error";
+pub(crate) use crate::frames::STREAM_ERROR;
 
 /// A page of events; with `wait_ms`, waits for the first event after the
 /// cursor when there is none yet.
@@ -120,16 +117,17 @@ pub(crate) fn sse_event(item: Result<WorkerEvent, RuntimeError>) -> Event {
 }
 
 /// Replays, follows live, and closes cleanly on shutdown; the first frame
-/// is the `retry:` hint.
-fn sse(
-    state: &AppState,
-    stream: EventStream,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-    let hint = futures_util::stream::once(async { Ok(Event::default().retry(RETRY)) });
-    let events = hint
-        .chain(stream.map(|item| Ok::<_, Infallible>(sse_event(item))))
-        .take_until(state.shutdown_signal());
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+/// is the `retry:` hint. Frames are shared between the followers of a
+/// stream (`scope`), see [`crate::frames`].
+fn sse(state: &AppState, scope: String, stream: EventStream) -> Response {
+    crate::frames::response(
+        state.frames(),
+        scope.into(),
+        stream,
+        RETRY,
+        KEEP_ALIVE,
+        state.shutdown_signal(),
+    )
 }
 
 /// A Worker's events as Server-Sent Events: `id:` is the cursor, `event:`
@@ -165,7 +163,7 @@ pub(crate) async fn worker_stream(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let stream = registry.subscribe(&runtime_id, &worker_id, after).await?;
-    Ok(sse(&state, stream).into_response())
+    Ok(sse(&state, format!("w:{runtime_id}/{worker_id}"), stream))
 }
 
 /// Whether the Worker is stopped with no event after `after`: its log is
@@ -220,18 +218,21 @@ pub(crate) async fn runtime_stream(
     RuntimePath(runtime_id): RuntimePath,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let after = resume_cursor(&headers, params.after)?;
     let stream = state
         .registry()
         .subscribe_runtime(&runtime_id, after)
         .await?;
-    Ok(sse(&state, stream))
+    Ok(sse(&state, format!("r:{runtime_id}"), stream))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
     use axum::response::IntoResponse;
+    use axum::response::sse::Sse;
     use http_body_util::BodyExt;
 
     use super::*;
