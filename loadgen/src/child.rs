@@ -28,6 +28,16 @@ impl Server {
 
     /// Starts `yoi <command> --bind <free port> <args>` (not waited for).
     pub(crate) fn spawn(bin: &Path, command: &[&str], args: &[&str]) -> Result<Self, BoxError> {
+        Self::spawn_logging(bin, command, args, "warn")
+    }
+
+    /// [`Server::spawn`] with this `RUST_LOG` (its output is discarded).
+    pub(crate) fn spawn_logging(
+        bin: &Path,
+        command: &[&str],
+        args: &[&str],
+        log: &str,
+    ) -> Result<Self, BoxError> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -35,7 +45,7 @@ impl Server {
             .args(command)
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -8,7 +8,8 @@
 //! (server CPU per chat cycle with `?wait_ms=` against four requests, the
 //! server in a child process); `store` and `startup` (the durable store);
 //! `remote` (a Runtime on another host against the embedded one);
-//! `hostile` (each attack on connections, headers and subscribers). Prints
+//! `hostile` (each attack on connections, headers and subscribers);
+//! `requests` (server CPU per request against a bare handler). Prints
 //! figures and a verdict per scenario; exits non-zero on any violation.
 //! Only loopback addresses are ever targeted by default.
 
@@ -16,6 +17,7 @@ mod child;
 mod client;
 mod hostile;
 mod remote;
+mod requests;
 mod scenarios;
 mod soak;
 mod stats;
@@ -49,6 +51,12 @@ enum Scenario {
     /// Each attack of the hardening issue against a child `yoi serve`:
     /// RSS and `/healthz` latency during each, and shutdown under attack.
     Hostile,
+    /// Server CPU per request (`/healthz`, a worker detail, a transcript
+    /// page) of `yoi serve` against a bare axum handler (both children).
+    Requests,
+    /// The bare handler of `requests` (run by it; needs --bind, --bodies).
+    #[value(hide = true)]
+    Bare,
     All,
 }
 
@@ -83,6 +91,12 @@ struct Cli {
     /// cap is half of it).
     #[arg(long, default_value_t = 2000)]
     attackers: usize,
+    /// `bare`: where to listen.
+    #[arg(long, hide = true)]
+    bind: Option<String>,
+    /// `bare`: a JSON object of path to body.
+    #[arg(long, hide = true)]
+    bodies: Option<std::path::PathBuf>,
     /// The data directory the `startup` scenario serves (made by the
     /// `store_fill` example of yoi-runtime-embedded).
     #[arg(long)]
@@ -124,9 +138,19 @@ async fn start_server() -> Result<SocketAddr, client::BoxError> {
 }
 
 async fn run(cli: Cli) -> Result<bool, client::BoxError> {
+    if cli.scenario == Scenario::Bare {
+        let bind = cli.bind.clone().ok_or("bare needs --bind")?;
+        let bodies = cli.bodies.clone().ok_or("bare needs --bodies")?;
+        return requests::bare(bind, bodies).await;
+    }
     if matches!(
         cli.scenario,
-        Scenario::Turn | Scenario::Store | Scenario::Startup | Scenario::Remote | Scenario::Hostile
+        Scenario::Turn
+            | Scenario::Store
+            | Scenario::Startup
+            | Scenario::Remote
+            | Scenario::Hostile
+            | Scenario::Requests
     ) {
         let bin = match cli.yoi_bin.clone() {
             Some(bin) => bin,
@@ -142,6 +166,7 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
                 remote::remote(bin, cli.seconds, cli.subscribers, cli.turns).await?
             }
             Scenario::Hostile => hostile::hostile(bin, cli.attackers, cli.turns.min(20)).await?,
+            Scenario::Requests => requests::requests(bin, cli.seconds).await?,
             _ => {
                 let data_dir = cli.data_dir.clone().ok_or("startup needs --data-dir")?;
                 store::startup(bin, data_dir).await?

@@ -25,11 +25,20 @@ fn request_host(request: &Request) -> Option<&str> {
 }
 
 /// Refuses requests whose `Host` the policy does not allow.
-pub(crate) async fn check_host(
+/// Both defences, in one layer: the `Host` first, then cross-site
+/// requests.
+pub(crate) async fn guard(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    check_host(&state, &request)?;
+    refuse_cross_site(&state, &request)?;
+    Ok(next.run(request).await)
+}
+
+/// Refuses requests whose `Host` the policy does not allow.
+fn check_host(state: &AppState, request: &Request) -> Result<(), ApiError> {
     let policy = state.host_policy();
     let allowed = match request_host(&request) {
         Some(host) => policy.allows(host),
@@ -39,7 +48,7 @@ pub(crate) async fn check_host(
     if !allowed {
         return Err(RuntimeError::HostNotAllowed.into());
     }
-    Ok(next.run(request).await)
+    Ok(())
 }
 
 /// Whether `method` may change state.
@@ -72,14 +81,10 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, state: &AppState) -> Option<bo
 /// `Sec-Fetch-Site: cross-site` without such an origin, or a body type other
 /// than JSON (which a cross-site form or `no-cors` fetch could send without
 /// a preflight), also on bodiless routes.
-pub(crate) async fn refuse_cross_site(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+fn refuse_cross_site(state: &AppState, request: &Request) -> Result<(), ApiError> {
     if changes_state(request.method()) {
         let headers = request.headers();
-        let origin = origin_allowed(headers, &state);
+        let origin = origin_allowed(headers, state);
         if origin == Some(false) {
             return Err(cross_site("the request's Origin is not this server's"));
         }
@@ -93,7 +98,7 @@ pub(crate) async fn refuse_cross_site(
             }
         }
     }
-    Ok(next.run(request).await)
+    Ok(())
 }
 
 pub(crate) fn cross_site(reason: &str) -> ApiError {

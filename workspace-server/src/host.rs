@@ -44,12 +44,13 @@ impl HostPolicy {
             return true;
         }
         let name = host_name(host);
-        is_loopback_name(&name) || self.names.contains(&name)
+        is_loopback_name(&name) || self.names.iter().any(|allowed| **allowed == *name)
     }
 }
 
-/// The name part of a `Host` value, lower-cased, without port or final dot.
-fn host_name(host: &str) -> String {
+/// The name part of a `Host` value, lower-cased, without port or final
+/// dot; borrowed unless it had upper-case letters.
+fn host_name(host: &str) -> std::borrow::Cow<'_, str> {
     let name = if host.starts_with('[') {
         host.split_inclusive(']').next().unwrap_or(host)
     } else {
@@ -58,7 +59,12 @@ fn host_name(host: &str) -> String {
             _ => host,
         }
     };
-    name.trim_end_matches('.').to_ascii_lowercase()
+    let name = name.trim_end_matches('.');
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 fn is_loopback_name(name: &str) -> bool {

@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{CSRF_HEADER, require_token};
-use crate::guard::{check_host, refuse_cross_site};
+use crate::guard::guard;
 use yoi_runtime_api::RuntimeError;
 
 use crate::error::ApiError;
@@ -77,8 +77,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.max_body_bytes()))
         // Before authentication, token or not: cross-site requests that
         // change state, and first of all a Host this server does not answer.
-        .layer(from_fn_with_state(state.clone(), refuse_cross_site))
-        .layer(from_fn_with_state(state.clone(), check_host));
+        .layer(from_fn_with_state(state.clone(), guard));
     if !state.cors_allowed_origins().is_empty() {
         // Outermost, so that preflight requests are answered before routing
         // and authentication.

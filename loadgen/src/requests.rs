@@ -1,0 +1,219 @@
+//! The `requests` scenario: server CPU per request of `yoi serve` (every
+//! layer on: Host check, cross-site guard, bearer token, request log line)
+//! against a bare axum handler answering the same bytes, each in a child
+//! process, measured from `/proc` so the client's speed does not matter.
+//! The two alternate in rounds in one run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::child::Server;
+use crate::client::{BoxError, RT};
+
+const ROUNDS: u32 = 3;
+const TOKEN: &str = "loadgen-requests-token";
+/// The most per-request CPU of yoi relative to the bare handler.
+const TARGET: f64 = 1.15;
+
+/// One path and the bytes a bare handler answers for it.
+struct Path {
+    name: &'static str,
+    path: String,
+}
+
+/// Serves `bodies` (path -> bytes) as JSON on `bind`: the bare handler.
+pub(crate) async fn bare(bind: String, bodies: PathBuf) -> Result<bool, BoxError> {
+    let bodies: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(bodies)?)?;
+    let mut router = Router::new();
+    for (path, body) in bodies {
+        let body = body.as_str().ok_or("bodies must be strings")?.to_owned();
+        router = router.route(
+            &path,
+            get(move || {
+                let body = body.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+            }),
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    axum::serve(listener, router).await?;
+    Ok(true)
+}
+
+/// Sends `n` GETs of `path` over `concurrency` keep-alive connections.
+async fn load(
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    concurrency: usize,
+    n: usize,
+) -> Result<(), BoxError> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let url = Arc::new(format!("{base}{path}"));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url) = (client.clone(), url.clone());
+        let token = token.map(str::to_owned);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..n / concurrency {
+                let mut request = client.get(url.as_str());
+                if let Some(token) = &token {
+                    request = request.bearer_auth(token);
+                }
+                let response = request.send().await?;
+                if !response.status().is_success() {
+                    return Err::<(), BoxError>(format!("{url}: {}", response.status()).into());
+                }
+                response.bytes().await?;
+            }
+            Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// Server CPU per request in microseconds while `n` requests run.
+async fn cpu_per_request(
+    server: &Server,
+    path: &str,
+    token: Option<&str>,
+    concurrency: usize,
+    n: usize,
+) -> Result<f64, BoxError> {
+    let before = server.cpu()?;
+    load(&server.base, path, token, concurrency, n).await?;
+    let used = server.cpu()? - before;
+    Ok(used.as_secs_f64() * 1e6 / n as f64)
+}
+
+pub(crate) async fn requests(bin: PathBuf, seconds: u64) -> Result<bool, BoxError> {
+    let dir = std::env::temp_dir().join(format!("yoi-requests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, TOKEN)?;
+    let token_file = token_file.to_string_lossy().into_owned();
+    // Every layer on: the token, and the request log line at info.
+    let yoi = Server::spawn_logging(
+        &bin,
+        &["serve"],
+        &["--memory", "--token-file", &token_file],
+        "info",
+    )?;
+    let client = reqwest::Client::new();
+    // Ready, and a Worker with one turn to read.
+    let started = Instant::now();
+    while client
+        .get(format!("{}/healthz", yoi.base))
+        .send()
+        .await
+        .is_err()
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("yoi did not start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let created: serde_json::Value = serde_json::from_slice(
+        &client
+            .post(format!("{}{RT}/workers", yoi.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await?
+            .bytes()
+            .await?,
+    )?;
+    let worker = created["worker_id"].as_str().ok_or("no worker")?.to_owned();
+    client
+        .post(format!(
+            "{}{RT}/workers/{worker}/input?wait_ms=10000",
+            yoi.base
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(json!({ "text": "hello" }).to_string())
+        .send()
+        .await?;
+    let paths = [
+        Path {
+            name: "/healthz",
+            path: "/healthz".to_owned(),
+        },
+        Path {
+            name: "worker detail",
+            path: format!("{RT}/workers/{worker}"),
+        },
+        Path {
+            name: "transcript page",
+            path: format!("{RT}/workers/{worker}/transcript"),
+        },
+    ];
+    // The bare handler answers the same bytes.
+    let mut bodies = serde_json::Map::new();
+    for path in &paths {
+        let body = client
+            .get(format!("{}{}", yoi.base, path.path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?
+            .text()
+            .await?;
+        bodies.insert(path.path.clone(), body.into());
+    }
+    let bodies_file = dir.join("bodies.json");
+    std::fs::write(&bodies_file, serde_json::to_vec(&bodies)?)?;
+    let loadgen = std::env::current_exe()?;
+    let bare = Server::spawn(
+        &loadgen,
+        &["bare"],
+        &["--bodies", &bodies_file.to_string_lossy()],
+    )?;
+    let started = Instant::now();
+    while client
+        .get(format!("{}/healthz", bare.base))
+        .send()
+        .await
+        .is_err()
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("the bare server did not start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Requests per measurement: enough for the 10 ms CPU tick to be small.
+    let n = (seconds as usize * 10_000).max(10_000);
+    let mut ok = true;
+    for concurrency in [1, 16] {
+        for path in &paths {
+            let (mut yoi_us, mut bare_us) = (0.0, 0.0);
+            for _ in 0..ROUNDS {
+                yoi_us += cpu_per_request(&yoi, &path.path, Some(TOKEN), concurrency, n).await?;
+                bare_us += cpu_per_request(&bare, &path.path, None, concurrency, n).await?;
+            }
+            let (yoi_us, bare_us) = (yoi_us / f64::from(ROUNDS), bare_us / f64::from(ROUNDS));
+            let ratio = yoi_us / bare_us;
+            let pass = ratio <= TARGET;
+            ok &= pass;
+            println!(
+                "requests c={concurrency:<2} {:<16} yoi {yoi_us:>6.1} us/req, bare {bare_us:>6.1} us/req: {ratio:.2}x (target <= {TARGET}x) {}",
+                path.name,
+                if pass { "PASS" } else { "FAIL" }
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ok)
+}
