@@ -40,7 +40,7 @@ pub(crate) async fn guard(
 /// Refuses requests whose `Host` the policy does not allow.
 fn check_host(state: &AppState, request: &Request) -> Result<(), ApiError> {
     let policy = state.host_policy();
-    let allowed = match request_host(&request) {
+    let allowed = match request_host(request) {
         Some(host) => policy.allows(host),
         // Without any Host there is nothing a rebinding page could have set.
         None => true,
