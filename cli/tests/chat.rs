@@ -175,3 +175,46 @@ async fn chat_attaches_to_a_worker_and_waits_for_replies_at_end_of_input() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("w-nope"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_terminal_ctrl_c_is_the_terminals_own_and_ctrl_d_quits() {
+    // `script` gives `yoi chat` a pseudo-terminal: the line discipline edits
+    // lines, turns Ctrl-C (0x03) into SIGINT and Ctrl-D (0x04) into the end
+    // of input, as for a person at a terminal.
+    let dir = temp_dir("yoi-chat-pty");
+    let config = slow_profile_config(&dir, 4_000);
+    let server = Server::start(&["--memory", "--config", &config]).await;
+    let command = format!(
+        "{} chat --url {} --profile slow",
+        env!("CARGO_BIN_EXE_yoi"),
+        server.base
+    );
+    let mut chat = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env_remove("YOI_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut output = Output::of(&mut chat);
+    let mut terminal = chat.stdin.take().unwrap();
+    output.wait_for("Ctrl-D quits");
+    // A typo erased with Backspace (0x7f) by the terminal's line editing.
+    terminal.write_all(b"hellp\x7fo there\n").unwrap();
+    output.wait_for("echo: hello there");
+    output.wait_for("echo: hello there\r\n");
+    terminal
+        .write_all(b"one two three four five six seven\n")
+        .unwrap();
+    output.wait_for("echo: one");
+    terminal.write_all(b"\x03").unwrap();
+    output.wait_for("[cancelled]");
+    terminal.write_all(b"\x04").unwrap();
+    let status = tokio::task::spawn_blocking(move || chat.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}: {:?}", output.text);
+    // The terminal echoed the typo, but the server got the edited line.
+    assert!(!output.text.contains("echo: hellp"), "{:?}", output.text);
+}
