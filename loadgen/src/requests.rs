@@ -109,7 +109,7 @@ pub(crate) async fn requests(bin: PathBuf, seconds: u64) -> Result<bool, BoxErro
         &bin,
         &["serve"],
         &["--memory", "--token-file", &token_file],
-        "info",
+        &std::env::var("YOI_REQUESTS_LOG").unwrap_or_else(|_| "info".to_owned()),
     )?;
     let client = reqwest::Client::new();
     // Ready, and a Worker with one turn to read.
