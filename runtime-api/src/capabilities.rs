@@ -38,6 +38,9 @@ pub struct Capabilities {
     /// `profiles` works.
     #[serde(default)]
     pub list_profiles: bool,
+    /// `update_worker` works (rename, metadata).
+    #[serde(default)]
+    pub update_worker: bool,
     /// Workers can call tools.
     pub tools: bool,
     /// Workers survive a restart of the Runtime.
@@ -68,6 +71,7 @@ impl Capabilities {
             Operation::Events => self.events_poll,
             Operation::Subscribe => self.events_subscribe,
             Operation::ListProfiles => self.list_profiles,
+            Operation::UpdateWorker => self.update_worker,
         }
     }
 

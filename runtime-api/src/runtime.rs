@@ -10,8 +10,8 @@ use futures_core::Stream;
 use crate::capabilities::Capabilities;
 use crate::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, InputAcceptance, InputRequest,
-    ProfileList, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail,
-    WorkerEvent, WorkerListQuery, WorkerPage,
+    ProfileList, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery,
+    UpdateWorkerRequest, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
 };
 use crate::error::{Operation, Result, RuntimeError};
 use crate::id::{EventCursor, RuntimeId, WorkerId};
@@ -164,6 +164,18 @@ pub trait Runtime: Send + Sync + Debug + 'static {
         Err(self.unsupported(Operation::Subscribe))
     }
 
+    /// Renames a Worker and/or patches its metadata (a JSON merge patch);
+    /// works on stopped Workers too, and logs `worker_updated`. Needs
+    /// `update_worker`.
+    async fn update_worker(
+        &self,
+        worker_id: &WorkerId,
+        request: UpdateWorkerRequest,
+    ) -> Result<WorkerDetail> {
+        let _ = (worker_id, request);
+        Err(self.unsupported(Operation::UpdateWorker))
+    }
+
     /// The profiles Workers can be created with, in name order, with the
     /// default marked. Needs `list_profiles`.
     async fn profiles(&self) -> Result<ProfileList> {
@@ -246,6 +258,13 @@ macro_rules! forward_runtime {
             }
             async fn subscribe_runtime(&self, after: Option<EventCursor>) -> Result<EventStream> {
                 (**self).subscribe_runtime(after).await
+            }
+            async fn update_worker(
+                &self,
+                worker_id: &WorkerId,
+                request: UpdateWorkerRequest,
+            ) -> Result<WorkerDetail> {
+                (**self).update_worker(worker_id, request).await
             }
             async fn profiles(&self) -> Result<ProfileList> {
                 (**self).profiles().await

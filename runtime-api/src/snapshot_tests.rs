@@ -23,6 +23,7 @@ fn summary() -> WorkerSummary {
         transcript_len: 2,
         pending_inputs: 0,
         last_cursor: Some("7".parse().unwrap()),
+        metadata: [("project".to_owned(), "apollo".to_owned())].into(),
     }
 }
 

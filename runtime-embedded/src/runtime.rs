@@ -7,7 +7,8 @@ use tokio::sync::Notify;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, FailureCode, FailureReason, ImplementationKind,
     InputAcceptance, InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary,
-    TranscriptPage, TranscriptQuery, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
+    TranscriptPage, TranscriptQuery, UpdateWorkerRequest, WorkerDetail, WorkerEvent,
+    WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{
     Capabilities, EventCursor, EventStream, Operation, Result, Runtime, RuntimeError, RuntimeId,
@@ -195,6 +196,7 @@ impl Runtime for EmbeddedRuntime {
             events_poll: true,
             events_subscribe: true,
             list_profiles: true,
+            update_worker: true,
             tools: false,
             persistent_store: self.shared.persist,
             max_input_bytes: Some(limits.max_input_bytes),
@@ -211,6 +213,19 @@ impl Runtime for EmbeddedRuntime {
             implementation: ImplementationKind::Embedded,
             capabilities: self.capabilities(),
         })
+    }
+
+    async fn update_worker(
+        &self,
+        worker_id: &WorkerId,
+        request: UpdateWorkerRequest,
+    ) -> Result<WorkerDetail> {
+        request.validate()?;
+        let worker = self.shared.worker(worker_id).await?;
+        let detail = worker.update(&self.shared.context, &request)?;
+        // An update the caller was told about survives a crash.
+        self.shared.durable(worker.last_ticket()).await?;
+        Ok(detail)
     }
 
     async fn profiles(&self) -> Result<ProfileList> {
@@ -289,6 +304,7 @@ impl Runtime for EmbeddedRuntime {
             &self.shared.context,
             id,
             display_name,
+            request.metadata,
             profile,
             fallback,
             request.intent,

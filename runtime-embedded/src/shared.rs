@@ -201,6 +201,7 @@ impl Shared {
             runtime_id: self.id.clone(),
             worker_id: stored.meta.worker_id,
             display_name: stored.meta.display_name,
+            metadata: stored.meta.metadata,
             profile: ProfileRef {
                 name: stored.meta.profile,
                 fallback: stored.meta.fallback,

@@ -57,7 +57,14 @@ async fn everything_a_client_can_read_survives_a_restart() {
     test_util::wait_idle(&rt, &worker).await;
     let stopped = test_util::create(&rt, None).await;
     rt.stop(&stopped).await.unwrap();
+    // A rename and metadata survive too.
+    let update = yoi_runtime_api::dto::UpdateWorkerRequest {
+        display_name: Some("renamed before the restart".into()),
+        metadata: Some([("project".to_owned(), Some("apollo".to_owned()))].into()),
+    };
+    rt.update_worker(&worker, update).await.unwrap();
     let detail = rt.worker(&worker).await.unwrap();
+    assert_eq!(detail.summary.metadata["project"], "apollo");
     let entries = test_util::all_entries(&rt, &worker).await;
     let events = test_util::all_events(&rt, &worker).await;
     let status = rt.status().await.unwrap();
@@ -332,7 +339,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, 2);
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap()
@@ -342,4 +349,29 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
             .unwrap();
         assert_eq!(tables, ["client_ids", "entries", "events", "workers"]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_store_is_upgraded_and_its_workers_have_no_metadata() {
+    let path = db("upgrade");
+    let (rt, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let worker = test_util::create(&rt, None).await;
+    drop(rt);
+    store.close();
+    drop(store);
+    // Back to the first schema: no metadata column.
+    let conn = rusqlite_connection(&path);
+    conn.execute_batch("ALTER TABLE workers DROP COLUMN metadata; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+
+    let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let detail = rt.worker(&worker).await.unwrap();
+    assert!(detail.summary.metadata.is_empty());
+    let update = yoi_runtime_api::dto::UpdateWorkerRequest {
+        display_name: None,
+        metadata: Some([("after".to_owned(), Some("upgrade".to_owned()))].into()),
+    };
+    let updated = rt.update_worker(&worker, update).await.unwrap();
+    assert_eq!(updated.summary.metadata["after"], "upgrade");
 }

@@ -64,6 +64,7 @@ impl WorkerRecord {
             transcript_len,
             pending_inputs: 0,
             last_cursor: None,
+            metadata: Default::default(),
         }
     }
 }

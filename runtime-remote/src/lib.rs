@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, ImplementationKind, InputAcceptance,
     InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage,
-    TranscriptQuery, WorkerCounts, WorkerDetail, WorkerListQuery, WorkerPage,
+    TranscriptQuery, UpdateWorkerRequest, WorkerCounts, WorkerDetail, WorkerListQuery, WorkerPage,
 };
 
 use self::follow::{Connector, Refused};
@@ -466,6 +466,17 @@ impl Runtime for RemoteRuntime {
 
     async fn cancel(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
         self.call(self.request(Method::POST, &Self::worker_path(worker_id, "/cancel")))
+            .await
+    }
+
+    async fn update_worker(
+        &self,
+        worker_id: &WorkerId,
+        request: UpdateWorkerRequest,
+    ) -> Result<WorkerDetail> {
+        // A merge patch sets values, so a repeat changes nothing more.
+        let path = Self::worker_path(worker_id, "");
+        self.call_json(self.request(Method::PATCH, &path), &request, true)
             .await
     }
 

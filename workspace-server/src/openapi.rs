@@ -47,10 +47,13 @@ pub(crate) fn finish(mut doc: Document, token_required: bool) -> Document {
         if !path.starts_with("/api/") || path == "/api/session" || !token_required {
             continue;
         }
-        for operation in [item.get.as_mut(), item.post.as_mut(), item.delete.as_mut()]
-            .into_iter()
-            .flatten()
-        {
+        let operations = [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.patch.as_mut(),
+            item.delete.as_mut(),
+        ];
+        for operation in operations.into_iter().flatten() {
             operation.security = Some(vec![
                 SecurityRequirement::new("bearer", Vec::<String>::new()),
                 SecurityRequirement::new("session", Vec::<String>::new()),
@@ -75,7 +78,11 @@ impl Modify for ErrorResponses {
             for operation in [item.get.as_mut()].into_iter().flatten() {
                 add_errors(operation, is_api, false);
             }
-            let changing = [item.post.as_mut(), item.delete.as_mut()];
+            let changing = [
+                item.post.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
             for operation in changing.into_iter().flatten() {
                 add_errors(operation, is_api, true);
             }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, ImplementationKind, InputAcceptance, InputRequest,
-    ProfileList, RuntimeSummary, TranscriptPage, TranscriptQuery, WorkerDetail, WorkerListQuery,
-    WorkerPage,
+    ProfileList, RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest,
+    WorkerDetail, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{
     Capabilities, DynRuntime, EventCursor, EventStream, Operation, Result, RuntimeError, RuntimeId,
@@ -317,6 +317,19 @@ impl RuntimeRegistry {
     pub fn profiles<'a>(&'a self, rid: &RuntimeId) -> Call<'a, ProfileList> {
         match self.checked(rid, Operation::ListProfiles) {
             Ok(runtime) => runtime.profiles(),
+            Err(err) => refused(err),
+        }
+    }
+
+    /// Renames a Worker or patches its metadata.
+    pub fn update_worker<'a>(
+        &'a self,
+        rid: &RuntimeId,
+        wid: &'a WorkerId,
+        request: UpdateWorkerRequest,
+    ) -> Call<'a, WorkerDetail> {
+        match self.checked(rid, Operation::UpdateWorker) {
+            Ok(runtime) => runtime.update_worker(wid, request),
             Err(err) => refused(err),
         }
     }

@@ -59,6 +59,7 @@ mod inputs;
 mod reads;
 mod runtime_level;
 pub mod support;
+mod update;
 mod workers;
 
 pub use inputs::{
@@ -66,6 +67,7 @@ pub use inputs::{
 };
 pub use reads::{event_cursor_ordering, seeded_list_detail, subscribe_resume, transcript_bounds};
 pub use runtime_level::{profile_list, runtime_stream, summary_and_status};
+pub use update::update_worker;
 pub use workers::{
     create_list_detail, delete_worker, fallback_profile, invalid_ids, stop_cancel_idempotent,
     unknown_worker, unsupported_operations,
@@ -145,6 +147,7 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         case!(idempotent_retry),
         case!(stop_cancel_idempotent),
         case!(delete_worker),
+        case!(update_worker),
         case!(transcript_bounds, seeded),
         case!(event_cursor_ordering),
         case!(subscribe_resume),

@@ -39,7 +39,7 @@ pub async fn create(rt: &DynRuntime, profile: Option<&str>) -> WorkerId {
     let request = CreateWorkerRequest {
         display_name: Some("conformance".into()),
         profile: profile.map(|p| ProfileName::new(p).unwrap()),
-        intent: None,
+        ..CreateWorkerRequest::default()
     };
     rt.create_worker(request).await.unwrap().summary.worker_id
 }

@@ -20,8 +20,8 @@ pub async fn create_list_detail(rt: &DynRuntime) -> Outcome {
     let detail = rt
         .create_worker(CreateWorkerRequest {
             display_name: Some("Conformance worker".into()),
-            profile: None,
             intent: Some("check the contract".into()),
+            ..CreateWorkerRequest::default()
         })
         .await
         .unwrap();

@@ -114,6 +114,13 @@ pub enum WorkerEventKind {
     },
     /// The Worker was stopped. It is the last event of a Worker.
     WorkerStopped {},
+    /// The Worker's name or metadata changed; these are the new ones.
+    WorkerUpdated {
+        /// Its display name now.
+        display_name: String,
+        /// Its metadata now.
+        metadata: super::metadata::Metadata,
+    },
     /// The Worker changed state.
     StateChanged {
         /// The state before.
@@ -148,7 +155,10 @@ impl WorkerEventKind {
             | Self::TurnCompleted { input_id, .. }
             | Self::TurnCancelled { input_id, .. }
             | Self::TurnFailed { input_id, .. } => Some(input_id),
-            Self::WorkerCreated { .. } | Self::WorkerStopped {} | Self::StateChanged { .. } => None,
+            Self::WorkerCreated { .. }
+            | Self::WorkerUpdated { .. }
+            | Self::WorkerStopped {}
+            | Self::StateChanged { .. } => None,
         }
     }
 
@@ -183,6 +193,7 @@ impl WorkerEvent {
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             WorkerEventKind::WorkerCreated { .. } => "worker_created",
+            WorkerEventKind::WorkerUpdated { .. } => "worker_updated",
             WorkerEventKind::InputAccepted { .. } => "input_accepted",
             WorkerEventKind::TurnStarted { .. } => "turn_started",
             WorkerEventKind::TextDelta { .. } => "text_delta",

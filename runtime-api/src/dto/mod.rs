@@ -8,6 +8,7 @@
 
 mod event;
 mod input;
+mod metadata;
 mod runtime;
 mod transcript;
 mod worker;
@@ -16,6 +17,10 @@ pub use event::{
     EventPage, EventQuery, FailureCode, FailureReason, TurnOutcome, WorkerEvent, WorkerEventKind,
 };
 pub use input::{BusyPolicy, InputAcceptance, InputRequest, InputResult};
+pub use metadata::{
+    MAX_METADATA_KEY_BYTES, MAX_METADATA_PAIRS, MAX_METADATA_VALUE_BYTES, Metadata, MetadataPatch,
+    apply_metadata_patch, validate_metadata, validate_metadata_key,
+};
 pub use runtime::{
     Diagnostic, DiagnosticLevel, ImplementationKind, ProfileInfo, ProfileList, RuntimeState,
     RuntimeStatus, RuntimeSummary, WorkerCounts,
@@ -23,6 +28,6 @@ pub use runtime::{
 pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
 pub use worker::{
     CreateWorkerRequest, MAX_DISPLAY_NAME_BYTES, MAX_DISPLAY_NAME_CHARS, MAX_INTENT_BYTES,
-    MAX_INTENT_CHARS, ProfileRef, WorkerDetail, WorkerListQuery, WorkerPage, WorkerState,
-    WorkerSummary, validate_display_name,
+    MAX_INTENT_CHARS, ProfileRef, UpdateWorkerRequest, WorkerDetail, WorkerListQuery, WorkerPage,
+    WorkerState, WorkerSummary, validate_display_name,
 };

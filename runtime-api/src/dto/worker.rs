@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use super::metadata::{Metadata, MetadataPatch, validate_metadata};
 use crate::error::{Result, RuntimeError};
 use crate::id::{EventCursor, ProfileName, RuntimeId, WorkerId};
 use crate::timestamp::Timestamp;
@@ -73,6 +74,9 @@ pub struct WorkerSummary {
     pub pending_inputs: u64,
     /// The cursor of its latest event, if it has any.
     pub last_cursor: Option<EventCursor>,
+    /// String pairs set by people, to find and group Workers.
+    #[serde(default)]
+    pub metadata: Metadata,
 }
 
 /// A Worker in full.
@@ -111,6 +115,10 @@ pub struct CreateWorkerRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
     pub intent: Option<String>,
+    /// String pairs to find the Worker by: at most 16, keys 1 to 64 bytes
+    /// of `[A-Za-z0-9._-]`, values at most 512 bytes.
+    #[serde(default)]
+    pub metadata: Metadata,
 }
 
 impl CreateWorkerRequest {
@@ -121,6 +129,35 @@ impl CreateWorkerRequest {
         }
         if let Some(intent) = &self.intent {
             check_text("intent", intent, MAX_INTENT_CHARS, MAX_INTENT_BYTES)?;
+        }
+        validate_metadata(&self.metadata)
+    }
+}
+
+/// A change to a Worker: `PATCH .../workers/{worker_id}`, a JSON merge
+/// patch. At least one field must be present.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWorkerRequest {
+    /// A new name for people (the same rules as at creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Keys to set (a string) or remove (`null`); others are left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MetadataPatch>,
+}
+
+impl UpdateWorkerRequest {
+    /// Checks what can be checked without the Worker.
+    pub fn validate(&self) -> Result<()> {
+        if self.display_name.is_none() && self.metadata.is_none() {
+            return Err(RuntimeError::invalid_request(
+                "an update needs display_name or metadata",
+            ));
+        }
+        if let Some(name) = &self.display_name {
+            validate_display_name(name)?;
         }
         Ok(())
     }

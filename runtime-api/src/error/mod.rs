@@ -50,6 +50,8 @@ pub enum Operation {
     Subscribe,
     /// Listing the profiles Workers can be created with.
     ListProfiles,
+    /// Renaming a Worker or changing its metadata.
+    UpdateWorker,
 }
 
 impl Operation {
@@ -68,6 +70,7 @@ impl Operation {
             Self::Events => "events",
             Self::Subscribe => "subscribe",
             Self::ListProfiles => "list_profiles",
+            Self::UpdateWorker => "update_worker",
         }
     }
 }

@@ -21,7 +21,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use yoi_runtime_api::dto::{
-    EntryStatus, InputAcceptance, TranscriptEntry, WorkerCounts, WorkerEvent, WorkerState,
+    EntryStatus, InputAcceptance, Metadata, TranscriptEntry, WorkerCounts, WorkerEvent, WorkerState,
 };
 use yoi_runtime_api::{EventCursor, InputId, ProfileName, Timestamp, WorkerId};
 
@@ -82,6 +82,15 @@ pub enum Change {
         /// The first acceptance.
         acceptance: InputAcceptance,
     },
+    /// The Worker's name or metadata changed.
+    Meta {
+        /// The Worker.
+        worker_id: WorkerId,
+        /// Its name now.
+        display_name: String,
+        /// Its metadata now.
+        metadata: Metadata,
+    },
     /// The Worker and all its data are gone.
     Deleted {
         /// The Worker.
@@ -89,13 +98,16 @@ pub enum Change {
     },
 }
 
-/// What never changes about a Worker.
+/// What a Worker was created with. Its name and metadata change later
+/// only through [`Change::Meta`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerMeta {
     /// Its id.
     pub worker_id: WorkerId,
     /// Its name for people.
     pub display_name: String,
+    /// Its metadata.
+    pub metadata: Metadata,
     /// Its profile's name.
     pub profile: ProfileName,
     /// Whether the profile was the fallback.

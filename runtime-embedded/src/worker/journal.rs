@@ -27,12 +27,22 @@ impl Locked<'_> {
             let worker = locked.worker;
             Change::Created(WorkerMeta {
                 worker_id: worker.id.clone(),
-                display_name: worker.display_name.clone(),
+                display_name: locked.inner.display_name.clone(),
+                metadata: locked.inner.metadata.clone(),
                 profile: worker.profile.name.clone(),
                 fallback: worker.fallback,
                 intent: worker.intent.clone(),
                 created_at: worker.created_at,
             })
+        });
+    }
+
+    /// Journals the Worker's name and metadata as they are now.
+    pub(super) fn journal_meta(&mut self) {
+        self.journal(|locked| Change::Meta {
+            worker_id: locked.worker.id.clone(),
+            display_name: locked.inner.display_name.clone(),
+            metadata: locked.inner.metadata.clone(),
         });
     }
 

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, oneshot};
 use yoi_runtime_api::dto::{
-    BusyPolicy, EntryRole, EntryStatus, FailureReason, InputAcceptance, InputRequest, ProfileRef,
-    TranscriptEntry, TranscriptPage, WorkerDetail, WorkerEvent, WorkerEventKind, WorkerState,
-    WorkerSummary,
+    BusyPolicy, EntryRole, EntryStatus, FailureReason, InputAcceptance, InputRequest, Metadata,
+    ProfileRef, TranscriptEntry, TranscriptPage, WorkerDetail, WorkerEvent, WorkerEventKind,
+    WorkerState, WorkerSummary,
 };
 use yoi_runtime_api::{BusyReason, InputId, Result, RuntimeError, Timestamp, WorkerId};
 
@@ -26,6 +26,7 @@ use crate::store::Change;
 
 mod journal;
 mod restore;
+mod update;
 use crate::log::{CursorError, EventLog, Transcript};
 use crate::profile::Profile;
 
@@ -60,6 +61,8 @@ struct RunningTurn {
 
 #[derive(Debug)]
 struct Inner {
+    display_name: String,
+    metadata: Metadata,
     state: WorkerState,
     updated_at: Timestamp,
     transcript: Transcript,
@@ -75,7 +78,6 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct Worker {
     pub(crate) id: WorkerId,
-    display_name: String,
     profile: Arc<Profile>,
     fallback: bool,
     intent: Option<String>,
@@ -119,6 +121,7 @@ impl Locked<'_> {
         let lifecycle = matches!(
             kind,
             WorkerEventKind::WorkerCreated { .. }
+                | WorkerEventKind::WorkerUpdated { .. }
                 | WorkerEventKind::WorkerStopped {}
                 | WorkerEventKind::StateChanged { .. }
         );
@@ -273,6 +276,7 @@ impl Worker {
         shared: &RuntimeContext,
         id: WorkerId,
         display_name: String,
+        metadata: Metadata,
         profile: Arc<Profile>,
         fallback: bool,
         intent: Option<String>,
@@ -280,12 +284,13 @@ impl Worker {
         let now = Timestamp::now();
         let worker = Arc::new(Self {
             id,
-            display_name,
             profile,
             fallback,
             intent,
             created_at: now,
             inner: Mutex::new(Inner {
+                display_name: display_name.clone(),
+                metadata,
                 state: WorkerState::Idle,
                 updated_at: now,
                 transcript: Transcript::new(shared.limits.transcript_budget()),
@@ -302,7 +307,6 @@ impl Worker {
         });
         shared.count_transition(None, WorkerState::Idle);
         let profile = worker.profile_ref();
-        let display_name = worker.display_name.clone();
         let mut locked = worker.lock(shared);
         locked.journal_created();
         locked.emit(WorkerEventKind::WorkerCreated {
@@ -340,7 +344,7 @@ impl Worker {
         WorkerSummary {
             runtime_id: shared.id.clone(),
             worker_id: self.id.clone(),
-            display_name: self.display_name.clone(),
+            display_name: inner.display_name.clone(),
             profile: self.profile_ref(),
             state: inner.state,
             created_at: self.created_at,
@@ -348,6 +352,7 @@ impl Worker {
             transcript_len: inner.transcript.total(),
             pending_inputs: inner.queue.len() as u64,
             last_cursor: inner.log.last_cursor(),
+            metadata: inner.metadata.clone(),
         }
     }
 

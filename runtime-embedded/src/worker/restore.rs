@@ -54,12 +54,13 @@ impl Worker {
         let client_ids: HashMap<_, _> = stored.client_ids.into_iter().collect();
         Arc::new(Self {
             id: stored.meta.worker_id,
-            display_name: stored.meta.display_name,
             profile,
             fallback,
             intent: stored.meta.intent,
             created_at: stored.meta.created_at,
             inner: Mutex::new(Inner {
+                display_name: stored.meta.display_name,
+                metadata: stored.meta.metadata,
                 state: stored.status.state,
                 updated_at: stored.status.updated_at,
                 transcript,

@@ -44,7 +44,11 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(runtimes::diagnostics))
         .routes(routes!(workers::all_workers))
         .routes(routes!(workers::list_workers, workers::create_worker))
-        .routes(routes!(workers::get_worker, workers::delete_worker))
+        .routes(routes!(
+            workers::get_worker,
+            workers::update_worker,
+            workers::delete_worker
+        ))
         .routes(routes!(input::send_input))
         .routes(routes!(workers::cancel_worker))
         .routes(routes!(workers::stop_worker))
@@ -86,7 +90,7 @@ pub fn app(state: AppState) -> Router {
                 .allow_origin(AllowOrigin::list(
                     state.cors_allowed_origins().iter().cloned(),
                 ))
-                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
                 .allow_headers([
                     header::CONTENT_TYPE,
                     header::AUTHORIZATION,

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use yoi_runtime_api::dto::{
-    CreateWorkerRequest, TranscriptPage, WorkerDetail, WorkerListQuery, WorkerPage,
+    CreateWorkerRequest, TranscriptPage, UpdateWorkerRequest, WorkerDetail, WorkerListQuery,
+    WorkerPage,
 };
 use yoi_runtime_api::{Operation, resolve_limit};
 
@@ -134,6 +135,31 @@ pub(crate) async fn get_worker(
 ) -> Result<Json<WorkerDetail>, ApiError> {
     Ok(Json(
         state.registry().worker(&runtime_id, &worker_id).await?,
+    ))
+}
+
+/// Renames a Worker and/or patches its metadata: a JSON merge patch
+/// (`application/merge-patch+json` or `application/json`), where a `null`
+/// metadata value removes the key. Works on stopped Workers; logs
+/// `worker_updated`.
+#[utoipa::path(
+    patch,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}",
+    tag = "workers",
+    params(WorkerParams),
+    request_body(content = UpdateWorkerRequest, content_type = "application/merge-patch+json"),
+    responses((status = 200, body = WorkerDetail))
+)]
+pub(crate) async fn update_worker(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+    ApiJson(request): ApiJson<UpdateWorkerRequest>,
+) -> Result<Json<WorkerDetail>, ApiError> {
+    Ok(Json(
+        state
+            .registry()
+            .update_worker(&runtime_id, &worker_id, request)
+            .await?,
     ))
 }
 

@@ -174,7 +174,7 @@ impl Drop for SqliteStore {
 }
 
 const SUMMARY_COLUMNS: &str = "id, display_name, profile, fallback, intent, created_at, state,
-    updated_at, transcript_len, pending_inputs, last_cursor, next_seq";
+    updated_at, transcript_len, pending_inputs, last_cursor, next_seq, metadata";
 
 fn summary_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSummary> {
     let worker_id: WorkerId = id(&row.get::<_, String>(0)?)?;
@@ -186,6 +186,7 @@ fn summary_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSummary> {
             fallback: row.get(3)?,
             intent: row.get(4)?,
             created_at: timestamp(row.get(5)?)?,
+            metadata: from_json(&row.get::<_, String>(12)?)?,
         },
         status: WorkerStatus {
             worker_id,

@@ -54,6 +54,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (worker_id, client_input_id)
      ) WITHOUT ROWID;
      CREATE INDEX client_ids_by_order ON client_ids (worker_id, ord);",
+    // 2: Worker metadata, a JSON object of string pairs.
+    "ALTER TABLE workers ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';",
 ];
 
 /// The schema version this program writes.

@@ -123,8 +123,8 @@ impl<'a> Batch<'a, '_> {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO workers (id, display_name, profile, fallback, intent,
                        created_at, state, updated_at, transcript_len, pending_inputs, last_cursor,
-                       next_seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'idle', ?6, 0, 0, NULL, 1)",
+                       next_seq, metadata)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'idle', ?6, 0, 0, NULL, 1, ?7)",
                 )?
                 .execute(params![
                     meta.worker_id.as_str(),
@@ -133,6 +133,21 @@ impl<'a> Batch<'a, '_> {
                     meta.fallback,
                     meta.intent,
                     nanos(&meta.created_at),
+                    json(&meta.metadata),
+                ])?;
+            }
+            Change::Meta {
+                worker_id,
+                display_name,
+                metadata,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE workers SET display_name = ?2, metadata = ?3 WHERE id = ?1",
+                )?
+                .execute(params![
+                    worker_id.as_str(),
+                    display_name,
+                    json(metadata)
                 ])?;
             }
             Change::Summary(status) => {

@@ -1,0 +1,120 @@
+//! Worker metadata and updates over HTTP: `metadata` on create and
+//! `PATCH .../workers/{worker_id}` as a JSON merge patch.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::{EMBEDDED, TestApp, record, temp_dir, write_record};
+use serde_json::json;
+
+fn patch(uri: &str, content_type: &str, body: serde_json::Value) -> Request<Body> {
+    Request::builder()
+        .method(Method::PATCH)
+        .uri(uri)
+        .header("content-type", content_type)
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metadata_is_set_at_creation_and_merge_patched() {
+    let app = TestApp::new().await;
+    let workers = format!("/api/runtimes/{EMBEDDED}/workers");
+    let created = app
+        .post(
+            &workers,
+            json!({ "metadata": { "project": "apollo", "team": "a" } }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(
+        created.json["metadata"],
+        json!({ "project": "apollo", "team": "a" })
+    );
+    let worker = created.json["worker_id"].as_str().unwrap().to_owned();
+    let uri = format!("{workers}/{worker}");
+
+    for content_type in ["application/merge-patch+json", "application/json"] {
+        let reply = app
+            .request(patch(
+                &uri,
+                content_type,
+                json!({ "display_name": "Apollo notes", "metadata": { "team": null, "stage": "beta" } }),
+            ))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{content_type}: {}",
+            reply.text
+        );
+        assert_eq!(reply.json["display_name"], "Apollo notes");
+        assert_eq!(
+            reply.json["metadata"],
+            json!({ "project": "apollo", "stage": "beta" })
+        );
+    }
+    let listed = app.get(&workers).await;
+    let item = listed.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["worker_id"] == worker.as_str())
+        .unwrap();
+    assert_eq!(
+        item["metadata"],
+        json!({ "project": "apollo", "stage": "beta" })
+    );
+
+    // Bad input is typed and names the key; other bodies are refused.
+    let bad = app
+        .request(patch(
+            &uri,
+            "application/json",
+            json!({ "metadata": { "no spaces": "x" } }),
+        ))
+        .await;
+    bad.assert_problem(400, "invalid_request");
+    assert!(bad.json["detail"].as_str().unwrap().contains("no spaces"));
+    app.request(patch(&uri, "application/json", json!({})))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.request(patch(&uri, "application/json", json!({ "color": "red" })))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.request(patch(&uri, "text/plain", json!({ "display_name": "x" })))
+        .await
+        .assert_problem(415, "unsupported_media_type");
+    let too_many: serde_json::Map<String, serde_json::Value> =
+        (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
+    app.post(&workers, json!({ "metadata": too_many }))
+        .await
+        .assert_problem(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn a_read_only_runtime_answers_unsupported_and_the_document_has_patch() {
+    let workspace = temp_dir("organise");
+    write_record(
+        &workspace,
+        "local-one",
+        &record("local-one", &workspace),
+        None,
+    );
+    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
+    app.request(patch(
+        "/api/runtimes/local-compat/workers/local-one",
+        "application/merge-patch+json",
+        json!({ "display_name": "x" }),
+    ))
+    .await
+    .assert_problem(501, "unsupported_operation");
+    let doc = app.get("/api/openapi.json").await;
+    let operation = &doc.json["paths"]["/api/runtimes/{runtime_id}/workers/{worker_id}"]["patch"];
+    assert!(
+        operation["requestBody"]["content"]["application/merge-patch+json"].is_object(),
+        "{operation}"
+    );
+    assert!(operation["responses"]["415"].is_object());
+}
