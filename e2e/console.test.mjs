@@ -121,6 +121,13 @@ test("chat in the console, reload, stop: the stream ends without reconnecting", 
   const texts = await page.locator(".entry .text").allTextContents();
   assert.deepEqual(texts, ["hello from the browser", reply]);
 
+  // Rename: the title and the list follow.
+  await page.click("#rename");
+  await page.fill("#rename-name", "renamed in the browser");
+  await page.click("#rename-form button[type=submit]");
+  await page.locator("#chat-title", { hasText: /^renamed in the browser$/ }).waitFor();
+  await page.locator("#workers button", { hasText: "renamed in the browser" }).waitFor();
+
   // Stop: the stream ends, and a reload does not start a reconnect loop.
   await page.click("#stop");
   await streamState(page, "stream ended");

@@ -49,6 +49,7 @@ export const api = {
   cancel: (runtimeId, workerId) => call("POST", `${workerPath(runtimeId, workerId)}/cancel`),
   stop: (runtimeId, workerId) => call("POST", `${workerPath(runtimeId, workerId)}/stop`),
   remove: (runtimeId, workerId) => call("DELETE", workerPath(runtimeId, workerId)),
+  update: (runtimeId, workerId, patch) => call("PATCH", workerPath(runtimeId, workerId), patch),
   transcript: (runtimeId, workerId, start, limit) =>
     call("GET", `${workerPath(runtimeId, workerId)}/transcript?start=${start}&limit=${limit}`),
   streamUrl: (runtimeId, workerId, after) =>

@@ -212,7 +212,7 @@ async function openWorker(runtimeId, workerId) {
   };
   state.open = open;
   history.replaceState(null, "", `#runtime=${encodeURIComponent(runtimeId)}&worker=${encodeURIComponent(workerId)}`);
-  $("chat-title").textContent = detail.display_name;
+  showIdentity(detail);
   $("transcript").replaceChildren();
   showWorkerState(detail.state);
   if (caps.transcript) {
@@ -226,6 +226,13 @@ async function openWorker(runtimeId, workerId) {
   await loadWorkers();
 }
 
+/** The Worker's name and metadata pairs. */
+function showIdentity(detail) {
+  $("chat-title").textContent = detail.display_name;
+  const pairs = Object.entries(detail.metadata ?? {});
+  $("metadata").textContent = pairs.map(([key, value]) => `${key}: ${value}`).join(" · ");
+}
+
 function showWorkerState(workerState) {
   const open = state.open;
   $("worker-state").textContent = workerState;
@@ -234,6 +241,7 @@ function showWorkerState(workerState) {
   $("cancel").hidden = !(open?.caps.cancel && workerState === "running");
   $("stop").hidden = !(open?.caps.stop && live);
   $("delete").hidden = !open?.caps.delete_worker;
+  $("rename").hidden = !open?.caps.update_worker;
   $("on-busy").querySelector('[value="queue"]').disabled = !open?.caps.busy_queue;
   $("on-busy").querySelector('[value="interrupt"]').disabled = !open?.caps.busy_interrupt;
 }
@@ -321,6 +329,10 @@ function subscribe(open, after) {
     showWorkerState(event.to);
     loadWorkers().catch(fail);
   });
+  on("worker_updated", (event) => {
+    showIdentity(event);
+    loadWorkers().catch(fail);
+  });
   on("worker_stopped", () => {
     showWorkerState("stopped");
     source.close();
@@ -367,6 +379,27 @@ for (const [id, action] of [
   });
 }
 
+$("rename").addEventListener("click", () => {
+  $("rename-form").hidden = false;
+  $("rename-name").value = $("chat-title").textContent;
+  $("rename-name").select();
+});
+
+$("rename-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const open = state.open;
+  try {
+    const detail = await api.update(open.runtimeId, open.workerId, {
+      display_name: $("rename-name").value,
+    });
+    showIdentity(detail);
+    $("rename-form").hidden = true;
+    await loadWorkers();
+  } catch (err) {
+    fail(err);
+  }
+});
+
 $("delete").addEventListener("click", async () => {
   const open = state.open;
   if (!confirm(`Delete ${$("chat-title").textContent} and its transcript?`)) return;
@@ -376,7 +409,10 @@ $("delete").addEventListener("click", async () => {
     state.open = null;
     $("chat-title").textContent = "No Worker selected";
     $("transcript").replaceChildren();
-    for (const id of ["input", "cancel", "stop", "delete", "older"]) $(id).hidden = true;
+    for (const id of ["input", "cancel", "stop", "delete", "older", "rename", "rename-form"]) {
+      $(id).hidden = true;
+    }
+    $("metadata").textContent = "";
     $("worker-state").textContent = "";
     $("stream-state").textContent = "";
     history.replaceState(null, "", location.pathname);
