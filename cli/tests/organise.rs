@@ -118,3 +118,54 @@ async fn a_read_only_runtime_answers_unsupported_and_the_document_has_patch() {
     );
     assert!(operation["responses"]["415"].is_object());
 }
+
+#[tokio::test]
+async fn rollback_over_http_keeps_entries_and_refuses_a_busy_worker() {
+    let app = TestApp::new().await;
+    let worker = app.create_worker(None).await;
+    let base = format!("/api/runtimes/{EMBEDDED}/workers/{worker}");
+    for text in ["one", "two"] {
+        let reply = app
+            .post(
+                &format!("{base}/input?wait_ms=10000"),
+                json!({ "text": text }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    let rolled = app
+        .post(&format!("{base}/rollback"), json!({ "turns": 1 }))
+        .await;
+    assert_eq!(rolled.status, StatusCode::OK, "{}", rolled.text);
+    let transcript = app.get(&format!("{base}/transcript")).await;
+    let statuses: Vec<&str> = transcript.json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["complete", "complete", "rolled_back", "rolled_back"]
+    );
+    app.post(&format!("{base}/rollback"), json!({ "turns": 5 }))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.post(&format!("{base}/rollback"), json!({ "turns": "one" }))
+        .await
+        .assert_problem(400, "invalid_request");
+
+    let slow = app.create_worker(Some("slow")).await;
+    let slow_base = format!("/api/runtimes/{EMBEDDED}/workers/{slow}");
+    app.post(
+        &format!("{slow_base}/input?wait_ms=10000"),
+        json!({ "text": "a" }),
+    )
+    .await;
+    app.post(&format!("{slow_base}/input"), json!({ "text": "b" }))
+        .await;
+    app.post(&format!("{slow_base}/rollback"), json!({ "turns": 1 }))
+        .await
+        .assert_problem(409, "worker_busy");
+    app.wait_idle(&slow).await;
+}

@@ -41,6 +41,9 @@ pub struct Capabilities {
     /// `update_worker` works (rename, metadata).
     #[serde(default)]
     pub update_worker: bool,
+    /// `rollback` works.
+    #[serde(default)]
+    pub rollback: bool,
     /// Workers can call tools.
     pub tools: bool,
     /// Workers survive a restart of the Runtime.
@@ -72,6 +75,7 @@ impl Capabilities {
             Operation::Subscribe => self.events_subscribe,
             Operation::ListProfiles => self.list_profiles,
             Operation::UpdateWorker => self.update_worker,
+            Operation::Rollback => self.rollback,
         }
     }
 

@@ -10,7 +10,7 @@ use futures_core::Stream;
 use crate::capabilities::Capabilities;
 use crate::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, InputAcceptance, InputRequest,
-    ProfileList, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery,
+    ProfileList, RollbackRequest, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery,
     UpdateWorkerRequest, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
 };
 use crate::error::{Operation, Result, RuntimeError};
@@ -176,6 +176,19 @@ pub trait Runtime: Send + Sync + Debug + 'static {
         Err(self.unsupported(Operation::UpdateWorker))
     }
 
+    /// Takes back the last `turns` completed turns: their entries stay in
+    /// the transcript as `rolled_back` (indices never change) and are left
+    /// out of what the model is sent; logs `rolled_back`. `worker_busy`
+    /// while a turn runs or inputs wait. Needs `rollback`.
+    async fn rollback(
+        &self,
+        worker_id: &WorkerId,
+        request: RollbackRequest,
+    ) -> Result<WorkerDetail> {
+        let _ = (worker_id, request);
+        Err(self.unsupported(Operation::Rollback))
+    }
+
     /// The profiles Workers can be created with, in name order, with the
     /// default marked. Needs `list_profiles`.
     async fn profiles(&self) -> Result<ProfileList> {
@@ -265,6 +278,13 @@ macro_rules! forward_runtime {
                 request: UpdateWorkerRequest,
             ) -> Result<WorkerDetail> {
                 (**self).update_worker(worker_id, request).await
+            }
+            async fn rollback(
+                &self,
+                worker_id: &WorkerId,
+                request: RollbackRequest,
+            ) -> Result<WorkerDetail> {
+                (**self).rollback(worker_id, request).await
             }
             async fn profiles(&self) -> Result<ProfileList> {
                 (**self).profiles().await

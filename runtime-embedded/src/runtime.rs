@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, FailureCode, FailureReason, ImplementationKind,
-    InputAcceptance, InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary,
-    TranscriptPage, TranscriptQuery, UpdateWorkerRequest, WorkerDetail, WorkerEvent,
-    WorkerListQuery, WorkerPage,
+    InputAcceptance, InputRequest, ProfileList, RollbackRequest, RuntimeState, RuntimeStatus,
+    RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest, WorkerDetail,
+    WorkerEvent, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{
     Capabilities, EventCursor, EventStream, Operation, Result, Runtime, RuntimeError, RuntimeId,
@@ -197,6 +197,7 @@ impl Runtime for EmbeddedRuntime {
             events_subscribe: true,
             list_profiles: true,
             update_worker: true,
+            rollback: true,
             tools: false,
             persistent_store: self.shared.persist,
             max_input_bytes: Some(limits.max_input_bytes),
@@ -224,6 +225,17 @@ impl Runtime for EmbeddedRuntime {
         let worker = self.shared.worker(worker_id).await?;
         let detail = worker.update(&self.shared.context, &request)?;
         // An update the caller was told about survives a crash.
+        self.shared.durable(worker.last_ticket()).await?;
+        Ok(detail)
+    }
+
+    async fn rollback(
+        &self,
+        worker_id: &WorkerId,
+        request: RollbackRequest,
+    ) -> Result<WorkerDetail> {
+        let worker = self.shared.worker(worker_id).await?;
+        let detail = worker.rollback(&self.shared.context, request.turns)?;
         self.shared.durable(worker.last_ticket()).await?;
         Ok(detail)
     }

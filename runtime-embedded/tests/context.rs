@@ -105,3 +105,31 @@ async fn queued_inputs_are_not_context_for_earlier_turns() {
     );
     assert_eq!(shape(&requests[2]).len(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolled_back_turns_leave_the_context() {
+    let recorder = Arc::new(Recorder::default());
+    let rt = runtime(recorder.clone(), 200);
+    let id = test_util::create(&rt, None).await;
+    for text in ["keep", "drop one", "drop two"] {
+        rt.send_input(&id, InputRequest::new(text)).await.unwrap();
+        test_util::wait_idle(&rt, &id).await;
+    }
+    rt.rollback(&id, yoi_runtime_api::dto::RollbackRequest { turns: 2 })
+        .await
+        .unwrap();
+    rt.send_input(&id, InputRequest::new("again"))
+        .await
+        .unwrap();
+    test_util::wait_idle(&rt, &id).await;
+    let requests = recorder.0.lock().unwrap();
+    assert_eq!(
+        shape(requests.last().unwrap()),
+        [
+            (ChatRole::System, "be brief"),
+            (ChatRole::User, "keep"),
+            (ChatRole::Assistant, "ok"),
+            (ChatRole::User, "again"),
+        ]
+    );
+}

@@ -63,9 +63,18 @@ async fn everything_a_client_can_read_survives_a_restart() {
         metadata: Some([("project".to_owned(), Some("apollo".to_owned()))].into()),
     };
     rt.update_worker(&worker, update).await.unwrap();
+    // So does a rollback of the last turn.
+    rt.rollback(&worker, yoi_runtime_api::dto::RollbackRequest { turns: 1 })
+        .await
+        .unwrap();
     let detail = rt.worker(&worker).await.unwrap();
     assert_eq!(detail.summary.metadata["project"], "apollo");
     let entries = test_util::all_entries(&rt, &worker).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.status == yoi_runtime_api::dto::EntryStatus::RolledBack)
+    );
     let events = test_util::all_events(&rt, &worker).await;
     let status = rt.status().await.unwrap();
     // The reply's deltas are not waited for: let the writer catch up, as

@@ -32,6 +32,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use yoi_runtime_api::dto::RollbackRequest;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, ImplementationKind, InputAcceptance,
     InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage,
@@ -477,6 +478,17 @@ impl Runtime for RemoteRuntime {
         // A merge patch sets values, so a repeat changes nothing more.
         let path = Self::worker_path(worker_id, "");
         self.call_json(self.request(Method::PATCH, &path), &request, true)
+            .await
+    }
+
+    async fn rollback(
+        &self,
+        worker_id: &WorkerId,
+        request: RollbackRequest,
+    ) -> Result<WorkerDetail> {
+        // Not repeated: a second rollback would take back more turns.
+        let path = Self::worker_path(worker_id, "/rollback");
+        self.call_json(self.request(Method::POST, &path), &request, false)
             .await
     }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use yoi_runtime_api::dto::RollbackRequest;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, ImplementationKind, InputAcceptance, InputRequest,
     ProfileList, RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest,
@@ -330,6 +331,19 @@ impl RuntimeRegistry {
     ) -> Call<'a, WorkerDetail> {
         match self.checked(rid, Operation::UpdateWorker) {
             Ok(runtime) => runtime.update_worker(wid, request),
+            Err(err) => refused(err),
+        }
+    }
+
+    /// Takes back a Worker's last turns.
+    pub fn rollback<'a>(
+        &'a self,
+        rid: &RuntimeId,
+        wid: &'a WorkerId,
+        request: RollbackRequest,
+    ) -> Call<'a, WorkerDetail> {
+        match self.checked(rid, Operation::Rollback) {
+            Ok(runtime) => runtime.rollback(wid, request),
             Err(err) => refused(err),
         }
     }

@@ -57,6 +57,7 @@ macro_rules! require {
 
 mod inputs;
 mod reads;
+mod rollback;
 mod runtime_level;
 pub mod support;
 mod update;
@@ -66,6 +67,7 @@ pub use inputs::{
     busy_interrupt, busy_queue, busy_reject, idempotent_retry, input_acceptance, invalid_input,
 };
 pub use reads::{event_cursor_ordering, seeded_list_detail, subscribe_resume, transcript_bounds};
+pub use rollback::rollback;
 pub use runtime_level::{profile_list, runtime_stream, summary_and_status};
 pub use update::update_worker;
 pub use workers::{
@@ -148,6 +150,7 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         case!(stop_cancel_idempotent),
         case!(delete_worker),
         case!(update_worker),
+        case!(rollback),
         case!(transcript_bounds, seeded),
         case!(event_cursor_ordering),
         case!(subscribe_resume),

@@ -114,6 +114,14 @@ pub enum WorkerEventKind {
     },
     /// The Worker was stopped. It is the last event of a Worker.
     WorkerStopped {},
+    /// The last turns were rolled back: every entry from `first_index` on is
+    /// now `rolled_back`.
+    RolledBack {
+        /// The first entry taken back.
+        first_index: u64,
+        /// How many turns were taken back.
+        turns: u32,
+    },
     /// The Worker's name or metadata changed; these are the new ones.
     WorkerUpdated {
         /// Its display name now.
@@ -157,6 +165,7 @@ impl WorkerEventKind {
             | Self::TurnFailed { input_id, .. } => Some(input_id),
             Self::WorkerCreated { .. }
             | Self::WorkerUpdated { .. }
+            | Self::RolledBack { .. }
             | Self::WorkerStopped {}
             | Self::StateChanged { .. } => None,
         }
@@ -194,6 +203,7 @@ impl WorkerEvent {
         match &self.kind {
             WorkerEventKind::WorkerCreated { .. } => "worker_created",
             WorkerEventKind::WorkerUpdated { .. } => "worker_updated",
+            WorkerEventKind::RolledBack { .. } => "rolled_back",
             WorkerEventKind::InputAccepted { .. } => "input_accepted",
             WorkerEventKind::TurnStarted { .. } => "turn_started",
             WorkerEventKind::TextDelta { .. } => "text_delta",

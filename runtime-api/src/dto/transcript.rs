@@ -34,6 +34,8 @@ pub enum EntryStatus {
     Cancelled,
     /// Cut short by an error.
     Failed,
+    /// Taken back by a rollback: kept, never sent to the model again.
+    RolledBack,
 }
 
 /// One entry of a transcript.

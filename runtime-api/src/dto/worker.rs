@@ -220,3 +220,12 @@ pub struct WorkerPage {
     /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<WorkerId>,
 }
+
+/// `POST .../workers/{worker_id}/rollback`: take back the last turns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// How many of the last completed turns to take back (at least 1).
+    pub turns: u32,
+}

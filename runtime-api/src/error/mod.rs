@@ -52,6 +52,8 @@ pub enum Operation {
     ListProfiles,
     /// Renaming a Worker or changing its metadata.
     UpdateWorker,
+    /// Taking back a Worker's last turns.
+    Rollback,
 }
 
 impl Operation {
@@ -71,6 +73,7 @@ impl Operation {
             Self::Subscribe => "subscribe",
             Self::ListProfiles => "list_profiles",
             Self::UpdateWorker => "update_worker",
+            Self::Rollback => "rollback",
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::store::Change;
 
 mod journal;
 mod restore;
+mod rollback;
 mod update;
 use crate::log::{CursorError, EventLog, Transcript};
 use crate::profile::Profile;
@@ -199,6 +200,8 @@ impl Locked<'_> {
             .filter_map(|entry| {
                 let role = match (entry.role, entry.status) {
                     _ if entry.index == user_index || entry.text.is_empty() => return None,
+                    // Taken back: kept for people, never sent again.
+                    (_, EntryStatus::RolledBack) => return None,
                     (EntryRole::User, EntryStatus::Complete) => ChatRole::User,
                     (EntryRole::Assistant, _) => ChatRole::Assistant,
                     _ => return None,

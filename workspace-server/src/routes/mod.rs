@@ -52,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(input::send_input))
         .routes(routes!(workers::cancel_worker))
         .routes(routes!(workers::stop_worker))
+        .routes(routes!(workers::rollback))
         .routes(routes!(workers::transcript))
         .routes(routes!(events::worker_events))
         .routes(routes!(events::worker_stream))

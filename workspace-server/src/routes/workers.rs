@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use yoi_runtime_api::dto::{
-    CreateWorkerRequest, TranscriptPage, UpdateWorkerRequest, WorkerDetail, WorkerListQuery,
-    WorkerPage,
+    CreateWorkerRequest, RollbackRequest, TranscriptPage, UpdateWorkerRequest, WorkerDetail,
+    WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::{Operation, resolve_limit};
 
@@ -159,6 +159,33 @@ pub(crate) async fn update_worker(
         state
             .registry()
             .update_worker(&runtime_id, &worker_id, request)
+            .await?,
+    ))
+}
+
+/// Takes back the last `turns` completed turns: their entries stay in the
+/// transcript as `rolled_back` and leave the model's context; logs
+/// `rolled_back`. `worker_busy` while a turn runs or inputs wait.
+#[utoipa::path(
+    post,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/rollback",
+    tag = "workers",
+    params(WorkerParams),
+    request_body = RollbackRequest,
+    responses(
+        (status = 200, body = WorkerDetail),
+        (status = 409, description = "A turn runs or inputs wait", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+    ApiJson(request): ApiJson<RollbackRequest>,
+) -> Result<Json<WorkerDetail>, ApiError> {
+    Ok(Json(
+        state
+            .registry()
+            .rollback(&runtime_id, &worker_id, request)
             .await?,
     ))
 }
