@@ -208,6 +208,7 @@ async fn openapi_document_lists_every_route() {
             "/api/runtimes/{runtime_id}/workers/{worker_id}/cancel",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/events",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/events/stream",
+            "/api/runtimes/{runtime_id}/workers/{worker_id}/fork",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/input",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/rollback",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/stop",

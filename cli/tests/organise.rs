@@ -169,3 +169,42 @@ async fn rollback_over_http_keeps_entries_and_refuses_a_busy_worker() {
         .assert_problem(409, "worker_busy");
     app.wait_idle(&slow).await;
 }
+
+#[tokio::test]
+async fn fork_over_http_answers_201_with_forked_from() {
+    let app = TestApp::new().await;
+    let worker = app.create_worker(None).await;
+    let base = format!("/api/runtimes/{EMBEDDED}/workers/{worker}");
+    let reply = app
+        .post(
+            &format!("{base}/input?wait_ms=10000"),
+            json!({ "text": "hello" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let fork = app
+        .post(
+            &format!("{base}/fork"),
+            json!({ "at": 1, "display_name": "branch", "metadata": { "try": "2" } }),
+        )
+        .await;
+    assert_eq!(fork.status, StatusCode::CREATED, "{}", fork.text);
+    assert_eq!(
+        fork.json["forked_from"],
+        json!({ "worker_id": worker, "transcript_index": 1 })
+    );
+    assert_eq!(fork.json["transcript_len"], 1);
+    assert_eq!(fork.json["metadata"], json!({ "try": "2" }));
+    // An ordinary Worker has no forked_from at all.
+    let plain = app.get(&base).await;
+    assert!(plain.json.get("forked_from").is_none(), "{}", plain.text);
+    app.post(&format!("{base}/fork"), json!({ "at": 9 }))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.post(
+        "/api/runtimes/backend-internal/workers/w-nope/fork",
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "unknown_worker");
+}

@@ -44,6 +44,9 @@ pub struct Capabilities {
     /// `rollback` works.
     #[serde(default)]
     pub rollback: bool,
+    /// `fork_worker` works.
+    #[serde(default)]
+    pub fork_worker: bool,
     /// Workers can call tools.
     pub tools: bool,
     /// Workers survive a restart of the Runtime.
@@ -76,6 +79,7 @@ impl Capabilities {
             Operation::ListProfiles => self.list_profiles,
             Operation::UpdateWorker => self.update_worker,
             Operation::Rollback => self.rollback,
+            Operation::ForkWorker => self.fork_worker,
         }
     }
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use futures_core::Stream;
 
 use crate::capabilities::Capabilities;
+use crate::dto::ForkRequest;
 use crate::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, InputAcceptance, InputRequest,
     ProfileList, RollbackRequest, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery,
@@ -189,6 +190,19 @@ pub trait Runtime: Send + Sync + Debug + 'static {
         Err(self.unsupported(Operation::Rollback))
     }
 
+    /// A new Worker with `worker_id`'s profile and a copy of its completed
+    /// transcript entries before `at` (a running turn is not copied), a
+    /// fresh event log, and `forked_from` naming the source. Needs
+    /// `fork_worker`.
+    async fn fork_worker(
+        &self,
+        worker_id: &WorkerId,
+        request: ForkRequest,
+    ) -> Result<WorkerDetail> {
+        let _ = (worker_id, request);
+        Err(self.unsupported(Operation::ForkWorker))
+    }
+
     /// The profiles Workers can be created with, in name order, with the
     /// default marked. Needs `list_profiles`.
     async fn profiles(&self) -> Result<ProfileList> {
@@ -285,6 +299,13 @@ macro_rules! forward_runtime {
                 request: RollbackRequest,
             ) -> Result<WorkerDetail> {
                 (**self).rollback(worker_id, request).await
+            }
+            async fn fork_worker(
+                &self,
+                worker_id: &WorkerId,
+                request: ForkRequest,
+            ) -> Result<WorkerDetail> {
+                (**self).fork_worker(worker_id, request).await
             }
             async fn profiles(&self) -> Result<ProfileList> {
                 (**self).profiles().await

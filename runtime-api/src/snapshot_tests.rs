@@ -66,6 +66,10 @@ fn worker_dtos() {
     insta::assert_json_snapshot!(WorkerDetail {
         summary: summary(),
         intent: Some("summarise papers".into()),
+        forked_from: Some(ForkedFrom {
+            worker_id: "w-0000000000".parse().unwrap(),
+            transcript_index: 4,
+        }),
     });
     insta::assert_json_snapshot!(WorkerPage {
         items: vec![summary()],

@@ -10,6 +10,7 @@ use yoi_runtime_api::dto::{
     RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest, WorkerDetail,
     WorkerEvent, WorkerListQuery, WorkerPage,
 };
+use yoi_runtime_api::dto::{ForkRequest, ForkedFrom};
 use yoi_runtime_api::{
     Capabilities, EventCursor, EventStream, Operation, Result, Runtime, RuntimeError, RuntimeId,
     WorkerId, resolve_limit,
@@ -24,7 +25,7 @@ use crate::profile::ProfileCatalog;
 use crate::shared::Shared;
 use crate::store::{MemoryStore, StoreError, WorkerStore};
 use crate::turn;
-use crate::worker::{TurnOutcome, Worker};
+use crate::worker::{NewWorker, TurnOutcome, Worker};
 
 const DEFAULT_TRANSCRIPT_PAGE: u32 = 50;
 const DEFAULT_EVENT_PAGE: u32 = 100;
@@ -97,6 +98,27 @@ impl std::fmt::Debug for EmbeddedRuntime {
 }
 
 impl EmbeddedRuntime {
+    /// A new Worker id: time-ordered, so id order is creation order;
+    /// random, so no id repeats across restarts or processes.
+    fn new_worker_id(&self) -> WorkerId {
+        WorkerId::new(self.shared.ids.next("w-")).unwrap_or_else(|_| unreachable!("valid"))
+    }
+
+    /// `capacity_exceeded` when the Runtime has its most live Workers.
+    fn check_live_workers(&self) -> Result<()> {
+        let counts = self.shared.context.counts();
+        let live = counts.total() - counts.stopped;
+        if live >= self.shared.limits.max_live_workers as u64 {
+            return Err(RuntimeError::CapacityExceeded {
+                what: format!(
+                    "this runtime has its maximum of {} live workers; stop or delete some",
+                    self.shared.limits.max_live_workers
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// A runtime from options, keeping its Workers in memory only.
     pub fn new(options: EmbeddedOptions) -> Result<Self, ConfigError> {
         Self::open(options, Arc::new(MemoryStore))
@@ -198,6 +220,7 @@ impl Runtime for EmbeddedRuntime {
             list_profiles: true,
             update_worker: true,
             rollback: true,
+            fork_worker: true,
             tools: false,
             persistent_store: self.shared.persist,
             max_input_bytes: Some(limits.max_input_bytes),
@@ -227,6 +250,36 @@ impl Runtime for EmbeddedRuntime {
         // An update the caller was told about survives a crash.
         self.shared.durable(worker.last_ticket()).await?;
         Ok(detail)
+    }
+
+    async fn fork_worker(
+        &self,
+        worker_id: &WorkerId,
+        request: ForkRequest,
+    ) -> Result<WorkerDetail> {
+        request.validate()?;
+        self.check_live_workers()?;
+        let source = self.shared.worker(worker_id).await?;
+        let seed = source.fork_seed(&self.shared.context, request.at)?;
+        let id = self.new_worker_id();
+        let new = NewWorker {
+            display_name: request.display_name.unwrap_or_else(|| id.to_string()),
+            id,
+            metadata: request.metadata,
+            profile: seed.profile,
+            fallback: seed.fallback,
+            intent: None,
+            forked_from: Some(ForkedFrom {
+                worker_id: worker_id.clone(),
+                transcript_index: seed.at,
+            }),
+        };
+        let worker = Worker::create(&self.shared.context, new);
+        // One pass over the copied entries: O(entries).
+        worker.append_copies(&self.shared.context, seed.entries);
+        let worker = self.shared.insert(worker);
+        self.shared.durable(worker.last_ticket()).await?;
+        Ok(worker.detail(&self.shared.context))
     }
 
     async fn rollback(
@@ -284,16 +337,7 @@ impl Runtime for EmbeddedRuntime {
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
         request.validate()?;
-        let counts = self.shared.context.counts();
-        let live = counts.total() - counts.stopped;
-        if live >= self.shared.limits.max_live_workers as u64 {
-            return Err(RuntimeError::CapacityExceeded {
-                what: format!(
-                    "this runtime has its maximum of {} live workers; stop or delete some",
-                    self.shared.limits.max_live_workers
-                ),
-            });
-        }
+        self.check_live_workers()?;
         let (profile, fallback) = match &request.profile {
             Some(name) => match self.shared.profiles.get(name) {
                 Some(profile) => (profile.clone(), false),
@@ -307,21 +351,20 @@ impl Runtime for EmbeddedRuntime {
             },
             None => (self.shared.profiles.default_profile().clone(), true),
         };
-        // Time-ordered, so id order is creation order; random, so no id
-        // repeats across restarts or processes.
-        let id =
-            WorkerId::new(self.shared.ids.next("w-")).unwrap_or_else(|_| unreachable!("valid"));
+        let id = self.new_worker_id();
         let display_name = request.display_name.unwrap_or_else(|| id.to_string());
-        let worker = Worker::create(
-            &self.shared.context,
+        let new = NewWorker {
             id,
             display_name,
-            request.metadata,
+            metadata: request.metadata,
             profile,
             fallback,
-            request.intent,
-        );
-        let worker = self.shared.insert(worker);
+            intent: request.intent,
+            forked_from: None,
+        };
+        let worker = self
+            .shared
+            .insert(Worker::create(&self.shared.context, new));
         // A created Worker survives a crash from the moment it is answered.
         self.shared.durable(worker.last_ticket()).await?;
         Ok(worker.detail(&self.shared.context))

@@ -69,6 +69,13 @@ async fn everything_a_client_can_read_survives_a_restart() {
         .unwrap();
     let detail = rt.worker(&worker).await.unwrap();
     assert_eq!(detail.summary.metadata["project"], "apollo");
+    // And a fork, with its copied entries and where it came from.
+    let fork = rt
+        .fork_worker(&worker, yoi_runtime_api::dto::ForkRequest::default())
+        .await
+        .unwrap();
+    let fork_id = fork.summary.worker_id.clone();
+    let fork_entries = test_util::all_entries(&rt, &fork_id).await;
     let entries = test_util::all_entries(&rt, &worker).await;
     assert!(
         entries
@@ -85,6 +92,9 @@ async fn everything_a_client_can_read_survives_a_restart() {
 
     let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
     assert_eq!(rt.worker(&worker).await.unwrap(), detail);
+    let fork_after = rt.worker(&fork_id).await.unwrap();
+    assert_eq!(fork_after.forked_from, fork.forked_from);
+    assert_eq!(test_util::all_entries(&rt, &fork_id).await, fork_entries);
     assert_eq!(test_util::all_entries(&rt, &worker).await, entries);
     assert_eq!(test_util::all_events(&rt, &worker).await, events);
     assert_eq!(rt.status().await.unwrap().workers, status.workers);
@@ -116,7 +126,7 @@ async fn everything_a_client_can_read_survives_a_restart() {
     assert_eq!(after[..events.len()], events[..]);
     // Listing pages through stored and resident Workers alike.
     let listed = test_util::list_one_by_one(&rt).await;
-    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.len(), 3, "the Worker, the stopped one and the fork");
 }
 
 fn seq(cursor: &str) -> u64 {
@@ -348,7 +358,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap()
@@ -370,13 +380,18 @@ async fn a_version_1_store_is_upgraded_and_its_workers_have_no_metadata() {
     drop(store);
     // Back to the first schema: no metadata column.
     let conn = rusqlite_connection(&path);
-    conn.execute_batch("ALTER TABLE workers DROP COLUMN metadata; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE workers DROP COLUMN metadata;
+         ALTER TABLE workers DROP COLUMN forked_from;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
 
     let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
     let detail = rt.worker(&worker).await.unwrap();
     assert!(detail.summary.metadata.is_empty());
+    assert!(detail.forked_from.is_none());
     let update = yoi_runtime_api::dto::UpdateWorkerRequest {
         display_name: None,
         metadata: Some([("after".to_owned(), Some("upgrade".to_owned()))].into()),

@@ -245,6 +245,7 @@ impl Runtime for LocalCompatRuntime {
         Ok(WorkerDetail {
             summary,
             intent: None,
+            forked_from: None,
         })
     }
 

@@ -32,12 +32,12 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use yoi_runtime_api::dto::RollbackRequest;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, ImplementationKind, InputAcceptance,
     InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage,
     TranscriptQuery, UpdateWorkerRequest, WorkerCounts, WorkerDetail, WorkerListQuery, WorkerPage,
 };
+use yoi_runtime_api::dto::{ForkRequest, RollbackRequest};
 
 use self::follow::{Connector, Refused};
 use self::share::{Joined, Shares};
@@ -488,6 +488,17 @@ impl Runtime for RemoteRuntime {
     ) -> Result<WorkerDetail> {
         // Not repeated: a second rollback would take back more turns.
         let path = Self::worker_path(worker_id, "/rollback");
+        self.call_json(self.request(Method::POST, &path), &request, false)
+            .await
+    }
+
+    async fn fork_worker(
+        &self,
+        worker_id: &WorkerId,
+        request: ForkRequest,
+    ) -> Result<WorkerDetail> {
+        // Not repeated: a second fork would make a second Worker.
+        let path = Self::worker_path(worker_id, "/fork");
         self.call_json(self.request(Method::POST, &path), &request, false)
             .await
     }

@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use yoi_runtime_api::dto::RollbackRequest;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, ImplementationKind, InputAcceptance, InputRequest,
     ProfileList, RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest,
     WorkerDetail, WorkerListQuery, WorkerPage,
 };
+use yoi_runtime_api::dto::{ForkRequest, RollbackRequest};
 use yoi_runtime_api::{
     Capabilities, DynRuntime, EventCursor, EventStream, Operation, Result, RuntimeError, RuntimeId,
     WorkerId,
@@ -331,6 +331,19 @@ impl RuntimeRegistry {
     ) -> Call<'a, WorkerDetail> {
         match self.checked(rid, Operation::UpdateWorker) {
             Ok(runtime) => runtime.update_worker(wid, request),
+            Err(err) => refused(err),
+        }
+    }
+
+    /// Forks a Worker.
+    pub fn fork_worker<'a>(
+        &'a self,
+        rid: &RuntimeId,
+        wid: &'a WorkerId,
+        request: ForkRequest,
+    ) -> Call<'a, WorkerDetail> {
+        match self.checked(rid, Operation::ForkWorker) {
+            Ok(runtime) => runtime.fork_worker(wid, request),
             Err(err) => refused(err),
         }
     }

@@ -55,6 +55,7 @@ macro_rules! require {
     };
 }
 
+mod fork;
 mod inputs;
 mod reads;
 mod rollback;
@@ -63,6 +64,7 @@ pub mod support;
 mod update;
 mod workers;
 
+pub use fork::fork_worker;
 pub use inputs::{
     busy_interrupt, busy_queue, busy_reject, idempotent_retry, input_acceptance, invalid_input,
 };
@@ -151,6 +153,7 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         case!(delete_worker),
         case!(update_worker),
         case!(rollback),
+        case!(fork_worker),
         case!(transcript_bounds, seeded),
         case!(event_cursor_ordering),
         case!(subscribe_resume),

@@ -27,7 +27,7 @@ pub use runtime::{
 };
 pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
 pub use worker::{
-    CreateWorkerRequest, MAX_DISPLAY_NAME_BYTES, MAX_DISPLAY_NAME_CHARS, MAX_INTENT_BYTES,
-    MAX_INTENT_CHARS, ProfileRef, RollbackRequest, UpdateWorkerRequest, WorkerDetail,
-    WorkerListQuery, WorkerPage, WorkerState, WorkerSummary, validate_display_name,
+    CreateWorkerRequest, ForkRequest, ForkedFrom, MAX_DISPLAY_NAME_BYTES, MAX_DISPLAY_NAME_CHARS,
+    MAX_INTENT_BYTES, MAX_INTENT_CHARS, ProfileRef, RollbackRequest, UpdateWorkerRequest,
+    WorkerDetail, WorkerListQuery, WorkerPage, WorkerState, WorkerSummary, validate_display_name,
 };

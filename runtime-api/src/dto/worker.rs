@@ -88,6 +88,47 @@ pub struct WorkerDetail {
     pub summary: WorkerSummary,
     /// What the Worker was created for, if the creator said.
     pub intent: Option<String>,
+    /// The Worker this one was forked from, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<ForkedFrom>,
+}
+
+/// Where a fork came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForkedFrom {
+    /// The Worker forked (in the same Runtime).
+    pub worker_id: WorkerId,
+    /// The source's transcript length at the fork: its entries before this
+    /// index were copied.
+    pub transcript_index: u64,
+}
+
+/// `POST .../workers/{worker_id}/fork`: a new Worker with the same profile
+/// and a copy of the transcript's completed entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForkRequest {
+    /// Copy the entries before this transcript index (default: all).
+    #[serde(default)]
+    pub at: Option<u64>,
+    /// The fork's name (default: its id).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The fork's metadata (default: none).
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+impl ForkRequest {
+    /// Checks the name and metadata.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(name) = &self.display_name {
+            validate_display_name(name)?;
+        }
+        validate_metadata(&self.metadata)
+    }
 }
 
 /// A request to create a Worker.

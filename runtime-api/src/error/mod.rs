@@ -54,6 +54,8 @@ pub enum Operation {
     UpdateWorker,
     /// Taking back a Worker's last turns.
     Rollback,
+    /// Forking a Worker.
+    ForkWorker,
 }
 
 impl Operation {
@@ -74,6 +76,7 @@ impl Operation {
             Self::ListProfiles => "list_profiles",
             Self::UpdateWorker => "update_worker",
             Self::Rollback => "rollback",
+            Self::ForkWorker => "fork_worker",
         }
     }
 }

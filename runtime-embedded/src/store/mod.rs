@@ -21,7 +21,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 use yoi_runtime_api::dto::{
-    EntryStatus, InputAcceptance, Metadata, TranscriptEntry, WorkerCounts, WorkerEvent, WorkerState,
+    EntryStatus, ForkedFrom, InputAcceptance, Metadata, TranscriptEntry, WorkerCounts, WorkerEvent,
+    WorkerState,
 };
 use yoi_runtime_api::{EventCursor, InputId, ProfileName, Timestamp, WorkerId};
 
@@ -108,6 +109,8 @@ pub struct WorkerMeta {
     pub display_name: String,
     /// Its metadata.
     pub metadata: Metadata,
+    /// The Worker it was forked from, if it was.
+    pub forked_from: Option<ForkedFrom>,
     /// Its profile's name.
     pub profile: ProfileName,
     /// Whether the profile was the fallback.

@@ -32,6 +32,7 @@ impl Locked<'_> {
                 profile: worker.profile.name.clone(),
                 fallback: worker.fallback,
                 intent: worker.intent.clone(),
+                forked_from: worker.forked_from.clone(),
                 created_at: worker.created_at,
             })
         });

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, oneshot};
 use yoi_runtime_api::dto::{
-    BusyPolicy, EntryRole, EntryStatus, FailureReason, InputAcceptance, InputRequest, Metadata,
-    ProfileRef, TranscriptEntry, TranscriptPage, WorkerDetail, WorkerEvent, WorkerEventKind,
-    WorkerState, WorkerSummary,
+    BusyPolicy, EntryRole, EntryStatus, FailureReason, ForkedFrom, InputAcceptance, InputRequest,
+    Metadata, ProfileRef, TranscriptEntry, TranscriptPage, WorkerDetail, WorkerEvent,
+    WorkerEventKind, WorkerState, WorkerSummary,
 };
 use yoi_runtime_api::{BusyReason, InputId, Result, RuntimeError, Timestamp, WorkerId};
 
@@ -24,6 +24,7 @@ use crate::backend::{ChatMessage, ChatRequest, ChatRole};
 use crate::context::RuntimeContext;
 use crate::store::Change;
 
+mod fork;
 mod journal;
 mod restore;
 mod rollback;
@@ -82,6 +83,7 @@ pub(crate) struct Worker {
     profile: Arc<Profile>,
     fallback: bool,
     intent: Option<String>,
+    forked_from: Option<ForkedFrom>,
     created_at: Timestamp,
     inner: Mutex<Inner>,
     /// Woken after every change, for subscribers.
@@ -90,6 +92,17 @@ pub(crate) struct Worker {
     last_ticket: AtomicU64,
     /// When the Worker was last used, on the directory's clock.
     pub(crate) last_access: AtomicU64,
+}
+
+/// What a new Worker starts with.
+pub(crate) struct NewWorker {
+    pub(crate) id: WorkerId,
+    pub(crate) display_name: String,
+    pub(crate) metadata: Metadata,
+    pub(crate) profile: Arc<Profile>,
+    pub(crate) fallback: bool,
+    pub(crate) intent: Option<String>,
+    pub(crate) forked_from: Option<ForkedFrom>,
 }
 
 /// A locked Worker. Changes go through its methods so that each one is
@@ -275,25 +288,19 @@ impl Locked<'_> {
 
 impl Worker {
     /// Creates a Worker and records `worker_created`.
-    pub(crate) fn create(
-        shared: &RuntimeContext,
-        id: WorkerId,
-        display_name: String,
-        metadata: Metadata,
-        profile: Arc<Profile>,
-        fallback: bool,
-        intent: Option<String>,
-    ) -> Arc<Self> {
+    pub(crate) fn create(shared: &RuntimeContext, new: NewWorker) -> Arc<Self> {
         let now = Timestamp::now();
+        let display_name = new.display_name;
         let worker = Arc::new(Self {
-            id,
-            profile,
-            fallback,
-            intent,
+            id: new.id,
+            profile: new.profile,
+            fallback: new.fallback,
+            intent: new.intent,
+            forked_from: new.forked_from,
             created_at: now,
             inner: Mutex::new(Inner {
                 display_name: display_name.clone(),
-                metadata,
+                metadata: new.metadata,
                 state: WorkerState::Idle,
                 updated_at: now,
                 transcript: Transcript::new(shared.limits.transcript_budget()),
@@ -368,6 +375,7 @@ impl Worker {
         WorkerDetail {
             summary: self.summary(shared),
             intent: self.intent.clone(),
+            forked_from: self.forked_from.clone(),
         }
     }
 

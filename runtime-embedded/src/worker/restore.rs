@@ -57,6 +57,7 @@ impl Worker {
             profile,
             fallback,
             intent: stored.meta.intent,
+            forked_from: stored.meta.forked_from,
             created_at: stored.meta.created_at,
             inner: Mutex::new(Inner {
                 display_name: stored.meta.display_name,

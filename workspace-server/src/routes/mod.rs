@@ -53,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(workers::cancel_worker))
         .routes(routes!(workers::stop_worker))
         .routes(routes!(workers::rollback))
+        .routes(routes!(workers::fork_worker))
         .routes(routes!(workers::transcript))
         .routes(routes!(events::worker_events))
         .routes(routes!(events::worker_stream))

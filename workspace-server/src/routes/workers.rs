@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use yoi_runtime_api::dto::ForkRequest;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, RollbackRequest, TranscriptPage, UpdateWorkerRequest, WorkerDetail,
     WorkerListQuery, WorkerPage,
@@ -161,6 +162,29 @@ pub(crate) async fn update_worker(
             .update_worker(&runtime_id, &worker_id, request)
             .await?,
     ))
+}
+
+/// A new Worker with this one's profile and a copy of its completed
+/// transcript entries before `at` (default: all; a running turn is not
+/// copied), a fresh event log, and `forked_from` naming the source.
+#[utoipa::path(
+    post,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/fork",
+    tag = "workers",
+    params(WorkerParams),
+    request_body = ForkRequest,
+    responses((status = 201, body = WorkerDetail))
+)]
+pub(crate) async fn fork_worker(
+    State(state): State<AppState>,
+    WorkerPath(runtime_id, worker_id): WorkerPath,
+    ApiJson(request): ApiJson<ForkRequest>,
+) -> Result<(StatusCode, Json<WorkerDetail>), ApiError> {
+    let detail = state
+        .registry()
+        .fork_worker(&runtime_id, &worker_id, request)
+        .await?;
+    Ok((StatusCode::CREATED, Json(detail)))
 }
 
 /// Takes back the last `turns` completed turns: their entries stay in the

@@ -174,7 +174,7 @@ impl Drop for SqliteStore {
 }
 
 const SUMMARY_COLUMNS: &str = "id, display_name, profile, fallback, intent, created_at, state,
-    updated_at, transcript_len, pending_inputs, last_cursor, next_seq, metadata";
+    updated_at, transcript_len, pending_inputs, last_cursor, next_seq, metadata, forked_from";
 
 fn summary_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSummary> {
     let worker_id: WorkerId = id(&row.get::<_, String>(0)?)?;
@@ -187,6 +187,10 @@ fn summary_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSummary> {
             intent: row.get(4)?,
             created_at: timestamp(row.get(5)?)?,
             metadata: from_json(&row.get::<_, String>(12)?)?,
+            forked_from: row
+                .get::<_, Option<String>>(13)?
+                .map(|text| from_json(&text))
+                .transpose()?,
         },
         status: WorkerStatus {
             worker_id,

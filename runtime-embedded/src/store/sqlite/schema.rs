@@ -56,6 +56,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX client_ids_by_order ON client_ids (worker_id, ord);",
     // 2: Worker metadata, a JSON object of string pairs.
     "ALTER TABLE workers ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';",
+    // 3: Where a fork came from (JSON), NULL for other Workers.
+    "ALTER TABLE workers ADD COLUMN forked_from TEXT;",
 ];
 
 /// The schema version this program writes.

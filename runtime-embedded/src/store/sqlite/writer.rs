@@ -123,8 +123,8 @@ impl<'a> Batch<'a, '_> {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO workers (id, display_name, profile, fallback, intent,
                        created_at, state, updated_at, transcript_len, pending_inputs, last_cursor,
-                       next_seq, metadata)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'idle', ?6, 0, 0, NULL, 1, ?7)",
+                       next_seq, metadata, forked_from)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'idle', ?6, 0, 0, NULL, 1, ?7, ?8)",
                 )?
                 .execute(params![
                     meta.worker_id.as_str(),
@@ -134,6 +134,7 @@ impl<'a> Batch<'a, '_> {
                     meta.intent,
                     nanos(&meta.created_at),
                     json(&meta.metadata),
+                    meta.forked_from.as_ref().map(json),
                 ])?;
             }
             Change::Meta {

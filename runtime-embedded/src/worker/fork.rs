@@ -1,0 +1,60 @@
+//! Forking: what a fork copies from its source.
+
+use std::sync::Arc;
+
+use yoi_runtime_api::dto::{EntryStatus, TranscriptEntry};
+use yoi_runtime_api::{Result, RuntimeError};
+
+use super::{Locked, Worker};
+use crate::context::RuntimeContext;
+use crate::profile::Profile;
+
+/// What a fork takes from its source.
+pub(crate) struct ForkSeed {
+    /// The source's completed entries before `at`, oldest first.
+    pub(crate) entries: Vec<TranscriptEntry>,
+    /// Where the copy ends.
+    pub(crate) at: u64,
+    /// The source's profile, which the fork gets too.
+    pub(crate) profile: Arc<Profile>,
+    /// Whether that profile was the source's fallback.
+    pub(crate) fallback: bool,
+}
+
+impl Worker {
+    /// The completed entries before `at` (default: the end), read in one
+    /// critical section; a running turn's entries are not complete, so
+    /// they are not copied. `at` past the end is `invalid_request`.
+    pub(crate) fn fork_seed(&self, shared: &RuntimeContext, at: Option<u64>) -> Result<ForkSeed> {
+        let locked = self.lock(shared);
+        let total = locked.inner.transcript.total();
+        let at = at.unwrap_or(total);
+        if at > total {
+            return Err(RuntimeError::invalid_request(format!(
+                "at {at} is past the end of the transcript ({total} entries)"
+            )));
+        }
+        let entries = locked
+            .inner
+            .transcript
+            .oldest_first()
+            .filter(|e| e.index < at && e.status == EntryStatus::Complete)
+            .cloned()
+            .collect();
+        Ok(ForkSeed {
+            entries,
+            at,
+            profile: self.profile.clone(),
+            fallback: self.fallback,
+        })
+    }
+
+    /// Appends copied `entries` (re-indexed from this Worker's end), in one
+    /// critical section; journaled, without events.
+    pub(crate) fn append_copies(&self, shared: &RuntimeContext, entries: Vec<TranscriptEntry>) {
+        let mut locked: Locked<'_> = self.lock(shared);
+        for entry in entries {
+            locked.push_entry(entry);
+        }
+    }
+}
