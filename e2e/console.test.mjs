@@ -128,6 +128,23 @@ test("chat in the console, reload, stop: the stream ends without reconnecting", 
   await page.locator("#chat-title", { hasText: /^renamed in the browser$/ }).waitFor();
   await page.locator("#workers button", { hasText: "renamed in the browser" }).waitFor();
 
+  // Fork from the first entry: the fork opens with just that entry.
+  const sourceTitle = await page.textContent("#chat-title");
+  await page.locator("#entry-0 .fork").click();
+  await page.locator("#chat-title", { hasNotText: sourceTitle }).waitFor();
+  await page.locator("#entry-0").waitFor();
+  assert.equal(await page.locator(".entry").count(), 1);
+  assert.equal(await page.textContent("#entry-0 .text"), "hello from the browser");
+  // Back to the source for the rest.
+  await page.locator("#workers button", { hasText: "renamed in the browser" }).click();
+  await page.locator("#chat-title", { hasText: /^renamed in the browser$/ }).waitFor();
+  await streamState(page, "live");
+
+  // Take back the last turn: its entries stay, struck through.
+  await page.click("#rollback");
+  await page.locator(".entry.user.rolled_back").waitFor();
+  await page.locator(".entry.assistant.rolled_back").waitFor();
+
   // Stop: the stream ends, and a reload does not start a reconnect loop.
   await page.click("#stop");
   await streamState(page, "stream ended");

@@ -50,6 +50,10 @@ export const api = {
   stop: (runtimeId, workerId) => call("POST", `${workerPath(runtimeId, workerId)}/stop`),
   remove: (runtimeId, workerId) => call("DELETE", workerPath(runtimeId, workerId)),
   update: (runtimeId, workerId, patch) => call("PATCH", workerPath(runtimeId, workerId), patch),
+  rollback: (runtimeId, workerId, turns) =>
+    call("POST", `${workerPath(runtimeId, workerId)}/rollback`, { turns }),
+  fork: (runtimeId, workerId, at) =>
+    call("POST", `${workerPath(runtimeId, workerId)}/fork`, { at }),
   transcript: (runtimeId, workerId, start, limit) =>
     call("GET", `${workerPath(runtimeId, workerId)}/transcript?start=${start}&limit=${limit}`),
   streamUrl: (runtimeId, workerId, after) =>

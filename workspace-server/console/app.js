@@ -242,6 +242,7 @@ function showWorkerState(workerState) {
   $("stop").hidden = !(open?.caps.stop && live);
   $("delete").hidden = !open?.caps.delete_worker;
   $("rename").hidden = !open?.caps.update_worker;
+  $("rollback").hidden = !(open?.caps.rollback && workerState === "idle");
   $("on-busy").querySelector('[value="queue"]').disabled = !open?.caps.busy_queue;
   $("on-busy").querySelector('[value="interrupt"]').disabled = !open?.caps.busy_interrupt;
 }
@@ -273,9 +274,20 @@ $("older").addEventListener("click", async () => {
 function render(entry) {
   const list = $("transcript");
   const id = `entry-${entry.index}`;
-  const node =
-    document.getElementById(id) ??
-    el("li", { id }, el("span", { className: "meta" }), el("span", { className: "text" }));
+  let node = document.getElementById(id);
+  if (!node) {
+    node = el("li", { id }, el("span", { className: "meta" }), el("span", { className: "text" }));
+    if (state.open?.caps.fork_worker) {
+      const fork = el("button", {
+        type: "button",
+        className: "fork",
+        textContent: "Fork from here",
+        title: "A new Worker with this conversation up to and including this entry",
+      });
+      fork.addEventListener("click", () => forkAt(entry.index + 1));
+      node.append(fork);
+    }
+  }
   node.className = `entry ${entry.role} ${entry.status}`;
   node.dataset.index = entry.index;
   node.querySelector(".meta").textContent =
@@ -400,6 +412,28 @@ $("rename-form").addEventListener("submit", async (event) => {
   }
 });
 
+/** Forks the open Worker before transcript index `at`, and opens the fork. */
+async function forkAt(at) {
+  const open = state.open;
+  try {
+    const fork = await api.fork(open.runtimeId, open.workerId, at);
+    await openWorker(fork.runtime_id, fork.worker_id);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+$("rollback").addEventListener("click", async () => {
+  const open = state.open;
+  try {
+    await api.rollback(open.runtimeId, open.workerId, 1);
+    // Redraw from the transcript: the taken-back entries changed status.
+    await loadEntries(open, open.first, PAGE * 4, false);
+  } catch (err) {
+    fail(err);
+  }
+});
+
 $("delete").addEventListener("click", async () => {
   const open = state.open;
   if (!confirm(`Delete ${$("chat-title").textContent} and its transcript?`)) return;
@@ -409,7 +443,7 @@ $("delete").addEventListener("click", async () => {
     state.open = null;
     $("chat-title").textContent = "No Worker selected";
     $("transcript").replaceChildren();
-    for (const id of ["input", "cancel", "stop", "delete", "older", "rename", "rename-form"]) {
+    for (const id of ["input", "cancel", "stop", "delete", "older", "rename", "rename-form", "rollback"]) {
       $(id).hidden = true;
     }
     $("metadata").textContent = "";
