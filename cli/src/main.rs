@@ -123,15 +123,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("yoi: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = async_runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(run(config, bind_env)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,6 +139,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// The Tokio runtime from `builder`, or `None` after saying why not.
+fn async_runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    match builder.enable_all().build() {
+        Ok(runtime) => Some(runtime),
+        Err(err) => {
+            eprintln!("yoi: cannot start the async runtime: {err}");
+            None
+        }
+    }
+}
+
 /// `yoi chat`: warnings only, on stderr, so that stdout is the conversation.
 fn chat(args: yoi::chat::ChatArgs) -> ExitCode {
     tracing_subscriber::fmt()
@@ -155,15 +159,8 @@ fn chat(args: yoi::chat::ChatArgs) -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("yoi: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = async_runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
     };
     let result = runtime.block_on(yoi::chat::run(args));
     // The terminal reader blocks in a thread until the next line; do not

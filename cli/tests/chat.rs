@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Child, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -49,6 +49,27 @@ impl Output {
     }
 }
 
+/// `command` with piped stdin and stdout: the child, its output reader and
+/// its input.
+fn spawn_piped(mut command: std::process::Command) -> (Child, Output, ChildStdin) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let output = Output::of(&mut child);
+    let stdin = child.stdin.take().unwrap();
+    (child, output, stdin)
+}
+
+/// `yoi chat ARGS` on `server`.
+fn chat(server: &Server, args: &[&str]) -> (Child, Output, ChildStdin) {
+    let mut command = yoi();
+    command.args(["chat", "--url", &server.base]).args(args);
+    spawn_piped(command)
+}
+
 fn interrupt(child: &Child) {
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -62,15 +83,7 @@ async fn chat_streams_a_reply_and_ctrl_c_cancels_the_running_turn() {
     let dir = temp_dir("yoi-chat");
     let config = slow_profile_config(&dir, 4_000);
     let server = Server::start(&["--memory", "--config", &config]).await;
-    let mut chat = yoi()
-        .args(["chat", "--url", &server.base, "--profile", "slow"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut output = Output::of(&mut chat);
-    let mut stdin = chat.stdin.take().unwrap();
+    let (mut chat, mut output, mut stdin) = chat(&server, &["--profile", "slow"]);
 
     // A whole turn: the echo arrives in pieces over four seconds.
     writeln!(stdin, "one two three four five six").unwrap();
@@ -138,16 +151,8 @@ async fn chat_attaches_to_a_worker_and_waits_for_replies_at_end_of_input() {
         .await
         .unwrap();
     let worker = created["worker_id"].as_str().unwrap();
-    let mut chat = yoi()
-        .args(["chat", "--url", &server.base, "--worker", worker])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut output = Output::of(&mut chat);
     // Piped input that ends at once: the replies still come before exit.
-    let mut stdin = chat.stdin.take().unwrap();
+    let (mut chat, mut output, mut stdin) = chat(&server, &["--worker", worker]);
     writeln!(stdin, "alpha\nbeta").unwrap();
     drop(stdin);
     output.wait_for("echo: alpha\necho: beta\n");
@@ -189,16 +194,11 @@ async fn in_a_terminal_ctrl_c_is_the_terminals_own_and_ctrl_d_quits() {
         env!("CARGO_BIN_EXE_yoi"),
         server.base
     );
-    let mut chat = std::process::Command::new("script")
+    let mut script = std::process::Command::new("script");
+    script
         .args(["-qefc", &command, "/dev/null"])
-        .env_remove("YOI_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut output = Output::of(&mut chat);
-    let mut terminal = chat.stdin.take().unwrap();
+        .env_remove("YOI_TOKEN");
+    let (mut chat, mut output, mut terminal) = spawn_piped(script);
     output.wait_for("Ctrl-D quits");
     // A typo erased with Backspace (0x7f) by the terminal's line editing.
     terminal.write_all(b"hellp\x7fo there\n").unwrap();

@@ -12,6 +12,18 @@ use yoi_workspace_server::RuntimeRegistry;
 
 const W: &str = "/api/runtimes/backend-internal/workers";
 
+/// The server over one embedded Runtime with these limits.
+async fn app_with_limits(limits: Limits) -> TestApp {
+    let runtime = EmbeddedRuntime::new(EmbeddedOptions {
+        limits,
+        ..EmbeddedOptions::default()
+    })
+    .unwrap();
+    let mut registry = RuntimeRegistry::new();
+    registry.register(Arc::new(runtime)).await.unwrap();
+    TestApp::from_registry(registry, None, 1 << 20)
+}
+
 #[tokio::test]
 async fn malformed_json_is_invalid_request() {
     let app = TestApp::new().await;
@@ -268,17 +280,11 @@ async fn limits_over_the_maximum_are_limit_too_large() {
 #[tokio::test]
 async fn expired_and_foreign_cursors() {
     // An embedded runtime that keeps only 20 events per Worker.
-    let runtime = EmbeddedRuntime::new(EmbeddedOptions {
-        limits: Limits {
-            max_events_per_worker: 20,
-            ..Limits::default()
-        },
-        ..EmbeddedOptions::default()
+    let app = app_with_limits(Limits {
+        max_events_per_worker: 20,
+        ..Limits::default()
     })
-    .unwrap();
-    let mut registry = RuntimeRegistry::new();
-    registry.register(Arc::new(runtime)).await.unwrap();
-    let app = TestApp::from_registry(registry, None, 1 << 20);
+    .await;
     let worker = app.create_worker(None).await;
     // Never issued by this log (as after a restart): expired too.
     for cursor in ["999", "000", "x"] {
@@ -434,17 +440,11 @@ async fn profiles_are_listed_by_name_with_the_default_and_no_endpoint() {
 
 #[tokio::test]
 async fn live_workers_are_capped_with_capacity_exceeded_and_retry_after() {
-    let runtime = EmbeddedRuntime::new(EmbeddedOptions {
-        limits: Limits {
-            max_live_workers: 2,
-            ..Limits::default()
-        },
-        ..EmbeddedOptions::default()
+    let app = app_with_limits(Limits {
+        max_live_workers: 2,
+        ..Limits::default()
     })
-    .unwrap();
-    let mut registry = RuntimeRegistry::new();
-    registry.register(Arc::new(runtime)).await.unwrap();
-    let app = TestApp::from_registry(registry, None, 1 << 20);
+    .await;
     let first = app.create_worker(None).await;
     app.create_worker(None).await;
     let refused = app.post(W, json!({})).await;

@@ -587,14 +587,7 @@ async fn cors_only_when_configured() {
 
 #[tokio::test]
 async fn delete_removes_a_worker_and_local_compat_refuses_it() {
-    let workspace = temp_dir("delete");
-    write_record(
-        &workspace,
-        "local-one",
-        &record("local-one", &workspace),
-        None,
-    );
-    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
+    let app = TestApp::with_local_one("delete").await;
     let worker = app.create_worker(None).await;
     let reply = app
         .post(&format!("{W}/{worker}/input"), json!({ "text": "hi" }))

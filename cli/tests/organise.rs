@@ -5,7 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{EMBEDDED, TestApp, record, temp_dir, write_record};
+use common::{EMBEDDED, TestApp};
 use serde_json::json;
 
 fn patch(uri: &str, content_type: &str, body: serde_json::Value) -> Request<Body> {
@@ -95,14 +95,7 @@ async fn metadata_is_set_at_creation_and_merge_patched() {
 
 #[tokio::test]
 async fn a_read_only_runtime_answers_unsupported_and_the_document_has_patch() {
-    let workspace = temp_dir("organise");
-    write_record(
-        &workspace,
-        "local-one",
-        &record("local-one", &workspace),
-        None,
-    );
-    let app = TestApp::with(Some(&workspace), None, 1 << 20).await;
+    let app = TestApp::with_local_one("organise").await;
     app.request(patch(
         "/api/runtimes/local-compat/workers/local-one",
         "application/merge-patch+json",

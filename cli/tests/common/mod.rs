@@ -101,6 +101,19 @@ impl TestApp {
         }
     }
 
+    /// [`TestApp::with`] over a fresh workspace holding one local record,
+    /// `local-one`, so that local-compat has a Worker.
+    pub async fn with_local_one(label: &str) -> Self {
+        let workspace = temp_dir(label);
+        write_record(
+            &workspace,
+            "local-one",
+            &record("local-one", &workspace),
+            None,
+        );
+        Self::with(Some(&workspace), None, DEFAULT_MAX_BODY_BYTES).await
+    }
+
     pub fn from_registry(
         registry: RuntimeRegistry,
         token: Option<&str>,
