@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::process::{Server, get_json, yoi};
+use common::process::{Server, get_json, post_json, yoi};
 use serde_json::{Value, json};
 use yoi_runtime_api::test_util::temp_dir;
 
@@ -87,21 +87,15 @@ fn help_lists_the_flags() {
     }
 }
 
-async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
-    let reply = client.post(url).json(&body).send().await.unwrap();
-    assert!(reply.status().is_success(), "{}", reply.status());
-    reply.json().await.unwrap()
-}
-
 const RT: &str = "api/runtimes/backend-internal";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_with_memory_old_ids_are_404_and_old_cursors_410() {
     let client = reqwest::Client::new();
     let server = Server::start(&["--memory"]).await;
-    let alice = post(&client, format!("{}/{RT}/workers", server.base), json!({})).await;
+    let alice = post_json(&client, format!("{}/{RT}/workers", server.base), json!({})).await;
     let alice = alice["worker_id"].as_str().unwrap().to_owned();
-    let accepted = post(
+    let accepted = post_json(
         &client,
         format!("{}/{RT}/workers/{alice}/input?wait_ms=5000", server.base),
         json!({ "text": "hi" }),
@@ -117,10 +111,10 @@ async fn after_a_restart_with_memory_old_ids_are_404_and_old_cursors_410() {
         .await
         .unwrap();
     assert_eq!(gone.status(), 404);
-    let bob = post(&client, format!("{}/{RT}/workers", server.base), json!({})).await;
+    let bob = post_json(&client, format!("{}/{RT}/workers", server.base), json!({})).await;
     let bob = bob["worker_id"].as_str().unwrap().to_owned();
     assert_ne!(bob, alice, "an id is never reused");
-    post(
+    post_json(
         &client,
         format!("{}/{RT}/workers/{bob}/input?wait_ms=5000", server.base),
         json!({ "text": "hello" }),
@@ -151,14 +145,14 @@ async fn with_a_data_dir_workers_survive_a_restart() {
     let data = temp_dir("data-dir");
     let data = data.to_str().unwrap();
     let server = Server::start(&["--data-dir", data]).await;
-    let worker = post(
+    let worker = post_json(
         &client,
         format!("{}/{RT}/workers", server.base),
         json!({ "display_name": "kept" }),
     )
     .await;
     let worker = worker["worker_id"].as_str().unwrap().to_owned();
-    let done = post(
+    let done = post_json(
         &client,
         format!("{}/{RT}/workers/{worker}/input?wait_ms=5000", server.base),
         json!({ "text": "remember me" }),
@@ -234,7 +228,7 @@ async fn sigterm_ends_running_turns_writes_everything_and_keeps_the_queue() {
         data.to_str().unwrap(),
     ];
     let server = Server::start(&args).await;
-    let worker = post(
+    let worker = post_json(
         &client,
         format!("{}/{RT}/workers", server.base),
         json!({ "profile": "slow" }),
@@ -242,8 +236,8 @@ async fn sigterm_ends_running_turns_writes_everything_and_keeps_the_queue() {
     .await;
     let worker = worker["worker_id"].as_str().unwrap().to_owned();
     let input = format!("{}/{RT}/workers/{worker}/input", server.base);
-    post(&client, input.clone(), json!({ "text": "cut short" })).await;
-    post(
+    post_json(&client, input.clone(), json!({ "text": "cut short" })).await;
+    post_json(
         &client,
         input,
         json!({ "text": "waits", "on_busy": "queue" }),

@@ -23,6 +23,16 @@ fn parse_error(text: &str) -> String {
     parse(text).unwrap_err().to_string()
 }
 
+/// The error of a file that parses but does not resolve (no environment).
+fn resolve_error(text: &str) -> String {
+    parse(text)
+        .unwrap()
+        .resolve(Overrides::default(), |_| None)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn the_documented_example_starts_as_shipped() {
     let config = parse(EXAMPLE).unwrap();
@@ -186,17 +196,11 @@ fn profile_keys_must_fit_the_backend() {
         err.contains("profile 'e'") && err.contains("base_url"),
         "{err}"
     );
-    let config = parse("[[profiles]]\nname = \"o\"\nbackend = \"openai\"\nmodel = \"m\"").unwrap();
-    let err = config
-        .resolve(Overrides::default(), |_| None)
-        .unwrap_err()
-        .to_string();
+    let err = resolve_error("[[profiles]]\nname = \"o\"\nbackend = \"openai\"\nmodel = \"m\"");
     assert!(err.contains("needs base_url"), "{err}");
-    let config = parse("[[profiles]]\nname = \"o\"\nbackend = \"openai\"\nbase_url = \"http://u:p@h/v1\"\nmodel = \"m\"").unwrap();
-    let err = config
-        .resolve(Overrides::default(), |_| None)
-        .unwrap_err()
-        .to_string();
+    let err = resolve_error(
+        "[[profiles]]\nname = \"o\"\nbackend = \"openai\"\nbase_url = \"http://u:p@h/v1\"\nmodel = \"m\"",
+    );
     assert!(err.contains("credentials"), "{err}");
     let err = parse("[[profiles]]\nname = \"x\"\nbackend = \"magic\"")
         .unwrap_err()
@@ -221,11 +225,7 @@ fn a_missing_key_variable_is_an_error_naming_it() {
 
 #[test]
 fn default_profile_must_exist() {
-    let config = parse("default_profile = \"ghost\"").unwrap();
-    let err = config
-        .resolve(Overrides::default(), |_| None)
-        .unwrap_err()
-        .to_string();
+    let err = resolve_error("default_profile = \"ghost\"");
     assert!(err.contains("ghost"), "{err}");
 }
 
@@ -258,11 +258,7 @@ fn token_file_is_read_and_trimmed() {
     let server = config.resolve(Overrides::default(), |_| None).unwrap();
     assert_eq!(server.token.unwrap().expose_secret(), "s3cret");
     std::fs::write(&path, "\n").unwrap();
-    let config = parse(&format!("token_file = {:?}", path.display().to_string())).unwrap();
-    let err = config
-        .resolve(Overrides::default(), |_| None)
-        .unwrap_err()
-        .to_string();
+    let err = resolve_error(&format!("token_file = {:?}", path.display().to_string()));
     assert!(err.contains("empty"), "{err}");
 }
 
@@ -274,11 +270,7 @@ fn cors_origins_are_checked() {
     let server = config.resolve(Overrides::default(), |_| None).unwrap();
     assert_eq!(server.cors_allowed_origins.len(), 2);
     for bad in ["localhost:5173", "http://host/path", "*", "https://"] {
-        let config = parse(&format!("cors_allowed_origins = [{bad:?}]")).unwrap();
-        let err = config
-            .resolve(Overrides::default(), |_| None)
-            .unwrap_err()
-            .to_string();
+        let err = resolve_error(&format!("cors_allowed_origins = [{bad:?}]"));
         assert!(err.contains("cors_allowed_origins"), "{bad}: {err}");
     }
 }
@@ -296,11 +288,7 @@ fn allowed_hosts_are_bare_names() {
         "*",
         "a b",
     ] {
-        let config = parse(&format!("allowed_hosts = [{bad:?}]")).unwrap();
-        let err = config
-            .resolve(Overrides::default(), |_| None)
-            .unwrap_err()
-            .to_string();
+        let err = resolve_error(&format!("allowed_hosts = [{bad:?}]"));
         assert!(err.contains("allowed_hosts"), "{bad}: {err}");
     }
 }
@@ -391,24 +379,14 @@ fn runtimes_entries_choose_their_store() {
     );
     assert_eq!(store_of(&server.runtimes[1]), "memory");
     // sqlite without a data directory, or on a local-compat entry, is named.
-    let err = parse("[[runtimes]]\nid = \"d\"\nkind = \"embedded\"\nstore = \"sqlite\"")
-        .unwrap()
-        .resolve(Overrides::default(), |_| None)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let err = resolve_error("[[runtimes]]\nid = \"d\"\nkind = \"embedded\"\nstore = \"sqlite\"");
     assert!(
         err.contains("runtime 'd'") && err.contains("data directory"),
         "{err}"
     );
-    let err = parse(
+    let err = resolve_error(
         "[[runtimes]]\nid = \"l\"\nkind = \"local_compat\"\nworkspace = \"/w\"\nstore = \"memory\"",
-    )
-    .unwrap()
-    .resolve(Overrides::default(), |_| None)
-    .map(|_| ())
-    .unwrap_err()
-    .to_string();
+    );
     assert!(
         err.contains("runtime 'l'") && err.contains("store"),
         "{err}"
@@ -456,11 +434,7 @@ fn limits_reach_the_runtime_and_the_listener() {
         ("max_connections = 0", "limits.max_connections"),
         ("header_timeout_ms = 0", "limits.header_timeout_ms"),
     ] {
-        let err = parse(&format!("[limits]\n{text}\n"))
-            .unwrap()
-            .resolve(Overrides::default(), |_| None)
-            .unwrap_err()
-            .to_string();
+        let err = resolve_error(&format!("[limits]\n{text}\n"));
         assert!(err.contains(key), "{text}: {err}");
     }
 }

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{Server, get_json, slow_profile_config};
+use common::process::{Server, get_json, post_json, slow_profile_config};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use yoi_runtime_api::test_util::temp_dir;
@@ -167,15 +167,12 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
     for round in 0..rounds {
         let server = Server::start(&args).await;
         if round % 5 == 0 {
-            let created: Value = client
-                .post(format!("{}/{RT}/workers", server.base))
-                .json(&json!({ "profile": "slow" }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let created = post_json(
+                &client,
+                format!("{}/{RT}/workers", server.base),
+                json!({ "profile": "slow" }),
+            )
+            .await;
             let id = created["worker_id"].as_str().unwrap().to_owned();
             truth.lock().unwrap().workers.push(id);
         }

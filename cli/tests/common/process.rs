@@ -130,6 +130,18 @@ pub fn slow_profile_config(dir: &Path, delay_ms: u64) -> String {
     path.display().to_string()
 }
 
+/// POSTs `body` as JSON to `url`, asserts a success status, and parses
+/// the JSON answer.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let reply = client.post(url).json(&body).send().await.unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    reply.json().await.unwrap()
+}
+
 /// GETs `url` and parses its JSON body.
 pub async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
