@@ -204,6 +204,7 @@ async fn openapi_document_lists_every_route() {
             "/api/runtimes/{runtime_id}/events/stream",
             "/api/runtimes/{runtime_id}/profiles",
             "/api/runtimes/{runtime_id}/workers",
+            "/api/runtimes/{runtime_id}/workers/count",
             "/api/runtimes/{runtime_id}/workers/{worker_id}",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/cancel",
             "/api/runtimes/{runtime_id}/workers/{worker_id}/events",

@@ -47,6 +47,10 @@ pub struct Capabilities {
     /// `fork_worker` works.
     #[serde(default)]
     pub fork_worker: bool,
+    /// `list_workers` takes a filter, a sort order and a cursor, and
+    /// `count_workers` works.
+    #[serde(default)]
+    pub search_workers: bool,
     /// Workers can call tools.
     pub tools: bool,
     /// Workers survive a restart of the Runtime.
@@ -80,6 +84,7 @@ impl Capabilities {
             Operation::UpdateWorker => self.update_worker,
             Operation::Rollback => self.rollback,
             Operation::ForkWorker => self.fork_worker,
+            Operation::SearchWorkers => self.list_workers && self.search_workers,
         }
     }
 

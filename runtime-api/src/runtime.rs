@@ -12,7 +12,8 @@ use crate::dto::ForkRequest;
 use crate::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, InputAcceptance, InputRequest,
     ProfileList, RollbackRequest, RuntimeStatus, RuntimeSummary, TranscriptPage, TranscriptQuery,
-    UpdateWorkerRequest, WorkerDetail, WorkerEvent, WorkerListQuery, WorkerPage,
+    UpdateWorkerRequest, WorkerCount, WorkerDetail, WorkerEvent, WorkerFilter, WorkerListQuery,
+    WorkerPage,
 };
 use crate::error::{Operation, Result, RuntimeError};
 use crate::id::{EventCursor, RuntimeId, WorkerId};
@@ -63,6 +64,14 @@ pub type DynRuntime = dyn Runtime;
 ///   one the log never issued, is `cursor_expired`.
 /// - **Pages** are bounded: a `limit` above the advertised maximum is
 ///   `limit_too_large`, never silently clamped.
+/// - **Finding Workers.** A filter matches a Worker when every condition
+///   holds; [`Runtime::count_workers`] counts exactly what
+///   [`Runtime::list_workers`] pages through. **A paging pass never misses a
+///   Worker that exists throughout it**; with `sort=created_at` it shows it
+///   exactly once, with `sort=updated_at` once, or twice when it is updated
+///   during the pass (the rule is in [`WorkerCursor`](crate::dto::WorkerCursor)'s
+///   module). Cursors use [`WorkerCursor`](crate::dto::WorkerCursor)'s form;
+///   one made for another sort, order or filter is `invalid_request`.
 /// - **Secrets.** Nothing returned by a Runtime contains a socket path, session
 ///   path, store path, credentialed URL, token or provider key.
 #[async_trait]
@@ -79,10 +88,19 @@ pub trait Runtime: Send + Sync + Debug + 'static {
     /// The Runtime's health and Worker counts. Needs no capability.
     async fn status(&self) -> Result<RuntimeStatus>;
 
-    /// A page of Workers, sorted by id. Needs `list_workers`.
+    /// A page of Workers. Needs `list_workers`; a query with a filter,
+    /// another sort or order, or a cursor ([`WorkerListQuery::is_search`])
+    /// also needs `search_workers`. Without one, Workers come in id order
+    /// and `next_after` is set.
     async fn list_workers(&self, query: WorkerListQuery) -> Result<WorkerPage> {
         let _ = query;
         Err(self.unsupported(Operation::ListWorkers))
+    }
+
+    /// How many Workers match `filter`. Needs `search_workers`.
+    async fn count_workers(&self, filter: WorkerFilter) -> Result<WorkerCount> {
+        let _ = filter;
+        Err(self.unsupported(Operation::SearchWorkers))
     }
 
     /// One Worker in full. Needs no capability: every Runtime can show the
@@ -243,6 +261,9 @@ macro_rules! forward_runtime {
             }
             async fn list_workers(&self, query: WorkerListQuery) -> Result<WorkerPage> {
                 (**self).list_workers(query).await
+            }
+            async fn count_workers(&self, filter: WorkerFilter) -> Result<WorkerCount> {
+                (**self).count_workers(filter).await
             }
             async fn worker(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {
                 (**self).worker(worker_id).await

@@ -74,6 +74,7 @@ fn worker_dtos() {
     insta::assert_json_snapshot!(WorkerPage {
         items: vec![summary()],
         next_after: Some("w-0000000001".parse().unwrap()),
+        next_cursor: Some("c1.cam.cbf29ce484222325.0.0.w-0000000001".into()),
     });
     let request: CreateWorkerRequest =
         serde_json::from_str(r#"{"display_name":"A","profile":"default"}"#).unwrap();
@@ -213,6 +214,7 @@ fn query_dtos() {
     insta::assert_json_snapshot!(WorkerListQuery {
         after: Some("w-0000000001".parse().unwrap()),
         limit: Some(10),
+        ..WorkerListQuery::default()
     });
     insta::assert_json_snapshot!(TranscriptQuery {
         start: Some(100),

@@ -24,6 +24,11 @@ impl Timestamp {
             .map(Self)
     }
 
+    /// Nanoseconds since the Unix epoch.
+    pub fn unix_nanos(&self) -> i128 {
+        self.0.unix_timestamp_nanos()
+    }
+
     /// Parses an RFC 3339 timestamp and converts it to UTC.
     pub fn parse_rfc3339(value: &str) -> Option<Self> {
         OffsetDateTime::parse(value, &Rfc3339)

@@ -6,7 +6,7 @@
 //! can all depend on it without depending on each other.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -17,6 +17,7 @@ use yoi_runtime_api::{EventCursor, RuntimeId, Timestamp, WorkerId};
 use crate::ids::{IdGenerator, random_token};
 use crate::log::{Budget, CursorError, EventLog};
 use crate::options::Limits;
+use crate::search::SearchIndex;
 use crate::store::WorkerStore;
 
 /// Shared by a Runtime, its Workers and their turn tasks.
@@ -42,12 +43,20 @@ pub(crate) struct RuntimeContext {
     pub(crate) store: Arc<dyn WorkerStore>,
     /// Whether the store keeps anything (so changes are journaled).
     pub(crate) persist: bool,
+    /// The index for finding Workers, when every Worker is in memory (a
+    /// persistent store answers searches itself).
+    pub(crate) index: Option<SearchIndex>,
+    /// The last time handed out by [`RuntimeContext::now`], in Unix
+    /// nanoseconds.
+    clock: AtomicI64,
 }
 
 impl RuntimeContext {
     pub(crate) fn new(id: RuntimeId, limits: Limits, store: Arc<dyn WorkerStore>) -> Self {
         let epoch: Arc<str> = random_token(6).into();
         Self {
+            index: (!store.persistent()).then(SearchIndex::default),
+            clock: AtomicI64::new(0),
             persist: store.persistent(),
             store,
             id,
@@ -64,6 +73,20 @@ impl RuntimeContext {
             turns: TaskTracker::new(),
             shutting_down: AtomicBool::new(false),
         }
+    }
+
+    /// The current time, later than any this Runtime handed out before:
+    /// `updated_at` values never tie, so they order Workers on their own.
+    pub(crate) fn now(&self) -> Timestamp {
+        let wall = yoi_runtime_api::dto::timestamp_nanos(Timestamp::now());
+        let previous = self
+            .clock
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(wall.max(last.saturating_add(1)))
+            })
+            .unwrap_or(wall);
+        let nanos = wall.max(previous.saturating_add(1));
+        Timestamp::from_unix_nanos(i128::from(nanos)).unwrap_or_else(Timestamp::now)
     }
 
     /// Appends a lifecycle event to the runtime-level log. Called with a

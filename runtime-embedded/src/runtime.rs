@@ -7,8 +7,8 @@ use tokio::sync::Notify;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, FailureCode, FailureReason, ImplementationKind,
     InputAcceptance, InputRequest, ProfileList, RollbackRequest, RuntimeState, RuntimeStatus,
-    RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest, WorkerDetail,
-    WorkerEvent, WorkerListQuery, WorkerPage,
+    RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest, WorkerCount,
+    WorkerDetail, WorkerEvent, WorkerFilter, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::dto::{ForkRequest, ForkedFrom};
 use yoi_runtime_api::{
@@ -221,6 +221,7 @@ impl Runtime for EmbeddedRuntime {
             update_worker: true,
             rollback: true,
             fork_worker: true,
+            search_workers: true,
             tools: false,
             persistent_store: self.shared.persist,
             max_input_bytes: Some(limits.max_input_bytes),
@@ -318,13 +319,11 @@ impl Runtime for EmbeddedRuntime {
             DEFAULT_WORKER_PAGE,
             self.limits().max_worker_page,
         )?;
-        let (items, more) = self.shared.page(query.after, limit as usize).await?;
-        let next_after = if more {
-            items.last().map(|w| w.worker_id.clone())
-        } else {
-            None
-        };
-        Ok(WorkerPage { items, next_after })
+        self.shared.list(query, limit as usize).await
+    }
+
+    async fn count_workers(&self, filter: WorkerFilter) -> Result<WorkerCount> {
+        self.shared.count(filter).await
     }
 
     async fn worker(&self, worker_id: &WorkerId) -> Result<WorkerDetail> {

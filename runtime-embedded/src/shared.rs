@@ -127,6 +127,7 @@ impl Shared {
         let stopped = worker_id.map(|id| (id.clone(), Timestamp::now()));
         for old in self.context.retire(stopped) {
             self.directory.remove(&old);
+            self.unindex(&old);
             if self.persist {
                 let ticket = self.store.record(vec![Change::Deleted {
                     worker_id: old.clone(),
@@ -143,6 +144,7 @@ impl Shared {
             return None;
         }
         self.context.forget_stopped(worker_id);
+        self.unindex(worker_id);
         Some(if self.persist {
             let ticket = self.store.record(vec![Change::Deleted {
                 worker_id: worker_id.clone(),
@@ -152,6 +154,12 @@ impl Shared {
         } else {
             Ticket(0)
         })
+    }
+
+    fn unindex(&self, worker_id: &WorkerId) {
+        if let Some(index) = &self.context.index {
+            index.remove(worker_id);
+        }
     }
 
     /// Every resident Worker.
@@ -168,35 +176,7 @@ impl Shared {
         }
     }
 
-    /// A page of Worker summaries in id order, from the store when it keeps
-    /// Workers (resident ones shown as they are now), from memory otherwise.
-    pub(crate) async fn page(
-        self: &Arc<Self>,
-        after: Option<WorkerId>,
-        limit: usize,
-    ) -> Result<(Vec<WorkerSummary>, bool)> {
-        if !self.persist {
-            let (workers, more) = self.directory.page(after.as_ref(), limit);
-            let items = workers.iter().map(|w| w.summary(&self.context)).collect();
-            return Ok((items, more));
-        }
-        let shared = self.clone();
-        let (stored, more) =
-            tokio::task::spawn_blocking(move || shared.store.page(after.as_ref(), limit))
-                .await
-                .map_err(|e| RuntimeError::internal("listing workers failed", e))?
-                .map_err(|err| self.store_failed(&err))?;
-        let items = stored
-            .into_iter()
-            .map(|s| match self.directory.get(&s.meta.worker_id) {
-                Some(worker) => worker.summary(&self.context),
-                None => self.stored_summary(s),
-            })
-            .collect();
-        Ok((items, more))
-    }
-
-    fn stored_summary(&self, stored: StoredSummary) -> WorkerSummary {
+    pub(crate) fn stored_summary(&self, stored: StoredSummary) -> WorkerSummary {
         WorkerSummary {
             runtime_id: self.id.clone(),
             worker_id: stored.meta.worker_id,

@@ -10,7 +10,7 @@ use yoi_runtime_api::dto::{
     TranscriptQuery, WorkerDetail, WorkerListQuery, WorkerPage, WorkerSummary,
 };
 use yoi_runtime_api::{
-    Capabilities, Result, Runtime, RuntimeError, RuntimeId, WorkerId, resolve_limit,
+    Capabilities, Operation, Result, Runtime, RuntimeError, RuntimeId, WorkerId, resolve_limit,
 };
 
 use crate::catalog::Catalog;
@@ -201,6 +201,13 @@ impl Runtime for LocalCompatRuntime {
     }
 
     async fn list_workers(&self, query: WorkerListQuery) -> Result<WorkerPage> {
+        if query.is_search() {
+            // It lists folders in name order; it cannot filter or sort.
+            return Err(RuntimeError::unsupported(
+                self.id.clone(),
+                Operation::SearchWorkers,
+            ));
+        }
         let limit = resolve_limit(query.limit, DEFAULT_PAGE, MAX_WORKER_PAGE)? as usize;
         let runtime_id = self.id.clone();
         self.blocking(move |source| {
@@ -217,6 +224,7 @@ impl Runtime for LocalCompatRuntime {
                 .collect();
             WorkerPage {
                 next_after: if more { ids.last().cloned() } else { None },
+                next_cursor: None,
                 items,
             }
         })

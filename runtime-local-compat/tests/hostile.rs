@@ -137,6 +137,7 @@ async fn the_list_is_rescanned_only_when_the_folder_changes() {
     let first = answers(rt.list_workers(WorkerListQuery {
         after: None,
         limit: Some(10),
+        ..WorkerListQuery::default()
     }))
     .await
     .unwrap();
@@ -146,6 +147,7 @@ async fn the_list_is_rescanned_only_when_the_folder_changes() {
         answers(rt.list_workers(WorkerListQuery {
             after: first.next_after.clone(),
             limit: Some(10),
+            ..WorkerListQuery::default()
         }))
         .await
         .unwrap();

@@ -35,7 +35,8 @@ use serde::de::DeserializeOwned;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, ImplementationKind, InputAcceptance,
     InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage,
-    TranscriptQuery, UpdateWorkerRequest, WorkerCounts, WorkerDetail, WorkerListQuery, WorkerPage,
+    TranscriptQuery, UpdateWorkerRequest, WorkerCount, WorkerCounts, WorkerDetail, WorkerFilter,
+    WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::dto::{ForkRequest, RollbackRequest};
 
@@ -386,6 +387,16 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
+/// `?a=b&c=d`, percent-encoded, or nothing.
+fn encoded_query(pairs: Vec<(String, String)>) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut out = form_urlencoded::Serializer::new(String::from("?"));
+    out.extend_pairs(pairs);
+    out.finish()
+}
+
 #[async_trait]
 impl Runtime for RemoteRuntime {
     fn id(&self) -> &RuntimeId {
@@ -428,13 +439,12 @@ impl Runtime for RemoteRuntime {
     }
 
     async fn list_workers(&self, q: WorkerListQuery) -> Result<WorkerPage> {
-        let path = format!(
-            "/workers{}",
-            query(&[
-                ("after", q.after.map(|a| a.to_string())),
-                ("limit", q.limit.map(|l| l.to_string())),
-            ])
-        );
+        let path = format!("/workers{}", encoded_query(q.to_query_pairs()));
+        self.call(self.request(Method::GET, &path)).await
+    }
+
+    async fn count_workers(&self, filter: WorkerFilter) -> Result<WorkerCount> {
+        let path = format!("/workers/count{}", encoded_query(filter.to_query_pairs()));
         self.call(self.request(Method::GET, &path)).await
     }
 

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
+use yoi_runtime_api::dto::{WorkerFilter, WorkerListQuery};
 use yoi_runtime_api::{RuntimeError, RuntimeId, WorkerId};
 
 use crate::error::ApiError;
@@ -92,6 +93,41 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
             .map(|q| Self(q.0))
             .map_err(ApiError::from)
     }
+}
+
+/// The query of a Worker list: filter, sort, order, cursor and limit, read
+/// by the contract's own parser (unknown names are `invalid_request`).
+#[derive(Debug)]
+pub struct ListQuery(pub WorkerListQuery);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let pairs = query_pairs(parts);
+        let query =
+            WorkerListQuery::from_query_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+        Ok(Self(query))
+    }
+}
+
+/// The query of a Worker count: a filter only.
+#[derive(Debug)]
+pub struct FilterQuery(pub WorkerFilter);
+
+impl<S: Send + Sync> FromRequestParts<S> for FilterQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let pairs = query_pairs(parts);
+        let filter =
+            WorkerFilter::from_query_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+        Ok(Self(filter))
+    }
+}
+
+fn query_pairs(parts: &Parts) -> Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+    form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).collect()
 }
 
 /// `{runtime_id}` of a path, validated.

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, EventPage, EventQuery, ImplementationKind, InputAcceptance, InputRequest,
-    ProfileList, RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest,
-    WorkerDetail, WorkerListQuery, WorkerPage,
+    ProfileList, RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest, WorkerCount,
+    WorkerDetail, WorkerFilter, WorkerListQuery, WorkerPage,
 };
 use yoi_runtime_api::dto::{ForkRequest, RollbackRequest};
 use yoi_runtime_api::{
@@ -308,8 +308,25 @@ impl RuntimeRegistry {
         rid: &RuntimeId,
         query: WorkerListQuery,
     ) -> Call<'a, WorkerPage> {
-        match self.checked(rid, Operation::ListWorkers) {
+        let operation = if query.is_search() {
+            Operation::SearchWorkers
+        } else {
+            Operation::ListWorkers
+        };
+        match self.checked(rid, operation) {
             Ok(runtime) => runtime.list_workers(query),
+            Err(err) => refused(err),
+        }
+    }
+
+    /// Counts the Workers of one Runtime that match a filter.
+    pub fn count_workers<'a>(
+        &'a self,
+        rid: &RuntimeId,
+        filter: WorkerFilter,
+    ) -> Call<'a, WorkerCount> {
+        match self.checked(rid, Operation::SearchWorkers) {
+            Ok(runtime) => runtime.count_workers(filter),
             Err(err) => refused(err),
         }
     }

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use yoi_runtime_api::dto::{
-    Diagnostic, ImplementationKind, RuntimeState, TranscriptQuery, WorkerCounts, WorkerListQuery,
-    WorkerSummary,
+    Diagnostic, ImplementationKind, RuntimeState, SortOrder, TranscriptQuery, WorkerCounts,
+    WorkerSort, WorkerState, WorkerSummary,
 };
 use yoi_runtime_api::{Capabilities, EventCursor, RuntimeError, RuntimeId, WorkerId};
 
@@ -69,16 +69,21 @@ pub struct AggregatedWorker {
     pub implementation: ImplementationKind,
 }
 
-/// Workers of every Runtime: the first page of each.
+/// Workers of every Runtime, merged by the sort key.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AggregatedWorkers {
-    /// The Workers, by Runtime in registration order, then by id.
+    /// The Workers, in the query's order.
     pub items: Vec<AggregatedWorker>,
-    /// Runtimes that have more Workers than fit; page them through
-    /// `/api/runtimes/{runtime_id}/workers`.
+    /// Pass as `cursor` (with the same filter, sort and order) for the next
+    /// page; absent once every Runtime is paged through.
+    pub next_cursor: Option<String>,
+    /// Runtimes with more Workers to page through.
     pub truncated: Vec<RuntimeId>,
-    /// Runtimes that could not be listed just now.
+    /// Runtimes that could not be listed just now (the next page asks them
+    /// again from where they stood).
     pub unavailable: Vec<RuntimeId>,
+    /// Runtimes left out because they cannot filter or sort.
+    pub skipped: Vec<RuntimeId>,
 }
 
 /// `{runtime_id}` in a path (documentation only; `RuntimePath` extracts).
@@ -103,35 +108,64 @@ pub struct WorkerParams {
     pub worker_id: String,
 }
 
-/// Query of `/api/workers`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+/// Query of `/api/workers` (documentation only; the route reads the query
+/// with the contract's parser). Also takes `metadata.KEY=VALUE` pairs.
+#[derive(Debug, Clone, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct AggregateQuery {
-    /// Workers per Runtime (default 50).
+    /// Workers per page, across Runtimes (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Sort key (default `created_at`).
+    pub sort: Option<WorkerSort>,
+    /// Direction (default `asc`).
+    pub order: Option<SortOrder>,
+    /// Only Workers in these states (repeat, or separate with commas).
+    pub state: Option<Vec<WorkerState>>,
+    /// Only Workers with this profile.
+    pub profile: Option<String>,
 }
 
-/// Query of a Runtime's Worker list. The maximum is the embedded and
-/// local-compat Runtimes' `max_worker_page`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+/// Query of a Runtime's Worker list (documentation only; the route reads
+/// the query with the contract's parser). Also takes `metadata.KEY=VALUE`
+/// pairs. The maximum `limit` is the Runtime's `max_worker_page`.
+#[derive(Debug, Clone, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct WorkersParams {
-    /// List Workers whose id sorts after this one.
-    #[param(value_type = Option<WorkerId>)]
-    pub after: Option<WorkerId>,
     /// At most this many (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    #[param(max_length = 512)]
+    pub cursor: Option<String>,
+    /// List Workers whose id sorts after this one (default sort and order
+    /// only; prefer `cursor`).
+    #[param(value_type = Option<WorkerId>)]
+    pub after: Option<String>,
+    /// Sort key (default `created_at`).
+    pub sort: Option<WorkerSort>,
+    /// Direction (default `asc`).
+    pub order: Option<SortOrder>,
+    /// Only Workers in these states (repeat, or separate with commas).
+    pub state: Option<Vec<WorkerState>>,
+    /// Only Workers with this profile.
+    pub profile: Option<String>,
 }
 
-impl From<WorkersParams> for WorkerListQuery {
-    fn from(p: WorkersParams) -> Self {
-        Self {
-            after: p.after,
-            limit: p.limit,
-        }
-    }
+/// Query of a Worker count (documentation only). Also takes
+/// `metadata.KEY=VALUE` pairs.
+#[derive(Debug, Clone, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FilterParams {
+    /// Only Workers in these states (repeat, or separate with commas).
+    pub state: Option<Vec<WorkerState>>,
+    /// Only Workers with this profile.
+    pub profile: Option<String>,
 }
 
 /// Query of a transcript page. The maximum is the Runtimes'

@@ -60,6 +60,7 @@ mod inputs;
 mod reads;
 mod rollback;
 mod runtime_level;
+mod search;
 pub mod support;
 mod update;
 mod workers;
@@ -71,6 +72,7 @@ pub use inputs::{
 pub use reads::{event_cursor_ordering, seeded_list_detail, subscribe_resume, transcript_bounds};
 pub use rollback::rollback;
 pub use runtime_level::{profile_list, runtime_stream, summary_and_status};
+pub use search::{PassChange, check_paging_pass, page_all, paging_pass, search_workers};
 pub use update::update_worker;
 pub use workers::{
     create_list_detail, delete_worker, fallback_profile, invalid_ids, stop_cancel_idempotent,
@@ -154,6 +156,8 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         case!(update_worker),
         case!(rollback),
         case!(fork_worker),
+        case!(search_workers),
+        case!(paging_pass),
         case!(transcript_bounds, seeded),
         case!(event_cursor_ordering),
         case!(subscribe_resume),

@@ -150,6 +150,7 @@ pub async fn list_one_by_one(rt: &DynRuntime) -> Vec<WorkerSummary> {
             .list_workers(WorkerListQuery {
                 after: after.clone(),
                 limit: Some(1),
+                ..WorkerListQuery::default()
             })
             .await
             .unwrap();

@@ -9,7 +9,9 @@
 mod event;
 mod input;
 mod metadata;
+mod query_string;
 mod runtime;
+mod search;
 mod transcript;
 mod worker;
 
@@ -21,13 +23,18 @@ pub use metadata::{
     MAX_METADATA_KEY_BYTES, MAX_METADATA_PAIRS, MAX_METADATA_VALUE_BYTES, Metadata, MetadataPatch,
     apply_metadata_patch, validate_metadata, validate_metadata_key,
 };
+pub use query_string::MAX_CURSOR_BYTES;
 pub use runtime::{
     Diagnostic, DiagnosticLevel, ImplementationKind, ProfileInfo, ProfileList, RuntimeState,
     RuntimeStatus, RuntimeSummary, WorkerCounts,
+};
+pub use search::{
+    PageKey, PagePhase, PassOrder, SortOrder, WorkerCount, WorkerCursor, WorkerFilter,
+    WorkerListQuery, WorkerPage, WorkerSort, parse_state, state_name, timestamp_nanos,
 };
 pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
 pub use worker::{
     CreateWorkerRequest, ForkRequest, ForkedFrom, MAX_DISPLAY_NAME_BYTES, MAX_DISPLAY_NAME_CHARS,
     MAX_INTENT_BYTES, MAX_INTENT_CHARS, ProfileRef, RollbackRequest, UpdateWorkerRequest,
-    WorkerDetail, WorkerListQuery, WorkerPage, WorkerState, WorkerSummary, validate_display_name,
+    WorkerDetail, WorkerState, WorkerSummary, validate_display_name,
 };

@@ -239,29 +239,6 @@ fn check_text(field: &str, value: &str, max_chars: usize, max_bytes: usize) -> R
     Ok(())
 }
 
-/// Which page of Workers to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct WorkerListQuery {
-    /// List Workers whose id sorts after this one.
-    #[serde(default)]
-    pub after: Option<WorkerId>,
-    /// At most this many (default 50, at most the Runtime's
-    /// `max_worker_page`).
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
-/// A page of Workers, sorted by `worker_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct WorkerPage {
-    /// The Workers on this page.
-    pub items: Vec<WorkerSummary>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<WorkerId>,
-}
-
 /// `POST .../workers/{worker_id}/rollback`: take back the last turns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -56,6 +56,9 @@ pub enum Operation {
     Rollback,
     /// Forking a Worker.
     ForkWorker,
+    /// Listing Workers with a filter, sort order or cursor, or counting
+    /// them.
+    SearchWorkers,
 }
 
 impl Operation {
@@ -77,6 +80,7 @@ impl Operation {
             Self::UpdateWorker => "update_worker",
             Self::Rollback => "rollback",
             Self::ForkWorker => "fork_worker",
+            Self::SearchWorkers => "search_workers",
         }
     }
 }

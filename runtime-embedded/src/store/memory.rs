@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use yoi_runtime_api::Timestamp;
 use yoi_runtime_api::WorkerId;
-use yoi_runtime_api::dto::WorkerCounts;
+use yoi_runtime_api::dto::{PageKey, PassOrder, WorkerCounts, WorkerFilter};
 
 use super::{Change, LoadBounds, StoreError, StoredSummary, StoredWorker, Ticket, WorkerStore};
 
@@ -34,12 +34,18 @@ impl WorkerStore for MemoryStore {
         Ok(None)
     }
 
-    fn page(
+    fn search(
         &self,
-        _: Option<&WorkerId>,
+        _: &PassOrder,
+        _: &WorkerFilter,
+        _: Option<&PageKey>,
         _: usize,
-    ) -> Result<(Vec<StoredSummary>, bool), StoreError> {
-        Ok((Vec::new(), false))
+    ) -> Result<Vec<(PageKey, StoredSummary)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn count(&self, _: &WorkerFilter) -> Result<u64, StoreError> {
+        Ok(0)
     }
 
     fn counts(&self) -> Result<WorkerCounts, StoreError> {

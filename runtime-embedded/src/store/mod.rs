@@ -24,6 +24,7 @@ use yoi_runtime_api::dto::{
     EntryStatus, ForkedFrom, InputAcceptance, Metadata, TranscriptEntry, WorkerCounts, WorkerEvent,
     WorkerState,
 };
+use yoi_runtime_api::dto::{PageKey, PassOrder, WorkerFilter};
 use yoi_runtime_api::{EventCursor, InputId, ProfileName, Timestamp, WorkerId};
 
 pub use memory::MemoryStore;
@@ -208,7 +209,7 @@ pub enum StoreError {
 ///   atomically (all or none survive a crash).
 /// - `durable(ticket)` resolves once everything recorded up to `ticket` is
 ///   durable, or fails if the store cannot get it there.
-/// - Reads (`load`, `page`, ...) may block; the Runtime calls them off the
+/// - Reads (`load`, `search`, ...) may block; the Runtime calls them off the
 ///   async workers. They see every change that is durable, and may see more.
 /// - Retention: a store keeps at most the newest entries, events and client
 ///   ids it was opened with limits for; older ones are deleted.
@@ -230,13 +231,17 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
         worker_id: &WorkerId,
         bounds: LoadBounds,
     ) -> Result<Option<StoredWorker>, StoreError>;
-    /// Up to `limit` Workers after `after`, in id order, and whether more
-    /// follow.
-    fn page(
+    /// Up to `limit` Workers matching `filter` after `after` in the pass's
+    /// order (see `yoi_runtime_api::dto::WorkerCursor`), with their keys.
+    fn search(
         &self,
-        after: Option<&WorkerId>,
+        pass: &PassOrder,
+        filter: &WorkerFilter,
+        after: Option<&PageKey>,
         limit: usize,
-    ) -> Result<(Vec<StoredSummary>, bool), StoreError>;
+    ) -> Result<Vec<(PageKey, StoredSummary)>, StoreError>;
+    /// How many Workers match `filter`.
+    fn count(&self, filter: &WorkerFilter) -> Result<u64, StoreError>;
     /// Workers by state.
     fn counts(&self) -> Result<WorkerCounts, StoreError>;
     /// Workers a crash may have left mid-turn or with queued inputs.

@@ -131,7 +131,8 @@ impl Drop for Locked<'_> {
 impl Locked<'_> {
     fn emit(&mut self, kind: WorkerEventKind) -> yoi_runtime_api::EventCursor {
         self.changed = true;
-        self.inner.updated_at = Timestamp::now();
+        self.inner.updated_at = self.shared.now();
+        self.index(&kind);
         let lifecycle = matches!(
             kind,
             WorkerEventKind::WorkerCreated { .. }
@@ -146,6 +147,29 @@ impl Locked<'_> {
         let cursor = self.inner.log.push(&self.worker.id, kind);
         self.journal_event();
         cursor
+    }
+
+    /// Keeps the memory store's search index in step, in this critical
+    /// section.
+    fn index(&self, kind: &WorkerEventKind) {
+        let Some(index) = &self.shared.index else {
+            return;
+        };
+        let updated = yoi_runtime_api::dto::timestamp_nanos(self.inner.updated_at);
+        match kind {
+            WorkerEventKind::WorkerCreated { .. } => index.insert(
+                &self.worker.id,
+                updated,
+                self.inner.state,
+                self.worker.profile.name.as_str(),
+                &self.inner.metadata,
+            ),
+            WorkerEventKind::WorkerUpdated { .. } => {
+                index.touch(&self.worker.id, updated, self.inner.state);
+                index.set_metadata(&self.worker.id, &self.inner.metadata);
+            }
+            _ => index.touch(&self.worker.id, updated, self.inner.state),
+        }
     }
 
     fn set_state(&mut self, to: WorkerState) {
@@ -289,7 +313,7 @@ impl Locked<'_> {
 impl Worker {
     /// Creates a Worker and records `worker_created`.
     pub(crate) fn create(shared: &RuntimeContext, new: NewWorker) -> Arc<Self> {
-        let now = Timestamp::now();
+        let now = shared.now();
         let display_name = new.display_name;
         let worker = Arc::new(Self {
             id: new.id,

@@ -3,6 +3,7 @@
 //! Handlers are thin: extract and validate, make one registry call, map the
 //! result to a view. Every failure is an [`ApiError`].
 
+mod aggregate;
 mod events;
 mod input;
 mod runtimes;
@@ -42,7 +43,8 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(runtimes::get_runtime))
         .routes(routes!(runtimes::profiles))
         .routes(routes!(runtimes::diagnostics))
-        .routes(routes!(workers::all_workers))
+        .routes(routes!(aggregate::all_workers))
+        .routes(routes!(workers::count_workers))
         .routes(routes!(workers::list_workers, workers::create_worker))
         .routes(routes!(
             workers::get_worker,

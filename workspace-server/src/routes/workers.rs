@@ -5,82 +5,23 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use yoi_runtime_api::dto::ForkRequest;
 use yoi_runtime_api::dto::{
-    CreateWorkerRequest, RollbackRequest, TranscriptPage, UpdateWorkerRequest, WorkerDetail,
-    WorkerListQuery, WorkerPage,
+    CreateWorkerRequest, RollbackRequest, TranscriptPage, UpdateWorkerRequest, WorkerCount,
+    WorkerDetail, WorkerPage,
 };
-use yoi_runtime_api::{Operation, resolve_limit};
 
 use yoi_runtime_api::Problem;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, RuntimePath, WorkerPath};
+use crate::extract::{ApiJson, ApiQuery, FilterQuery, ListQuery, RuntimePath, WorkerPath};
 use crate::state::AppState;
-use crate::views::{
-    AggregateQuery, AggregatedWorker, AggregatedWorkers, RuntimeParams, TranscriptParams,
-    WorkerParams, WorkersParams,
-};
+use crate::views::{FilterParams, RuntimeParams, TranscriptParams, WorkerParams, WorkersParams};
 
-const AGGREGATE_DEFAULT: u32 = 50;
-const AGGREGATE_MAX: u32 = 500;
-
-/// Workers of every Runtime that can list them: the first page of each.
-#[utoipa::path(
-    get,
-    path = "/api/workers",
-    tag = "workers",
-    params(AggregateQuery),
-    responses((status = 200, body = AggregatedWorkers))
-)]
-pub(crate) async fn all_workers(
-    State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<AggregateQuery>,
-) -> Result<Json<AggregatedWorkers>, ApiError> {
-    let limit = resolve_limit(query.limit, AGGREGATE_DEFAULT, AGGREGATE_MAX)?;
-    let mut view = AggregatedWorkers {
-        items: Vec::new(),
-        truncated: Vec::new(),
-        unavailable: Vec::new(),
-    };
-    let registry = state.registry();
-    let answers = registry
-        .fan_out(state.aggregate_deadline(), |entry| {
-            let caps = entry.capabilities();
-            if !caps.supports(Operation::ListWorkers) {
-                // Runtimes that cannot list are left out of the view.
-                return Box::pin(std::future::ready(Ok(None)));
-            }
-            let query = WorkerListQuery {
-                after: None,
-                limit: Some(limit.min(caps.max_worker_page.unwrap_or(limit))),
-            };
-            // Through the registry like every other call.
-            let call = registry.list_workers(entry.id(), query);
-            Box::pin(async move { call.await.map(Some) })
-        })
-        .await;
-    for (entry, answer) in answers {
-        match answer {
-            Ok(None) => {}
-            Ok(Some(page)) => {
-                if page.next_after.is_some() {
-                    view.truncated.push(entry.id().clone());
-                }
-                view.items
-                    .extend(page.items.into_iter().map(|summary| AggregatedWorker {
-                        summary,
-                        implementation: entry.implementation(),
-                    }));
-            }
-            Err(err) => {
-                tracing::warn!(runtime_id = %entry.id(), code = %err.code(), "listing workers failed");
-                view.unavailable.push(entry.id().clone());
-            }
-        }
-    }
-    Ok(Json(view))
-}
-
-/// One Runtime's Workers, paged by id.
+/// One Runtime's Workers: filtered by `state` (repeatable or
+/// comma-separated), `profile` and `metadata.KEY=VALUE` pairs (all must
+/// match; repeat with other keys), sorted by `sort` in `order`, paged by
+/// the opaque `cursor` of the previous page's `next_cursor`. An unknown
+/// query parameter is `invalid_request`. A Runtime without
+/// `search_workers` takes `limit` and `after` only.
 #[utoipa::path(
     get,
     path = "/api/runtimes/{runtime_id}/workers",
@@ -91,13 +32,29 @@ pub(crate) async fn all_workers(
 pub(crate) async fn list_workers(
     State(state): State<AppState>,
     RuntimePath(runtime_id): RuntimePath,
-    ApiQuery(params): ApiQuery<WorkersParams>,
+    ListQuery(query): ListQuery,
 ) -> Result<Json<WorkerPage>, ApiError> {
     Ok(Json(
-        state
-            .registry()
-            .list_workers(&runtime_id, params.into())
-            .await?,
+        state.registry().list_workers(&runtime_id, query).await?,
+    ))
+}
+
+/// How many of a Runtime's Workers match the filter (`state`, `profile`,
+/// `metadata.KEY=VALUE`, as for the list). Needs `search_workers`.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/workers/count",
+    tag = "workers",
+    params(RuntimeParams, FilterParams),
+    responses((status = 200, body = WorkerCount))
+)]
+pub(crate) async fn count_workers(
+    State(state): State<AppState>,
+    RuntimePath(runtime_id): RuntimePath,
+    FilterQuery(filter): FilterQuery,
+) -> Result<Json<WorkerCount>, ApiError> {
+    Ok(Json(
+        state.registry().count_workers(&runtime_id, filter).await?,
     ))
 }
 

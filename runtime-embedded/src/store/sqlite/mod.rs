@@ -3,6 +3,7 @@
 mod codec;
 mod queue;
 mod schema;
+mod search;
 mod writer;
 
 use std::fmt;
@@ -12,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::watch;
-use yoi_runtime_api::dto::{WorkerCounts, WorkerEvent, WorkerState};
+use yoi_runtime_api::dto::{
+    PageKey, PassOrder, WorkerCounts, WorkerEvent, WorkerFilter, WorkerState,
+};
 use yoi_runtime_api::{Timestamp, WorkerId};
 
 use self::codec::{from_json, from_name, id, name, timestamp};
@@ -319,25 +322,18 @@ impl WorkerStore for SqliteStore {
         })
     }
 
-    fn page(
+    fn search(
         &self,
-        after: Option<&WorkerId>,
+        pass: &PassOrder,
+        filter: &WorkerFilter,
+        after: Option<&PageKey>,
         limit: usize,
-    ) -> Result<(Vec<StoredSummary>, bool), StoreError> {
-        self.read(|tx| {
-            let mut items = tx
-                .prepare_cached(&format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM workers WHERE id > ?1 ORDER BY id LIMIT ?2"
-                ))?
-                .query_map(
-                    params![after.map_or("", |a| a.as_str()), limit as i64 + 1],
-                    summary_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let more = items.len() > limit;
-            items.truncate(limit);
-            Ok((items, more))
-        })
+    ) -> Result<Vec<(PageKey, StoredSummary)>, StoreError> {
+        self.read(|tx| search::page(tx, pass, filter, after, limit))
+    }
+
+    fn count(&self, filter: &WorkerFilter) -> Result<u64, StoreError> {
+        self.read(|tx| search::count(tx, filter))
     }
 
     fn counts(&self) -> Result<WorkerCounts, StoreError> {

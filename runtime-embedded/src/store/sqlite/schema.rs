@@ -58,6 +58,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE workers ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';",
     // 3: Where a fork came from (JSON), NULL for other Workers.
     "ALTER TABLE workers ADD COLUMN forked_from TEXT;",
+    // 4: Finding Workers: each metadata pair as a row keyed for lookup by
+    // pair (in worker id order), and indexes for the `updated_at` order and
+    // the profile filter.
+    "CREATE TABLE worker_metadata (
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        worker_id TEXT NOT NULL,
+        PRIMARY KEY (key, value, worker_id)
+     ) WITHOUT ROWID;
+     CREATE INDEX worker_metadata_by_worker ON worker_metadata (worker_id);
+     INSERT INTO worker_metadata (key, value, worker_id)
+        SELECT pair.key, pair.value, workers.id FROM workers, json_each(workers.metadata) AS pair;
+     CREATE INDEX workers_by_updated ON workers (updated_at, id);
+     CREATE INDEX workers_by_profile ON workers (profile, id);",
 ];
 
 /// The schema version this program writes.

@@ -16,7 +16,7 @@ use yoi_runtime_api::WorkerId;
 
 use super::codec::{json, name, nanos};
 use super::queue::Queue;
-use yoi_runtime_api::dto::{TranscriptEntry, WorkerEvent};
+use yoi_runtime_api::dto::{Metadata, TranscriptEntry, WorkerEvent};
 
 use crate::store::{Change, LoadBounds, Ticket, WorkerStatus};
 
@@ -136,6 +136,7 @@ impl<'a> Batch<'a, '_> {
                     json(&meta.metadata),
                     meta.forked_from.as_ref().map(json),
                 ])?;
+                write_pairs(tx, &meta.worker_id, &meta.metadata)?;
             }
             Change::Meta {
                 worker_id,
@@ -150,6 +151,7 @@ impl<'a> Batch<'a, '_> {
                     display_name,
                     json(metadata)
                 ])?;
+                write_pairs(tx, worker_id, metadata)?;
             }
             Change::Summary(status) => {
                 self.summaries
@@ -229,6 +231,7 @@ impl<'a> Batch<'a, '_> {
                     "DELETE FROM entries WHERE worker_id = ?1",
                     "DELETE FROM events WHERE worker_id = ?1",
                     "DELETE FROM client_ids WHERE worker_id = ?1",
+                    "DELETE FROM worker_metadata WHERE worker_id = ?1",
                 ] {
                     tx.prepare_cached(table)?
                         .execute(params![worker_id.as_str()])?;
@@ -349,5 +352,22 @@ fn write_append(
 ) -> rusqlite::Result<()> {
     tx.prepare_cached("UPDATE entries SET text = text || ?3 WHERE worker_id = ?1 AND idx = ?2")?
         .execute(params![worker_id.as_str(), index as i64, text])?;
+    Ok(())
+}
+
+/// Replaces a Worker's rows in `worker_metadata`.
+fn write_pairs(
+    tx: &rusqlite::Transaction<'_>,
+    worker_id: &WorkerId,
+    metadata: &Metadata,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM worker_metadata WHERE worker_id = ?1")?
+        .execute(params![worker_id.as_str()])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO worker_metadata (key, value, worker_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for (key, value) in metadata {
+        insert.execute(params![key, value, worker_id.as_str()])?;
+    }
     Ok(())
 }
