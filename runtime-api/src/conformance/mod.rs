@@ -72,7 +72,9 @@ pub use inputs::{
 pub use reads::{event_cursor_ordering, seeded_list_detail, subscribe_resume, transcript_bounds};
 pub use rollback::rollback;
 pub use runtime_level::{profile_list, runtime_stream, summary_and_status};
-pub use search::{PassChange, check_paging_pass, page_all, paging_pass, search_workers};
+pub use search::{
+    PassChange, PassFilter, check_paging_pass, page_all, paging_pass, search_workers,
+};
 pub use update::update_worker;
 pub use workers::{
     create_list_detail, delete_worker, fallback_profile, invalid_ids, stop_cancel_idempotent,
