@@ -1,0 +1,233 @@
+//! Finding Workers over HTTP: filters, sort orders, cursors and counts on a
+//! Runtime's list, and the merged `/api/workers` with its composite cursor.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use common::{EMBEDDED, TestApp};
+use serde_json::{Value, json};
+use yoi_workspace_server::RuntimeRegistry;
+
+const LOCAL: &str = "local-compat";
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["worker_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every Worker of a paging pass over `uri` (which has a query already),
+/// following `next_cursor`.
+async fn page_all(app: &TestApp, uri: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page_uri = match &next {
+            Some(cursor) => format!("{uri}&cursor={cursor}"),
+            None => uri.to_owned(),
+        };
+        let page = app.get(&page_uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{page_uri}: {}", page.text);
+        seen.extend(page.json["items"].as_array().unwrap().iter().cloned());
+        match page.json["next_cursor"].as_str() {
+            // Cursors are URL-safe as they are.
+            Some(cursor) => next = Some(cursor.to_owned()),
+            None => return seen,
+        }
+        assert!(seen.len() < 1000, "the pass does not end");
+    }
+}
+
+async fn create(app: &TestApp, runtime_id: &str, metadata: Value) -> String {
+    let reply = app
+        .post(
+            &format!("/api/runtimes/{runtime_id}/workers"),
+            json!({ "metadata": metadata }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    reply.json["worker_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_runtime_list_filters_sorts_pages_and_counts() {
+    let app = TestApp::with_local_one("search-http").await;
+    let workers = format!("/api/runtimes/{EMBEDDED}/workers");
+    let mut apollo = Vec::new();
+    for n in 0..5 {
+        let project = if n % 2 == 0 { "apollo" } else { "gemini" };
+        let id = create(&app, EMBEDDED, json!({ "project": project, "n": n.to_string() })).await;
+        if project == "apollo" {
+            apollo.push(id);
+        }
+    }
+    let found = page_all(&app, &format!("{workers}?metadata.project=apollo&limit=1")).await;
+    let found_ids: Vec<&str> = found.iter().map(|w| w["worker_id"].as_str().unwrap()).collect();
+    assert_eq!(found_ids, apollo);
+    let count = app
+        .get(&format!("{workers}/count?metadata.project=apollo&state=idle,stopped"))
+        .await;
+    assert_eq!(count.status, StatusCode::OK, "{}", count.text);
+    assert_eq!(count.json, json!({ "count": 3 }));
+    let two_pairs = app
+        .get(&format!("{workers}?metadata.project=apollo&metadata.n=2"))
+        .await;
+    assert_eq!(ids(&two_pairs.json), vec![apollo[1].clone()]);
+
+    // Newest first: the last one created, then after an update, that one.
+    let desc = app
+        .get(&format!("{workers}?metadata.project=apollo&sort=updated_at&order=desc"))
+        .await;
+    assert_eq!(ids(&desc.json)[0], apollo[2]);
+    let renamed = app
+        .send(
+            Method::PATCH,
+            &format!("{workers}/{}", apollo[0]),
+            Some(json!({ "display_name": "first, touched" })),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    let desc = app
+        .get(&format!("{workers}?metadata.project=apollo&sort=updated_at&order=desc"))
+        .await;
+    assert_eq!(ids(&desc.json)[0], apollo[0]);
+
+    // Unknown names and bad values are refused, not ignored.
+    for query in [
+        "projet=apollo",
+        "metadata.bad%20key=x",
+        "sort=name",
+        "order=up",
+        "state=sleeping",
+        "limit=1&limit=2",
+        "cursor=c1.nonsense",
+    ] {
+        let reply = app.get(&format!("{workers}?{query}")).await;
+        reply.assert_problem(400, "invalid_request");
+    }
+    app.get(&format!("{workers}/count?limit=1"))
+        .await
+        .assert_problem(400, "invalid_request");
+    // A cursor is tied to its query.
+    let first = app
+        .get(&format!("{workers}?metadata.project=apollo&limit=1"))
+        .await;
+    let cursor = first.json["next_cursor"].as_str().unwrap();
+    app.get(&format!("{workers}?metadata.project=gemini&cursor={cursor}"))
+        .await
+        .assert_problem(400, "invalid_request");
+
+    // local-compat lists, but cannot filter or count.
+    let local = format!("/api/runtimes/{LOCAL}/workers");
+    assert_eq!(app.get(&local).await.status, StatusCode::OK);
+    app.get(&format!("{local}?state=idle"))
+        .await
+        .assert_problem(501, "unsupported_operation");
+    app.get(&format!("{local}/count"))
+        .await
+        .assert_problem(501, "unsupported_operation");
+
+    // The merged list leaves it out of a filtered list and says so.
+    let merged = app.get("/api/workers?metadata.project=apollo").await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
+    assert_eq!(merged.json["skipped"], json!([LOCAL]));
+    assert_eq!(ids(&merged.json), apollo);
+    let unfiltered = app.get("/api/workers").await;
+    assert_eq!(unfiltered.json["skipped"], json!([]));
+    assert!(ids(&unfiltered.json).contains(&"local-one".to_owned()));
+}
+
+#[tokio::test]
+async fn all_workers_merges_runtimes_under_one_cursor() {
+    let mut registry = RuntimeRegistry::new();
+    for id in ["alpha", "beta"] {
+        registry
+            .register(Arc::new(common::embedded(id)))
+            .await
+            .unwrap();
+    }
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    let mut made: Vec<(String, String)> = Vec::new();
+    for n in 0..11 {
+        let runtime_id = if n % 3 == 0 { "beta" } else { "alpha" };
+        let id = create(&app, runtime_id, json!({ "pass": "one" })).await;
+        made.push((runtime_id.to_owned(), id));
+    }
+    for (sort, order) in [
+        ("created_at", "asc"),
+        ("created_at", "desc"),
+        ("updated_at", "asc"),
+        ("updated_at", "desc"),
+    ] {
+        let uri = format!("/api/workers?metadata.pass=one&limit=3&sort={sort}&order={order}");
+        let seen = page_all(&app, &uri).await;
+        let mut times: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for worker in &seen {
+            let key = (
+                worker["runtime_id"].as_str().unwrap().to_owned(),
+                worker["worker_id"].as_str().unwrap().to_owned(),
+            );
+            *times.entry(key).or_default() += 1;
+        }
+        for pair in &made {
+            assert_eq!(times.get(pair), Some(&1), "{sort} {order}: {pair:?}");
+        }
+        assert_eq!(seen.len(), made.len(), "{sort} {order}");
+        if sort == "created_at" {
+            // Ids are made in creation order, so the merged order is
+            // creation order across both Runtimes.
+            let order_seen: Vec<&str> = seen.iter().map(|w| w["worker_id"].as_str().unwrap()).collect();
+            let mut expected: Vec<&str> = made.iter().map(|(_, id)| id.as_str()).collect();
+            if order == "desc" {
+                expected.reverse();
+            }
+            assert_eq!(order_seen, expected, "{sort} {order}");
+        }
+    }
+
+    // Changes between pages: every Worker there throughout is shown once.
+    let uri = "/api/workers?metadata.pass=one&limit=4";
+    let first = app.get(uri).await;
+    let mut seen = ids(&first.json);
+    let mut cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
+    let late = create(&app, "alpha", json!({ "pass": "one" })).await;
+    let (gone_runtime, gone) = made.last().unwrap().clone();
+    let deleted = app
+        .send(
+            Method::DELETE,
+            &format!("/api/runtimes/{gone_runtime}/workers/{gone}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    loop {
+        let page = app.get(&format!("{uri}&cursor={cursor}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        seen.extend(ids(&page.json));
+        match page.json["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    for (_, id) in &made[..made.len() - 1] {
+        assert_eq!(seen.iter().filter(|s| *s == id).count(), 1, "{id}");
+    }
+    assert!(!seen.contains(&gone));
+    assert_eq!(seen.iter().filter(|s| **s == late).count(), 1);
+    let count_alpha = app.get("/api/runtimes/alpha/workers/count?metadata.pass=one").await;
+    assert_eq!(count_alpha.json["count"], json!(made.iter().filter(|(r, _)| r == "alpha").count() + 1 - usize::from(gone_runtime == "alpha")));
+
+    // A composite cursor is tied to its query too.
+    app.get(&format!("/api/workers?sort=updated_at&cursor={cursor}"))
+        .await
+        .assert_problem(400, "invalid_request");
+    app.get("/api/workers?after=w-1")
+        .await
+        .assert_problem(400, "invalid_request");
+}
