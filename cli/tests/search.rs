@@ -62,16 +62,26 @@ async fn a_runtime_list_filters_sorts_pages_and_counts() {
     let mut apollo = Vec::new();
     for n in 0..5 {
         let project = if n % 2 == 0 { "apollo" } else { "gemini" };
-        let id = create(&app, EMBEDDED, json!({ "project": project, "n": n.to_string() })).await;
+        let id = create(
+            &app,
+            EMBEDDED,
+            json!({ "project": project, "n": n.to_string() }),
+        )
+        .await;
         if project == "apollo" {
             apollo.push(id);
         }
     }
     let found = page_all(&app, &format!("{workers}?metadata.project=apollo&limit=1")).await;
-    let found_ids: Vec<&str> = found.iter().map(|w| w["worker_id"].as_str().unwrap()).collect();
+    let found_ids: Vec<&str> = found
+        .iter()
+        .map(|w| w["worker_id"].as_str().unwrap())
+        .collect();
     assert_eq!(found_ids, apollo);
     let count = app
-        .get(&format!("{workers}/count?metadata.project=apollo&state=idle,stopped"))
+        .get(&format!(
+            "{workers}/count?metadata.project=apollo&state=idle,stopped"
+        ))
         .await;
     assert_eq!(count.status, StatusCode::OK, "{}", count.text);
     assert_eq!(count.json, json!({ "count": 3 }));
@@ -82,7 +92,9 @@ async fn a_runtime_list_filters_sorts_pages_and_counts() {
 
     // Newest first: the last one created, then after an update, that one.
     let desc = app
-        .get(&format!("{workers}?metadata.project=apollo&sort=updated_at&order=desc"))
+        .get(&format!(
+            "{workers}?metadata.project=apollo&sort=updated_at&order=desc"
+        ))
         .await;
     assert_eq!(ids(&desc.json)[0], apollo[2]);
     let renamed = app
@@ -94,7 +106,9 @@ async fn a_runtime_list_filters_sorts_pages_and_counts() {
         .await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
     let desc = app
-        .get(&format!("{workers}?metadata.project=apollo&sort=updated_at&order=desc"))
+        .get(&format!(
+            "{workers}?metadata.project=apollo&sort=updated_at&order=desc"
+        ))
         .await;
     assert_eq!(ids(&desc.json)[0], apollo[0]);
 
@@ -119,9 +133,11 @@ async fn a_runtime_list_filters_sorts_pages_and_counts() {
         .get(&format!("{workers}?metadata.project=apollo&limit=1"))
         .await;
     let cursor = first.json["next_cursor"].as_str().unwrap();
-    app.get(&format!("{workers}?metadata.project=gemini&cursor={cursor}"))
-        .await
-        .assert_problem(400, "invalid_request");
+    app.get(&format!(
+        "{workers}?metadata.project=gemini&cursor={cursor}"
+    ))
+    .await
+    .assert_problem(400, "invalid_request");
 
     // local-compat lists, but cannot filter or count.
     let local = format!("/api/runtimes/{LOCAL}/workers");
@@ -182,7 +198,10 @@ async fn all_workers_merges_runtimes_under_one_cursor() {
         if sort == "created_at" {
             // Ids are made in creation order, so the merged order is
             // creation order across both Runtimes.
-            let order_seen: Vec<&str> = seen.iter().map(|w| w["worker_id"].as_str().unwrap()).collect();
+            let order_seen: Vec<&str> = seen
+                .iter()
+                .map(|w| w["worker_id"].as_str().unwrap())
+                .collect();
             let mut expected: Vec<&str> = made.iter().map(|(_, id)| id.as_str()).collect();
             if order == "desc" {
                 expected.reverse();
@@ -220,8 +239,16 @@ async fn all_workers_merges_runtimes_under_one_cursor() {
     }
     assert!(!seen.contains(&gone));
     assert_eq!(seen.iter().filter(|s| **s == late).count(), 1);
-    let count_alpha = app.get("/api/runtimes/alpha/workers/count?metadata.pass=one").await;
-    assert_eq!(count_alpha.json["count"], json!(made.iter().filter(|(r, _)| r == "alpha").count() + 1 - usize::from(gone_runtime == "alpha")));
+    let count_alpha = app
+        .get("/api/runtimes/alpha/workers/count?metadata.pass=one")
+        .await;
+    assert_eq!(
+        count_alpha.json["count"],
+        json!(
+            made.iter().filter(|(r, _)| r == "alpha").count() + 1
+                - usize::from(gone_runtime == "alpha")
+        )
+    );
 
     // A composite cursor is tied to its query too.
     app.get(&format!("/api/workers?sort=updated_at&cursor={cursor}"))

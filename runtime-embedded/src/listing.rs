@@ -97,6 +97,9 @@ impl Shared {
                 .collect();
             return Ok((found, more));
         }
+        // Read your writes: a Worker just stopped or renamed is found as it
+        // is now, not as the last group commit left it.
+        self.durable(self.store.recorded()).await?;
         let shared = self.clone();
         let mut stored = tokio::task::spawn_blocking(move || {
             shared
@@ -129,6 +132,7 @@ impl Shared {
                 count: index.count(&filter),
             });
         }
+        self.durable(self.store.recorded()).await?;
         let shared = self.clone();
         let count = tokio::task::spawn_blocking(move || shared.store.count(&filter))
             .await

@@ -138,7 +138,10 @@ impl SearchIndex {
         if filter.is_empty() {
             return tables.rows.len() as u64;
         }
+        let conditions = filter.metadata.len() + usize::from(filter.profile.is_some());
         match tables.driving_set(filter) {
+            // The set is the answer when it is the only condition.
+            Some(ids) if conditions == 1 && filter.state.is_empty() => ids.len() as u64,
             Some(ids) => ids.iter().filter(|id| tables.matches(id, filter)).count() as u64,
             None => tables
                 .rows
@@ -159,8 +162,23 @@ impl SearchIndex {
     ) -> (Vec<PageKey>, bool) {
         let tables = self.tables();
         let mut keys = match tables.driving_set(filter) {
-            // A profile or metadata pair narrows the Workers to a set:
-            // sort the matching ones.
+            // A profile or metadata pair narrows the Workers to a set in
+            // id order: walk it from the cursor.
+            Some(ids) if pass.sort == WorkerSort::CreatedAt => {
+                let bound = after.map_or(Bound::Unbounded, |k| Bound::Excluded(&k.worker_id));
+                let range: Box<dyn Iterator<Item = &WorkerId>> = match pass.order {
+                    SortOrder::Asc => Box::new(ids.range::<WorkerId, _>((bound, Bound::Unbounded))),
+                    SortOrder::Desc => {
+                        Box::new(ids.range::<WorkerId, _>((Bound::Unbounded, bound)).rev())
+                    }
+                };
+                range
+                    .filter(|id| tables.matches(id, filter))
+                    .take(limit + 1)
+                    .map(|id| pass.key(id, 0))
+                    .collect()
+            }
+            // Sorted otherwise: sort the matching ones.
             Some(ids) => {
                 let keys = ids
                     .iter()

@@ -358,7 +358,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap()
@@ -366,7 +366,16 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(tables, ["client_ids", "entries", "events", "workers"]);
+        assert_eq!(
+            tables,
+            [
+                "client_ids",
+                "entries",
+                "events",
+                "worker_metadata",
+                "workers"
+            ]
+        );
     }
 }
 
@@ -381,7 +390,10 @@ async fn a_version_1_store_is_upgraded_and_its_workers_have_no_metadata() {
     // Back to the first schema: no metadata column.
     let conn = rusqlite_connection(&path);
     conn.execute_batch(
-        "ALTER TABLE workers DROP COLUMN metadata;
+        "DROP TABLE worker_metadata;
+         DROP INDEX workers_by_updated;
+         DROP INDEX workers_by_profile;
+         ALTER TABLE workers DROP COLUMN metadata;
          ALTER TABLE workers DROP COLUMN forked_from;
          PRAGMA user_version = 1;",
     )
@@ -398,4 +410,45 @@ async fn a_version_1_store_is_upgraded_and_its_workers_have_no_metadata() {
     };
     let updated = rt.update_worker(&worker, update).await.unwrap();
     assert_eq!(updated.summary.metadata["after"], "upgrade");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_store_is_upgraded_and_its_metadata_found() {
+    let path = db("upgrade-3");
+    let (rt, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let request = yoi_runtime_api::dto::CreateWorkerRequest {
+        metadata: [("project".to_owned(), "apollo".to_owned())].into(),
+        ..yoi_runtime_api::dto::CreateWorkerRequest::default()
+    };
+    let worker = rt.create_worker(request).await.unwrap().summary.worker_id;
+    test_util::create(&rt, None).await;
+    drop(rt);
+    store.close();
+    drop(store);
+    // Back to version 3: metadata only in the JSON column.
+    let conn = rusqlite_connection(&path);
+    conn.execute_batch(
+        "DROP TABLE worker_metadata;
+         DROP INDEX workers_by_updated;
+         DROP INDEX workers_by_profile;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let filter = yoi_runtime_api::dto::WorkerFilter {
+        metadata: [("project".to_owned(), "apollo".to_owned())].into(),
+        ..Default::default()
+    };
+    let page = rt
+        .list_workers(yoi_runtime_api::dto::WorkerListQuery {
+            filter: filter.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let found: Vec<_> = page.items.iter().map(|s| s.worker_id.clone()).collect();
+    assert_eq!(found, vec![worker]);
+    assert_eq!(rt.count_workers(filter).await.unwrap().count, 1);
 }

@@ -221,6 +221,8 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
     fn persistent(&self) -> bool;
     /// Queues `changes` of one Worker's critical section.
     fn record(&self, changes: Vec<Change>) -> Ticket;
+    /// The ticket of the newest record (durable or not).
+    fn recorded(&self) -> Ticket;
     /// Whether `ticket` is durable already.
     fn is_durable(&self, ticket: Ticket) -> bool;
     /// Waits until `ticket` is durable.

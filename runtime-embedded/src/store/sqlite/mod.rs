@@ -222,6 +222,10 @@ impl WorkerStore for SqliteStore {
         self.queue.push(changes).unwrap_or(Ticket(u64::MAX))
     }
 
+    fn recorded(&self) -> Ticket {
+        self.queue.last()
+    }
+
     fn is_durable(&self, ticket: Ticket) -> bool {
         self.progress.borrow().durable >= ticket
     }

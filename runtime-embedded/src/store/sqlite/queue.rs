@@ -59,6 +59,11 @@ impl Queue {
         Some(ticket)
     }
 
+    /// The last ticket handed out.
+    pub(super) fn last(&self) -> Ticket {
+        self.lock().last
+    }
+
     /// Asks the writer to commit what is queued now.
     pub(super) fn urge(&self) {
         let mut state = self.lock();

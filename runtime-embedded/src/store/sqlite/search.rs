@@ -88,6 +88,16 @@ pub(super) fn count(
     tx: &rusqlite::Transaction<'_>,
     filter: &WorkerFilter,
 ) -> rusqlite::Result<u64> {
+    if let [(key, value)] = filter.metadata.iter().collect::<Vec<_>>()[..]
+        && filter.state.is_empty()
+        && filter.profile.is_none()
+    {
+        // One pair alone: its rows are the answer.
+        return tx
+            .prepare_cached("SELECT COUNT(*) FROM worker_metadata WHERE key = ?1 AND value = ?2")?
+            .query_row(rusqlite::params![key, value], |row| row.get::<_, i64>(0))
+            .map(|n| n as u64);
+    }
     let query = Query::new(filter);
     let sql = format!(
         "SELECT COUNT(*) FROM {}{}",
