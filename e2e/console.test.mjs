@@ -161,6 +161,60 @@ test("chat in the console, reload, stop: the stream ends without reconnecting", 
   await page.close();
 });
 
+test("find Workers by metadata and state, and page with More", async () => {
+  const server = await startServer();
+  const workers = "/api/runtimes/backend-internal/workers";
+  const made = await Promise.all(
+    Array.from({ length: 52 }, (_, n) =>
+      api(server, "POST", workers, { display_name: `many ${n}`, metadata: { project: "many" } }),
+    ),
+  );
+  assert.ok(made.every((r) => r.status === 201));
+  const apollo = await api(server, "POST", workers, {
+    display_name: "apollo notes",
+    metadata: { project: "apollo", team: "a" },
+  });
+  assert.equal(apollo.status, 201);
+  const page = await browser.newPage();
+  await page.goto(server.base + "/");
+  await page.waitForSelector("#console:not([hidden])");
+
+  await page.fill("#filter-metadata", "project=apollo team=a");
+  await page.click("#filter button[type=submit]");
+  await page.locator("#workers button", { hasText: "apollo notes" }).waitFor();
+  assert.equal(await page.locator("#workers button").count(), 1);
+  assert.equal(await page.isVisible("#workers-more"), false);
+
+  // Stopped only: none yet; then stop it and find it.
+  await page.selectOption("#filter-state", "stopped");
+  await page.click("#filter button[type=submit]");
+  await page.locator("#workers li", { hasText: "No Worker matches." }).waitFor();
+  const stop = await api(server, "POST", `${workers}/${apollo.json.worker_id}/stop`, undefined);
+  assert.equal(stop.status, 200);
+  await page.click("#filter button[type=submit]");
+  await page.locator("#workers button", { hasText: "apollo notes" }).waitFor();
+
+  // 52 matches: a page of 50, then More brings the last two, each once.
+  await page.selectOption("#filter-state", "");
+  await page.fill("#filter-metadata", "project=many");
+  await page.selectOption("#filter-order", "created_at:desc");
+  await page.click("#filter button[type=submit]");
+  await page.locator("#workers-more:not([hidden])").waitFor();
+  assert.equal(await page.locator("#workers button").count(), 50);
+  assert.match(await page.textContent("#workers li:first-child button"), /^many \d+ · idle$/);
+  await page.click("#workers-more");
+  await page.locator("#workers-more[hidden]").waitFor({ state: "attached" });
+  const names = await page.locator("#workers button").allTextContents();
+  assert.equal(names.length, 52);
+  assert.equal(new Set(names).size, 52);
+
+  // A filter that is not key=value is explained, not sent.
+  await page.fill("#filter-metadata", "apollo");
+  await page.click("#filter button[type=submit]");
+  await page.locator("#notice", { hasText: "key=value" }).waitFor();
+  await page.close();
+});
+
 test("with a token: sign in through the form, chat, sign out", async () => {
   const server = await startServer(["--token-file", join(dir, "token")]);
   const page = await browser.newPage();

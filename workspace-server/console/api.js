@@ -40,7 +40,8 @@ export const api = {
   runtimes: () => call("GET", "/api/runtimes"),
   diagnostics: () => call("GET", "/api/diagnostics"),
   profiles: (runtimeId) => call("GET", `/api/runtimes/${enc(runtimeId)}/profiles`),
-  workers: () => call("GET", "/api/workers"),
+  /** `params`: a URLSearchParams of filters, sort, order and cursor. */
+  workers: (params) => call("GET", `/api/workers?${params ?? ""}`),
   worker: (runtimeId, workerId) => call("GET", workerPath(runtimeId, workerId)),
   create: (runtimeId, request) =>
     call("POST", `/api/runtimes/${enc(runtimeId)}/workers`, request),

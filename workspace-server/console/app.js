@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   runtimes: new Map(), // runtime_id -> RuntimeView
   open: null, // { runtimeId, workerId, caps, entries: Map, first, source, fromSnapshot: Set }
+  workersCursor: null, // next_cursor of the Worker list's last page
 };
 
 function notice(text, isError = false) {
@@ -79,6 +80,7 @@ $("sign-out").addEventListener("click", async () => {
 const CAPABILITY_FLAGS = [
   "create_worker", "send_input", "busy_queue", "busy_interrupt", "stop", "cancel",
   "delete_worker", "transcript", "events_subscribe", "persistent_store", "list_profiles",
+  "update_worker", "rollback", "fork_worker", "search_workers",
 ];
 
 async function loadRuntimes() {
@@ -148,11 +150,36 @@ $("diagnostics-box").addEventListener("toggle", async (event) => {
 
 // ---- Workers ----
 
-async function loadWorkers() {
-  const list = await api.workers();
+/** The query of the filter form, or an error naming what to fix. */
+function filterParams() {
+  const params = new URLSearchParams();
+  for (const pair of $("filter-metadata").value.split(/\s+/).filter(Boolean)) {
+    const at = pair.indexOf("=");
+    if (at < 1) throw new Error(`Write metadata filters as key=value ("${pair}" is not).`);
+    params.append(`metadata.${pair.slice(0, at)}`, pair.slice(at + 1));
+  }
+  if ($("filter-state").value) params.set("state", $("filter-state").value);
+  const [sort, order] = $("filter-order").value.split(":");
+  params.set("sort", sort);
+  params.set("order", order);
+  return params;
+}
+
+/** Lists Workers for the filter form: the first page, or with `more` the
+ * next one after the last (the server's composite cursor). */
+async function loadWorkers(more = false) {
+  const params = filterParams();
+  if (more && state.workersCursor) params.set("cursor", state.workersCursor);
+  const list = await api.workers(params);
+  state.workersCursor = list.next_cursor;
+  $("workers-more").hidden = !list.next_cursor;
+  const notes = [];
+  if (list.skipped.length) notes.push(`Not searched (cannot filter): ${list.skipped.join(", ")}.`);
+  if (list.unavailable.length) notes.push(`Unavailable: ${list.unavailable.join(", ")}.`);
+  $("workers-note").textContent = notes.join(" ");
+  $("workers-note").hidden = notes.length === 0;
   const current = state.open && `${state.open.runtimeId}/${state.open.workerId}`;
-  $("workers").replaceChildren(
-    ...list.items.map((w) => {
+  const items = list.items.map((w) => {
       const key = `${w.runtime_id}/${w.worker_id}`;
       const button = el("button", {
         type: "button",
@@ -162,12 +189,25 @@ async function loadWorkers() {
       button.setAttribute("aria-current", String(key === current));
       button.addEventListener("click", () => openWorker(w.runtime_id, w.worker_id).catch(fail));
       return el("li", {}, button);
-    }),
-  );
-  if (list.items.length === 0) {
-    $("workers").append(el("li", { className: "small", textContent: "No Workers yet." }));
+  });
+  if (more) {
+    $("workers").append(...items);
+  } else {
+    $("workers").replaceChildren(...items);
+  }
+  if (!more && list.items.length === 0) {
+    const filtered = $("filter-metadata").value.trim() || $("filter-state").value;
+    const text = filtered ? "No Worker matches." : "No Workers yet.";
+    $("workers").append(el("li", { className: "small", textContent: text }));
   }
 }
+
+$("filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadWorkers().catch(fail);
+});
+
+$("workers-more").addEventListener("click", () => loadWorkers(true).catch(fail));
 
 $("refresh").addEventListener("click", () =>
   Promise.all([loadRuntimes(), loadWorkers()]).catch(fail),
