@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generates a Python client from a live server's /api/openapi.json with
 # openapi-python-client and runs one chat cycle with it: create a Worker,
-# send input, long-poll events until turn_completed, read the transcript.
+# send input, long-poll events until turn_completed, read the transcript,
+# then find the Worker with a state filter and sort, and count Workers.
 # Proves the OpenAPI document is usable by a generator, not just valid.
 #
 #   bash scripts/python-client.sh

@@ -4,7 +4,9 @@ import sys
 
 from yoi_workspace_server_client import Client
 from yoi_workspace_server_client.api.workers import (
+    count_workers,
     create_worker,
+    list_workers,
     send_input,
     transcript,
 )
@@ -12,8 +14,12 @@ from yoi_workspace_server_client.api.events import worker_events
 from yoi_workspace_server_client.models import (
     CreateWorkerRequest,
     InputRequest,
+    ListWorkersOrder,
+    ListWorkersSort,
+    ListWorkersStateItem,
     TurnCompletedEvent,
     WorkerDetail,
+    WorkerPage,
 )
 
 base = sys.argv[1]
@@ -55,4 +61,18 @@ assert completed is not None, "the turn completed"
 page = transcript.sync(runtime_id="backend-internal", worker_id=worker_id, client=client)
 texts = [entry.text for entry in page.entries]
 assert texts == ["hello from python", "echo: hello from python"], texts
+# Find it again: idle Workers, most recently active first, one per page.
+found = list_workers.sync(
+    runtime_id="backend-internal",
+    client=client,
+    state=[ListWorkersStateItem.IDLE],
+    sort=ListWorkersSort.UPDATED_AT,
+    order=ListWorkersOrder.DESC,
+    limit=1,
+)
+assert isinstance(found, WorkerPage), found
+assert [w.worker_id for w in found.items] == [worker_id], found
+count = count_workers.sync(runtime_id="backend-internal", client=client)
+assert count.count >= 1, count
+
 print(f"python client: chat cycle ok (worker {worker_id}, reply at index {completed.transcript_index})")

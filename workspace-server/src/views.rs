@@ -120,10 +120,13 @@ pub struct AggregateQuery {
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Sort key (default `created_at`).
+    #[param(inline)]
     pub sort: Option<WorkerSort>,
     /// Direction (default `asc`).
+    #[param(inline)]
     pub order: Option<SortOrder>,
     /// Only Workers in these states (repeat, or separate with commas).
+    #[param(inline)]
     pub state: Option<Vec<WorkerState>>,
     /// Only Workers with this profile.
     pub profile: Option<String>,
@@ -147,10 +150,13 @@ pub struct WorkersParams {
     #[param(value_type = Option<WorkerId>)]
     pub after: Option<String>,
     /// Sort key (default `created_at`).
+    #[param(inline)]
     pub sort: Option<WorkerSort>,
     /// Direction (default `asc`).
+    #[param(inline)]
     pub order: Option<SortOrder>,
     /// Only Workers in these states (repeat, or separate with commas).
+    #[param(inline)]
     pub state: Option<Vec<WorkerState>>,
     /// Only Workers with this profile.
     pub profile: Option<String>,
@@ -163,6 +169,7 @@ pub struct WorkersParams {
 #[allow(dead_code)]
 pub struct FilterParams {
     /// Only Workers in these states (repeat, or separate with commas).
+    #[param(inline)]
     pub state: Option<Vec<WorkerState>>,
     /// Only Workers with this profile.
     pub profile: Option<String>,
