@@ -32,7 +32,11 @@ struct Row {
 
 #[derive(Debug, Default)]
 struct Tables {
-    rows: BTreeMap<WorkerId, Row>,
+    /// Rows by id, hashed: a touch (every event but a delta) finds its row
+    /// without string comparisons down a tree.
+    rows: HashMap<WorkerId, Row>,
+    /// Ids in order, for pages in creation order.
+    ids: BTreeSet<WorkerId>,
     by_updated: BTreeMap<i64, WorkerId>,
     by_profile: HashMap<String, BTreeSet<WorkerId>>,
     by_pair: HashMap<(String, String), BTreeSet<WorkerId>>,
@@ -61,11 +65,17 @@ impl SearchIndex {
         let mut tables = self.tables();
         tables.unlink(id);
         tables.by_updated.insert(updated, id.clone());
-        tables
-            .by_profile
-            .entry(profile.to_owned())
-            .or_default()
-            .insert(id.clone());
+        tables.ids.insert(id.clone());
+        match tables.by_profile.get_mut(profile) {
+            Some(set) => {
+                set.insert(id.clone());
+            }
+            None => {
+                tables
+                    .by_profile
+                    .insert(profile.to_owned(), BTreeSet::from([id.clone()]));
+            }
+        }
         for (key, value) in metadata {
             tables
                 .by_pair
@@ -199,6 +209,7 @@ impl Tables {
         let Some(row) = self.rows.remove(id) else {
             return;
         };
+        self.ids.remove(id);
         self.by_updated.remove(&row.updated);
         if let Some(set) = self.by_profile.get_mut(&row.profile) {
             set.remove(id);
@@ -250,17 +261,18 @@ impl Tables {
         match pass.sort {
             WorkerSort::CreatedAt => {
                 let bound = after.map_or(Bound::Unbounded, |k| Bound::Excluded(&k.worker_id));
-                let range: Box<dyn Iterator<Item = (&WorkerId, &Row)>> = match pass.order {
+                let range: Box<dyn Iterator<Item = &WorkerId>> = match pass.order {
                     SortOrder::Asc => {
-                        Box::new(self.rows.range::<WorkerId, _>((bound, Bound::Unbounded)))
+                        Box::new(self.ids.range::<WorkerId, _>((bound, Bound::Unbounded)))
                     }
                     SortOrder::Desc => Box::new(
-                        self.rows
+                        self.ids
                             .range::<WorkerId, _>((Bound::Unbounded, bound))
                             .rev(),
                     ),
                 };
                 range
+                    .filter_map(|id| self.rows.get(id).map(|row| (id, row)))
                     .filter(|(_, row)| matches(row))
                     .take(want)
                     .map(|(id, row)| pass.key(id, row.updated))

@@ -29,7 +29,8 @@ pub enum WorkerSort {
     /// Creation order (worker id order: ids are made in creation order).
     #[default]
     CreatedAt,
-    /// When the Worker's state, transcript, name or metadata last changed.
+    /// When the Worker's state, transcript entries, name or metadata last
+    /// changed (see `WorkerSummary::updated_at`).
     UpdatedAt,
 }
 

@@ -66,7 +66,9 @@ pub struct WorkerSummary {
     pub state: WorkerState,
     /// When it was created.
     pub created_at: Timestamp,
-    /// When its state or transcript last changed.
+    /// When its state, transcript entries, name or metadata last changed
+    /// (text streaming into a reply does not move it; the turn's start and
+    /// end do).
     pub updated_at: Timestamp,
     /// How many entries its transcript has had in all.
     pub transcript_len: u64,

@@ -131,8 +131,14 @@ impl Drop for Locked<'_> {
 impl Locked<'_> {
     fn emit(&mut self, kind: WorkerEventKind) -> yoi_runtime_api::EventCursor {
         self.changed = true;
-        self.inner.updated_at = self.shared.now();
-        self.index(&kind);
+        // A streamed delta is part of the reply the turn's start and end
+        // already date: `updated_at` (and the search index, kept in step)
+        // moves on every other event, so the hot path per delta touches
+        // neither the clock nor the index.
+        if !matches!(kind, WorkerEventKind::TextDelta { .. }) {
+            self.inner.updated_at = self.shared.now();
+            self.index(&kind);
+        }
         let lifecycle = matches!(
             kind,
             WorkerEventKind::WorkerCreated { .. }

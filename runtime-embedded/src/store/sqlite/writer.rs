@@ -136,7 +136,10 @@ impl<'a> Batch<'a, '_> {
                     json(&meta.metadata),
                     meta.forked_from.as_ref().map(json),
                 ])?;
-                write_pairs(tx, &meta.worker_id, &meta.metadata)?;
+                // A new id has no pairs yet: nothing to replace.
+                if !meta.metadata.is_empty() {
+                    write_pairs(tx, &meta.worker_id, &meta.metadata)?;
+                }
             }
             Change::Meta {
                 worker_id,
