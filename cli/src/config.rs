@@ -220,6 +220,8 @@ pub struct LimitsConfig {
     pub reserve_connections: Option<usize>,
     /// How long requests may finish after SIGTERM.
     pub shutdown_grace_ms: Option<u64>,
+    /// How long a write to a client that does not read may stay pending.
+    pub write_timeout_ms: Option<u64>,
 }
 
 /// Which backend a profile uses.
@@ -671,6 +673,7 @@ fn connection_limits(limits: &LimitsConfig) -> Result<ConnectionLimits, ConfigEr
             .reserve_connections
             .unwrap_or(defaults.reserve_connections),
         shutdown_grace: ms(limits.shutdown_grace_ms, defaults.shutdown_grace),
+        write_timeout: ms(limits.write_timeout_ms, defaults.write_timeout),
     };
     if resolved.max_header_bytes < 8192 {
         return Err(ConfigError::Limit {
@@ -678,15 +681,20 @@ fn connection_limits(limits: &LimitsConfig) -> Result<ConnectionLimits, ConfigEr
             message: "must be at least 8192",
         });
     }
-    if resolved.max_connections == 0 || resolved.header_timeout.is_zero() {
-        return Err(ConfigError::Limit {
-            key: if resolved.max_connections == 0 {
-                "limits.max_connections"
-            } else {
-                "limits.header_timeout_ms"
-            },
-            message: "must be greater than 0",
-        });
+    for (key, zero) in [
+        ("limits.max_connections", resolved.max_connections == 0),
+        (
+            "limits.header_timeout_ms",
+            resolved.header_timeout.is_zero(),
+        ),
+        ("limits.write_timeout_ms", resolved.write_timeout.is_zero()),
+    ] {
+        if zero {
+            return Err(ConfigError::Limit {
+                key,
+                message: "must be greater than 0",
+            });
+        }
     }
     Ok(resolved)
 }

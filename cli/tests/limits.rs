@@ -236,3 +236,72 @@ async fn sigterm_exits_0_while_a_client_holds_a_partial_request() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_stops_reading_is_cut_off_after_the_write_timeout() {
+    let limits = ConnectionLimits {
+        write_timeout: Duration::from_millis(500),
+        ..ConnectionLimits::default()
+    };
+    let server = serve(limits).await;
+    let base = format!(
+        "http://{}/api/runtimes/backend-internal/workers",
+        server.addr
+    );
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(&base)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let worker = created["worker_id"].as_str().unwrap().to_owned();
+
+    // A follower with a tiny receive window that never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut follower = socket.connect(server.addr).await.unwrap();
+    follower
+        .write_all(
+            format!(
+                "GET /api/runtimes/backend-internal/workers/{worker}/events/stream HTTP/1.1\r\n\
+                 Host: localhost\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+
+    // Far more events than the socket buffers on both sides hold.
+    let text = "x".repeat(60_000);
+    let mut produced = 0usize;
+    for _ in 0..160 {
+        let reply = client
+            .post(format!("{base}/{worker}/input?wait_ms=10000"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "text": text }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(reply.status().is_success(), "{}", reply.status());
+        produced += 2 * text.len();
+    }
+    // The stream never ends by itself (the Worker lives on), so reading to
+    // the end finishes only because the server closed the connection.
+    let mut received = Vec::new();
+    tokio::time::timeout(GENEROUS, follower.read_to_end(&mut received))
+        .await
+        .expect("the server cut off the follower that did not read")
+        .ok();
+    assert!(
+        received.len() < produced,
+        "received {} of at least {produced} bytes",
+        received.len()
+    );
+    let head = String::from_utf8_lossy(&received[..12.min(received.len())]).into_owned();
+    assert_eq!(head, "HTTP/1.1 200");
+}

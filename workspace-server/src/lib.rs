@@ -22,6 +22,7 @@ mod serve;
 pub mod session;
 pub mod state;
 pub mod views;
+mod write_deadline;
 
 pub use error::ApiError;
 pub use host::HostPolicy;

@@ -19,6 +19,11 @@ pub struct ConnectionLimits {
     /// How long in-flight requests may finish after shutdown begins.
     /// Default 10 s.
     pub shutdown_grace: Duration,
+    /// How long a client may leave the response unread: a write that makes
+    /// no progress for this long closes the connection (an event stream's
+    /// follower that stops reading is dropped, and resumes when it comes
+    /// back). Default 30 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -29,6 +34,7 @@ impl Default for ConnectionLimits {
             max_connections: 1024,
             reserve_connections: 16,
             shutdown_grace: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }

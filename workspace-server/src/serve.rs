@@ -15,6 +15,9 @@
 //!   capacity_exceeded` and the connection closes), with a 250 ms header
 //!   timeout and one request each, so health checks work while the cap is
 //!   reached; beyond that a connection is closed at once;
+//! - **write deadline**: a write that makes no progress for
+//!   `write_timeout` closes the connection (`write_deadline.rs`), so a
+//!   client that stops reading holds nothing for long;
 //! - **shutdown**: the listener closes, SSE streams and long polls are told
 //!   to finish, connections finish their current request, and whatever is
 //!   left after the grace period is dropped.
@@ -38,6 +41,7 @@ use yoi_runtime_api::RuntimeError;
 use crate::error::ApiError;
 use crate::limits::ConnectionLimits;
 use crate::state::AppState;
+use crate::write_deadline::WriteDeadline;
 
 /// The smallest header buffer hyper accepts.
 const MIN_HEADER_BYTES: usize = 8192;
@@ -154,6 +158,7 @@ async fn connection(
             .header_read_timeout(limits.header_timeout.min(RESERVE_HEADER_TIMEOUT))
             .keep_alive(false);
     }
+    let stream = WriteDeadline::new(stream, limits.write_timeout);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
