@@ -210,6 +210,9 @@ pub struct LimitsConfig {
     pub max_event_log_bytes: Option<usize>,
     /// Workers that are not stopped, per Runtime.
     pub max_live_workers: Option<usize>,
+    /// Bytes of transcripts and events all Workers of a Runtime keep in
+    /// memory.
+    pub max_retained_bytes: Option<usize>,
     /// Time to send a request's headers, and the keep-alive idle time.
     pub header_timeout_ms: Option<u64>,
     /// The most bytes of request headers.
@@ -474,6 +477,9 @@ impl FileConfig {
         }
         if let Some(max) = self.limits.max_live_workers {
             limits.max_live_workers = max;
+        }
+        if let Some(max) = self.limits.max_retained_bytes {
+            limits.max_retained_bytes = max;
         }
         if let Some(max) = self.limits.max_resident_workers {
             limits.max_resident_workers = max;

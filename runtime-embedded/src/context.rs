@@ -6,7 +6,7 @@
 //! can all depend on it without depending on each other.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -43,6 +43,10 @@ pub(crate) struct RuntimeContext {
     pub(crate) store: Arc<dyn WorkerStore>,
     /// Whether the store keeps anything (so changes are journaled).
     pub(crate) persist: bool,
+    /// Estimated bytes of transcripts and event logs the Runtime's Workers
+    /// keep in memory (each Worker adds its change at the end of every
+    /// critical section and takes its share back when dropped).
+    pub(crate) retained: Arc<AtomicUsize>,
     /// The index for finding Workers, when every Worker is in memory (a
     /// persistent store answers searches itself).
     pub(crate) index: Option<SearchIndex>,
@@ -56,6 +60,7 @@ impl RuntimeContext {
         let epoch: Arc<str> = random_token(6).into();
         Self {
             index: (!store.persistent()).then(SearchIndex::default),
+            retained: Arc::new(AtomicUsize::new(0)),
             clock: AtomicI64::new(0),
             persist: store.persistent(),
             store,
@@ -73,6 +78,11 @@ impl RuntimeContext {
             turns: TaskTracker::new(),
             shutting_down: AtomicBool::new(false),
         }
+    }
+
+    /// Estimated bytes of transcripts and events held in memory.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        self.retained.load(Ordering::Relaxed)
     }
 
     /// The current time, later than any this Runtime handed out before:

@@ -76,10 +76,13 @@ impl Directory {
         tombstones.contains_key(id)
     }
 
-    /// Forgets a Worker; false when it was not resident.
+    /// Forgets a Worker that is deleted or retired, giving its retained
+    /// bytes back at once; false when it was not resident.
     pub(crate) fn remove(&self, id: &WorkerId) -> bool {
         let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
-        resident.remove(id).is_some()
+        let removed = resident.remove(id);
+        drop(resident);
+        removed.map(|worker| worker.release()).is_some()
     }
 
     /// Up to `limit` resident Workers after `after`, and whether more
@@ -94,6 +97,35 @@ impl Directory {
         let page: Vec<Arc<Worker>> = range.by_ref().take(limit).map(|(_, w)| w.clone()).collect();
         let more = range.next().is_some();
         (page, more)
+    }
+
+    /// Evicts least recently used Workers that may go until the Runtime's
+    /// retained bytes are at most `target` (each evicted Worker takes its
+    /// share back as it is dropped here).
+    pub(crate) fn evict_to_fit(
+        &self,
+        store: &dyn WorkerStore,
+        retained: &std::sync::atomic::AtomicUsize,
+        target: usize,
+    ) {
+        if !store.persistent() {
+            return;
+        }
+        let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
+        let mut candidates: Vec<(u64, WorkerId)> = resident
+            .iter()
+            .filter(|(_, w)| Arc::strong_count(w) == 1)
+            .filter(|(_, w)| w.running_turn().is_none())
+            .filter(|(_, w)| store.is_durable(w.last_ticket()))
+            .map(|(id, w)| (w.last_access.load(Ordering::Relaxed), id.clone()))
+            .collect();
+        candidates.sort_unstable();
+        for (_, id) in candidates {
+            if retained.load(Ordering::Relaxed) <= target {
+                break;
+            }
+            resident.remove(&id);
+        }
     }
 
     /// Evicts least recently used Workers that may go, down to 90 % of the

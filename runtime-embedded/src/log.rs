@@ -95,6 +95,11 @@ pub(crate) struct EventLog {
 }
 
 impl EventLog {
+    /// The estimated bytes kept.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub(crate) fn new(budget: Budget, epoch: Arc<str>) -> Self {
         Self {
             events: VecDeque::new(),
@@ -223,6 +228,11 @@ pub(crate) struct Transcript {
 }
 
 impl Transcript {
+    /// The estimated bytes kept.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub(crate) fn new(budget: Budget) -> Self {
         Self {
             entries: VecDeque::new(),

@@ -105,7 +105,38 @@ impl EmbeddedRuntime {
     }
 
     /// `capacity_exceeded` when the Runtime has its most live Workers.
-    fn check_live_workers(&self) -> Result<()> {
+    /// `capacity_exceeded` when the Runtime holds `max_retained_bytes` of
+    /// transcripts and events in memory; with a persistent store, idle
+    /// Workers are evicted first to make room.
+    async fn check_retained(&self) -> Result<()> {
+        let max = self.shared.limits.max_retained_bytes;
+        if self.shared.context.retained_bytes() <= max {
+            return Ok(());
+        }
+        if self.shared.persist {
+            // Only Workers whose changes are on disk may go.
+            self.shared.durable(self.shared.store.recorded()).await?;
+            self.shared.directory.evict_to_fit(
+                self.shared.store.as_ref(),
+                &self.shared.context.retained,
+                max - max / 10,
+            );
+            if self.shared.context.retained_bytes() <= max {
+                return Ok(());
+            }
+        }
+        Err(RuntimeError::CapacityExceeded {
+            what: format!(
+                "this runtime keeps its maximum of {max} bytes of transcripts and events in \
+                 memory; delete Workers or raise limits.max_retained_bytes"
+            ),
+        })
+    }
+
+    /// [`Self::check_retained`], and `capacity_exceeded` at
+    /// `max_live_workers`.
+    async fn check_live_workers(&self) -> Result<()> {
+        self.check_retained().await?;
         let counts = self.shared.context.counts();
         let live = counts.total() - counts.stopped;
         if live >= self.shared.limits.max_live_workers as u64 {
@@ -259,7 +290,7 @@ impl Runtime for EmbeddedRuntime {
         request: ForkRequest,
     ) -> Result<WorkerDetail> {
         request.validate()?;
-        self.check_live_workers()?;
+        self.check_live_workers().await?;
         let source = self.shared.worker(worker_id).await?;
         let seed = source.fork_seed(&self.shared.context, request.at)?;
         let id = self.new_worker_id();
@@ -336,7 +367,7 @@ impl Runtime for EmbeddedRuntime {
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
         request.validate()?;
-        self.check_live_workers()?;
+        self.check_live_workers().await?;
         let (profile, fallback) = match &request.profile {
             Some(name) => match self.shared.profiles.get(name) {
                 Some(profile) => (profile.clone(), false),
@@ -375,6 +406,7 @@ impl Runtime for EmbeddedRuntime {
         request: InputRequest,
     ) -> Result<InputAcceptance> {
         request.validate(Some(self.limits().max_input_bytes))?;
+        self.check_retained().await?;
         let worker = self.shared.worker(worker_id).await?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RuntimeError::Internal {

@@ -9,7 +9,7 @@
 //! hold: readers only ever read the log.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, oneshot};
@@ -27,6 +27,7 @@ use crate::store::Change;
 mod fork;
 mod journal;
 mod restore;
+mod retained;
 mod rollback;
 mod update;
 use crate::log::{CursorError, EventLog, Transcript};
@@ -92,6 +93,9 @@ pub(crate) struct Worker {
     last_ticket: AtomicU64,
     /// When the Worker was last used, on the directory's clock.
     pub(crate) last_access: AtomicU64,
+    /// This Worker's share of the Runtime's retained bytes (`retained.rs`).
+    accounted: AtomicUsize,
+    retained: Arc<AtomicUsize>,
 }
 
 /// What a new Worker starts with.
@@ -122,6 +126,7 @@ impl Drop for Locked<'_> {
         // Still inside the critical section: the store gets each Worker's
         // changes in the order they happened.
         self.record();
+        self.worker.account(&self.inner);
         if self.changed {
             self.worker.changed.notify_waiters();
         }
@@ -344,6 +349,8 @@ impl Worker {
             changed: Notify::new(),
             last_ticket: AtomicU64::new(0),
             last_access: AtomicU64::new(0),
+            accounted: AtomicUsize::new(0),
+            retained: shared.retained.clone(),
         });
         shared.count_transition(None, WorkerState::Idle);
         let profile = worker.profile_ref();

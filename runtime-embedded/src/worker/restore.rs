@@ -2,7 +2,7 @@
 //! interrupted.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, oneshot};
@@ -52,7 +52,7 @@ impl Worker {
         let client_order: VecDeque<_> =
             stored.client_ids.iter().map(|(id, _)| id.clone()).collect();
         let client_ids: HashMap<_, _> = stored.client_ids.into_iter().collect();
-        Arc::new(Self {
+        let worker = Arc::new(Self {
             id: stored.meta.worker_id,
             profile,
             fallback,
@@ -75,7 +75,11 @@ impl Worker {
             changed: Notify::new(),
             last_ticket: AtomicU64::new(0),
             last_access: AtomicU64::new(0),
-        })
+            accounted: AtomicUsize::new(0),
+            retained: shared.retained.clone(),
+        });
+        worker.account(&worker.inner.lock().unwrap_or_else(|e| e.into_inner()));
+        worker
     }
 
     /// Ends a turn the last process left running as failed ("interrupted

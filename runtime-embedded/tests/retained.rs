@@ -1,0 +1,89 @@
+//! The Runtime's cap on retained bytes: past `max_retained_bytes` of
+//! transcripts and events in memory, new work is `capacity_exceeded`; what
+//! a deleted Worker held is given back; a persistent store evicts idle
+//! Workers to make room instead of refusing.
+
+mod common;
+
+use yoi_runtime_api::dto::{BusyPolicy, InputRequest};
+use yoi_runtime_api::{ErrorCode, Runtime, test_util};
+use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, Limits};
+
+const CAP: usize = 400_000;
+
+fn options() -> EmbeddedOptions {
+    EmbeddedOptions {
+        limits: Limits {
+            max_retained_bytes: CAP,
+            ..Limits::default()
+        },
+        ..common::options_with_slow_profile()
+    }
+}
+
+/// One 50 KB turn (the input, its echoed reply, their events).
+async fn big_turn(
+    rt: &EmbeddedRuntime,
+    worker: &yoi_runtime_api::WorkerId,
+) -> yoi_runtime_api::Result<()> {
+    rt.send_input(
+        worker,
+        InputRequest::new("y".repeat(50_000)).on_busy(BusyPolicy::Reject),
+    )
+    .await?;
+    test_util::wait_idle(rt, worker).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_cap_new_work_is_refused_until_a_worker_is_deleted() {
+    let rt = EmbeddedRuntime::new(options()).unwrap();
+    let worker = test_util::create(&rt, None).await;
+    let mut turns = 0;
+    let refused = loop {
+        match big_turn(&rt, &worker).await {
+            Ok(()) => turns += 1,
+            Err(err) => break err,
+        }
+        assert!(
+            turns < 50,
+            "{turns} turns of 50 KB fit under a cap of {CAP} bytes"
+        );
+    };
+    assert_eq!(refused.code(), ErrorCode::CapacityExceeded, "{refused}");
+    assert!(
+        refused.to_string().contains("max_retained_bytes"),
+        "{refused}"
+    );
+    assert!(turns >= 1, "the first turn fits");
+    let err = rt
+        .create_worker(Default::default())
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CapacityExceeded);
+
+    // Deleting the Worker gives its bytes back.
+    rt.delete_worker(&worker).await.unwrap();
+    let fresh = test_util::create(&rt, None).await;
+    big_turn(&rt, &fresh).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_store_evicts_idle_workers_to_make_room() {
+    let path = test_util::temp_dir("retained").join("store.db");
+    let (rt, _store) = common::sqlite_runtime(&path, options());
+    let mut workers = Vec::new();
+    // Far more than the cap in all, one turn each.
+    for _ in 0..12 {
+        let worker = test_util::create(&rt, None).await;
+        big_turn(&rt, &worker).await.unwrap();
+        workers.push(worker);
+    }
+    // Every Worker is still there, read back from the store when needed.
+    for worker in &workers {
+        let entries = test_util::all_entries(&rt, worker).await;
+        assert_eq!(entries.len(), 2, "{worker}");
+        assert_eq!(entries[0].text.len(), 50_000);
+    }
+}
