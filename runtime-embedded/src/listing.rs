@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use yoi_runtime_api::dto::{
     PageKey, PassOrder, SortOrder, WorkerCount, WorkerCursor, WorkerFilter, WorkerListQuery,
-    WorkerPage, WorkerSort, WorkerSummary, timestamp_nanos,
+    WorkerPage, WorkerSort, WorkerSummary, state_name, timestamp_nanos,
 };
 use yoi_runtime_api::{Result, RuntimeError};
 
@@ -127,6 +127,19 @@ impl Shared {
     /// How many Workers match `filter`.
     pub(crate) async fn count(self: &Arc<Self>, filter: WorkerFilter) -> Result<WorkerCount> {
         filter.validate()?;
+        if filter.profile.is_none() && filter.metadata.is_empty() {
+            // States alone: the per-state counts the status keeps.
+            let counts = self.context.counts();
+            let count = if filter.state.is_empty() {
+                counts.total()
+            } else {
+                let mut states = filter.state.clone();
+                states.sort_unstable_by_key(|s| state_name(*s));
+                states.dedup();
+                states.into_iter().map(|s| counts.of(s)).sum()
+            };
+            return Ok(WorkerCount { count });
+        }
         if let Some(index) = &self.context.index {
             return Ok(WorkerCount {
                 count: index.count(&filter),

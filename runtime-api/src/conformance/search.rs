@@ -372,6 +372,13 @@ pub async fn check_paging_pass(
             updated.contains(id)
         );
     }
+    if which != PassFilter::Tagged {
+        // Nothing else in the Runtime: a new pass and a count agree.
+        let all = page_all(rt, &filter, sort, order, 50).await;
+        let count = rt.count_workers(filter.clone()).await.unwrap().count;
+        assert_eq!(count as usize, all.len(), "count and list of {which:?}");
+        assert_eq!(all.len(), alive.len(), "every Worker left, once");
+    }
     for id in shown.keys() {
         assert!(
             at_start.contains(id) || alive.contains(id) || deleted.contains(id),

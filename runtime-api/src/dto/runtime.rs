@@ -62,6 +62,18 @@ pub struct WorkerCounts {
 }
 
 impl WorkerCounts {
+    /// The Workers in `state`.
+    pub fn of(&self, state: crate::dto::WorkerState) -> u64 {
+        use crate::dto::WorkerState as S;
+        match state {
+            S::Idle => self.idle,
+            S::Running => self.running,
+            S::Stopping => self.stopping,
+            S::Stopped => self.stopped,
+            S::Failed => self.failed,
+        }
+    }
+
     /// Adds one Worker in `state`.
     pub fn add(&mut self, state: crate::dto::WorkerState) {
         use crate::dto::WorkerState as S;
