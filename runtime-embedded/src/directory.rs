@@ -112,15 +112,7 @@ impl Directory {
             return;
         }
         let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
-        let mut candidates: Vec<(u64, WorkerId)> = resident
-            .iter()
-            .filter(|(_, w)| Arc::strong_count(w) == 1)
-            .filter(|(_, w)| w.running_turn().is_none())
-            .filter(|(_, w)| store.is_durable(w.last_ticket()))
-            .map(|(id, w)| (w.last_access.load(Ordering::Relaxed), id.clone()))
-            .collect();
-        candidates.sort_unstable();
-        for (_, id) in candidates {
+        for id in evictable(&resident, store) {
             if retained.load(Ordering::Relaxed) <= target {
                 break;
             }
@@ -139,18 +131,24 @@ impl Directory {
             return;
         }
         let target = self.max_resident - self.max_resident / 10;
-        let mut candidates: Vec<(u64, WorkerId)> = resident
-            .iter()
-            // Held only by this map: no subscriber, no turn task, no call.
-            .filter(|(_, w)| Arc::strong_count(w) == 1)
-            .filter(|(_, w)| w.running_turn().is_none())
-            .filter(|(_, w)| store.is_durable(w.last_ticket()))
-            .map(|(id, w)| (w.last_access.load(Ordering::Relaxed), id.clone()))
-            .collect();
-        candidates.sort_unstable();
         let excess = resident.len().saturating_sub(target);
-        for (_, id) in candidates.into_iter().take(excess) {
+        for id in evictable(&resident, store).into_iter().take(excess) {
             resident.remove(&id);
         }
     }
+}
+
+/// The resident Workers that may be evicted, least recently used first:
+/// held only by the map (no subscriber, no turn task, no call), running no
+/// turn, everything they recorded durable.
+fn evictable(resident: &BTreeMap<WorkerId, Arc<Worker>>, store: &dyn WorkerStore) -> Vec<WorkerId> {
+    let mut candidates: Vec<(u64, WorkerId)> = resident
+        .iter()
+        .filter(|(_, w)| Arc::strong_count(w) == 1)
+        .filter(|(_, w)| w.running_turn().is_none())
+        .filter(|(_, w)| store.is_durable(w.last_ticket()))
+        .map(|(id, w)| (w.last_access.load(Ordering::Relaxed), id.clone()))
+        .collect();
+    candidates.sort_unstable();
+    candidates.into_iter().map(|(_, id)| id).collect()
 }

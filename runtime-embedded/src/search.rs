@@ -76,13 +76,7 @@ impl SearchIndex {
                     .insert(profile.to_owned(), BTreeSet::from([id.clone()]));
             }
         }
-        for (key, value) in metadata {
-            tables
-                .by_pair
-                .entry((key.clone(), value.clone()))
-                .or_default()
-                .insert(id.clone());
-        }
+        tables.link_pairs(id, metadata);
         tables.rows.insert(
             id.clone(),
             Row {
@@ -110,14 +104,8 @@ impl SearchIndex {
                 }
             }
         }
-        for (key, value) in metadata {
-            tables
-                .by_pair
-                .entry((key.clone(), value.clone()))
-                .or_default()
-                .insert(id.clone());
-        }
         row.metadata = metadata.clone();
+        tables.link_pairs(id, metadata);
     }
 
     /// A Worker's new `updated_at` and state. Does not allocate.
@@ -205,6 +193,15 @@ impl SearchIndex {
 }
 
 impl Tables {
+    fn link_pairs(&mut self, id: &WorkerId, metadata: &Metadata) {
+        for (key, value) in metadata {
+            self.by_pair
+                .entry((key.clone(), value.clone()))
+                .or_default()
+                .insert(id.clone());
+        }
+    }
+
     fn unlink(&mut self, id: &WorkerId) {
         let Some(row) = self.rows.remove(id) else {
             return;

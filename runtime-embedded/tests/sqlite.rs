@@ -388,17 +388,12 @@ async fn a_version_1_store_is_upgraded_and_its_workers_have_no_metadata() {
     store.close();
     drop(store);
     // Back to the first schema: no metadata column.
-    let conn = rusqlite_connection(&path);
-    conn.execute_batch(
-        "DROP TABLE worker_metadata;
-         DROP INDEX workers_by_updated;
-         DROP INDEX workers_by_profile;
-         ALTER TABLE workers DROP COLUMN metadata;
+    downgrade(
+        &path,
+        "ALTER TABLE workers DROP COLUMN metadata;
          ALTER TABLE workers DROP COLUMN forked_from;
          PRAGMA user_version = 1;",
-    )
-    .unwrap();
-    drop(conn);
+    );
 
     let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
     let detail = rt.worker(&worker).await.unwrap();
@@ -426,15 +421,7 @@ async fn a_version_3_store_is_upgraded_and_its_metadata_found() {
     store.close();
     drop(store);
     // Back to version 3: metadata only in the JSON column.
-    let conn = rusqlite_connection(&path);
-    conn.execute_batch(
-        "DROP TABLE worker_metadata;
-         DROP INDEX workers_by_updated;
-         DROP INDEX workers_by_profile;
-         PRAGMA user_version = 3;",
-    )
-    .unwrap();
-    drop(conn);
+    downgrade(&path, "PRAGMA user_version = 3;");
 
     let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
     let filter = yoi_runtime_api::dto::WorkerFilter {
@@ -451,4 +438,16 @@ async fn a_version_3_store_is_upgraded_and_its_metadata_found() {
     let found: Vec<_> = page.items.iter().map(|s| s.worker_id.clone()).collect();
     assert_eq!(found, vec![worker]);
     assert_eq!(rt.count_workers(filter).await.unwrap().count, 1);
+}
+
+/// Undoes migration 4 on a closed store, then runs `sql`.
+fn downgrade(path: &std::path::Path, sql: &str) {
+    let conn = rusqlite_connection(path);
+    conn.execute_batch(
+        "DROP TABLE worker_metadata;
+         DROP INDEX workers_by_updated;
+         DROP INDEX workers_by_profile;",
+    )
+    .unwrap();
+    conn.execute_batch(sql).unwrap();
 }

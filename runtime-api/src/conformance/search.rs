@@ -48,6 +48,26 @@ async fn create_tagged(rt: &DynRuntime, metadata: Metadata) -> WorkerId {
     .worker_id
 }
 
+/// One page of a pass: `cursor` is the previous page's `next_cursor`.
+async fn page(
+    rt: &DynRuntime,
+    filter: &WorkerFilter,
+    (sort, order): (WorkerSort, SortOrder),
+    limit: u32,
+    cursor: Option<String>,
+) -> crate::dto::WorkerPage {
+    rt.list_workers(WorkerListQuery {
+        filter: filter.clone(),
+        sort,
+        order,
+        limit: Some(limit),
+        cursor,
+        ..WorkerListQuery::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// Every Worker of a paging pass with pages of `limit`, in order.
 pub async fn page_all(
     rt: &DynRuntime,
@@ -59,17 +79,7 @@ pub async fn page_all(
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = rt
-            .list_workers(WorkerListQuery {
-                filter: filter.clone(),
-                sort,
-                order,
-                limit: Some(limit),
-                cursor: cursor.take(),
-                ..WorkerListQuery::default()
-            })
-            .await
-            .unwrap();
+        let page = page(rt, filter, (sort, order), limit, cursor.take()).await;
         assert!(page.items.len() <= limit as usize);
         seen.extend(page.items);
         match page.next_cursor {
@@ -336,17 +346,7 @@ pub async fn check_paging_pass(
                 _ => {}
             }
         }
-        let page = rt
-            .list_workers(WorkerListQuery {
-                filter: filter.clone(),
-                sort,
-                order,
-                limit: Some(limit),
-                cursor: cursor.take(),
-                ..WorkerListQuery::default()
-            })
-            .await
-            .unwrap();
+        let page = page(rt, &filter, (sort, order), limit, cursor.take()).await;
         for summary in page.items {
             *shown.entry(summary.worker_id).or_default() += 1;
         }
