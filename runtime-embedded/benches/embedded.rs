@@ -10,13 +10,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use yoi_runtime_api::dto::{
     BusyPolicy, CreateWorkerRequest, EventQuery, InputRequest, TranscriptQuery,
 };
 use yoi_runtime_api::{EventCursor, ProfileName, Runtime, WorkerId};
 use yoi_runtime_embedded::backend::SilentBackend;
-use yoi_runtime_embedded::store::{LoadBounds, SqliteStore};
 use yoi_runtime_embedded::{
     BackendConfig, EmbeddedOptions, EmbeddedRuntime, Limits, ProfileConfig,
 };
@@ -67,25 +68,7 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
 fn runtime_on(store: &str) -> EmbeddedRuntime {
     match store {
         "memory" => EmbeddedRuntime::with_defaults(),
-        _ => {
-            let dir = std::env::temp_dir().join(format!(
-                "yoi-bench-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let options = EmbeddedOptions::default();
-            let retain = LoadBounds {
-                entries: options.limits.max_transcript_entries,
-                events: options.limits.max_events_per_worker,
-                client_ids: options.limits.max_remembered_client_ids,
-            };
-            let store = SqliteStore::open(&dir.join("yoi.sqlite3"), retain).unwrap();
-            EmbeddedRuntime::open(options, Arc::new(store)).unwrap()
-        }
+        _ => common::sqlite_runtime(EmbeddedOptions::default()),
     }
 }
 

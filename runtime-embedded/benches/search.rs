@@ -10,6 +10,8 @@
 //! 10,000-entry Worker, reported. Prints one line per measurement, then a
 //! ratio and a verdict per target.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,6 @@ use yoi_runtime_api::dto::{
 };
 use yoi_runtime_api::{ProfileName, Runtime, WorkerId, test_util};
 use yoi_runtime_embedded::backend::SilentBackend;
-use yoi_runtime_embedded::store::{LoadBounds, SqliteStore};
 use yoi_runtime_embedded::{
     BackendConfig, EmbeddedOptions, EmbeddedRuntime, Limits, ProfileConfig,
 };
@@ -45,25 +46,10 @@ fn options() -> EmbeddedOptions {
 
 fn runtime_on(store: &str) -> EmbeddedRuntime {
     if store == "memory" {
-        return EmbeddedRuntime::new(options()).unwrap();
+        EmbeddedRuntime::new(options()).unwrap()
+    } else {
+        common::sqlite_runtime(options())
     }
-    let dir = std::env::temp_dir().join(format!(
-        "yoi-bench-search-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let options = options();
-    let retain = LoadBounds {
-        entries: options.limits.max_transcript_entries,
-        events: options.limits.max_events_per_worker,
-        client_ids: options.limits.max_remembered_client_ids,
-    };
-    let store = SqliteStore::open(&dir.join("yoi.sqlite3"), retain).unwrap();
-    EmbeddedRuntime::open(options, Arc::new(store)).unwrap()
 }
 
 /// `workers` Workers, one in a hundred tagged `project=needle`, made 256
