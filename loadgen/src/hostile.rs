@@ -267,6 +267,75 @@ async fn non_reading_subscribers(
     ))
 }
 
+/// `clients` clients, each filling Workers with 60 KB turns until the
+/// server refuses with `503 capacity_exceeded` (its cap on the bytes all
+/// Workers keep in memory), or `max_turns` in all.
+async fn big_transcripts(base: &str, clients: usize, max_turns: u64) -> Result<String, BoxError> {
+    let http = reqwest::Client::new();
+    let runtime = format!("{base}/api/runtimes/backend-internal");
+    let accepted = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, runtime) = (http.clone(), runtime.clone());
+        let (accepted, refused) = (accepted.clone(), refused.clone());
+        tasks.push(tokio::spawn(async move {
+            let text = "z".repeat(60_000);
+            let mut worker: Option<String> = None;
+            let mut turns_here = 0;
+            while accepted.load(Ordering::Relaxed) < max_turns {
+                // A fresh Worker every 100 turns, so the cap that stops
+                // this is the Runtime's, not one Worker's.
+                if worker.is_none() || turns_here == 100 {
+                    let created = http
+                        .post(format!("{runtime}/workers"))
+                        .header("content-type", "application/json")
+                        .body("{}")
+                        .send()
+                        .await?;
+                    if created.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        return Ok::<(), BoxError>(());
+                    }
+                    let created: serde_json::Value =
+                        serde_json::from_slice(&created.bytes().await?)?;
+                    worker = created["worker_id"].as_str().map(str::to_owned);
+                    turns_here = 0;
+                }
+                let id = worker.as_deref().ok_or("no worker id")?;
+                let answer = http
+                    .post(format!("{runtime}/workers/{id}/input?wait_ms=10000"))
+                    .header("content-type", "application/json")
+                    .body(serde_json::json!({ "text": text }).to_string())
+                    .send()
+                    .await?;
+                match answer.status() {
+                    s if s.is_success() => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        turns_here += 1;
+                    }
+                    reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    other => return Err(format!("input answered {other}").into()),
+                }
+            }
+            Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let (accepted, refused) = (
+        accepted.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
+    Ok(format!(
+        "{accepted} turns of 60 KB, then {refused} of {clients} clients refused with 503"
+    ))
+}
+
 /// The hostile-load verdict. `attackers` scales every attack; the server
 /// serves that many connections at once, so the connection-cap attack
 /// opens more and the others stay below it.
@@ -321,6 +390,15 @@ pub(crate) async fn hostile(
         "non-reading-sse",
         fast,
         non_reading_subscribers(&server.base, port, below_cap, turns),
+    )
+    .await?;
+    // Past the default cap on retained bytes (512 MiB), every client is
+    // refused; the turn bound only stops a server that never refuses.
+    ok &= judge(
+        &server,
+        "big-transcripts",
+        fast,
+        big_transcripts(&server.base, 8, 8_000),
     )
     .await?;
     ok &= shutdown_under_attack(server, port).await?;

@@ -33,7 +33,7 @@ pub struct Limits {
     /// Estimated bytes of transcripts and event logs all Workers together
     /// keep in memory; past it, creating, forking and sending input are
     /// `capacity_exceeded` (a persistent store first evicts idle Workers to
-    /// make room) (default 1 GiB). Per Worker, `max_transcript_bytes` and
+    /// make room) (default 512 MiB). Per Worker, `max_transcript_bytes` and
     /// `max_event_log_bytes` apply.
     pub max_retained_bytes: usize,
     /// Runtime-level events kept (default 10,000).
@@ -90,7 +90,7 @@ impl Default for Limits {
             max_transcript_bytes: 32 << 20,
             max_event_log_bytes: 8 << 20,
             max_live_workers: 200_000,
-            max_retained_bytes: 1 << 30,
+            max_retained_bytes: 512 << 20,
             max_runtime_events: 10_000,
             max_remembered_client_ids: 1_024,
             max_context_entries: 200,

@@ -100,9 +100,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        let answer = Pin::new(&mut this.inner).poll_flush(cx);
-        this.after(cx, answer)
+        // A socket's flush is immediate; only writes show progress, so a
+        // flush neither arms nor disarms the timer.
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
