@@ -72,6 +72,12 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags).map_err(redact)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(redact)?;
+    // Pages read through a memory map rather than copied by `pread`, and
+    // 16 MiB of page cache per connection.
+    conn.pragma_update(None, "mmap_size", 256i64 << 20)
+        .map_err(redact)?;
+    conn.pragma_update(None, "cache_size", -16384i64)
+        .map_err(redact)?;
     Ok(conn)
 }
 
