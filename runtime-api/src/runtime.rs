@@ -66,12 +66,15 @@ pub type DynRuntime = dyn Runtime;
 ///   `limit_too_large`, never silently clamped.
 /// - **Finding Workers.** A filter matches a Worker when every condition
 ///   holds; [`Runtime::count_workers`] counts exactly what
-///   [`Runtime::list_workers`] pages through. **A paging pass never misses a
-///   Worker that exists throughout it**; with `sort=created_at` it shows it
-///   exactly once, with `sort=updated_at` once, or twice when it is updated
-///   during the pass (the rule is in [`WorkerCursor`](crate::dto::WorkerCursor)'s
-///   module). Cursors use [`WorkerCursor`](crate::dto::WorkerCursor)'s form;
-///   one made for another sort, order or filter is `invalid_request`.
+///   [`Runtime::list_workers`] pages through. **A paging pass shows every
+///   Worker that exists throughout it exactly once**, whatever is created,
+///   updated or deleted meanwhile; a `sort=updated_at` pass orders Workers
+///   by `updated_at` as of its first page, and may take up to
+///   [`PASS_HORIZON_SECS`](crate::dto::PASS_HORIZON_SECS) (the rule is in
+///   [`WorkerCursor`](crate::dto::WorkerCursor)'s module). Cursors use
+///   [`WorkerCursor`](crate::dto::WorkerCursor)'s form; one made for
+///   another sort, order or filter, or of an expired pass, is
+///   `invalid_request`.
 /// - **Secrets.** Nothing returned by a Runtime contains a socket path, session
 ///   path, store path, credentialed URL, token or provider key.
 #[async_trait]

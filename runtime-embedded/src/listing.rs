@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use yoi_runtime_api::dto::{
-    PageKey, PassOrder, SortOrder, WorkerCount, WorkerCursor, WorkerFilter, WorkerListQuery,
-    WorkerPage, WorkerSort, WorkerSummary, state_name, timestamp_nanos,
+    PASS_HORIZON_SECS, PageKey, PassOrder, SortOrder, WorkerCount, WorkerCursor, WorkerFilter,
+    WorkerListQuery, WorkerPage, WorkerSort, WorkerSummary, state_name, timestamp_nanos,
 };
 use yoi_runtime_api::{Result, RuntimeError};
 
@@ -19,6 +19,12 @@ fn start(query: &WorkerListQuery, shared: &Shared) -> Result<(PassOrder, Option<
         )),
         (Some(text), None) => {
             let cursor = WorkerCursor::decode(text, query.sort, query.order, &query.filter)?;
+            let now = timestamp_nanos(shared.context.now());
+            if cursor.pass.sort == WorkerSort::UpdatedAt
+                && cursor.pass.snapshot < now.saturating_sub(PASS_HORIZON_SECS * 1_000_000_000)
+            {
+                return Err(pass_too_old());
+            }
             Ok((cursor.pass, Some(cursor.last)))
         }
         (None, Some(after)) => {
@@ -28,10 +34,19 @@ fn start(query: &WorkerListQuery, shared: &Shared) -> Result<(PassOrder, Option<
                 ));
             }
             let pass = new_pass(query, shared);
-            Ok((pass, Some(pass.key(after, 0))))
+            Ok((pass, Some(pass.main_key(after, 0))))
         }
         (None, None) => Ok((new_pass(query, shared), None)),
     }
+}
+
+/// A cursor of an `updated_at` pass older than the moves the Runtime keeps.
+fn pass_too_old() -> RuntimeError {
+    RuntimeError::invalid_request(format!(
+        "this cursor's pass started longer ago than the {PASS_HORIZON_SECS} s an updated_at pass \
+         may take (or more Workers changed meanwhile than the Runtime keeps track of); \
+         start again without a cursor"
+    ))
 }
 
 fn new_pass(query: &WorkerListQuery, shared: &Shared) -> PassOrder {
@@ -86,7 +101,9 @@ impl Shared {
         limit: usize,
     ) -> Result<(Vec<(PageKey, WorkerSummary)>, bool)> {
         if let Some(index) = &self.context.index {
-            let (keys, more) = index.page(&pass, &filter, after.as_ref(), limit);
+            let (keys, more) = index
+                .page(&pass, &filter, after.as_ref(), limit)
+                .ok_or_else(pass_too_old)?;
             let found = keys
                 .into_iter()
                 // A Worker deleted since the index was read is left out.

@@ -1,36 +1,54 @@
 //! The memory store's index for finding Workers: by id, by `updated_at`,
-//! by profile and by metadata pair.
+//! by creation time, by profile and by metadata pair, and the recent
+//! changes of `updated_at` that let an `updated_at` pass order Workers as
+//! they stood at its snapshot.
 //!
 //! A leaf module: it knows ids, times and the filterable fields, nothing of
 //! Workers or the store. **Each Worker's row changes in the same critical
 //! section as the Worker** (its lock is held; this index's lock is taken
-//! second and never held while taking a Worker's), so a page read from the
-//! index orders Workers exactly as their summaries say.
+//! second and never held while taking a Worker's).
 //!
 //! `updated_at` values are unique within a Runtime (the context's clock
 //! never hands out the same nanosecond twice), so the `updated_at` order is
-//! a map from nanoseconds to id and a change moves one entry without
-//! allocating.
+//! a map from nanoseconds to id. **Every change of a Worker's `updated_at`
+//! is kept as a move (old, new) for `PASS_HORIZON_SECS`**: a Worker's
+//! `updated_at` as of a snapshot `S` is its current one if that is at or
+//! before `S`, or else the old value of its one move that crosses `S`.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::Mutex;
 
 use yoi_runtime_api::WorkerId;
 use yoi_runtime_api::dto::{
-    Metadata, PageKey, PagePhase, PassOrder, SortOrder, WorkerFilter, WorkerSort, WorkerState,
+    Metadata, PASS_HORIZON_SECS, PageKey, PagePhase, PassOrder, SortOrder, WorkerFilter,
+    WorkerSort, WorkerState,
 };
+
+/// The most moves kept, whatever their age; an `updated_at` pass older than
+/// the oldest one dropped for room is refused.
+const MAX_MOVES: usize = 200_000;
+const HORIZON_NANOS: i64 = PASS_HORIZON_SECS * 1_000_000_000;
 
 #[derive(Debug)]
 struct Row {
     updated: i64,
+    created: i64,
     state: WorkerState,
     profile: String,
     metadata: Metadata,
 }
 
-#[derive(Debug, Default)]
+/// A change of one Worker's `updated_at`.
+#[derive(Debug)]
+struct Move {
+    new: i64,
+    old: i64,
+    id: WorkerId,
+}
+
+#[derive(Debug)]
 struct Tables {
     /// Rows by id, hashed: a touch (every event but a delta) finds its row
     /// without string comparisons down a tree.
@@ -38,8 +56,29 @@ struct Tables {
     /// Ids in order, for pages in creation order.
     ids: BTreeSet<WorkerId>,
     by_updated: BTreeMap<i64, WorkerId>,
+    by_created: BTreeMap<i64, WorkerId>,
     by_profile: HashMap<String, BTreeSet<WorkerId>>,
     by_pair: HashMap<(String, String), BTreeSet<WorkerId>>,
+    /// Moves, oldest first (`new` increases).
+    moves: VecDeque<Move>,
+    /// The newest `new` of a move dropped: a pass whose snapshot is before
+    /// it may have lost a move it needs.
+    forgotten: i64,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Self {
+            rows: HashMap::new(),
+            ids: BTreeSet::new(),
+            by_updated: BTreeMap::new(),
+            by_created: BTreeMap::new(),
+            by_profile: HashMap::new(),
+            by_pair: HashMap::new(),
+            moves: VecDeque::new(),
+            forgotten: i64::MIN,
+        }
+    }
 }
 
 /// The index of an embedded Runtime whose Workers are all in memory.
@@ -53,7 +92,7 @@ impl SearchIndex {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a new Worker.
+    /// Adds a new Worker, created at `updated`.
     pub(crate) fn insert(
         &self,
         id: &WorkerId,
@@ -65,6 +104,7 @@ impl SearchIndex {
         let mut tables = self.tables();
         tables.unlink(id);
         tables.by_updated.insert(updated, id.clone());
+        tables.by_created.insert(updated, id.clone());
         tables.ids.insert(id.clone());
         match tables.by_profile.get_mut(profile) {
             Some(set) => {
@@ -81,6 +121,7 @@ impl SearchIndex {
             id.clone(),
             Row {
                 updated,
+                created: updated,
                 state,
                 profile: profile.to_owned(),
                 metadata: metadata.clone(),
@@ -108,7 +149,8 @@ impl SearchIndex {
         tables.link_pairs(id, metadata);
     }
 
-    /// A Worker's new `updated_at` and state. Does not allocate.
+    /// A Worker's new `updated_at` and state; a changed `updated_at` is
+    /// kept as a move.
     pub(crate) fn touch(&self, id: &WorkerId, updated: i64, state: WorkerState) {
         let mut tables = self.tables();
         let tables = &mut *tables;
@@ -116,11 +158,24 @@ impl SearchIndex {
             return;
         };
         row.state = state;
-        if row.updated != updated {
-            if let Some(owned) = tables.by_updated.remove(&row.updated) {
-                tables.by_updated.insert(updated, owned);
+        if row.updated == updated {
+            return;
+        }
+        if let Some(owned) = tables.by_updated.remove(&row.updated) {
+            tables.by_updated.insert(updated, owned);
+        }
+        tables.moves.push_back(Move {
+            new: updated,
+            old: row.updated,
+            id: id.clone(),
+        });
+        row.updated = updated;
+        while let Some(oldest) = tables.moves.front() {
+            if tables.moves.len() <= MAX_MOVES && oldest.new >= updated - HORIZON_NANOS {
+                break;
             }
-            row.updated = updated;
+            tables.forgotten = tables.forgotten.max(oldest.new);
+            tables.moves.pop_front();
         }
     }
 
@@ -150,45 +205,29 @@ impl SearchIndex {
     }
 
     /// The keys of up to `limit` matching Workers after `after` in the
-    /// pass's order, and whether more follow.
+    /// pass's order, and whether more follow; `None` when the pass is older
+    /// than the moves the index still has.
     pub(crate) fn page(
         &self,
         pass: &PassOrder,
         filter: &WorkerFilter,
         after: Option<&PageKey>,
         limit: usize,
-    ) -> (Vec<PageKey>, bool) {
+    ) -> Option<(Vec<PageKey>, bool)> {
         let tables = self.tables();
-        let mut keys = match tables.driving_set(filter) {
-            // A profile or metadata pair narrows the Workers to a set in
-            // id order: walk it from the cursor.
-            Some(ids) if pass.sort == WorkerSort::CreatedAt => {
-                let bound = after.map_or(Bound::Unbounded, |k| Bound::Excluded(&k.worker_id));
-                let range: Box<dyn Iterator<Item = &WorkerId>> = match pass.order {
-                    SortOrder::Asc => Box::new(ids.range::<WorkerId, _>((bound, Bound::Unbounded))),
-                    SortOrder::Desc => {
-                        Box::new(ids.range::<WorkerId, _>((Bound::Unbounded, bound)).rev())
-                    }
-                };
-                range
-                    .filter(|id| tables.matches(id, filter))
-                    .take(limit + 1)
-                    .map(|id| pass.key(id, 0))
-                    .collect()
+        let want = limit + 1;
+        let mut keys = match pass.sort {
+            WorkerSort::CreatedAt => tables.by_id(pass, filter, after, want),
+            WorkerSort::UpdatedAt => {
+                if pass.snapshot < tables.forgotten {
+                    return None;
+                }
+                tables.by_updated_as_of(pass, filter, after, want)
             }
-            // Sorted otherwise: sort the matching ones.
-            Some(ids) => {
-                let keys = ids
-                    .iter()
-                    .filter(|id| tables.matches(id, filter))
-                    .map(|id| pass.key(id, tables.rows[id].updated));
-                smallest_after(pass, keys, after, limit + 1)
-            }
-            None => tables.walk(pass, filter, after, limit + 1),
         };
         let more = keys.len() > limit;
         keys.truncate(limit);
-        (keys, more)
+        Some((keys, more))
     }
 }
 
@@ -208,6 +247,7 @@ impl Tables {
         };
         self.ids.remove(id);
         self.by_updated.remove(&row.updated);
+        self.by_created.remove(&row.created);
         if let Some(set) = self.by_profile.get_mut(&row.profile) {
             set.remove(id);
             if set.is_empty() {
@@ -246,76 +286,116 @@ impl Tables {
         profile.into_iter().chain(pairs).min_by_key(|set| set.len())
     }
 
-    /// Walks the id or `updated_at` order from `after`, keeping matches.
-    fn walk(
+    /// A `created_at` pass: ids in order (from a filter's smallest set when
+    /// it names one), from `after`, keeping matches.
+    fn by_id(
         &self,
         pass: &PassOrder,
         filter: &WorkerFilter,
         after: Option<&PageKey>,
         want: usize,
     ) -> Vec<PageKey> {
-        let matches = |row: &Row| filter.matches(row.state, &row.profile, &row.metadata);
-        match pass.sort {
-            WorkerSort::CreatedAt => {
-                let bound = after.map_or(Bound::Unbounded, |k| Bound::Excluded(&k.worker_id));
-                let range: Box<dyn Iterator<Item = &WorkerId>> = match pass.order {
-                    SortOrder::Asc => {
-                        Box::new(self.ids.range::<WorkerId, _>((bound, Bound::Unbounded)))
-                    }
-                    SortOrder::Desc => Box::new(
-                        self.ids
-                            .range::<WorkerId, _>((Bound::Unbounded, bound))
-                            .rev(),
-                    ),
-                };
-                range
-                    .filter_map(|id| self.rows.get(id).map(|row| (id, row)))
-                    .filter(|(_, row)| matches(row))
-                    .take(want)
-                    .map(|(id, row)| pass.key(id, row.updated))
-                    .collect()
-            }
-            WorkerSort::UpdatedAt => {
-                let mut keys = Vec::new();
-                if after.is_none_or(|k| k.phase == PagePhase::Main) {
-                    let from = after.map(|k| k.nanos);
-                    let main = (Bound::Unbounded, Bound::Included(pass.snapshot));
-                    let range: Box<dyn Iterator<Item = (&i64, &WorkerId)>> = match pass.order {
-                        SortOrder::Asc => Box::new(
-                            self.by_updated
-                                .range((from.map_or(Bound::Unbounded, Bound::Excluded), main.1)),
-                        ),
-                        SortOrder::Desc => Box::new(
-                            self.by_updated
-                                .range((
-                                    main.0,
-                                    from.map_or(main.1, |n| {
-                                        Bound::Excluded(n.min(pass.snapshot.saturating_add(1)))
-                                    }),
-                                ))
-                                .rev(),
-                        ),
-                    };
-                    keys.extend(
-                        range
-                            .filter(|(_, id)| self.matches(id, filter))
-                            .take(want)
-                            .map(|(nanos, id)| pass.key(id, *nanos)),
-                    );
+        let ids = self.driving_set(filter).unwrap_or(&self.ids);
+        let bound = after.map_or(Bound::Unbounded, |k| Bound::Excluded(&k.worker_id));
+        let range: Box<dyn Iterator<Item = &WorkerId>> = match pass.order {
+            SortOrder::Asc => Box::new(ids.range::<WorkerId, _>((bound, Bound::Unbounded))),
+            SortOrder::Desc => Box::new(ids.range::<WorkerId, _>((Bound::Unbounded, bound)).rev()),
+        };
+        range
+            .filter(|id| self.matches(id, filter))
+            .take(want)
+            .map(|id| pass.main_key(id, 0))
+            .collect()
+    }
+
+    /// `updated_at` as of the snapshot of the Workers that moved since it
+    /// and existed at it: the old value of each one's crossing move.
+    fn moved_since(&self, snapshot: i64) -> HashMap<&WorkerId, i64> {
+        let first = self.moves.partition_point(|m| m.new <= snapshot);
+        self.moves
+            .range(first..)
+            .filter(|m| m.old <= snapshot)
+            .map(|m| (&m.id, m.old))
+            .collect()
+    }
+
+    /// An `updated_at` pass: the Workers that existed at the snapshot by
+    /// `updated_at` as of it, then those created since by creation time.
+    fn by_updated_as_of(
+        &self,
+        pass: &PassOrder,
+        filter: &WorkerFilter,
+        after: Option<&PageKey>,
+        want: usize,
+    ) -> Vec<PageKey> {
+        let snapshot = pass.snapshot;
+        let moved = self.moved_since(snapshot);
+        if let Some(ids) = self.driving_set(filter) {
+            // A filter's set: place each of its matches and sort them.
+            let keys = ids.iter().filter(|id| self.matches(id, filter)).map(|id| {
+                let row = &self.rows[id];
+                if row.created > snapshot {
+                    pass.tail_key(id, row.created)
+                } else if row.updated <= snapshot {
+                    pass.main_key(id, row.updated)
+                } else {
+                    pass.main_key(id, moved.get(id).copied().unwrap_or(snapshot))
                 }
-                if keys.len() < want {
-                    // The tail: Workers updated since the snapshot, by id.
-                    let tail = self
-                        .by_updated
-                        .range((Bound::Excluded(pass.snapshot), Bound::Unbounded))
-                        .filter(|(_, id)| self.matches(id, filter))
-                        .map(|(nanos, id)| pass.key(id, *nanos));
-                    let tail_after = after.filter(|k| k.phase == PagePhase::Tail);
-                    keys.extend(smallest_after(pass, tail, tail_after, want - keys.len()));
-                }
-                keys
-            }
+            });
+            return smallest_after(pass, keys, after, want);
         }
+        let mut keys = Vec::new();
+        if after.is_none_or(|k| k.phase == PagePhase::Main) {
+            // Not moved since the snapshot: the current order, up to it.
+            let from = after.map(|k| k.nanos);
+            let upto = Bound::Included(snapshot);
+            let unmoved: Box<dyn Iterator<Item = (&i64, &WorkerId)>> = match pass.order {
+                SortOrder::Asc => Box::new(
+                    self.by_updated
+                        .range((from.map_or(Bound::Unbounded, Bound::Excluded), upto)),
+                ),
+                SortOrder::Desc => Box::new(
+                    self.by_updated
+                        .range((Bound::Unbounded, from.map_or(upto, Bound::Excluded)))
+                        .rev(),
+                ),
+            };
+            let unmoved = unmoved
+                .filter(|(_, id)| self.matches(id, filter))
+                .take(want)
+                .map(|(nanos, id)| pass.main_key(id, *nanos));
+            // Moved since: where they stood at the snapshot.
+            let moved = moved
+                .iter()
+                .filter(|(id, _)| self.matches(id, filter))
+                .map(|(id, old)| pass.main_key(id, *old));
+            keys = smallest_after(pass, unmoved.chain(moved), after, want);
+        }
+        if keys.len() < want {
+            // Created since the snapshot, by creation time.
+            let from = after
+                .filter(|k| k.phase == PagePhase::Tail)
+                .map(|k| k.nanos);
+            let since = Bound::Excluded(snapshot);
+            let created: Box<dyn Iterator<Item = (&i64, &WorkerId)>> = match pass.order {
+                SortOrder::Asc => Box::new(
+                    self.by_created
+                        .range((from.map_or(since, Bound::Excluded), Bound::Unbounded)),
+                ),
+                SortOrder::Desc => Box::new(
+                    self.by_created
+                        .range((since, from.map_or(Bound::Unbounded, Bound::Excluded)))
+                        .rev(),
+                ),
+            };
+            keys.extend(
+                created
+                    .filter(|(_, id)| self.matches(id, filter))
+                    .take(want - keys.len())
+                    .map(|(nanos, id)| pass.tail_key(id, *nanos)),
+            );
+        }
+        keys
     }
 }
 

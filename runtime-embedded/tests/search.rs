@@ -30,7 +30,12 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // No regression file in the source tree: a failure prints its case.
+    #![proptest_config(ProptestConfig {
+        cases: 128,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn a_paging_pass_never_misses_or_repeats(

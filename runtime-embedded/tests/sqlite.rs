@@ -358,7 +358,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap()
@@ -373,6 +373,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
                 "entries",
                 "events",
                 "worker_metadata",
+                "worker_moves",
                 "workers"
             ]
         );
@@ -440,11 +441,13 @@ async fn a_version_3_store_is_upgraded_and_its_metadata_found() {
     assert_eq!(rt.count_workers(filter).await.unwrap().count, 1);
 }
 
-/// Undoes migration 4 on a closed store, then runs `sql`.
+/// Undoes migrations 5 and 4 on a closed store, then runs `sql`.
 fn downgrade(path: &std::path::Path, sql: &str) {
     let conn = rusqlite_connection(path);
     conn.execute_batch(
-        "DROP TABLE worker_metadata;
+        "DROP TABLE worker_moves;
+         DROP INDEX workers_by_created;
+         DROP TABLE worker_metadata;
          DROP INDEX workers_by_updated;
          DROP INDEX workers_by_profile;",
     )

@@ -29,8 +29,9 @@ pub use runtime::{
     RuntimeStatus, RuntimeSummary, WorkerCounts,
 };
 pub use search::{
-    PageKey, PagePhase, PassOrder, SortOrder, WorkerCount, WorkerCursor, WorkerFilter,
-    WorkerListQuery, WorkerPage, WorkerSort, parse_state, state_name, timestamp_nanos,
+    PASS_HORIZON_SECS, PageKey, PagePhase, PassOrder, SortOrder, WorkerCount, WorkerCursor,
+    WorkerFilter, WorkerListQuery, WorkerPage, WorkerSort, parse_state, state_name,
+    timestamp_nanos,
 };
 pub use transcript::{EntryRole, EntryStatus, TranscriptEntry, TranscriptPage, TranscriptQuery};
 pub use worker::{

@@ -1,15 +1,16 @@
 //! Finding Workers: filters, sort orders, counts and the page cursor.
 //!
-//! **A paging pass never misses a Worker that exists throughout it, and
-//! shows it exactly once unless it is updated during the pass.** Sorting by
+//! **A paging pass shows every Worker that exists throughout it exactly
+//! once, whatever is created, updated or deleted meanwhile.** Sorting by
 //! `created_at` pages over a key that never changes (creation order, which
-//! is worker id order), so every Worker that exists throughout a pass is
-//! shown exactly once. `updated_at` changes while a pass runs, so its first
-//! page fixes a *snapshot* time: the pass first shows the Workers last
-//! updated at or before it, by `updated_at` (the *main* phase), then the
-//! Workers updated since, by id (the *tail* phase). A Worker updated during
-//! the pass therefore leaves the main phase for the tail: it is shown once
-//! more at most, the second time with its newest state, and never missed.
+//! is worker id order). `updated_at` changes while a pass runs, so its first
+//! page fixes a *snapshot* time, and the pass orders the Workers that
+//! existed then by their `updated_at` *as of the snapshot* (the *main*
+//! phase), then the Workers created since, by creation time (the *tail*
+//! phase). A Runtime remembers each change of a Worker's `updated_at` (its
+//! old and new value) for [`PASS_HORIZON_SECS`], which is what lets it place
+//! a Worker updated during the pass where it stood at the snapshot; a cursor
+//! of an older pass is `invalid_request` (start the pass again).
 //!
 //! The cursor is opaque to clients. It is defined here rather than by each
 //! Runtime so that the workspace server can merge several Runtimes' pages
@@ -193,12 +194,16 @@ impl Fnv {
     }
 }
 
+/// How long a Runtime remembers the changes of `updated_at` that an
+/// `updated_at` pass needs: a pass may take this long.
+pub const PASS_HORIZON_SECS: i64 = 3600;
+
 /// The phase of a paging pass a Worker is in (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PagePhase {
-    /// Sorted by the sort key.
+    /// Sorted by the sort key (as of the snapshot).
     Main,
-    /// Updated since the pass's snapshot: sorted by worker id.
+    /// Created since the pass's snapshot: sorted by creation time.
     Tail,
 }
 
@@ -207,8 +212,9 @@ pub enum PagePhase {
 pub struct PageKey {
     /// Main or tail phase.
     pub phase: PagePhase,
-    /// `updated_at` in Unix nanoseconds in the main phase of an
-    /// `updated_at` pass; 0 otherwise.
+    /// In an `updated_at` pass, Unix nanoseconds: `updated_at` as of the
+    /// snapshot in the main phase, `created_at` in the tail; 0 in a
+    /// `created_at` pass.
     pub nanos: i64,
     /// The Worker.
     pub worker_id: WorkerId,
@@ -227,30 +233,27 @@ pub struct PassOrder {
 }
 
 impl PassOrder {
-    /// The key of a Worker with this id and `updated_at`.
-    pub fn key(&self, worker_id: &WorkerId, updated_nanos: i64) -> PageKey {
-        match self.sort {
-            WorkerSort::UpdatedAt if updated_nanos <= self.snapshot => PageKey {
-                phase: PagePhase::Main,
-                nanos: updated_nanos,
-                worker_id: worker_id.clone(),
+    /// A main-phase key: `nanos` is `updated_at` as of the snapshot (0 in a
+    /// `created_at` pass).
+    pub fn main_key(&self, worker_id: &WorkerId, nanos: i64) -> PageKey {
+        PageKey {
+            phase: PagePhase::Main,
+            nanos: if self.sort == WorkerSort::UpdatedAt {
+                nanos
+            } else {
+                0
             },
-            WorkerSort::UpdatedAt => PageKey {
-                phase: PagePhase::Tail,
-                nanos: 0,
-                worker_id: worker_id.clone(),
-            },
-            WorkerSort::CreatedAt => PageKey {
-                phase: PagePhase::Main,
-                nanos: 0,
-                worker_id: worker_id.clone(),
-            },
+            worker_id: worker_id.clone(),
         }
     }
 
-    /// The key of a summary.
-    pub fn summary_key(&self, summary: &WorkerSummary) -> PageKey {
-        self.key(&summary.worker_id, timestamp_nanos(summary.updated_at))
+    /// The key of a Worker created after the snapshot at `created`.
+    pub fn tail_key(&self, worker_id: &WorkerId, created: i64) -> PageKey {
+        PageKey {
+            phase: PagePhase::Tail,
+            nanos: created,
+            worker_id: worker_id.clone(),
+        }
     }
 
     /// Compares two keys in page order: main before tail; within a phase
@@ -372,7 +375,7 @@ impl WorkerCursor {
             WorkerSort::CreatedAt => phase == PagePhase::Main && snapshot == 0 && nanos == 0,
             WorkerSort::UpdatedAt => match phase {
                 PagePhase::Main => nanos <= snapshot,
-                PagePhase::Tail => nanos == 0,
+                PagePhase::Tail => nanos > snapshot,
             },
         };
         if !consistent {
@@ -474,7 +477,7 @@ mod tests {
             filter: filter.fingerprint(),
             last: PageKey {
                 phase: PagePhase::Tail,
-                nanos: 0,
+                nanos: 1_700_000_000_000_000_001,
                 worker_id: id("w-01.a_b"),
             },
         };
@@ -533,18 +536,23 @@ mod tests {
     }
 
     #[test]
-    fn updated_pass_puts_later_updates_in_the_tail() {
+    fn updated_pass_orders_main_then_tail_in_either_direction() {
         let pass = PassOrder {
             sort: WorkerSort::UpdatedAt,
             order: SortOrder::Desc,
             snapshot: 100,
         };
-        let old = pass.key(&id("w-b"), 50);
-        let newer = pass.key(&id("w-c"), 90);
-        let since = pass.key(&id("w-a"), 150);
-        assert_eq!(since.phase, PagePhase::Tail);
-        let mut keys = vec![since.clone(), old.clone(), newer.clone()];
+        let old = pass.main_key(&id("w-b"), 50);
+        let newer = pass.main_key(&id("w-c"), 90);
+        let created_since = pass.tail_key(&id("w-a"), 150);
+        let created_later = pass.tail_key(&id("w-d"), 160);
+        let mut keys = vec![
+            created_since.clone(),
+            old.clone(),
+            created_later.clone(),
+            newer.clone(),
+        ];
         keys.sort_by(|a, b| pass.compare(a, b));
-        assert_eq!(keys, vec![newer, old, since]);
+        assert_eq!(keys, vec![newer, old, created_later, created_since]);
     }
 }

@@ -140,9 +140,14 @@ impl Locked<'_> {
         // already date: `updated_at` (and the search index, kept in step)
         // moves on every other event, so the hot path per delta touches
         // neither the clock nor the index.
-        if !matches!(kind, WorkerEventKind::TextDelta { .. }) {
-            self.inner.updated_at = self.shared.now();
-            self.index(&kind);
+        match kind {
+            WorkerEventKind::TextDelta { .. } => {}
+            // Dated by creation: `updated_at` starts equal to `created_at`.
+            WorkerEventKind::WorkerCreated { .. } => self.index(&kind),
+            _ => {
+                self.inner.updated_at = self.shared.now();
+                self.index(&kind);
+            }
         }
         let lifecycle = matches!(
             kind,

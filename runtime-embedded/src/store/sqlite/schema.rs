@@ -72,6 +72,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         SELECT pair.key, pair.value, workers.id FROM workers, json_each(workers.metadata) AS pair;
      CREATE INDEX workers_by_updated ON workers (updated_at, id);
      CREATE INDEX workers_by_profile ON workers (profile, id);",
+    // 5: Changes of `updated_at` (kept for an hour), so an `updated_at`
+    // pass orders Workers as they stood at its snapshot, and creation
+    // order for the Workers created since.
+    "CREATE TABLE worker_moves (
+        new_key INTEGER NOT NULL,
+        worker_id TEXT NOT NULL,
+        old_key INTEGER NOT NULL,
+        PRIMARY KEY (new_key, worker_id)
+     ) WITHOUT ROWID;
+     CREATE INDEX workers_by_created ON workers (created_at, id);",
 ];
 
 /// The schema version this program writes.

@@ -51,20 +51,46 @@ impl Query {
             query.params.push(Value::Text(key.clone()));
             query.params.push(Value::Text(value.clone()));
         }
+        query.push_profile_and_state(filter);
+        query
+    }
+
+    fn push_profile_and_state(&mut self, filter: &WorkerFilter) {
         if let Some(profile) = &filter.profile {
-            query.conditions.push("w.profile = ?".into());
-            query.params.push(Value::Text(profile.clone()));
+            self.conditions.push("w.profile = ?".into());
+            self.params.push(Value::Text(profile.clone()));
         }
         if !filter.state.is_empty() {
             let marks = vec!["?"; filter.state.len()].join(", ");
-            query.conditions.push(format!("w.state IN ({marks})"));
-            query.params.extend(
+            self.conditions.push(format!("w.state IN ({marks})"));
+            self.params.extend(
                 filter
                     .state
                     .iter()
                     .map(|s| Value::Text(state_name(*s).to_owned())),
             );
         }
+    }
+
+    /// The filter as conditions on the Worker row `w` alone (metadata
+    /// pairs as `EXISTS`), for queries that choose their own `FROM`.
+    fn conditions(filter: &WorkerFilter) -> Self {
+        let mut query = Query {
+            from: String::new(),
+            conditions: Vec::new(),
+            params: Vec::new(),
+            id_column: "w.id",
+        };
+        for (key, value) in &filter.metadata {
+            query.conditions.push(
+                "EXISTS (SELECT 1 FROM worker_metadata AS o \
+                 WHERE o.key = ? AND o.value = ? AND o.worker_id = w.id)"
+                    .into(),
+            );
+            query.params.push(Value::Text(key.clone()));
+            query.params.push(Value::Text(value.clone()));
+        }
+        query.push_profile_and_state(filter);
         query
     }
 
@@ -123,6 +149,7 @@ pub(super) fn page(
         SortOrder::Asc => (">", "ASC"),
         SortOrder::Desc => ("<", "DESC"),
     };
+    let columns = columns();
     let mut found = Vec::new();
     match pass.sort {
         WorkerSort::CreatedAt => {
@@ -131,71 +158,115 @@ pub(super) fn page(
                 let sql = format!("{} {cmp} ?", query.id_column);
                 query = query.condition(sql, [Value::Text(after.worker_id.to_string())]);
             }
-            let order = format!("{} {dir}", query.id_column);
-            run(tx, pass, query, &order, want, &mut found)?;
+            let sql = format!(
+                "SELECT {columns}, 0 FROM {}{} ORDER BY {} {dir} LIMIT ?",
+                query.from,
+                query.where_clause(),
+                query.id_column
+            );
+            run(tx, &sql, query.params, want, &mut found, |id, _| {
+                pass.main_key(id, 0)
+            })?;
         }
         WorkerSort::UpdatedAt => {
+            let snapshot = Value::Integer(pass.snapshot);
             if after.is_none_or(|k| k.phase == PagePhase::Main) {
-                let mut query = Query::new(filter)
-                    .condition("w.updated_at <= ?".into(), [Value::Integer(pass.snapshot)]);
-                if let Some(after) = after {
+                // Not moved since the snapshot: as they are; moved since:
+                // where their crossing move says they stood. One merged
+                // order (SQLite merges the two ordered halves).
+                let cursor = |column: &str| {
+                    after.map(|a| {
+                        (
+                            format!("({column}, w.id) {cmp} (?, ?)"),
+                            vec![
+                                Value::Integer(a.nanos),
+                                Value::Text(a.worker_id.to_string()),
+                            ],
+                        )
+                    })
+                };
+                let mut unmoved = Query::conditions(filter)
+                    .condition("w.updated_at <= ?".into(), [snapshot.clone()]);
+                let mut moved = Query::conditions(filter).condition(
+                    "m.new_key > ? AND m.old_key <= ? AND w.id = m.worker_id".into(),
+                    [snapshot.clone(), snapshot.clone()],
+                );
+                if let Some((sql, params)) = cursor("w.updated_at") {
+                    unmoved = unmoved.condition(sql, params);
+                }
+                if let Some((sql, params)) = cursor("m.old_key") {
+                    moved = moved.condition(sql, params);
+                }
+                let sql = format!(
+                    "SELECT {columns}, w.updated_at FROM workers AS w{}
+                     UNION ALL
+                     SELECT {columns}, m.old_key FROM worker_moves AS m, workers AS w{}
+                     ORDER BY 15 {dir}, 1 {dir} LIMIT ?",
+                    unmoved.where_clause(),
+                    moved.where_clause()
+                );
+                let mut params = unmoved.params;
+                params.extend(moved.params);
+                run(tx, &sql, params, want, &mut found, |id, nanos| {
+                    pass.main_key(id, nanos)
+                })?;
+            }
+            if found.len() < want {
+                // Created since the snapshot, by creation time.
+                let mut query =
+                    Query::conditions(filter).condition("w.created_at > ?".into(), [snapshot]);
+                if let Some(after) = after.filter(|k| k.phase == PagePhase::Tail) {
                     query = query.condition(
-                        format!("(w.updated_at, w.id) {cmp} (?, ?)"),
+                        format!("(w.created_at, w.id) {cmp} (?, ?)"),
                         [
                             Value::Integer(after.nanos),
                             Value::Text(after.worker_id.to_string()),
                         ],
                     );
                 }
-                let order = format!("w.updated_at {dir}, w.id {dir}");
-                run(tx, pass, query, &order, want, &mut found)?;
-            }
-            if found.len() < want {
-                let mut query = Query::new(filter)
-                    .condition("w.updated_at > ?".into(), [Value::Integer(pass.snapshot)]);
-                if let Some(after) = after.filter(|k| k.phase == PagePhase::Tail) {
-                    query = query.condition(
-                        format!("w.id {cmp} ?"),
-                        [Value::Text(after.worker_id.to_string())],
-                    );
-                }
-                let order = format!("w.id {dir}");
+                let sql = format!(
+                    "SELECT {columns}, w.created_at FROM workers AS w{} \
+                     ORDER BY w.created_at {dir}, w.id {dir} LIMIT ?",
+                    query.where_clause()
+                );
                 let rest = want - found.len();
-                run(tx, pass, query, &order, rest, &mut found)?;
+                run(tx, &sql, query.params, rest, &mut found, |id, nanos| {
+                    pass.tail_key(id, nanos)
+                })?;
             }
         }
     }
     Ok(found)
 }
 
-fn run(
-    tx: &rusqlite::Transaction<'_>,
-    pass: &PassOrder,
-    mut query: Query,
-    order: &str,
-    want: usize,
-    found: &mut Vec<(PageKey, StoredSummary)>,
-) -> rusqlite::Result<()> {
-    let columns = SUMMARY_COLUMNS
+/// The summary columns, of the Worker row `w`.
+fn columns() -> String {
+    SUMMARY_COLUMNS
         .split(',')
         .map(|c| format!("w.{}", c.trim()))
         .collect::<Vec<_>>()
-        .join(", ");
-    query.params.push(Value::Integer(want as i64));
-    let sql = format!(
-        "SELECT {columns} FROM {}{} ORDER BY {order} LIMIT ?",
-        query.from,
-        query.where_clause()
-    );
+        .join(", ")
+}
+
+/// Runs `sql` (summary columns, then the key's nanoseconds, then `LIMIT ?`)
+/// and appends what it finds with the key `make_key` gives.
+fn run(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    mut params: Vec<Value>,
+    want: usize,
+    found: &mut Vec<(PageKey, StoredSummary)>,
+    make_key: impl Fn(&yoi_runtime_api::WorkerId, i64) -> PageKey,
+) -> rusqlite::Result<()> {
+    params.push(Value::Integer(want as i64));
     let rows = tx
-        .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(query.params), summary_row)?
+        .prepare_cached(sql)?
+        .query_map(rusqlite::params_from_iter(params), |row| {
+            Ok((summary_row(row)?, row.get::<_, i64>(14)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    found.extend(rows.into_iter().map(|summary| {
-        let key = pass.key(
-            &summary.meta.worker_id,
-            yoi_runtime_api::dto::timestamp_nanos(summary.status.updated_at),
-        );
+    found.extend(rows.into_iter().map(|(summary, nanos)| {
+        let key = make_key(&summary.meta.worker_id, nanos);
         (key, summary)
     }));
     Ok(())

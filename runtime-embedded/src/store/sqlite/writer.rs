@@ -16,7 +16,7 @@ use yoi_runtime_api::WorkerId;
 
 use super::codec::{json, name, nanos};
 use super::queue::Queue;
-use yoi_runtime_api::dto::{Metadata, TranscriptEntry, WorkerEvent};
+use yoi_runtime_api::dto::{Metadata, PASS_HORIZON_SECS, TranscriptEntry, WorkerEvent};
 
 use crate::store::{Change, LoadBounds, Ticket, WorkerStatus};
 
@@ -291,7 +291,21 @@ impl<'a> Batch<'a, '_> {
                 json(events)
             ])?;
         }
+        let mut newest_move = None;
         for status in self.summaries.values() {
+            // A change of updated_at is kept as a move (old, new), so an
+            // updated_at pass can place the Worker as it stood at its
+            // snapshot (search.rs).
+            let new_key = nanos(&status.updated_at);
+            let moved = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO worker_moves (new_key, worker_id, old_key)
+                     SELECT ?2, id, updated_at FROM workers WHERE id = ?1 AND updated_at < ?2",
+                )?
+                .execute(params![status.worker_id.as_str(), new_key])?;
+            if moved > 0 {
+                newest_move = newest_move.max(Some(new_key));
+            }
             tx.prepare_cached(
                 "UPDATE workers SET state = ?2, updated_at = ?3, transcript_len = ?4,
                    pending_inputs = ?5, last_cursor = ?6, next_seq = ?7
@@ -306,6 +320,11 @@ impl<'a> Batch<'a, '_> {
                 status.last_cursor.as_ref().map(|c| c.as_str()),
                 status.next_seq as i64,
             ])?;
+        }
+        if let Some(newest) = newest_move {
+            // Moves older than any pass may be are dropped.
+            tx.prepare_cached("DELETE FROM worker_moves WHERE new_key < ?1")?
+                .execute(params![newest - PASS_HORIZON_SECS * 1_000_000_000])?;
         }
         // Retention on disk: keep the newest as the Runtime does in memory,
         // deleting in steps so that most batches delete nothing.
