@@ -125,7 +125,8 @@ impl Shared {
         })
         .await
         .map_err(|e| RuntimeError::internal("listing workers failed", e))?
-        .map_err(|err| self.store_failed(&err))?;
+        .map_err(|err| self.store_failed(&err))?
+        .ok_or_else(pass_too_old)?;
         let more = stored.len() > limit;
         stored.truncate(limit);
         let found = stored

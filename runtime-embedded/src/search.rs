@@ -82,9 +82,19 @@ impl Default for Tables {
 }
 
 /// The index of an embedded Runtime whose Workers are all in memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SearchIndex {
     tables: Mutex<Tables>,
+    max_moves: usize,
+}
+
+impl Default for SearchIndex {
+    fn default() -> Self {
+        Self {
+            tables: Mutex::default(),
+            max_moves: MAX_MOVES,
+        }
+    }
 }
 
 impl SearchIndex {
@@ -171,7 +181,7 @@ impl SearchIndex {
         });
         row.updated = updated;
         while let Some(oldest) = tables.moves.front() {
-            if tables.moves.len() <= MAX_MOVES && oldest.new >= updated - HORIZON_NANOS {
+            if tables.moves.len() <= self.max_moves && oldest.new >= updated - HORIZON_NANOS {
                 break;
             }
             tables.forgotten = tables.forgotten.max(oldest.new);
@@ -416,4 +426,55 @@ fn smallest_after(
     kept.truncate(want);
     kept.sort_unstable_by(|a, b| pass.compare(a, b));
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> WorkerId {
+        format!("w-{n:04}").parse().unwrap()
+    }
+
+    #[test]
+    fn a_pass_keeps_places_as_of_its_snapshot_until_its_moves_are_forgotten() {
+        let index = SearchIndex {
+            tables: Mutex::default(),
+            max_moves: 4,
+        };
+        for n in 0..3 {
+            index.insert(
+                &id(n),
+                10 + i64::from(n),
+                WorkerState::Idle,
+                "p",
+                &Metadata::new(),
+            );
+        }
+        let pass = PassOrder {
+            sort: WorkerSort::UpdatedAt,
+            order: SortOrder::Desc,
+            snapshot: 20,
+        };
+        let all = WorkerFilter::default();
+        let first = index.page(&pass, &all, None, 1).unwrap().0;
+        assert_eq!(first[0].worker_id, id(2));
+        // w-0000 moves after the snapshot: it keeps its old place (last).
+        index.touch(&id(0), 21, WorkerState::Idle);
+        let (rest, more) = index.page(&pass, &all, first.last(), 10).unwrap();
+        let rest: Vec<_> = rest.iter().map(|k| k.worker_id.clone()).collect();
+        assert_eq!(rest, vec![id(1), id(0)]);
+        assert!(!more);
+        // Five more moves: the one the pass needs is dropped for room.
+        for at in 22..27 {
+            index.touch(&id(1), at, WorkerState::Idle);
+        }
+        assert!(index.page(&pass, &all, first.last(), 10).is_none());
+        // A new pass is served.
+        let fresh = PassOrder {
+            snapshot: 30,
+            ..pass
+        };
+        assert_eq!(index.page(&fresh, &all, None, 10).unwrap().0.len(), 3);
+    }
 }

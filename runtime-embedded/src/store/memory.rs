@@ -44,8 +44,8 @@ impl WorkerStore for MemoryStore {
         _: &WorkerFilter,
         _: Option<&PageKey>,
         _: usize,
-    ) -> Result<Vec<(PageKey, StoredSummary)>, StoreError> {
-        Ok(Vec::new())
+    ) -> Result<Option<Vec<(PageKey, StoredSummary)>>, StoreError> {
+        Ok(Some(Vec::new()))
     }
 
     fn count(&self, _: &WorkerFilter) -> Result<u64, StoreError> {

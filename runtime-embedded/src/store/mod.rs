@@ -234,14 +234,16 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
         bounds: LoadBounds,
     ) -> Result<Option<StoredWorker>, StoreError>;
     /// Up to `limit` Workers matching `filter` after `after` in the pass's
-    /// order (see `yoi_runtime_api::dto::WorkerCursor`), with their keys.
+    /// order (see `yoi_runtime_api::dto::WorkerCursor`), with their keys;
+    /// `None` when an `updated_at` pass is older than the changes of
+    /// `updated_at` the store still keeps.
     fn search(
         &self,
         pass: &PassOrder,
         filter: &WorkerFilter,
         after: Option<&PageKey>,
         limit: usize,
-    ) -> Result<Vec<(PageKey, StoredSummary)>, StoreError>;
+    ) -> Result<Option<Vec<(PageKey, StoredSummary)>>, StoreError>;
     /// How many Workers match `filter`.
     fn count(&self, filter: &WorkerFilter) -> Result<u64, StoreError>;
     /// Workers by state.

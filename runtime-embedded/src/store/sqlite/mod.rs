@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: one SQLite file per Runtime, written by one thread.
 
 mod codec;
+mod moves;
 mod queue;
 mod schema;
 mod search;
@@ -14,7 +15,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::watch;
 use yoi_runtime_api::dto::{
-    PageKey, PassOrder, WorkerCounts, WorkerEvent, WorkerFilter, WorkerState,
+    PageKey, PassOrder, WorkerCounts, WorkerEvent, WorkerFilter, WorkerSort, WorkerState,
 };
 use yoi_runtime_api::{Timestamp, WorkerId};
 
@@ -338,8 +339,13 @@ impl WorkerStore for SqliteStore {
         filter: &WorkerFilter,
         after: Option<&PageKey>,
         limit: usize,
-    ) -> Result<Vec<(PageKey, StoredSummary)>, StoreError> {
-        self.read(|tx| search::page(tx, pass, filter, after, limit))
+    ) -> Result<Option<Vec<(PageKey, StoredSummary)>>, StoreError> {
+        self.read(|tx| {
+            if pass.sort == WorkerSort::UpdatedAt && pass.snapshot < moves::forgotten(tx)? {
+                return Ok(None);
+            }
+            search::page(tx, pass, filter, after, limit).map(Some)
+        })
     }
 
     fn count(&self, filter: &WorkerFilter) -> Result<u64, StoreError> {

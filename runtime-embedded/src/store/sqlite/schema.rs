@@ -81,6 +81,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         old_key INTEGER NOT NULL,
         PRIMARY KEY (new_key, worker_id)
      ) WITHOUT ROWID;
+     CREATE TABLE search_state (forgotten INTEGER NOT NULL);
+     INSERT INTO search_state (forgotten) VALUES (-9223372036854775808);
      CREATE INDEX workers_by_created ON workers (created_at, id);",
 ];
 

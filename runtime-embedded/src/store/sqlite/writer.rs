@@ -15,8 +15,9 @@ use tokio::sync::watch;
 use yoi_runtime_api::WorkerId;
 
 use super::codec::{json, name, nanos};
+use super::moves;
 use super::queue::Queue;
-use yoi_runtime_api::dto::{Metadata, PASS_HORIZON_SECS, TranscriptEntry, WorkerEvent};
+use yoi_runtime_api::dto::{Metadata, TranscriptEntry, WorkerEvent};
 
 use crate::store::{Change, LoadBounds, Ticket, WorkerStatus};
 
@@ -41,15 +42,16 @@ pub(super) fn run(
             r.get(0)
         })
         .unwrap_or(0);
+    let mut moves = moves::count(&conn);
     while let Some(batch) = queue.next_batch() {
         let last = batch.last().map_or(Ticket(0), |(ticket, _)| *ticket);
-        let mut result = commit(&mut conn, &batch, retain, &mut next_order);
+        let mut result = commit(&mut conn, &batch, retain, (&mut next_order, &mut moves));
         for _ in 0..3 {
             if result.is_ok() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-            result = commit(&mut conn, &batch, retain, &mut next_order);
+            result = commit(&mut conn, &batch, retain, (&mut next_order, &mut moves));
         }
         match result {
             Ok(()) => {
@@ -70,7 +72,7 @@ fn commit(
     conn: &mut Connection,
     batch: &[(Ticket, Vec<Change>)],
     retain: LoadBounds,
-    next_order: &mut i64,
+    (next_order, moves): (&mut i64, &mut i64),
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let mut batch_writer = Batch {
@@ -81,6 +83,7 @@ fn commit(
         summaries: HashMap::new(),
         pruning: HashMap::new(),
         next_order,
+        moves,
     };
     for (_, changes) in batch {
         for change in changes {
@@ -113,6 +116,8 @@ struct Batch<'a, 'b> {
     events: HashMap<WorkerId, Vec<(u64, &'a WorkerEvent)>>,
     pruning: HashMap<WorkerId, Prune>,
     next_order: &'a mut i64,
+    /// Rows in `worker_moves`, as the writer counts them.
+    moves: &'a mut i64,
 }
 
 impl<'a> Batch<'a, '_> {
@@ -295,15 +300,10 @@ impl<'a> Batch<'a, '_> {
         for status in self.summaries.values() {
             // A change of updated_at is kept as a move (old, new), so an
             // updated_at pass can place the Worker as it stood at its
-            // snapshot (search.rs).
+            // snapshot (moves.rs).
             let new_key = nanos(&status.updated_at);
-            let moved = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO worker_moves (new_key, worker_id, old_key)
-                     SELECT ?2, id, updated_at FROM workers WHERE id = ?1 AND updated_at < ?2",
-                )?
-                .execute(params![status.worker_id.as_str(), new_key])?;
-            if moved > 0 {
+            if moves::record(tx, &status.worker_id, new_key)? {
+                *self.moves += 1;
                 newest_move = newest_move.max(Some(new_key));
             }
             tx.prepare_cached(
@@ -322,9 +322,7 @@ impl<'a> Batch<'a, '_> {
             ])?;
         }
         if let Some(newest) = newest_move {
-            // Moves older than any pass may be are dropped.
-            tx.prepare_cached("DELETE FROM worker_moves WHERE new_key < ?1")?
-                .execute(params![newest - PASS_HORIZON_SECS * 1_000_000_000])?;
+            moves::trim(tx, newest, self.moves)?;
         }
         // Retention on disk: keep the newest as the Runtime does in memory,
         // deleting in steps so that most batches delete nothing.
