@@ -372,6 +372,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
                 "client_ids",
                 "entries",
                 "events",
+                "search_state",
                 "worker_metadata",
                 "worker_moves",
                 "workers"
@@ -446,6 +447,7 @@ fn downgrade(path: &std::path::Path, sql: &str) {
     let conn = rusqlite_connection(path);
     conn.execute_batch(
         "DROP TABLE worker_moves;
+         DROP TABLE search_state;
          DROP INDEX workers_by_created;
          DROP TABLE worker_metadata;
          DROP INDEX workers_by_updated;
