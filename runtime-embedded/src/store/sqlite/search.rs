@@ -43,16 +43,21 @@ impl Query {
             query.id_column = "m.worker_id";
         }
         for (key, value) in pairs {
-            query.conditions.push(
-                "EXISTS (SELECT 1 FROM worker_metadata AS o \
-                 WHERE o.key = ? AND o.value = ? AND o.worker_id = w.id)"
-                    .into(),
-            );
-            query.params.push(Value::Text(key.clone()));
-            query.params.push(Value::Text(value.clone()));
+            query.push_pair(key, value);
         }
         query.push_profile_and_state(filter);
         query
+    }
+
+    /// The Worker has this metadata pair.
+    fn push_pair(&mut self, key: &str, value: &str) {
+        self.conditions.push(
+            "EXISTS (SELECT 1 FROM worker_metadata AS o \
+             WHERE o.key = ? AND o.value = ? AND o.worker_id = w.id)"
+                .into(),
+        );
+        self.params.push(Value::Text(key.to_owned()));
+        self.params.push(Value::Text(value.to_owned()));
     }
 
     fn push_profile_and_state(&mut self, filter: &WorkerFilter) {
@@ -82,13 +87,7 @@ impl Query {
             id_column: "w.id",
         };
         for (key, value) in &filter.metadata {
-            query.conditions.push(
-                "EXISTS (SELECT 1 FROM worker_metadata AS o \
-                 WHERE o.key = ? AND o.value = ? AND o.worker_id = w.id)"
-                    .into(),
-            );
-            query.params.push(Value::Text(key.clone()));
-            query.params.push(Value::Text(value.clone()));
+            query.push_pair(key, value);
         }
         query.push_profile_and_state(filter);
         query
