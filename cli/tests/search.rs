@@ -250,8 +250,43 @@ async fn all_workers_merges_runtimes_under_one_cursor() {
         )
     );
 
+    // An updated_at pass across both Runtimes, renaming a Worker before
+    // each page in creation order (some already shown, which a pass by
+    // current updated_at would show again; some not yet, which it would
+    // skip): still each once.
+    let uri = "/api/workers?metadata.pass=one&limit=3&sort=updated_at&order=asc";
+    let first = app.get(uri).await;
+    let mut seen = ids(&first.json);
+    let mut cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
+    let mut renamed = 0;
+    loop {
+        if let Some((runtime_id, id)) = made[..made.len() - 1].get(renamed) {
+            let reply = app
+                .send(
+                    Method::PATCH,
+                    &format!("/api/runtimes/{runtime_id}/workers/{id}"),
+                    Some(json!({ "display_name": format!("renamed {renamed}") })),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            renamed += 1;
+        }
+        let page = app.get(&format!("{uri}&cursor={cursor}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        seen.extend(ids(&page.json));
+        match page.json["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert!(renamed >= 3, "renamed {renamed} during the pass");
+    for (_, id) in &made[..made.len() - 1] {
+        assert_eq!(seen.iter().filter(|s| *s == id).count(), 1, "{id}");
+    }
+    assert_eq!(seen.iter().filter(|s| **s == late).count(), 1);
+
     // A composite cursor is tied to its query too.
-    app.get(&format!("/api/workers?sort=updated_at&cursor={cursor}"))
+    app.get(&format!("/api/workers?sort=created_at&cursor={cursor}"))
         .await
         .assert_problem(400, "invalid_request");
     app.get("/api/workers?after=w-1")
