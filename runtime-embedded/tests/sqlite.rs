@@ -358,7 +358,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 5);
+        assert_eq!(version, 6);
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap()
@@ -371,6 +371,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
             [
                 "client_ids",
                 "entries",
+                "entry_parts",
                 "events",
                 "search_state",
                 "worker_metadata",
@@ -442,11 +443,12 @@ async fn a_version_3_store_is_upgraded_and_its_metadata_found() {
     assert_eq!(rt.count_workers(filter).await.unwrap().count, 1);
 }
 
-/// Undoes migrations 5 and 4 on a closed store, then runs `sql`.
+/// Undoes migrations 6, 5 and 4 on a closed store, then runs `sql`.
 fn downgrade(path: &std::path::Path, sql: &str) {
     let conn = rusqlite_connection(path);
     conn.execute_batch(
-        "DROP TABLE worker_moves;
+        "DROP TABLE entry_parts;
+         DROP TABLE worker_moves;
          DROP TABLE search_state;
          DROP INDEX workers_by_created;
          DROP TABLE worker_metadata;
@@ -455,4 +457,47 @@ fn downgrade(path: &std::path::Path, sql: &str) {
     )
     .unwrap();
     conn.execute_batch(sql).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_off_mid_stream_keeps_the_text_written_so_far() {
+    let path = db("cut-off");
+    let (rt, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let worker = test_util::create(&rt, Some(SLOW_PROFILE)).await;
+    let mut events = rt.subscribe(&worker, None).await.unwrap();
+    test_util::send(
+        &rt,
+        &worker,
+        "one two three four five six",
+        BusyPolicy::Reject,
+    )
+    .await;
+    // Two deltas in, so the second went to disk as an appended part.
+    let mut deltas = 0;
+    while deltas < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("deltas stream in")
+            .unwrap()
+            .unwrap();
+        if matches!(event.kind, WorkerEventKind::TextDelta { .. }) {
+            deltas += 1;
+        }
+    }
+    drop(events);
+    let streamed = test_util::all_entries(&rt, &worker).await[1].text.clone();
+    assert!(!streamed.is_empty());
+    // The process "ends" here: the store takes nothing more.
+    store.close();
+    drop(store);
+
+    let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    test_util::wait_idle(&rt, &worker).await;
+    let entries = test_util::all_entries(&rt, &worker).await;
+    assert!(
+        entries[1].text.starts_with(&streamed),
+        "{:?} keeps {streamed:?}",
+        entries[1].text
+    );
+    assert_eq!(entries[1].status, yoi_runtime_api::dto::EntryStatus::Failed);
 }

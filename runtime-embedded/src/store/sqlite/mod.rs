@@ -289,6 +289,21 @@ impl WorkerStore for SqliteStore {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             entries.reverse();
+            // Text a commit appended to an entry that is not whole yet (a
+            // reply a crash interrupted): its parts, in order.
+            let parts = tx
+                .prepare_cached(
+                    "SELECT idx, text FROM entry_parts WHERE worker_id = ?1 ORDER BY idx, part",
+                )?
+                .query_map(params![worker_id.as_str()], |row| {
+                    Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for (index, text) in parts {
+                if let Some(entry) = entries.iter_mut().find(|e| e.index == index) {
+                    entry.text.push_str(&text);
+                }
+            }
             // Newest segments first, until enough events are read.
             let mut segments = tx.prepare_cached(
                 "SELECT events FROM events WHERE worker_id = ?1 ORDER BY first_seq DESC",

@@ -84,6 +84,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE TABLE search_state (forgotten INTEGER NOT NULL);
      INSERT INTO search_state (forgotten) VALUES (-9223372036854775808);
      CREATE INDEX workers_by_created ON workers (created_at, id);",
+    // 6: Text appended to an entry after the batch that wrote it, one row
+    // per commit, folded into the entry when its status changes: appending
+    // is O(text) instead of rewriting the whole entry each commit.
+    "CREATE TABLE entry_parts (
+        worker_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (worker_id, idx, part)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this program writes.

@@ -192,6 +192,7 @@ impl<'a> Batch<'a, '_> {
                     Some(entry) => entry.status = *status,
                     None => {
                         self.flush_append(worker_id, *index)?;
+                        fold_parts(tx, worker_id, *index)?;
                         tx.prepare_cached(
                             "UPDATE entries SET status = ?3 WHERE worker_id = ?1 AND idx = ?2",
                         )?
@@ -240,6 +241,7 @@ impl<'a> Batch<'a, '_> {
                     "DELETE FROM events WHERE worker_id = ?1",
                     "DELETE FROM client_ids WHERE worker_id = ?1",
                     "DELETE FROM worker_metadata WHERE worker_id = ?1",
+                    "DELETE FROM entry_parts WHERE worker_id = ?1",
                 ] {
                     tx.prepare_cached(table)?
                         .execute(params![worker_id.as_str()])?;
@@ -264,6 +266,9 @@ impl<'a> Batch<'a, '_> {
     fn finish(self, retain: LoadBounds) -> rusqlite::Result<()> {
         let tx = self.tx;
         for ((worker_id, _), entry) in &self.entries {
+            // The entry is written whole: no parts of an earlier one stay.
+            tx.prepare_cached("DELETE FROM entry_parts WHERE worker_id = ?1 AND idx = ?2")?
+                .execute(params![worker_id.as_str(), entry.index as i64])?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO entries (worker_id, idx, role, text, at, status, input_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -347,8 +352,13 @@ impl<'a> Batch<'a, '_> {
             if let Some(index) = prune.entries_up_to {
                 let keep = retain.entries as u64;
                 if index >= keep && index % STEP == 0 {
-                    tx.prepare_cached("DELETE FROM entries WHERE worker_id = ?1 AND idx <= ?2")?
-                        .execute(params![worker_id.as_str(), (index - keep) as i64])?;
+                    for table in [
+                        "DELETE FROM entries WHERE worker_id = ?1 AND idx <= ?2",
+                        "DELETE FROM entry_parts WHERE worker_id = ?1 AND idx <= ?2",
+                    ] {
+                        tx.prepare_cached(table)?
+                            .execute(params![worker_id.as_str(), (index - keep) as i64])?;
+                    }
                 }
             }
             if prune.client_ids && *self.next_order % STEP as i64 == 0 {
@@ -364,14 +374,40 @@ impl<'a> Batch<'a, '_> {
     }
 }
 
+/// Appends `text` to an entry written by an earlier batch: a new part row,
+/// so a long reply streamed over many commits is written once, not
+/// rewritten at each.
 fn write_append(
     tx: &Transaction<'_>,
     worker_id: &WorkerId,
     index: u64,
     text: &str,
 ) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO entry_parts (worker_id, idx, part, text)
+         SELECT ?1, ?2, COALESCE(MAX(part), 0) + 1, ?3 FROM entry_parts
+         WHERE worker_id = ?1 AND idx = ?2",
+    )?
+    .execute(params![worker_id.as_str(), index as i64, text])?;
+    Ok(())
+}
+
+/// Folds an entry's parts into its text (as its status changes, so the
+/// entry is whole again) and deletes them.
+fn fold_parts(tx: &Transaction<'_>, worker_id: &WorkerId, index: u64) -> rusqlite::Result<()> {
+    let parts: Vec<String> = tx
+        .prepare_cached(
+            "SELECT text FROM entry_parts WHERE worker_id = ?1 AND idx = ?2 ORDER BY part",
+        )?
+        .query_map(params![worker_id.as_str(), index as i64], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if parts.is_empty() {
+        return Ok(());
+    }
     tx.prepare_cached("UPDATE entries SET text = text || ?3 WHERE worker_id = ?1 AND idx = ?2")?
-        .execute(params![worker_id.as_str(), index as i64, text])?;
+        .execute(params![worker_id.as_str(), index as i64, parts.concat()])?;
+    tx.prepare_cached("DELETE FROM entry_parts WHERE worker_id = ?1 AND idx = ?2")?
+        .execute(params![worker_id.as_str(), index as i64])?;
     Ok(())
 }
 
