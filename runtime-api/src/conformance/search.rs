@@ -81,6 +81,13 @@ pub async fn page_all(
     loop {
         let page = page(rt, filter, (sort, order), limit, cursor.take()).await;
         assert!(page.items.len() <= limit as usize);
+        for summary in &page.items {
+            assert!(
+                filter.matches_summary(summary),
+                "{} does not match {filter:?}",
+                summary.worker_id
+            );
+        }
         seen.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
