@@ -293,3 +293,97 @@ async fn all_workers_merges_runtimes_under_one_cursor() {
         .await
         .assert_problem(400, "invalid_request");
 }
+
+/// An embedded Runtime that answers lists with `runtime_unavailable`
+/// while `down` is set.
+#[derive(Debug)]
+struct Flaky {
+    inner: yoi_runtime_embedded::EmbeddedRuntime,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl yoi_runtime_api::Runtime for Flaky {
+    fn id(&self) -> &yoi_runtime_api::RuntimeId {
+        self.inner.id()
+    }
+    fn capabilities(&self) -> yoi_runtime_api::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn summary(&self) -> yoi_runtime_api::Result<yoi_runtime_api::dto::RuntimeSummary> {
+        self.inner.summary().await
+    }
+    async fn status(&self) -> yoi_runtime_api::Result<yoi_runtime_api::dto::RuntimeStatus> {
+        self.inner.status().await
+    }
+    async fn worker(
+        &self,
+        worker_id: &yoi_runtime_api::WorkerId,
+    ) -> yoi_runtime_api::Result<yoi_runtime_api::dto::WorkerDetail> {
+        self.inner.worker(worker_id).await
+    }
+    async fn create_worker(
+        &self,
+        request: yoi_runtime_api::dto::CreateWorkerRequest,
+    ) -> yoi_runtime_api::Result<yoi_runtime_api::dto::WorkerDetail> {
+        self.inner.create_worker(request).await
+    }
+    async fn list_workers(
+        &self,
+        query: yoi_runtime_api::dto::WorkerListQuery,
+    ) -> yoi_runtime_api::Result<yoi_runtime_api::dto::WorkerPage> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(yoi_runtime_api::RuntimeError::RuntimeUnavailable {
+                runtime_id: self.id().clone(),
+                message: "down for the test".into(),
+            });
+        }
+        self.inner.list_workers(query).await
+    }
+}
+
+#[tokio::test]
+async fn a_runtime_down_mid_pass_is_named_and_resumed_where_it_stood() {
+    let flaky = Arc::new(Flaky {
+        inner: common::embedded("beta"),
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let mut registry = RuntimeRegistry::new();
+    registry
+        .register(Arc::new(common::embedded("alpha")))
+        .await
+        .unwrap();
+    registry.register(flaky.clone()).await.unwrap();
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    let mut made = Vec::new();
+    for n in 0..8 {
+        let runtime_id = if n % 2 == 0 { "alpha" } else { "beta" };
+        made.push(create(&app, runtime_id, json!({ "pass": "flaky" })).await);
+    }
+    let uri = "/api/workers?metadata.pass=flaky&limit=2";
+    let first = app.get(uri).await;
+    let mut seen = ids(&first.json);
+    let mut cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
+    // beta goes down for one page: it is named, and alpha goes on.
+    flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let page = app.get(&format!("{uri}&cursor={cursor}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(page.json["unavailable"], json!(["beta"]));
+    seen.extend(ids(&page.json));
+    cursor = page.json["next_cursor"].as_str().unwrap().to_owned();
+    flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    loop {
+        let page = app.get(&format!("{uri}&cursor={cursor}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert_eq!(page.json["unavailable"], json!([]));
+        seen.extend(ids(&page.json));
+        match page.json["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    // beta's Workers come once its Runtime is back, each once.
+    for id in &made {
+        assert_eq!(seen.iter().filter(|s| *s == id).count(), 1, "{id}");
+    }
+}
