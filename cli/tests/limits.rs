@@ -24,7 +24,10 @@ struct Limited {
 }
 
 async fn serve(limits: ConnectionLimits) -> Limited {
-    let state = TestApp::new().await.state.with_connection_limits(limits);
+    serve_state(TestApp::new().await.state.with_connection_limits(limits)).await
+}
+
+async fn serve_state(state: yoi_workspace_server::AppState) -> Limited {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -243,7 +246,29 @@ async fn a_follower_that_stops_reading_is_cut_off_after_the_write_timeout() {
         write_timeout: Duration::from_millis(500),
         ..ConnectionLimits::default()
     };
-    let server = serve(limits).await;
+    // A Worker log that keeps everything this test streams, so the
+    // follower never falls out of it (which would end its stream): only
+    // the write deadline can end this connection.
+    let runtime =
+        yoi_runtime_embedded::EmbeddedRuntime::new(yoi_runtime_embedded::EmbeddedOptions {
+            limits: yoi_runtime_embedded::Limits {
+                max_event_log_bytes: 256 << 20,
+                max_events_per_worker: 1_000_000,
+                max_retained_bytes: 1 << 30,
+                ..yoi_runtime_embedded::Limits::default()
+            },
+            ..yoi_runtime_embedded::EmbeddedOptions::default()
+        })
+        .unwrap();
+    let mut registry = yoi_workspace_server::RuntimeRegistry::new();
+    registry
+        .register(std::sync::Arc::new(runtime))
+        .await
+        .unwrap();
+    let state = TestApp::from_registry(registry, None, 1 << 20)
+        .state
+        .with_connection_limits(limits);
+    let server = serve_state(state).await;
     let base = format!(
         "http://{}/api/runtimes/backend-internal/workers",
         server.addr
@@ -276,10 +301,14 @@ async fn a_follower_that_stops_reading_is_cut_off_after_the_write_timeout() {
         .await
         .unwrap();
 
-    // Far more events than the socket buffers on both sides hold.
+    // Replies stream for two seconds while the follower reads nothing:
+    // far more than the socket buffers on both sides hold (megabytes), so
+    // a write stays pending, which is all a server can see of a client
+    // that does not read.
     let text = "x".repeat(60_000);
     let mut produced = 0usize;
-    for _ in 0..160 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
         let reply = client
             .post(format!("{base}/{worker}/input?wait_ms=10000"))
             .header("content-type", "application/json")
@@ -290,8 +319,9 @@ async fn a_follower_that_stops_reading_is_cut_off_after_the_write_timeout() {
         assert!(reply.status().is_success(), "{}", reply.status());
         produced += 2 * text.len();
     }
-    // The stream never ends by itself (the Worker lives on), so reading to
-    // the end finishes only because the server closed the connection.
+    // Reading to the end finishes only because the server closed the
+    // connection: the stream does not end by itself while the Worker
+    // lives.
     let mut received = Vec::new();
     tokio::time::timeout(GENEROUS, follower.read_to_end(&mut received))
         .await
