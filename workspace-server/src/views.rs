@@ -108,8 +108,9 @@ pub struct WorkerParams {
     pub worker_id: String,
 }
 
-/// Query of `/api/workers` (documentation only; the route reads the query
-/// with the contract's parser). Also takes `metadata.KEY=VALUE` pairs.
+/// Paging of `/api/workers` (documentation only; the route reads the
+/// query with the contract's parser, with [`SortParams`] and
+/// [`FilterParams`]).
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -119,22 +120,11 @@ pub struct AggregateQuery {
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// Sort key (default `created_at`).
-    #[param(inline)]
-    pub sort: Option<WorkerSort>,
-    /// Direction (default `asc`).
-    #[param(inline)]
-    pub order: Option<SortOrder>,
-    /// Only Workers in these states (repeat, or separate with commas).
-    #[param(inline)]
-    pub state: Option<Vec<WorkerState>>,
-    /// Only Workers with this profile.
-    pub profile: Option<String>,
 }
 
-/// Query of a Runtime's Worker list (documentation only; the route reads
-/// the query with the contract's parser). Also takes `metadata.KEY=VALUE`
-/// pairs. The maximum `limit` is the Runtime's `max_worker_page`.
+/// Paging of a Runtime's Worker list (documentation only; with
+/// [`SortParams`] and [`FilterParams`]). The maximum `limit` is the
+/// Runtime's `max_worker_page`.
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -149,20 +139,22 @@ pub struct WorkersParams {
     /// only; prefer `cursor`).
     #[param(value_type = Option<WorkerId>)]
     pub after: Option<String>,
+}
+
+/// The order of a Worker list (documentation only).
+#[derive(Debug, Clone, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SortParams {
     /// Sort key (default `created_at`).
     #[param(inline)]
     pub sort: Option<WorkerSort>,
     /// Direction (default `asc`).
     #[param(inline)]
     pub order: Option<SortOrder>,
-    /// Only Workers in these states (repeat, or separate with commas).
-    #[param(inline)]
-    pub state: Option<Vec<WorkerState>>,
-    /// Only Workers with this profile.
-    pub profile: Option<String>,
 }
 
-/// Query of a Worker count (documentation only). Also takes
+/// The filter of a Worker list or count (documentation only). Also takes
 /// `metadata.KEY=VALUE` pairs.
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -23,7 +23,7 @@ use yoi_runtime_api::{Operation, Result, RuntimeError, RuntimeId, WorkerId, reso
 use crate::error::ApiError;
 use crate::registry::RuntimeEntry;
 use crate::state::AppState;
-use crate::views::{AggregateQuery, AggregatedWorker, AggregatedWorkers};
+use crate::views::{AggregateQuery, AggregatedWorker, AggregatedWorkers, FilterParams, SortParams};
 
 const AGGREGATE_DEFAULT: u32 = 50;
 const AGGREGATE_MAX: u32 = 500;
@@ -189,7 +189,7 @@ fn parse_query(raw: &str) -> Result<(WorkerListQuery, Option<String>)> {
     get,
     path = "/api/workers",
     tag = "workers",
-    params(AggregateQuery),
+    params(AggregateQuery, SortParams, FilterParams),
     responses((status = 200, body = AggregatedWorkers))
 )]
 pub(crate) async fn all_workers(

@@ -14,7 +14,9 @@ use yoi_runtime_api::Problem;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, FilterQuery, ListQuery, RuntimePath, WorkerPath};
 use crate::state::AppState;
-use crate::views::{FilterParams, RuntimeParams, TranscriptParams, WorkerParams, WorkersParams};
+use crate::views::{
+    FilterParams, RuntimeParams, SortParams, TranscriptParams, WorkerParams, WorkersParams,
+};
 
 /// One Runtime's Workers: filtered by `state` (repeatable or
 /// comma-separated), `profile` and `metadata.KEY=VALUE` pairs (all must
@@ -26,7 +28,7 @@ use crate::views::{FilterParams, RuntimeParams, TranscriptParams, WorkerParams, 
     get,
     path = "/api/runtimes/{runtime_id}/workers",
     tag = "workers",
-    params(RuntimeParams, WorkersParams),
+    params(RuntimeParams, WorkersParams, SortParams, FilterParams),
     responses((status = 200, body = WorkerPage))
 )]
 pub(crate) async fn list_workers(
