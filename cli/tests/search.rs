@@ -44,6 +44,14 @@ async fn page_all(app: &TestApp, uri: &str) -> Vec<Value> {
     }
 }
 
+/// The page of `uri` after `cursor` (answered 200), and its next cursor.
+async fn next_page(app: &TestApp, uri: &str, cursor: &str) -> (Value, Option<String>) {
+    let page = app.get(&format!("{uri}&cursor={cursor}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let next = page.json["next_cursor"].as_str().map(str::to_owned);
+    (page.json, next)
+}
+
 async fn create(app: &TestApp, runtime_id: &str, metadata: Value) -> String {
     let reply = app
         .post(
@@ -226,11 +234,10 @@ async fn all_workers_merges_runtimes_under_one_cursor() {
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     loop {
-        let page = app.get(&format!("{uri}&cursor={cursor}")).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-        seen.extend(ids(&page.json));
-        match page.json["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
+        let (page, next) = next_page(&app, uri, &cursor).await;
+        seen.extend(ids(&page));
+        match next {
+            Some(next) => cursor = next,
             None => break,
         }
     }
@@ -271,11 +278,10 @@ async fn all_workers_merges_runtimes_under_one_cursor() {
             assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
             renamed += 1;
         }
-        let page = app.get(&format!("{uri}&cursor={cursor}")).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-        seen.extend(ids(&page.json));
-        match page.json["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
+        let (page, next) = next_page(&app, uri, &cursor).await;
+        seen.extend(ids(&page));
+        match next {
+            Some(next) => cursor = next,
             None => break,
         }
     }
@@ -366,19 +372,17 @@ async fn a_runtime_down_mid_pass_is_named_and_resumed_where_it_stood() {
     let mut cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
     // beta goes down for one page: it is named, and alpha goes on.
     flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
-    let page = app.get(&format!("{uri}&cursor={cursor}")).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-    assert_eq!(page.json["unavailable"], json!(["beta"]));
-    seen.extend(ids(&page.json));
-    cursor = page.json["next_cursor"].as_str().unwrap().to_owned();
+    let (page, next) = next_page(&app, uri, &cursor).await;
+    assert_eq!(page["unavailable"], json!(["beta"]));
+    seen.extend(ids(&page));
+    cursor = next.unwrap();
     flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
     loop {
-        let page = app.get(&format!("{uri}&cursor={cursor}")).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-        assert_eq!(page.json["unavailable"], json!([]));
-        seen.extend(ids(&page.json));
-        match page.json["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
+        let (page, next) = next_page(&app, uri, &cursor).await;
+        assert_eq!(page["unavailable"], json!([]));
+        seen.extend(ids(&page));
+        match next {
+            Some(next) => cursor = next,
             None => break,
         }
     }
