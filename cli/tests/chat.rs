@@ -182,8 +182,12 @@ async fn in_a_terminal_ctrl_c_is_the_terminals_own_and_ctrl_d_quits() {
     let dir = temp_dir("yoi-chat-pty");
     let config = slow_profile_config(&dir, 4_000);
     let server = Server::start(&["--memory", "--config", &config]).await;
+    // `exec`: whatever `$SHELL` runs the command must not stay as its
+    // parent, or Ctrl-C (sent to the terminal's whole foreground group)
+    // kills that shell (dash does not exec a lone `-c` command), and
+    // `script` reports the shell's death by SIGINT as exit 130.
     let command = format!(
-        "{} chat --url {} --profile slow",
+        "exec {} chat --url {} --profile slow",
         env!("CARGO_BIN_EXE_yoi"),
         server.base
     );
