@@ -1,10 +1,8 @@
 //! Authentication on `/api`: the optional bearer token, or a session cookie
 //! obtained with it (see [`crate::session`]).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
-use axum::response::Response;
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
@@ -46,13 +44,8 @@ pub(crate) fn bearer_is_valid(state: &AppState, headers: &HeaderMap) -> Option<b
 /// `Authorization: Bearer <token>`, or when its cookie names a session. A
 /// state-changing request authenticated by cookie must also show it comes
 /// from this server's pages: a same-origin `Origin`, or [`CSRF_HEADER`].
-pub async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    authenticate(&state, request.method(), request.headers())?;
-    Ok(next.run(request).await)
+pub fn require_token(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    authenticate(state, request.method(), request.headers())
 }
 
 /// The check of [`require_token`], for handlers outside its layer.

@@ -4,10 +4,8 @@
 //!
 //! Both run before authentication, on every route.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
-use axum::response::Response;
 
 use yoi_runtime_api::RuntimeError;
 
@@ -24,17 +22,11 @@ fn request_host(request: &Request) -> Option<&str> {
         .or_else(|| request.uri().authority().map(|a| a.as_str()))
 }
 
-/// Refuses requests whose `Host` the policy does not allow.
-/// Both defences, in one layer: the `Host` first, then cross-site
+/// Both defences, in one check: the `Host` first, then cross-site
 /// requests.
-pub(crate) async fn guard(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    check_host(&state, &request)?;
-    refuse_cross_site(&state, &request)?;
-    Ok(next.run(request).await)
+pub(crate) fn guard(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    check_host(state, request)?;
+    refuse_cross_site(state, request)
 }
 
 /// Refuses requests whose `Host` the policy does not allow.

@@ -15,6 +15,7 @@ mod frames;
 pub mod guard;
 pub mod host;
 pub mod limits;
+mod middleware;
 mod openapi;
 pub mod registry;
 mod routes;

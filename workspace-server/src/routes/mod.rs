@@ -10,15 +10,12 @@ mod runtimes;
 mod session;
 mod workers;
 
-use std::time::Instant;
-
-use axum::extract::{DefaultBodyLimit, MatchedPath};
-use axum::http::Request;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
-use axum::middleware::{Next, from_fn_with_state};
 use axum::{Extension, Router};
+use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,6 +24,7 @@ use crate::guard::guard;
 use yoi_runtime_api::RuntimeError;
 
 use crate::error::ApiError;
+use crate::middleware::{CheckLayer, RequestLogLayer, contract_version};
 use crate::openapi;
 use crate::state::AppState;
 use crate::views::Health;
@@ -60,7 +58,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(events::worker_events))
         .routes(routes!(events::worker_stream))
         .routes(routes!(events::runtime_stream))
-        .route_layer(from_fn_with_state(state.clone(), require_token));
+        .route_layer(CheckLayer::new(state.clone(), require_token));
     let (router, document) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
         // Signing in needs no credentials.
@@ -77,91 +75,41 @@ pub fn app(state: AppState) -> Router {
             .unwrap_or_else(|_| unreachable!("an OpenAPI document always serializes"))
             .into(),
     );
-    let mut router = router
+    // Outermost first. CORS answers preflight requests before the guard,
+    // routing and authentication.
+    let cors = (!state.cors_allowed_origins().is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(
+                state.cors_allowed_origins().iter().cloned(),
+            ))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("last-event-id"),
+                HeaderName::from_static(CSRF_HEADER),
+            ])
+    });
+    let layers = ServiceBuilder::new()
+        .layer(RequestLogLayer)
+        .option_layer(cors)
+        // Before authentication, token or not: a Host this server does not
+        // answer, and cross-site requests that change state.
+        .layer(CheckLayer::new(state.clone(), guard))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes()))
+        .layer(Extension(document));
+    let router = router
         .merge(crate::console::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
-        .layer(Extension(document))
-        .layer(DefaultBodyLimit::max(state.max_body_bytes()))
-        // Before authentication, token or not: cross-site requests that
-        // change state, and first of all a Host this server does not answer.
-        .layer(from_fn_with_state(state.clone(), guard));
-    if !state.cors_allowed_origins().is_empty() {
-        // Outermost, so that preflight requests are answered before routing
-        // and authentication.
-        router = router.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(
-                    state.cors_allowed_origins().iter().cloned(),
-                ))
-                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-                .allow_headers([
-                    header::CONTENT_TYPE,
-                    header::AUTHORIZATION,
-                    HeaderName::from_static("last-event-id"),
-                    HeaderName::from_static(CSRF_HEADER),
-                ]),
-        );
-    }
-    let router = router
-        // One info line per request when it is answered.
-        .layer(axum::middleware::from_fn(log_request))
-        .layer(
-            // A span per request (debug) for what is logged while it runs.
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    tracing::debug_span!("request", method = %request.method(), route = route(request))
-                })
-                // The request line says the status; a 5xx answer is not
-                // logged again as an ERROR.
-                .on_failure(()),
-        )
+        // One `layer` call: axum boxes each route once per call.
+        .layer(layers)
         .with_state(state);
-    // Outside the routes, so that it sees the `Allow` header axum adds to
-    // a wrong method's answer after the route's layers.
     Router::new()
         .fallback_service(router)
-        .layer(axum::middleware::map_response(contract_version))
-}
-
-/// The route template `request` matched (never the path's ids).
-fn route<B>(request: &Request<B>) -> &str {
-    request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-}
-
-/// Logs method, matched route, status and latency of each request at info
-/// (never ids, the query or the body).
-async fn log_request(request: Request<axum::body::Body>, next: Next) -> axum::response::Response {
-    let method = request.method().clone();
-    let route = route(&request).to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        route,
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
-}
-
-/// Names the contract version on every response, so a remote client can
-/// refuse a peer it does not understand.
-async fn contract_version(mut response: axum::response::Response) -> axum::response::Response {
-    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
-        // axum adds `Allow` to a wrong method's answer; without the token
-        // it must not say which methods a route takes.
-        response.headers_mut().remove(header::ALLOW);
-    }
-    response.headers_mut().insert(
-        yoi_runtime_api::CONTRACT_VERSION_HEADER,
-        axum::http::HeaderValue::from(yoi_runtime_api::CONTRACT_VERSION),
-    );
-    response
+        .layer(MapResponseLayer::new(
+            contract_version as fn(axum::response::Response) -> axum::response::Response,
+        ))
 }
 
 /// Liveness.

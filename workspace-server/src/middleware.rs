@@ -1,0 +1,188 @@
+//! The per-request layers, written as plain tower services.
+//!
+//! axum's `from_fn` middleware boxes the rest of the stack and its future
+//! on every request; these layers allocate nothing of their own. They are:
+//! [`CheckLayer`], a synchronous check that answers the request's error or
+//! passes it on (the browser guard, the token); [`RequestLogLayer`], the
+//! debug span and the info line per request; and [`contract_version`], the
+//! header on every response.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::MatchedPath;
+use axum::http::{Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
+use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A check run before the request goes on: `Err` is the answer.
+pub(crate) type Check = fn(&AppState, &Request<Body>) -> Result<(), ApiError>;
+
+/// Runs a [`Check`] on each request.
+#[derive(Clone)]
+pub(crate) struct CheckLayer {
+    state: AppState,
+    check: Check,
+}
+
+impl CheckLayer {
+    pub(crate) fn new(state: AppState, check: Check) -> Self {
+        Self { state, check }
+    }
+}
+
+impl<S> Layer<S> for CheckLayer {
+    type Service = Checked<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Checked {
+            inner,
+            state: self.state.clone(),
+            check: self.check,
+        }
+    }
+}
+
+/// The service of [`CheckLayer`].
+#[derive(Clone)]
+pub(crate) struct Checked<S> {
+    inner: S,
+    state: AppState,
+    check: Check,
+}
+
+impl<S> Service<Request<Body>> for Checked<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        match (self.check)(&self.state, &request) {
+            Ok(()) => Either::Right(self.inner.call(request)),
+            Err(err) => Either::Left(ready(Ok(err.into_response()))),
+        }
+    }
+}
+
+/// A debug span around each request, and one info line when it is
+/// answered: method, matched route (never the path's ids, the query or the
+/// body), status and latency.
+#[derive(Clone, Copy)]
+pub(crate) struct RequestLogLayer;
+
+impl<S> Layer<S> for RequestLogLayer {
+    type Service = RequestLog<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestLog { inner }
+    }
+}
+
+/// The service of [`RequestLogLayer`].
+#[derive(Clone)]
+pub(crate) struct RequestLog<S> {
+    inner: S,
+}
+
+impl<S> Service<Request<Body>> for RequestLog<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Logged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let method = request.method().clone();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let span = tracing::debug_span!(
+            "request",
+            method = %method,
+            route = route_name(route.as_ref())
+        );
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        Logged {
+            future: future.instrument(span),
+            method,
+            route,
+            started: Instant::now(),
+        }
+    }
+}
+
+fn route_name(route: Option<&MatchedPath>) -> &str {
+    route.map_or("unmatched", MatchedPath::as_str)
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestLog`].
+    pub(crate) struct Logged<F> {
+        #[pin]
+        future: Instrumented<F>,
+        method: Method,
+        route: Option<MatchedPath>,
+        started: Instant,
+    }
+}
+
+impl<F> Future for Logged<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.future.poll(cx));
+        if let Ok(response) = &response {
+            tracing::info!(
+                method = %this.method,
+                route = route_name(this.route.as_ref()),
+                status = response.status().as_u16(),
+                latency_us = this.started.elapsed().as_micros() as u64,
+                "request"
+            );
+        }
+        Poll::Ready(response)
+    }
+}
+
+/// Names the contract version on every response, so a remote client can
+/// refuse a peer it does not understand. Applied outside the routes, so
+/// that it sees the `Allow` header axum adds to a wrong method's answer
+/// after the routes' layers: without the token, a 401 must not say which
+/// methods a route takes.
+pub(crate) fn contract_version(mut response: Response) -> Response {
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().remove(header::ALLOW);
+    }
+    response.headers_mut().insert(
+        yoi_runtime_api::CONTRACT_VERSION_HEADER,
+        axum::http::HeaderValue::from(yoi_runtime_api::CONTRACT_VERSION),
+    );
+    response
+}
