@@ -7,6 +7,7 @@
 
 pub mod chat;
 pub mod config;
+pub mod log_output;
 mod wiring;
 
 pub use wiring::{Assembly, WiringError, build, build_state};

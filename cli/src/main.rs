@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 use yoi::config::{FileConfig, Overrides, RuntimeFileConfig, RuntimeKind, ServerConfig};
+use yoi::log_output::BatchedWriter;
 use yoi::{WiringError, build};
 use yoi_runtime_api::RuntimeId;
 use yoi_workspace_server::serve;
@@ -100,7 +101,17 @@ fn main() -> ExitCode {
     if let Some(Command::Chat(args)) = cli.command {
         return chat(args);
     }
+    // Info lines are written in batches (see `log_output`); the guard
+    // writes what is left when `main` returns.
+    let (log_writer, _log_guard) = match BatchedWriter::new(std::io::stdout()) {
+        Ok(batched) => batched,
+        Err(err) => {
+            eprintln!("yoi: cannot start the log writer: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing_subscriber::fmt()
+        .with_writer(log_writer)
         // Colour only for a person at a terminal, never into a file.
         .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
