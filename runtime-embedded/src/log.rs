@@ -138,6 +138,12 @@ impl EventLog {
         }
     }
 
+    /// The sequence number of the oldest retained event (of the next
+    /// event when none is retained).
+    pub(crate) fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
     /// The sequence number of the event after the newest.
     pub(crate) fn next_seq_number(&self) -> u64 {
         self.next_seq()
@@ -280,6 +286,12 @@ impl Transcript {
     /// Every retained entry, oldest first.
     pub(crate) fn oldest_first(&self) -> impl Iterator<Item = &TranscriptEntry> {
         self.entries.iter()
+    }
+
+    /// The index of the oldest retained entry (of the next entry when none
+    /// is retained).
+    pub(crate) fn first_index(&self) -> u64 {
+        self.first_index
     }
 
     /// Entries ever appended.

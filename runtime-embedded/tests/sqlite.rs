@@ -501,3 +501,97 @@ async fn a_reply_cut_off_mid_stream_keeps_the_text_written_so_far() {
     );
     assert_eq!(entries[1].status, yoi_runtime_api::dto::EntryStatus::Failed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_byte_budgets_drop_from_memory_is_deleted_on_disk_too() {
+    disk_keeps_what_memory_keeps(
+        "byte-budgets",
+        Limits {
+            // Far below the counts (10,000 of each), so bytes decide.
+            max_transcript_bytes: 8 << 10,
+            max_event_log_bytes: 8 << 10,
+            ..Limits::default()
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_count_limits_drop_from_memory_is_deleted_on_disk_too() {
+    disk_keeps_what_memory_keeps(
+        "count-limits",
+        Limits {
+            max_queued_inputs: 1,
+            max_transcript_entries: 7,
+            max_events_per_worker: 25,
+            ..Limits::default()
+        },
+    )
+    .await;
+}
+
+/// Thirty turns of 1,000 bytes under `limits`: the disk then holds the
+/// entries and events memory retains, no older ones, and reloads them.
+async fn disk_keeps_what_memory_keeps(label: &str, limits: Limits) {
+    let path = db(label);
+    let options = || EmbeddedOptions {
+        limits: limits.clone(),
+        ..EmbeddedOptions::default()
+    };
+    let (rt, store) = common::sqlite_runtime(&path, options());
+    let worker = test_util::create(&rt, None).await;
+    let text = "x".repeat(1_000);
+    for turn in 0..30 {
+        test_util::send(&rt, &worker, &format!("{turn} {text}"), BusyPolicy::Reject).await;
+        test_util::wait_idle(&rt, &worker).await;
+    }
+    let entries = test_util::all_entries(&rt, &worker).await;
+    let events = test_util::all_events(&rt, &worker).await;
+    let (first_entry, first_seq) = (entries[0].index, seq(events[0].cursor.as_str()));
+    assert!(
+        first_entry > 0 && first_seq > 1,
+        "the limits dropped nothing"
+    );
+    drop(rt);
+    store.close();
+    drop(store);
+
+    let disk = rusqlite_connection(&path);
+    let count = |sql: &str, from: u64| -> i64 {
+        disk.query_row(
+            sql,
+            rusqlite::params![worker.as_str(), from as i64],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    for (sql, from) in [
+        (
+            "SELECT COUNT(*) FROM entries WHERE worker_id = ?1 AND idx < ?2",
+            first_entry,
+        ),
+        (
+            "SELECT COUNT(*) FROM entry_parts WHERE worker_id = ?1 AND idx < ?2",
+            first_entry,
+        ),
+        (
+            "SELECT COUNT(*) FROM events WHERE worker_id = ?1 AND last_seq < ?2",
+            first_seq,
+        ),
+    ] {
+        assert_eq!(count(sql, from), 0, "{sql} from {from}");
+    }
+    let on_disk = count(
+        "SELECT COUNT(*) FROM entries WHERE worker_id = ?1 AND idx >= ?2",
+        first_entry,
+    );
+    assert_eq!(on_disk, entries.len() as i64);
+    drop(disk);
+
+    // What is left reads as before: the newest turns, whole.
+    let (rt, _store) = common::sqlite_runtime(&path, options());
+    let reloaded = test_util::all_entries(&rt, &worker).await;
+    assert_eq!(reloaded.first().map(|e| e.index), Some(first_entry));
+    assert_eq!(reloaded.len(), entries.len());
+    assert!(reloaded.last().unwrap().text.contains("29 x"));
+}

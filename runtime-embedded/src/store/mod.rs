@@ -93,6 +93,17 @@ pub enum Change {
         /// Its metadata now.
         metadata: Metadata,
     },
+    /// The oldest entry and event the Worker keeps (by count and by
+    /// bytes): the store deletes what is older, so the disk holds what
+    /// memory does.
+    Retained {
+        /// The Worker.
+        worker_id: WorkerId,
+        /// The index of its oldest retained entry.
+        first_entry: u64,
+        /// The sequence number of its oldest retained event.
+        first_seq: u64,
+    },
     /// The Worker and all its data are gone.
     Deleted {
         /// The Worker.

@@ -111,6 +111,20 @@ impl Locked<'_> {
         if changes.is_empty() {
             return;
         }
+        let retained = (
+            self.inner.transcript.first_index(),
+            self.inner.log.first_seq(),
+        );
+        if retained != self.inner.reported_retained {
+            // Memory dropped old entries or events (by count or bytes): the
+            // store drops them too. The writer coalesces these per batch.
+            self.inner.reported_retained = retained;
+            changes.push(Change::Retained {
+                worker_id: self.worker.id.clone(),
+                first_entry: retained.0,
+                first_seq: retained.1,
+            });
+        }
         changes.push(Change::Summary(self.status()));
         let ticket = self.shared.store.record(changes);
         self.worker.last_ticket.store(ticket.0, Ordering::Release);

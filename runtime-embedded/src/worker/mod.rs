@@ -75,6 +75,9 @@ struct Inner {
     client_ids: HashMap<InputId, InputAcceptance>,
     client_order: VecDeque<InputId>,
     next_turn: u64,
+    /// The oldest entry index and event sequence number last reported to
+    /// the store as retained (`journal.rs`).
+    reported_retained: (u64, u64),
 }
 
 /// A Worker of an embedded runtime.
@@ -350,6 +353,7 @@ impl Worker {
                 client_ids: HashMap::new(),
                 client_order: VecDeque::new(),
                 next_turn: 1,
+                reported_retained: (0, 1),
             }),
             changed: Notify::new(),
             last_ticket: AtomicU64::new(0),

@@ -71,6 +71,10 @@ impl Worker {
                 client_ids,
                 client_order,
                 next_turn: 1,
+                // Not reported: the first change after loading tells the
+                // store what memory kept, which may be less than the disk
+                // holds (a lower limit, or the byte budget).
+                reported_retained: (0, 1),
             }),
             changed: Notify::new(),
             last_ticket: AtomicU64::new(0),

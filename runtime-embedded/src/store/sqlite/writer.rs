@@ -97,9 +97,9 @@ fn commit(
 /// What needs pruning for one Worker after the batch.
 #[derive(Default)]
 struct Prune {
-    events_up_to: Option<u64>,
-    entries_up_to: Option<u64>,
     client_ids: bool,
+    /// The oldest entry and event memory keeps, when it changed.
+    retained: Option<(u64, u64)>,
 }
 
 struct Batch<'a, 'b> {
@@ -169,7 +169,6 @@ impl<'a> Batch<'a, '_> {
                 let key = (worker_id.clone(), entry.index);
                 self.appends.remove(&key);
                 self.entries.insert(key, entry.clone());
-                self.prune(worker_id).entries_up_to = Some(entry.index);
             }
             Change::AppendText {
                 worker_id,
@@ -209,7 +208,6 @@ impl<'a> Batch<'a, '_> {
                     .entry(event.worker_id.clone())
                     .or_default()
                     .push((*seq, event));
-                self.prune(&event.worker_id).events_up_to = Some(*seq);
             }
             Change::ClientId {
                 worker_id,
@@ -228,6 +226,13 @@ impl<'a> Batch<'a, '_> {
                     *self.next_order
                 ])?;
                 self.prune(worker_id).client_ids = true;
+            }
+            Change::Retained {
+                worker_id,
+                first_entry,
+                first_seq,
+            } => {
+                self.prune(worker_id).retained = Some((*first_entry, *first_seq));
             }
             Change::Deleted { worker_id } => {
                 self.entries.retain(|(w, _), _| w != worker_id);
@@ -329,36 +334,30 @@ impl<'a> Batch<'a, '_> {
         if let Some(newest) = newest_move {
             moves::trim(tx, newest, self.moves)?;
         }
-        // Retention on disk: keep the newest as the Runtime does in memory,
-        // deleting in steps so that most batches delete nothing.
+        // Retention on disk: keep what the Runtime keeps in memory. Memory
+        // reports what it dropped (`Change::Retained`); client ids are
+        // trimmed in steps, so that most batches delete nothing.
         const STEP: u64 = 64;
         for (worker_id, prune) in &self.pruning {
-            if let Some(seq) = prune.events_up_to {
-                // Whole segments older than the retained events go.
-                let keep = retain.events as u64;
-                let crossed = |s: u64| s / STEP;
-                let first = self
-                    .events
-                    .get(worker_id)
-                    .and_then(|e| e.first())
-                    .map_or(seq, |e| e.0);
-                if seq > keep && crossed(first) != crossed(seq + 1) {
-                    tx.prepare_cached(
-                        "DELETE FROM events WHERE worker_id = ?1 AND last_seq <= ?2",
-                    )?
-                    .execute(params![worker_id.as_str(), (seq - keep) as i64])?;
-                }
-            }
-            if let Some(index) = prune.entries_up_to {
-                let keep = retain.entries as u64;
-                if index >= keep && index % STEP == 0 {
-                    for table in [
-                        "DELETE FROM entries WHERE worker_id = ?1 AND idx <= ?2",
-                        "DELETE FROM entry_parts WHERE worker_id = ?1 AND idx <= ?2",
-                    ] {
-                        tx.prepare_cached(table)?
-                            .execute(params![worker_id.as_str(), (index - keep) as i64])?;
-                    }
+            if let Some((first_entry, first_seq)) = prune.retained {
+                // What memory dropped by bytes (or count) goes from the
+                // disk too, so the byte budgets bound the disk as well.
+                for (statement, from) in [
+                    (
+                        "DELETE FROM entries WHERE worker_id = ?1 AND idx < ?2",
+                        first_entry,
+                    ),
+                    (
+                        "DELETE FROM entry_parts WHERE worker_id = ?1 AND idx < ?2",
+                        first_entry,
+                    ),
+                    (
+                        "DELETE FROM events WHERE worker_id = ?1 AND last_seq < ?2",
+                        first_seq,
+                    ),
+                ] {
+                    tx.prepare_cached(statement)?
+                        .execute(params![worker_id.as_str(), from as i64])?;
                 }
             }
             if prune.client_ids && *self.next_order % STEP as i64 == 0 {
