@@ -535,7 +535,7 @@ async fn what_the_count_limits_drop_from_memory_is_deleted_on_disk_too() {
 async fn disk_keeps_what_memory_keeps(label: &str, limits: Limits) {
     let path = db(label);
     let options = || EmbeddedOptions {
-        limits: limits.clone(),
+        limits,
         ..EmbeddedOptions::default()
     };
     let (rt, store) = common::sqlite_runtime(&path, options());
