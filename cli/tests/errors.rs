@@ -194,6 +194,36 @@ async fn oversized_body_is_413() {
 }
 
 #[tokio::test]
+async fn oversized_streamed_body_without_a_length_is_413_and_a_declared_one_is_refused_unread() {
+    let app = TestApp::with(None, None, 1024).await;
+    let worker = app.create_worker(None).await;
+    // Chunks with no Content-Length: the limit stops the read.
+    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(vec![b' '; 512]));
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{W}/{worker}/input"))
+        .header("content-type", "application/json")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let reply = app.request(request).await;
+    reply.assert_problem(413, "payload_too_large");
+    assert_eq!(reply.json["max"], 1024);
+    // A declared length over the limit is refused before any byte is read.
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{W}/{worker}/input"))
+        .header("content-type", "application/json")
+        .header("content-length", "5000")
+        .body(Body::from_stream(futures_util::stream::pending::<
+            Result<Vec<u8>, std::io::Error>,
+        >()))
+        .unwrap();
+    let reply = app.request(request).await;
+    reply.assert_problem(413, "payload_too_large");
+    assert_eq!(reply.json["requested"], 5000);
+}
+
+#[tokio::test]
 async fn oversized_input_text_is_413() {
     let app = TestApp::new().await;
     let worker = app.create_worker(None).await;

@@ -1,10 +1,10 @@
 //! Extractors whose rejections are [`ApiError`]s, so that every malformed
 //! request gets the same problem document as any other error.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use http_body_util::LengthLimitError;
 use serde::de::DeserializeOwned;
 use yoi_runtime_api::dto::{WorkerFilter, WorkerListQuery};
 use yoi_runtime_api::{RuntimeError, RuntimeId, WorkerId};
@@ -48,20 +48,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let bytes = match Bytes::from_request(req, state).await {
+        let max = state.max_body_bytes();
+        let too_large = |size: Option<u64>| {
+            ApiError(RuntimeError::PayloadTooLarge {
+                what: "request body".to_owned(),
+                size: size.unwrap_or(max as u64 + 1),
+                max: max as u64,
+            })
+        };
+        if declared.is_some_and(|size| size > max as u64) {
+            return Err(too_large(declared));
+        }
+        // Read with the limit here rather than by a `DefaultBodyLimit`
+        // layer, which would cost every request an extension.
+        let bytes = match axum::body::to_bytes(req.into_body(), max).await {
             Ok(bytes) => bytes,
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                let max = state.max_body_bytes() as u64;
-                return Err(ApiError(RuntimeError::PayloadTooLarge {
-                    what: "request body".to_owned(),
-                    size: declared.unwrap_or(max + 1),
-                    max,
-                }));
-            }
-            Err(rejection) => {
+            Err(err) => {
+                let err = err.into_inner();
+                if err.downcast_ref::<LengthLimitError>().is_some() {
+                    return Err(too_large(declared));
+                }
                 return Err(ApiError::invalid_request(format!(
-                    "the body could not be read: {}",
-                    rejection.body_text()
+                    "the body could not be read: {err}"
                 )));
             }
         };

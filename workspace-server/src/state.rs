@@ -1,9 +1,10 @@
 //! What every handler can reach.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::http::HeaderValue;
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -36,6 +37,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     sessions: Sessions,
     frames: Arc<FrameCache>,
+    /// The OpenAPI document, serialized once by the first [`crate::app`].
+    openapi: OnceLock<Bytes>,
 }
 
 impl fmt::Debug for AppState {
@@ -69,6 +72,7 @@ impl AppState {
                 shutdown,
                 sessions: Sessions::default(),
                 frames: Arc::default(),
+                openapi: OnceLock::new(),
             }),
             cors_allowed_origins: Arc::new([]),
             aggregate_deadline: DEFAULT_AGGREGATE_DEADLINE,
@@ -103,6 +107,16 @@ impl AppState {
     /// Encoded event frames shared between the followers of a stream.
     pub(crate) fn frames(&self) -> Arc<FrameCache> {
         self.inner.frames.clone()
+    }
+
+    /// Keeps the OpenAPI document `build` makes, unless one is kept.
+    pub(crate) fn set_openapi_document(&self, build: impl FnOnce() -> Bytes) {
+        self.inner.openapi.get_or_init(build);
+    }
+
+    /// The OpenAPI document (empty before [`crate::app`] made one).
+    pub(crate) fn openapi_document(&self) -> Bytes {
+        self.inner.openapi.get().cloned().unwrap_or_default()
     }
 
     /// The browser sessions signed in with the token.

@@ -10,9 +10,8 @@ mod runtimes;
 mod session;
 mod workers;
 
-use axum::extract::DefaultBodyLimit;
+use axum::Router;
 use axum::http::{HeaderName, Method, header};
-use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower::util::MapResponseLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -69,12 +68,12 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(api)
         .split_for_parts();
-    let document = openapi::finish(document, state.token().is_some());
-    let document = runtimes::OpenApiJson(
+    state.set_openapi_document(|| {
+        let document = openapi::finish(document, state.token().is_some());
         serde_json::to_vec(&document)
             .unwrap_or_else(|_| unreachable!("an OpenAPI document always serializes"))
-            .into(),
-    );
+            .into()
+    });
     // Outermost first. CORS answers preflight requests before the guard,
     // routing and authentication.
     let cors = (!state.cors_allowed_origins().is_empty()).then(|| {
@@ -95,9 +94,7 @@ pub fn app(state: AppState) -> Router {
         .option_layer(cors)
         // Before authentication, token or not: a Host this server does not
         // answer, and cross-site requests that change state.
-        .layer(CheckLayer::new(state.clone(), guard))
-        .layer(DefaultBodyLimit::max(state.max_body_bytes()))
-        .layer(Extension(document));
+        .layer(CheckLayer::new(state.clone(), guard));
     let router = router
         .merge(crate::console::routes())
         .method_not_allowed_fallback(method_not_allowed)

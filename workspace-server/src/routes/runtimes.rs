@@ -1,10 +1,9 @@
 //! Runtimes, diagnostics and the OpenAPI document.
 
-use axum::body::Bytes;
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::{Extension, Json};
 use yoi_runtime_api::RuntimeError;
 use yoi_runtime_api::dto::{Diagnostic, ProfileList, RuntimeState, RuntimeStatus};
 
@@ -161,16 +160,12 @@ pub(crate) async fn diagnostics(State(state): State<AppState>) -> Json<Diagnosti
     tag = "meta",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
-pub(crate) async fn openapi(Extension(document): Extension<OpenApiJson>) -> impl IntoResponse {
+pub(crate) async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        document.0,
+        state.openapi_document(),
     )
 }
-
-/// The OpenAPI document, serialized once when the router is built.
-#[derive(Debug, Clone)]
-pub(crate) struct OpenApiJson(pub(crate) Bytes);
