@@ -20,17 +20,31 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long the aggregate routes wait for any one Runtime by default.
 pub const DEFAULT_AGGREGATE_DEADLINE: Duration = Duration::from_secs(2);
 
-/// Shared state of the HTTP API. Cheap to clone.
+/// Shared state of the HTTP API. Cheap to clone: **one reference count**,
+/// since every request clones it a few times and, under concurrency, each
+/// count is a cache line the cores pass between them.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+}
+
+/// A state's settings, and what it shares with the states derived from it
+/// by the `with_` methods.
+#[derive(Clone)]
+struct Inner {
+    shared: Arc<Shared>,
+    settings: Settings,
+}
+
+#[derive(Clone)]
+struct Settings {
     cors_allowed_origins: Arc<[HeaderValue]>,
     aggregate_deadline: Duration,
     host_policy: HostPolicy,
     connection_limits: ConnectionLimits,
 }
 
-struct Inner {
+struct Shared {
     registry: RuntimeRegistry,
     token: Option<SecretString>,
     max_body_bytes: usize,
@@ -44,14 +58,23 @@ struct Inner {
 impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState")
-            .field("runtimes", &self.inner.registry.entries().len())
-            .field("token", &self.inner.token.as_ref().map(|_| "<redacted>"))
-            .field("max_body_bytes", &self.inner.max_body_bytes)
-            .field("cors_allowed_origins", &self.cors_allowed_origins)
-            .field("aggregate_deadline", &self.aggregate_deadline)
-            .field("host_policy", &self.host_policy)
-            .field("connection_limits", &self.connection_limits)
-            .field("sessions", &self.inner.sessions)
+            .field("runtimes", &self.inner.shared.registry.entries().len())
+            .field(
+                "token",
+                &self.inner.shared.token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_body_bytes", &self.inner.shared.max_body_bytes)
+            .field(
+                "cors_allowed_origins",
+                &self.inner.settings.cors_allowed_origins,
+            )
+            .field(
+                "aggregate_deadline",
+                &self.inner.settings.aggregate_deadline,
+            )
+            .field("host_policy", &self.inner.settings.host_policy)
+            .field("connection_limits", &self.inner.settings.connection_limits)
+            .field("sessions", &self.inner.shared.sessions)
             .finish()
     }
 }
@@ -66,111 +89,115 @@ impl AppState {
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
-                registry,
-                token,
-                max_body_bytes,
-                shutdown,
-                sessions: Sessions::default(),
-                frames: Arc::default(),
-                openapi: OnceLock::new(),
+                shared: Arc::new(Shared {
+                    registry,
+                    token,
+                    max_body_bytes,
+                    shutdown,
+                    sessions: Sessions::default(),
+                    frames: Arc::default(),
+                    openapi: OnceLock::new(),
+                }),
+                settings: Settings {
+                    cors_allowed_origins: Arc::new([]),
+                    aggregate_deadline: DEFAULT_AGGREGATE_DEADLINE,
+                    host_policy: HostPolicy::default(),
+                    connection_limits: ConnectionLimits::default(),
+                },
             }),
-            cors_allowed_origins: Arc::new([]),
-            aggregate_deadline: DEFAULT_AGGREGATE_DEADLINE,
-            host_policy: HostPolicy::default(),
-            connection_limits: ConnectionLimits::default(),
         }
     }
 
     /// The bounds [`crate::serve`] applies to connections.
     pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> Self {
-        self.connection_limits = limits;
+        Arc::make_mut(&mut self.inner).settings.connection_limits = limits;
         self
     }
 
     /// See [`AppState::with_connection_limits`].
     pub fn connection_limits(&self) -> ConnectionLimits {
-        self.connection_limits
+        self.inner.settings.connection_limits
     }
 
     /// Which `Host` names are answered. [`crate::serve`] binds the policy to
     /// its listener's address; see [`HostPolicy`].
     pub fn with_host_policy(mut self, policy: HostPolicy) -> Self {
-        self.host_policy = policy;
+        Arc::make_mut(&mut self.inner).settings.host_policy = policy;
         self
     }
 
     /// See [`AppState::with_host_policy`].
     pub fn host_policy(&self) -> &HostPolicy {
-        &self.host_policy
+        &self.inner.settings.host_policy
     }
 
     /// Encoded event frames shared between the followers of a stream.
     pub(crate) fn frames(&self) -> Arc<FrameCache> {
-        self.inner.frames.clone()
+        self.inner.shared.frames.clone()
     }
 
     /// Keeps the OpenAPI document `build` makes, unless one is kept.
     pub(crate) fn set_openapi_document(&self, build: impl FnOnce() -> Bytes) {
-        self.inner.openapi.get_or_init(build);
+        self.inner.shared.openapi.get_or_init(build);
     }
 
     /// The OpenAPI document (empty before [`crate::app`] made one).
     pub(crate) fn openapi_document(&self) -> Bytes {
-        self.inner.openapi.get().cloned().unwrap_or_default()
+        self.inner.shared.openapi.get().cloned().unwrap_or_default()
     }
 
     /// The browser sessions signed in with the token.
     pub fn sessions(&self) -> &Sessions {
-        &self.inner.sessions
+        &self.inner.shared.sessions
     }
 
     /// Allows these browser origins cross-origin access (CORS). Without any,
     /// the server sends no CORS headers, so only same-origin pages can call it.
     pub fn with_cors_allowed_origins(mut self, origins: Vec<HeaderValue>) -> Self {
-        self.cors_allowed_origins = origins.into();
+        Arc::make_mut(&mut self.inner).settings.cors_allowed_origins = origins.into();
         self
     }
 
     /// How long the aggregate routes (`/api/runtimes`, `/api/workers`,
     /// `/api/diagnostics`) wait for any one Runtime.
     pub fn with_aggregate_deadline(mut self, deadline: Duration) -> Self {
-        self.aggregate_deadline = deadline;
+        Arc::make_mut(&mut self.inner).settings.aggregate_deadline = deadline;
         self
     }
 
     /// See [`AppState::with_aggregate_deadline`].
     pub fn aggregate_deadline(&self) -> Duration {
-        self.aggregate_deadline
+        self.inner.settings.aggregate_deadline
     }
 
     /// The origins allowed cross-origin access.
     pub fn cors_allowed_origins(&self) -> &[HeaderValue] {
-        &self.cors_allowed_origins
+        &self.inner.settings.cors_allowed_origins
     }
 
     /// The Runtimes.
     pub fn registry(&self) -> &RuntimeRegistry {
-        &self.inner.registry
+        &self.inner.shared.registry
     }
 
     /// The bearer token `/api` requires, if any.
     pub fn token(&self) -> Option<&SecretString> {
-        self.inner.token.as_ref()
+        self.inner.shared.token.as_ref()
     }
 
     /// The request body limit.
     pub fn max_body_bytes(&self) -> usize {
-        self.inner.max_body_bytes
+        self.inner.shared.max_body_bytes
     }
 
     /// Tells long-lived responses (SSE, long polls) to finish.
     pub fn begin_shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
+        self.inner.shared.shutdown.send_replace(true);
     }
 
     /// Resolves once shutdown has begun.
     pub fn shutdown_signal(&self) -> impl Future<Output = ()> + Send + use<> {
-        let mut rx = self.inner.shutdown.subscribe();
+        let mut rx = self.inner.shared.shutdown.subscribe();
         async move {
             // An error means the sender is gone, which is a shutdown too.
             let _ = rx.wait_for(|down| *down).await;
