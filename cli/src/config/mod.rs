@@ -9,13 +9,19 @@ use axum::http::HeaderValue;
 use secrecy::SecretString;
 use serde::Deserialize;
 use yoi_runtime_api::ProfileName;
-use yoi_runtime_embedded::backend::OpenAiConfig;
-use yoi_runtime_embedded::{BackendConfig, EmbeddedOptions, Limits, ProfileConfig};
+use yoi_runtime_embedded::{EmbeddedOptions, Limits};
 use yoi_runtime_local_compat::{DEFAULT_DISPLAY_NAME as LOCAL_COMPAT_NAME, LOCAL_COMPAT_ID};
 
 use yoi_runtime_api::RuntimeId;
 use yoi_workspace_server::ConnectionLimits;
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
+
+mod error;
+mod resolve;
+
+pub use error::ConfigError;
+use error::{one_line, place};
+use resolve::{connection_limits, parse_host_name, parse_origin, read_token};
 
 /// The address the server binds when nothing else is said.
 pub const DEFAULT_BIND: &str = "127.0.0.1:7840";
@@ -283,84 +289,6 @@ pub struct ServerConfig {
     pub runtimes: Vec<RuntimeConfig>,
 }
 
-/// Why configuration failed. Messages name keys, files and variables, never
-/// secret values.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The config file cannot be read.
-    #[error("cannot read config file {path}: {source}")]
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The config file is not valid TOML of the expected shape.
-    #[error("config file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, naming the key.
-        message: String,
-    },
-    /// A profile's keys do not fit its backend.
-    #[error("profile '{profile}': {message}")]
-    Profile {
-        /// The profile.
-        profile: ProfileName,
-        /// What is wrong.
-        message: String,
-    },
-    /// The token file cannot be read or is empty.
-    #[error("token file {path}: {message}")]
-    Token {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A CORS origin is not `scheme://host[:port]`.
-    #[error("allowed_hosts: '{host}' is not a host name (write it without scheme, port or path)")]
-    AllowedHost {
-        /// The entry as written.
-        host: String,
-    },
-    /// A `[limits]` value is out of range.
-    #[error("{key}: {message}")]
-    Limit {
-        /// The key.
-        key: &'static str,
-        /// What is wrong.
-        message: &'static str,
-    },
-    /// A `cors_allowed_origins` entry is not an origin.
-    #[error("cors_allowed_origins: '{origin}' is not an origin like \"https://host:port\"")]
-    CorsOrigin {
-        /// The rejected value.
-        origin: String,
-    },
-    /// A non-loopback bind without a token.
-    #[error(
-        "refusing to listen on {bind} without a token: set token_file, --token-file or YOI_TOKEN"
-    )]
-    PublicWithoutToken {
-        /// The address.
-        bind: SocketAddr,
-    },
-    /// The embedded runtime rejected its options.
-    #[error(transparent)]
-    Embedded(#[from] yoi_runtime_embedded::ConfigError),
-    /// A `[[runtimes]]` entry is wrong.
-    #[error("runtime '{runtime_id}': {message}")]
-    Runtime {
-        /// The entry's id.
-        runtime_id: RuntimeId,
-        /// What is wrong.
-        message: String,
-    },
-}
-
 /// Everything from the command line and environment that overrides the file.
 #[derive(Default)]
 pub struct Overrides {
@@ -376,43 +304,6 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--memory`: every embedded Runtime keeps its Workers in memory only.
     pub memory: bool,
-}
-
-/// Where byte `offset` of `text` is, for people: `line L, column C`, and
-/// the key written there (under the table it is in), if any.
-fn place(text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    let this_line = text[line_start..].lines().next().unwrap_or("");
-    let key = this_line
-        .split_once('=')
-        .map(|(key, _)| key.trim())
-        .filter(|key| !key.is_empty() && !key.starts_with('['));
-    let table = text[..line_start].lines().rev().find_map(|l| {
-        let l = l.trim();
-        l.strip_prefix('[')
-            .map(|rest| rest.trim_start_matches('[').trim_end_matches(']').trim())
-    });
-    let mut place = format!("line {line}, column {column}");
-    if let Some(key) = key {
-        match table {
-            Some(table) => place.push_str(&format!(", key `{table}.{key}`")),
-            None => place.push_str(&format!(", key `{key}`")),
-        }
-    }
-    place
-}
-
-/// A parser message on one line.
-fn one_line(message: &str) -> String {
-    message
-        .trim()
-        .lines()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 impl FileConfig {
@@ -648,160 +539,6 @@ fn resolve_runtimes(
         });
     }
     Ok(runtimes)
-}
-
-/// An origin is a scheme, a host and an optional port: nothing else.
-fn parse_origin(origin: String) -> Result<HeaderValue, ConfigError> {
-    let rest = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    let valid = rest.is_some_and(|host| {
-        !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-    });
-    match (valid, HeaderValue::from_str(&origin)) {
-        (true, Ok(value)) => Ok(value),
-        _ => Err(ConfigError::CorsOrigin { origin }),
-    }
-}
-
-/// `[limits]`'s connection keys over the defaults.
-fn connection_limits(limits: &LimitsConfig) -> Result<ConnectionLimits, ConfigError> {
-    let defaults = ConnectionLimits::default();
-    let ms = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
-    let resolved = ConnectionLimits {
-        header_timeout: ms(limits.header_timeout_ms, defaults.header_timeout),
-        max_header_bytes: limits.max_header_bytes.unwrap_or(defaults.max_header_bytes),
-        max_connections: limits.max_connections.unwrap_or(defaults.max_connections),
-        reserve_connections: limits
-            .reserve_connections
-            .unwrap_or(defaults.reserve_connections),
-        shutdown_grace: ms(limits.shutdown_grace_ms, defaults.shutdown_grace),
-        write_timeout: ms(limits.write_timeout_ms, defaults.write_timeout),
-    };
-    if resolved.max_header_bytes < 8192 {
-        return Err(ConfigError::Limit {
-            key: "limits.max_header_bytes",
-            message: "must be at least 8192",
-        });
-    }
-    for (key, zero) in [
-        ("limits.max_connections", resolved.max_connections == 0),
-        (
-            "limits.header_timeout_ms",
-            resolved.header_timeout.is_zero(),
-        ),
-        ("limits.write_timeout_ms", resolved.write_timeout.is_zero()),
-    ] {
-        if zero {
-            return Err(ConfigError::Limit {
-                key,
-                message: "must be greater than 0",
-            });
-        }
-    }
-    Ok(resolved)
-}
-
-/// An `allowed_hosts` entry: a DNS name or IP literal, nothing else.
-fn parse_host_name(host: String) -> Result<String, ConfigError> {
-    let valid = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    if valid {
-        Ok(host.to_ascii_lowercase())
-    } else {
-        Err(ConfigError::AllowedHost { host })
-    }
-}
-
-fn read_token(path: &Path) -> Result<SecretString, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Token {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(ConfigError::Token {
-            path: path.to_owned(),
-            message: "the file is empty".to_owned(),
-        });
-    }
-    Ok(SecretString::from(token.to_owned()))
-}
-
-impl ProfileFileConfig {
-    fn resolve(self, env: &impl Fn(&str) -> Option<String>) -> Result<ProfileConfig, ConfigError> {
-        let fail = |message: &str| ConfigError::Profile {
-            profile: self.name.clone(),
-            message: message.to_owned(),
-        };
-        let backend = match self.backend {
-            BackendKind::Echo => {
-                if self.base_url.is_some()
-                    || self.model.is_some()
-                    || self.api_key_env.is_some()
-                    || self.timeout_ms.is_some()
-                    || self.max_tokens.is_some()
-                    || self.max_reply_bytes.is_some()
-                    || self.max_turn_ms.is_some()
-                {
-                    return Err(fail(
-                        "base_url, model, api_key_env, timeout_ms, max_tokens, max_reply_bytes and \
-                         max_turn_ms apply only to backend \"openai\"",
-                    ));
-                }
-                BackendConfig::Echo {
-                    delay: Duration::from_millis(self.echo_delay_ms.unwrap_or(0)),
-                }
-            }
-            BackendKind::Openai => {
-                if self.echo_delay_ms.is_some() {
-                    return Err(fail("echo_delay_ms applies only to backend \"echo\""));
-                }
-                let base_url = self
-                    .base_url
-                    .clone()
-                    .ok_or_else(|| fail("backend \"openai\" needs base_url"))?;
-                let model = self
-                    .model
-                    .clone()
-                    .ok_or_else(|| fail("backend \"openai\" needs model"))?;
-                let api_key = match &self.api_key_env {
-                    None => None,
-                    Some(var) => Some(SecretString::from(
-                        env(var).filter(|k| !k.trim().is_empty()).ok_or_else(|| {
-                            fail(&format!(
-                                "environment variable {var} (api_key_env) is not set"
-                            ))
-                        })?,
-                    )),
-                };
-                let defaults = OpenAiConfig::new(base_url, model);
-                BackendConfig::OpenAi(OpenAiConfig {
-                    api_key,
-                    timeout: Duration::from_millis(
-                        self.timeout_ms.unwrap_or(DEFAULT_OPENAI_TIMEOUT_MS),
-                    ),
-                    max_tokens: self.max_tokens,
-                    max_reply_bytes: self.max_reply_bytes.unwrap_or(defaults.max_reply_bytes),
-                    max_turn: self
-                        .max_turn_ms
-                        .map_or(defaults.max_turn, Duration::from_millis),
-                    ..defaults
-                })
-            }
-        };
-        Ok(ProfileConfig {
-            name: self.name,
-            system_prompt: self.system_prompt,
-            backend,
-        })
-    }
 }
 
 /// How a path shows in `Debug`: whether it is set, never where it points.
