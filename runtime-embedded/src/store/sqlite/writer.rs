@@ -351,8 +351,12 @@ impl<'a> Batch<'a, '_> {
                         "DELETE FROM entry_parts WHERE worker_id = ?1 AND idx < ?2",
                         first_entry,
                     ),
+                    // `first_seq` bounds the primary key's range, so the
+                    // delete reads only the rows it deletes (and the one
+                    // segment that straddles the first retained event).
                     (
-                        "DELETE FROM events WHERE worker_id = ?1 AND last_seq < ?2",
+                        "DELETE FROM events
+                         WHERE worker_id = ?1 AND first_seq < ?2 AND last_seq < ?2",
                         first_seq,
                     ),
                 ] {
