@@ -42,13 +42,60 @@ impl Timestamp {
     }
 }
 
+/// The longest RFC 3339 text a [`Timestamp`] writes:
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+const RFC3339_MAX: usize = 30;
+
+impl Timestamp {
+    /// Writes the RFC 3339 text into `buf` and returns its length, as
+    /// `time`'s `Rfc3339` would (seconds' fraction without trailing zeros,
+    /// none when whole, `Z`), without allocating: every response and event
+    /// carries timestamps. `None` outside years 0 to 9999, which RFC 3339
+    /// cannot write.
+    fn write_rfc3339(&self, buf: &mut [u8; RFC3339_MAX]) -> Option<usize> {
+        fn digits(buf: &mut [u8], value: u32) {
+            let mut value = value;
+            for byte in buf.iter_mut().rev() {
+                *byte = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        let t = self.0;
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        digits(&mut buf[0..4], year);
+        buf[4] = b'-';
+        digits(&mut buf[5..7], u8::from(t.month()).into());
+        buf[7] = b'-';
+        digits(&mut buf[8..10], t.day().into());
+        buf[10] = b'T';
+        digits(&mut buf[11..13], t.hour().into());
+        buf[13] = b':';
+        digits(&mut buf[14..16], t.minute().into());
+        buf[16] = b':';
+        digits(&mut buf[17..19], t.second().into());
+        let mut len = 19;
+        let mut nanos = t.nanosecond();
+        if nanos != 0 {
+            let mut width = 9;
+            while nanos % 10 == 0 {
+                nanos /= 10;
+                width -= 1;
+            }
+            buf[19] = b'.';
+            digits(&mut buf[20..20 + width], nanos);
+            len = 20 + width;
+        }
+        buf[len] = b'Z';
+        Some(len + 1)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Formatting a UTC `OffsetDateTime` within years 0..=9999 cannot fail.
-        match self.0.format(&Rfc3339) {
-            Ok(text) => f.write_str(&text),
-            Err(_) => Err(fmt::Error),
-        }
+        let mut buf = [0; RFC3339_MAX];
+        let len = self.write_rfc3339(&mut buf).ok_or(fmt::Error)?;
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -60,7 +107,14 @@ impl fmt::Debug for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut buf = [0; RFC3339_MAX];
+        let len = self
+            .write_rfc3339(&mut buf)
+            .ok_or_else(|| serde::ser::Error::custom("the year is outside 0 to 9999"))?;
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => Err(serde::ser::Error::custom("not RFC 3339 text")),
+        }
     }
 }
 
@@ -101,5 +155,41 @@ mod tests {
         let shifted: Timestamp = serde_json::from_str("\"2023-11-14T23:13:20.123+01:00\"").unwrap();
         assert_eq!(shifted, t);
         assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+    }
+
+    #[test]
+    fn whole_seconds_have_no_fraction_and_years_before_0_do_not_format() {
+        let t = Timestamp::from_unix_nanos(0).unwrap();
+        assert_eq!(t.to_string(), "1970-01-01T00:00:00Z");
+        let year_0 = Timestamp::from_unix_nanos(-62_167_219_200 * 1_000_000_000).unwrap();
+        assert_eq!(year_0.to_string(), "0000-01-01T00:00:00Z");
+        // RFC 3339 has no year -1; `time` refuses it too.
+        let year_minus_1 = Timestamp::from_unix_nanos(-62_198_755_200 * 1_000_000_000).unwrap();
+        assert!(year_minus_1.0.format(&Rfc3339).is_err());
+        assert!(serde_json::to_string(&year_minus_1).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// The allocation-free writer says exactly what `time` says.
+        #[test]
+        fn writes_what_time_writes(
+            nanos in -62_167_219_200_000_000_000i128..=253_402_300_799_999_999_999,
+            trailing_zeros in 0u32..=9,
+        ) {
+            // Trailing zeros in the fraction are where the two could differ.
+            let step = 10i128.pow(trailing_zeros);
+            let t = Timestamp::from_unix_nanos(nanos / step * step).unwrap();
+            let expected = t.0.format(&Rfc3339).unwrap();
+            proptest::prop_assert_eq!(t.to_string(), expected.clone());
+            proptest::prop_assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{expected}\"")
+            );
+        }
     }
 }
