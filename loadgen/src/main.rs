@@ -193,7 +193,8 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
         ok &= scenarios::read_path(&client, 64, duration).await?;
     }
     if all || cli.scenario == Scenario::Fanout {
-        ok &= scenarios::fanout(&client, cli.subscribers, cli.turns).await?;
+        let live = std::sync::atomic::AtomicBool::new(false);
+        ok &= scenarios::fanout(&client, cli.subscribers, cli.turns, &live).await?;
     }
     if all || cli.scenario == Scenario::Soak {
         ok &= soak::soak(

@@ -1,7 +1,7 @@
 //! The chat, read-path and fan-out scenarios.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -212,10 +212,13 @@ async fn subscriber(
     Ok((cursors, latencies))
 }
 
+/// `live` is set while every subscriber is connected and the turns run,
+/// for whoever samples the servers meanwhile.
 pub(crate) async fn fanout(
     client: &Client,
     subscribers: usize,
     turns: usize,
+    live: &AtomicBool,
 ) -> Result<bool, BoxError> {
     let worker = client.create_worker().await?;
     let mut readers = Vec::new();
@@ -225,6 +228,7 @@ pub(crate) async fn fanout(
     // Let every subscriber connect before the turns start.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
+    live.store(true, Ordering::Relaxed);
     for n in 0..turns {
         let accepted = client
             .post(
@@ -240,6 +244,7 @@ pub(crate) async fn fanout(
             .wait_for(&worker, cursor, &["turn_completed"])
             .await?;
     }
+    live.store(false, Ordering::Relaxed);
     client
         .post(&format!("{RT}/workers/{worker}/stop"), &Value::Null)
         .await?;
