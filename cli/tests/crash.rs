@@ -23,21 +23,6 @@ use yoi_runtime_api::test_util::temp_dir;
 
 const RT: &str = "api/runtimes/backend-internal";
 
-/// A small deterministic generator, seeded from the clock (printed).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[derive(Debug, Default)]
 struct Truth {
     /// input_id -> Worker, for every input answered 202.
@@ -51,22 +36,22 @@ fn seq(cursor: &str) -> u64 {
 
 async fn drive(base: String, truth: Arc<Mutex<Truth>>, seed: u64, until: Instant) {
     let client = reqwest::Client::new();
-    let mut rng = Rng(seed | 1);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut n = 0u64;
     while Instant::now() < until {
         n += 1;
         let worker = {
             let truth = truth.lock().unwrap();
-            truth.workers[rng.below(truth.workers.len() as u64) as usize].clone()
+            truth.workers[rng.u64(..truth.workers.len() as u64) as usize].clone()
         };
-        if rng.below(10) == 0 {
+        if rng.u64(..10) == 0 {
             let _ = client
                 .post(format!("{base}/{RT}/workers/{worker}/cancel"))
                 .send()
                 .await;
             continue;
         }
-        let policy = ["reject", "queue", "interrupt"][rng.below(3) as usize];
+        let policy = ["reject", "queue", "interrupt"][rng.u64(..3) as usize];
         let reply = client
             .post(format!("{base}/{RT}/workers/{worker}/input"))
             .json(&json!({ "text": format!("input {seed}-{n}"), "on_busy": policy }))
@@ -150,7 +135,7 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
         .unwrap()
         .as_nanos() as u64;
     eprintln!("crash test seed {seed}, {rounds} rounds");
-    let mut rng = Rng(seed | 1);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let dir = temp_dir("crash");
     let config = slow_profile_config(&dir, 120);
     let data = dir.join("data");
@@ -177,9 +162,16 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
             truth.lock().unwrap().workers.push(id);
         }
         let watched = truth.lock().unwrap().workers[0].clone();
-        let until = Instant::now() + Duration::from_millis(20 + rng.below(300));
+        let until = Instant::now() + Duration::from_millis(20 + rng.u64(..300));
         let drivers: Vec<_> = (0..3)
-            .map(|_| tokio::spawn(drive(server.base.clone(), truth.clone(), rng.next(), until)))
+            .map(|_| {
+                tokio::spawn(drive(
+                    server.base.clone(),
+                    truth.clone(),
+                    rng.u64(..),
+                    until,
+                ))
+            })
             .collect();
         let watcher = tokio::spawn(watch(server.base.clone(), watched, watched_cursor.clone()));
         tokio::time::sleep_until(until.into()).await;

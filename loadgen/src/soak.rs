@@ -23,21 +23,6 @@ struct Tally {
     lost_or_duplicated: AtomicU64,
 }
 
-/// A small deterministic generator, so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Reads the Worker's transcript and checks each accepted input is in it
 /// exactly once, with its text.
 async fn verify(
@@ -72,7 +57,7 @@ async fn client_loop(
     deadline: Instant,
     tally: Arc<Tally>,
 ) -> Result<(), BoxError> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut worker: Option<String> = None;
     let mut ops = 0;
     let mut accepted: HashMap<String, String> = HashMap::new();
@@ -94,15 +79,15 @@ async fn client_loop(
         };
         ops += 1;
         let path = format!("{RT}/workers/{id}");
-        let status = match rng.below(10) {
+        let status = match rng.u64(..10) {
             0..=3 => {
-                let policy = ["reject", "queue", "interrupt"][rng.below(3) as usize];
+                let policy = ["reject", "queue", "interrupt"][rng.u64(..3) as usize];
                 // Now and then retry the previous input with its client id.
-                let (client_id, text) = match (&last_client_id, rng.below(4)) {
+                let (client_id, text) = match (&last_client_id, rng.u64(..4)) {
                     (Some(previous), 0) => previous.clone(),
                     _ => (
-                        format!("c-{seed}-{}", rng.next()),
-                        format!("soak {seed} {}", rng.next()),
+                        format!("c-{seed}-{}", rng.u64(..)),
+                        format!("soak {seed} {}", rng.u64(..)),
                     ),
                 };
                 let body = json!({ "text": text, "on_busy": policy, "client_input_id": client_id });
