@@ -80,6 +80,64 @@ async fn a_client_dripping_headers_is_cut_off_after_the_header_timeout() {
     let _ = server.stop.send(());
 }
 
+/// Reads one response (headers and a `Content-Length` body) from a
+/// connection that stays open; its status line.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let read = async {
+        loop {
+            let mut chunk = [0u8; 1024];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the server closed the connection mid-response");
+            received.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&received);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().unwrap())
+                    })
+                    .expect("a content-length");
+                if received.len() >= end + 4 + length {
+                    return text.lines().next().unwrap().to_owned();
+                }
+            }
+        }
+    };
+    tokio::time::timeout(GENEROUS, read)
+        .await
+        .expect("a response")
+}
+
+#[tokio::test]
+async fn each_request_on_a_keep_alive_connection_restarts_the_header_timeout() {
+    let timeout = Duration::from_millis(600);
+    let limits = ConnectionLimits {
+        header_timeout: timeout,
+        ..ConnectionLimits::default()
+    };
+    let server = serve(limits).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // Four requests a third of the timeout apart: together they outlast the
+    // first deadline, but none waits for its head longer than the timeout.
+    for _ in 0..4 {
+        tokio::time::sleep(timeout / 3).await;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let status = read_response(&mut stream).await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    }
+    // Then idle: closed after one timeout.
+    let idle = tokio::time::Instant::now();
+    read_to_close(&mut stream).await;
+    assert!(idle.elapsed() >= timeout / 2, "{:?}", idle.elapsed());
+    let _ = server.stop.send(());
+}
+
 #[tokio::test]
 async fn headers_past_the_byte_cap_are_refused_without_buffering_them() {
     let limits = ConnectionLimits {

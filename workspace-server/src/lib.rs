@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 mod frames;
 pub mod guard;
+mod header_timer;
 pub mod host;
 pub mod limits;
 mod middleware;

@@ -31,7 +31,7 @@ use axum::body::Body;
 use axum::http::{Request, Response, header};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -39,6 +39,7 @@ use tower::ServiceExt;
 use yoi_runtime_api::RuntimeError;
 
 use crate::error::ApiError;
+use crate::header_timer::HeaderTimer;
 use crate::limits::ConnectionLimits;
 use crate::state::AppState;
 use crate::write_deadline::WriteDeadline;
@@ -149,7 +150,7 @@ async fn connection(
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        .timer(HeaderTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     if health_only {
