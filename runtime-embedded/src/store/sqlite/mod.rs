@@ -108,9 +108,13 @@ impl SqliteStore {
     /// schema; `retain` bounds what is kept on disk per Worker. Refuses a
     /// damaged file or one written by a newer version.
     pub fn open(path: &Path, retain: LoadBounds) -> Result<Self, StoreError> {
+        // Each connection is used by one thread at a time (`Connection` is
+        // not `Sync`), so SQLite's own per-call mutex is dropped.
         let mut conn = connect(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         // The first statement reads the header: a file that is not a
         // database fails here.
