@@ -7,7 +7,8 @@
 //!
 //! - **header timeout**: a request's headers must arrive within it, and an
 //!   idle keep-alive connection is closed after it (hyper starts the timer
-//!   when the connection goes idle);
+//!   when the connection goes idle); one Tokio timer per connection
+//!   (`header_timer.rs`), not one per request;
 //! - **header bytes**: hyper's read buffer is capped, so a request whose
 //!   headers do not fit is refused (431) without growing memory;
 //! - **connections**: at most `max_connections` are served; `reserve`
