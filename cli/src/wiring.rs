@@ -133,6 +133,7 @@ pub async fn build(config: ServerConfig) -> Result<Assembly, WiringError> {
     let state = AppState::new(registry, config.token, config.max_body_bytes)
         .with_cors_allowed_origins(config.cors_allowed_origins)
         .with_host_policy(HostPolicy::new(config.allowed_hosts))
-        .with_connection_limits(config.connection_limits);
+        .with_connection_limits(config.connection_limits)
+        .with_failed_auth_limits(config.failed_auth_limits);
     Ok(Assembly { state, embedded })
 }

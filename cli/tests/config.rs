@@ -399,7 +399,7 @@ fn limits_reach_the_runtime_and_the_listener() {
         "[limits]\nmax_remembered_client_ids = 5000\nheader_timeout_ms = 2500\n\
          max_transcript_bytes = 1000000\nmax_event_log_bytes = 200000\nmax_live_workers = 9\n\
          max_header_bytes = 32768\nmax_connections = 64\nreserve_connections = 4\n\
-         shutdown_grace_ms = 1500\n",
+         shutdown_grace_ms = 1500\nfailed_auth_burst = 4\nfailed_auth_refill_ms = 250\n",
     )
     .unwrap();
     let server = config.resolve(Overrides::default(), |_| None).unwrap();
@@ -426,13 +426,28 @@ fn limits_reach_the_runtime_and_the_listener() {
         limits.shutdown_grace,
         std::time::Duration::from_millis(1500)
     );
+    assert_eq!(
+        server.failed_auth_limits,
+        yoi_workspace_server::FailedAuthLimits {
+            burst: 4,
+            refill: std::time::Duration::from_millis(250)
+        }
+    );
     // Defaults when unset, and out-of-range values named.
-    let defaults = with_overrides(Overrides::default()).connection_limits;
-    assert_eq!(defaults, yoi_workspace_server::ConnectionLimits::default());
+    let defaults = with_overrides(Overrides::default());
+    assert_eq!(
+        defaults.connection_limits,
+        yoi_workspace_server::ConnectionLimits::default()
+    );
+    assert_eq!(
+        defaults.failed_auth_limits,
+        yoi_workspace_server::FailedAuthLimits::default()
+    );
     for (text, key) in [
         ("max_header_bytes = 100", "limits.max_header_bytes"),
         ("max_connections = 0", "limits.max_connections"),
         ("header_timeout_ms = 0", "limits.header_timeout_ms"),
+        ("failed_auth_refill_ms = 0", "limits.failed_auth_refill_ms"),
     ] {
         let err = resolve_error(&format!("[limits]\n{text}\n"));
         assert!(err.contains(key), "{text}: {err}");

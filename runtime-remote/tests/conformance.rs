@@ -56,6 +56,17 @@ async fn a_wrong_token_or_a_dead_peer_never_leaks_its_address() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Unauthorized);
+    // Past the host's wrong-token budget for this address (10 by default),
+    // the host refuses the address: this client's callers see the host
+    // unavailable, never the host's throttle as their own.
+    let mut last = err;
+    for _ in 0..10 {
+        last = RemoteRuntime::connect(&base, id.clone(), Some(SecretString::from("wrong")))
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(last.code(), ErrorCode::RuntimeUnavailable, "{last}");
+    assert!(last.to_string().contains("wrong tokens"), "{last}");
     // Nothing listens on port 9 of 127.0.0.1.
     let err = RemoteRuntime::connect("http://127.0.0.1:9", id, None)
         .await
@@ -64,7 +75,9 @@ async fn a_wrong_token_or_a_dead_peer_never_leaks_its_address() {
     let text = format!("{err} {err:?}");
     assert!(!text.contains("127.0.0.1"), "{text}");
     assert!(text.contains("unreachable"), "{text}");
-    // The Debug of a connected client names no address or token either.
+    // The Debug of a connected client names no address or token either
+    // (after the host gave this address an attempt back: one a second).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let remote = RemoteRuntime::connect(
         &base,
         RuntimeId::new("far-away").unwrap(),

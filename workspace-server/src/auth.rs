@@ -1,9 +1,11 @@
 //! Authentication on `/api`: the optional bearer token, or a session cookie
 //! obtained with it (see [`crate::session`]).
 
+use std::net::IpAddr;
+
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use yoi_runtime_api::RuntimeError;
@@ -11,6 +13,7 @@ use yoi_runtime_api::RuntimeError;
 use crate::error::ApiError;
 use crate::guard::{changes_state, cross_site, origin_allowed};
 use crate::state::AppState;
+use crate::throttle::ClientAddress;
 
 /// The header the console sends on state-changing requests: proof, for a
 /// request authenticated by cookie, that it is not a cross-site form. A
@@ -27,17 +30,45 @@ fn bearer_credentials(header: &str) -> Option<&str> {
 }
 
 /// Whether the request's `Authorization` header carries the token, compared
-/// in constant time; `None` without the header or without a token.
-pub(crate) fn bearer_is_valid(state: &AppState, headers: &HeaderMap) -> Option<bool> {
-    let token = state.token()?;
-    let value = headers.get(header::AUTHORIZATION)?;
+/// in constant time; `None` without the header or without a token. A wrong
+/// token spends one of the client address's attempts, and an address with
+/// none left is refused without its token being compared (`throttle.rs`).
+pub(crate) fn bearer_is_valid(
+    state: &AppState,
+    client: IpAddr,
+    headers: &HeaderMap,
+) -> Result<Option<bool>, ApiError> {
+    let (Some(token), Some(value)) = (state.token(), headers.get(header::AUTHORIZATION)) else {
+        return Ok(None);
+    };
     let presented = value
         .to_str()
         .ok()
         .and_then(bearer_credentials)
         .unwrap_or("");
-    let expected = token.expose_secret().as_bytes();
-    Some(bool::from(presented.as_bytes().ct_eq(expected)))
+    guess(state, client, presented, token).map(Some)
+}
+
+/// Compares a presented token with `token` under the client address's
+/// wrong-token budget.
+pub(crate) fn guess(
+    state: &AppState,
+    client: IpAddr,
+    presented: &str,
+    token: &SecretString,
+) -> Result<bool, ApiError> {
+    state
+        .auth_throttle()
+        .attempt(client, || {
+            bool::from(presented.as_bytes().ct_eq(token.expose_secret().as_bytes()))
+        })
+        .map_err(|wait| {
+            RuntimeError::TooManyAttempts {
+                // Whole seconds, rounded up, at least 1.
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+            .into()
+        })
 }
 
 /// Lets the request through when no token is configured, when it carries
@@ -45,19 +76,25 @@ pub(crate) fn bearer_is_valid(state: &AppState, headers: &HeaderMap) -> Option<b
 /// state-changing request authenticated by cookie must also show it comes
 /// from this server's pages: a same-origin `Origin`, or [`CSRF_HEADER`].
 pub fn require_token(state: &AppState, request: &Request) -> Result<(), ApiError> {
-    authenticate(state, request.method(), request.headers())
+    authenticate(
+        state,
+        ClientAddress::of(request.extensions()),
+        request.method(),
+        request.headers(),
+    )
 }
 
 /// The check of [`require_token`], for handlers outside its layer.
 pub(crate) fn authenticate(
     state: &AppState,
+    client: IpAddr,
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     if state.token().is_none() {
         return Ok(());
     }
-    match bearer_is_valid(state, headers) {
+    match bearer_is_valid(state, client, headers)? {
         Some(true) => Ok(()),
         Some(false) => Err(RuntimeError::Unauthorized.into()),
         None => {

@@ -50,7 +50,11 @@ impl IntoResponse for ApiError {
             tracing::debug!(code = %code, error = %self, "request failed");
         }
         let unauthorized = matches!(self.0, RuntimeError::Unauthorized);
-        let at_capacity = matches!(self.0, RuntimeError::CapacityExceeded { .. });
+        let retry_after = match self.0 {
+            RuntimeError::CapacityExceeded { .. } => Some(1),
+            RuntimeError::TooManyAttempts { retry_after_secs } => Some(retry_after_secs),
+            _ => None,
+        };
         let mut response = (status, axum::Json(self.into_problem())).into_response();
         response
             .headers_mut()
@@ -60,10 +64,10 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if at_capacity {
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -23,15 +23,17 @@ mod routes;
 mod serve;
 pub mod session;
 pub mod state;
+pub mod throttle;
 pub mod views;
 mod write_deadline;
 
 pub use error::ApiError;
 pub use host::HostPolicy;
-pub use limits::ConnectionLimits;
+pub use limits::{ConnectionLimits, FailedAuthLimits};
 pub use registry::{RuntimeEntry, RuntimeRegistry};
 pub use routes::app;
 pub use state::AppState;
+pub use throttle::ClientAddress;
 
 /// Serves `state` on `listener` under its [`ConnectionLimits`] until
 /// `shutdown` resolves; then the listener closes, long-lived responses (SSE

@@ -1,4 +1,5 @@
-//! Bounds on connections, a leaf used by the state and the accept loop.
+//! Bounds on connections and on wrong tokens, a leaf used by the state,
+//! the accept loop and the token check.
 
 use std::time::Duration;
 
@@ -35,6 +36,25 @@ impl Default for ConnectionLimits {
             reserve_connections: 16,
             shutdown_grace: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How many wrong tokens a client address may send (see `throttle.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedAuthLimits {
+    /// Wrong tokens an address may send in a row before its tokens are no
+    /// longer checked; 0 turns the throttle off. Default 10.
+    pub burst: u32,
+    /// How long until one attempt is given back. Default 1 s.
+    pub refill: Duration,
+}
+
+impl Default for FailedAuthLimits {
+    fn default() -> Self {
+        Self {
+            burst: 10,
+            refill: Duration::from_secs(1),
         }
     }
 }

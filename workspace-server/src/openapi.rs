@@ -62,6 +62,11 @@ pub(crate) fn finish(mut doc: Document, token_required: bool) -> Document {
                 "401".to_owned(),
                 problem("Missing or wrong bearer token").into(),
             );
+            operation.responses.responses.insert(
+                "429".to_owned(),
+                problem("Too many wrong tokens from this address; the token was not checked")
+                    .into(),
+            );
         }
     }
     doc

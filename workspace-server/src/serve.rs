@@ -43,6 +43,7 @@ use crate::error::ApiError;
 use crate::header_timer::HeaderTimer;
 use crate::limits::ConnectionLimits;
 use crate::state::AppState;
+use crate::throttle::ClientAddress;
 use crate::write_deadline::WriteDeadline;
 
 /// The smallest header buffer hyper accepts.
@@ -80,8 +81,8 @@ pub(crate) async fn run(
             // Reap finished connections so the set stays small.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of descriptors or a connection reset before accept:
                 // pause rather than spin, and keep serving.
@@ -101,6 +102,7 @@ pub(crate) async fn run(
         };
         connections.spawn(connection(
             stream,
+            ClientAddress(peer.ip()),
             router.clone(),
             admission,
             limits,
@@ -130,6 +132,7 @@ pub(crate) async fn run(
 /// its current request.
 async fn connection(
     stream: TcpStream,
+    client: ClientAddress,
     router: Router,
     admission: Admission,
     limits: ConnectionLimits,
@@ -137,8 +140,9 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let health_only = matches!(admission, Admission::HealthOnly(_));
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let router = router.clone();
+        request.extensions_mut().insert(client);
         async move {
             if health_only && request.uri().path() != "/healthz" {
                 return Ok::<_, Infallible>(at_capacity());

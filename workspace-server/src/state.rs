@@ -11,9 +11,10 @@ use tokio::sync::watch;
 
 use crate::frames::FrameCache;
 use crate::host::HostPolicy;
-use crate::limits::ConnectionLimits;
+use crate::limits::{ConnectionLimits, FailedAuthLimits};
 use crate::registry::RuntimeRegistry;
 use crate::session::Sessions;
+use crate::throttle::AuthThrottle;
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -42,6 +43,7 @@ struct Settings {
     aggregate_deadline: Duration,
     host_policy: HostPolicy,
     connection_limits: ConnectionLimits,
+    auth_throttle: Arc<AuthThrottle>,
 }
 
 struct Shared {
@@ -74,6 +76,7 @@ impl fmt::Debug for AppState {
             )
             .field("host_policy", &self.inner.settings.host_policy)
             .field("connection_limits", &self.inner.settings.connection_limits)
+            .field("auth_throttle", &self.inner.settings.auth_throttle.limits())
             .field("sessions", &self.inner.shared.sessions)
             .finish()
     }
@@ -103,9 +106,22 @@ impl AppState {
                     aggregate_deadline: DEFAULT_AGGREGATE_DEADLINE,
                     host_policy: HostPolicy::default(),
                     connection_limits: ConnectionLimits::default(),
+                    auth_throttle: Arc::new(AuthThrottle::new(FailedAuthLimits::default())),
                 },
             }),
         }
+    }
+
+    /// How many wrong tokens a client address may send (a fresh budget
+    /// for every address).
+    pub fn with_failed_auth_limits(mut self, limits: FailedAuthLimits) -> Self {
+        Arc::make_mut(&mut self.inner).settings.auth_throttle = Arc::new(AuthThrottle::new(limits));
+        self
+    }
+
+    /// The wrong-token budgets per client address.
+    pub(crate) fn auth_throttle(&self) -> &AuthThrottle {
+        &self.inner.settings.auth_throttle
     }
 
     /// The bounds [`crate::serve`] applies to connections.

@@ -13,15 +13,15 @@ use yoi_runtime_embedded::{EmbeddedOptions, Limits};
 use yoi_runtime_local_compat::{DEFAULT_DISPLAY_NAME as LOCAL_COMPAT_NAME, LOCAL_COMPAT_ID};
 
 use yoi_runtime_api::RuntimeId;
-use yoi_workspace_server::ConnectionLimits;
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
+use yoi_workspace_server::{ConnectionLimits, FailedAuthLimits};
 
 mod error;
 mod resolve;
 
 pub use error::ConfigError;
 use error::{one_line, place};
-use resolve::{connection_limits, parse_host_name, parse_origin, read_token};
+use resolve::{connection_limits, failed_auth_limits, parse_host_name, parse_origin, read_token};
 
 /// The address the server binds when nothing else is said.
 pub const DEFAULT_BIND: &str = "127.0.0.1:7840";
@@ -231,6 +231,10 @@ pub struct LimitsConfig {
     pub shutdown_grace_ms: Option<u64>,
     /// How long a write to a client that does not read may stay pending.
     pub write_timeout_ms: Option<u64>,
+    /// Wrong tokens a client address may send in a row (0: no throttle).
+    pub failed_auth_burst: Option<u32>,
+    /// How long until a client address gets one attempt back.
+    pub failed_auth_refill_ms: Option<u64>,
 }
 
 /// Which backend a profile uses.
@@ -281,6 +285,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Connection bounds and the shutdown grace period.
     pub connection_limits: ConnectionLimits,
+    /// The wrong-token budget per client address.
+    pub failed_auth_limits: FailedAuthLimits,
     /// Origins allowed cross-origin access; empty means no CORS headers.
     pub cors_allowed_origins: Vec<HeaderValue>,
     /// Host names answered besides the loopback names.
@@ -412,6 +418,7 @@ impl FileConfig {
             token,
             max_body_bytes: self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             connection_limits: connection_limits(&self.limits)?,
+            failed_auth_limits: failed_auth_limits(&self.limits)?,
             cors_allowed_origins,
             allowed_hosts,
             runtimes,
@@ -568,6 +575,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("connection_limits", &self.connection_limits)
+            .field("failed_auth_limits", &self.failed_auth_limits)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("runtimes", &self.runtimes)

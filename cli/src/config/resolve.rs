@@ -8,7 +8,7 @@ use axum::http::HeaderValue;
 use secrecy::SecretString;
 use yoi_runtime_embedded::backend::OpenAiConfig;
 use yoi_runtime_embedded::{BackendConfig, ProfileConfig};
-use yoi_workspace_server::ConnectionLimits;
+use yoi_workspace_server::{ConnectionLimits, FailedAuthLimits};
 
 use super::{BackendKind, ConfigError, DEFAULT_OPENAI_TIMEOUT_MS, LimitsConfig, ProfileFileConfig};
 
@@ -63,6 +63,24 @@ pub(super) fn connection_limits(limits: &LimitsConfig) -> Result<ConnectionLimit
                 message: "must be greater than 0",
             });
         }
+    }
+    Ok(resolved)
+}
+
+/// `[limits]`'s wrong-token keys over the defaults.
+pub(super) fn failed_auth_limits(limits: &LimitsConfig) -> Result<FailedAuthLimits, ConfigError> {
+    let defaults = FailedAuthLimits::default();
+    let resolved = FailedAuthLimits {
+        burst: limits.failed_auth_burst.unwrap_or(defaults.burst),
+        refill: limits
+            .failed_auth_refill_ms
+            .map_or(defaults.refill, Duration::from_millis),
+    };
+    if resolved.refill.is_zero() {
+        return Err(ConfigError::Limit {
+            key: "limits.failed_auth_refill_ms",
+            message: "must be greater than 0",
+        });
     }
     Ok(resolved)
 }

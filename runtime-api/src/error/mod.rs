@@ -286,6 +286,16 @@ pub enum RuntimeError {
         /// What was missing or wrong.
         reason: String,
     },
+    /// Too many wrong tokens came from the client's address: the token is
+    /// not checked again until one attempt is given back. Answered with
+    /// `Retry-After`.
+    #[error(
+        "too many wrong tokens from this address; the token is not checked again for {retry_after_secs} s"
+    )]
+    TooManyAttempts {
+        /// Seconds until the next attempt is checked.
+        retry_after_secs: u64,
+    },
 }
 
 fn log_name(worker_id: Option<&WorkerId>) -> String {
@@ -397,6 +407,7 @@ impl RuntimeError {
             Self::HostNotAllowed => ErrorCode::HostNotAllowed,
             Self::CapacityExceeded { .. } => ErrorCode::CapacityExceeded,
             Self::CrossSiteRequest { .. } => ErrorCode::CrossSiteRequest,
+            Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
         }
     }
 
@@ -524,6 +535,8 @@ error_codes! {
     CapacityExceeded => "capacity_exceeded", 503;
     /// [`RuntimeError::CrossSiteRequest`]: 403.
     CrossSiteRequest => "cross_site_request", 403;
+    /// [`RuntimeError::TooManyAttempts`]: 429.
+    TooManyAttempts => "too_many_attempts", 429;
 }
 
 impl fmt::Display for ErrorCode {

@@ -71,6 +71,9 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
         RuntimeError::CrossSiteRequest {
             reason: "origin https://evil.example is not allowed".into(),
         },
+        RuntimeError::TooManyAttempts {
+            retry_after_secs: 3,
+        },
     ];
     for err in &all {
         match err {
@@ -93,7 +96,8 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
             | RuntimeError::UnsupportedMediaType
             | RuntimeError::HostNotAllowed
             | RuntimeError::CapacityExceeded { .. }
-            | RuntimeError::CrossSiteRequest { .. } => {}
+            | RuntimeError::CrossSiteRequest { .. }
+            | RuntimeError::TooManyAttempts { .. } => {}
         }
     }
     all
@@ -210,6 +214,7 @@ fn status_table_is_exhaustive_and_fixed() {
             ("host_not_allowed", 403),
             ("capacity_exceeded", 503),
             ("cross_site_request", 403),
+            ("too_many_attempts", 429),
         ]
     );
 }

@@ -123,13 +123,14 @@ async fn route_not_found() -> ApiError {
 /// probed without it.
 async fn method_not_allowed(
     axum::extract::State(state): axum::extract::State<AppState>,
+    crate::throttle::ClientAddress(client): crate::throttle::ClientAddress,
     method: Method,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> ApiError {
     let path = uri.path();
     if path.starts_with("/api/") && path != "/api/session" {
-        if let Err(err) = crate::auth::authenticate(&state, &method, &headers) {
+        if let Err(err) = crate::auth::authenticate(&state, client, &method, &headers) {
             return err;
         }
     }

@@ -4,15 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
-use subtle::ConstantTimeEq;
 use yoi_runtime_api::{Problem, RuntimeError};
 
-use crate::auth::bearer_is_valid;
+use crate::auth::{bearer_is_valid, guess};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::session::expired_cookie;
 use crate::state::AppState;
+use crate::throttle::ClientAddress;
 use crate::views::{SessionView, SignIn};
 
 /// Whether this server needs a token, and whether the request has a valid
@@ -25,11 +24,14 @@ use crate::views::{SessionView, SignIn};
 )]
 pub(crate) async fn get_session(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
 ) -> Json<SessionView> {
     let token_required = state.token().is_some();
+    // An address out of attempts has its bearer token ignored here, not
+    // compared: the answer then says nothing about it.
     let signed_in = !token_required
-        || bearer_is_valid(&state, &headers) == Some(true)
+        || matches!(bearer_is_valid(&state, client, &headers), Ok(Some(true)))
         || state.sessions().is_signed_in(&headers);
     Json(SessionView {
         token_required,
@@ -48,17 +50,18 @@ pub(crate) async fn get_session(
     responses(
         (status = 204, description = "Signed in; the cookie is in Set-Cookie"),
         (status = 401, description = "Wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; the token was not checked", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn create_session(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     ApiJson(sign_in): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
     let Some(token) = state.token() else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let expected = token.expose_secret().as_bytes();
-    if !bool::from(sign_in.token.as_bytes().ct_eq(expected)) {
+    if !guess(&state, client, &sign_in.token, token)? {
         return Err(RuntimeError::Unauthorized.into());
     }
     let cookie = state

@@ -1,0 +1,150 @@
+//! Wrong tokens are throttled per client address on a real listener: past
+//! its budget an address gets `429 too_many_attempts` without its token
+//! being compared, the right one included; other addresses are unaffected;
+//! each refill gives one attempt back.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use common::TestApp;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use yoi_workspace_server::FailedAuthLimits;
+use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
+
+const TOKEN: &str = "throttle-test-token-0123456789";
+
+struct Served {
+    base: String,
+    stop: oneshot::Sender<()>,
+}
+
+async fn serve(limits: FailedAuthLimits) -> Served {
+    let state = TestApp::with(None, Some(TOKEN), DEFAULT_MAX_BODY_BYTES)
+        .await
+        .state
+        .with_failed_auth_limits(limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(yoi_workspace_server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    Served { base, stop }
+}
+
+/// A client whose connections come from `127.0.0.last`.
+fn client_from(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+        .build()
+        .unwrap()
+}
+
+async fn runtimes(client: &reqwest::Client, base: &str, token: &str) -> reqwest::Response {
+    client
+        .get(format!("{base}/api/runtimes"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_throttled(response: reqwest::Response) -> u64 {
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_attempts", "{body}");
+    assert_eq!(body["retry_after_secs"], retry_after, "{body}");
+    retry_after
+}
+
+#[tokio::test]
+async fn an_address_out_of_attempts_is_refused_even_the_right_token() {
+    let server = serve(FailedAuthLimits {
+        burst: 3,
+        refill: Duration::from_secs(60),
+    })
+    .await;
+    let guesser = client_from(1);
+    for _ in 0..3 {
+        let answer = runtimes(&guesser, &server.base, "wrong").await;
+        assert_eq!(answer.status(), 401);
+    }
+    let retry_after = assert_throttled(runtimes(&guesser, &server.base, "wrong").await).await;
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // The right token is not compared either, on every way in.
+    assert_throttled(runtimes(&guesser, &server.base, TOKEN).await).await;
+    let sign_in = guesser
+        .post(format!("{}/api/session", server.base))
+        .json(&json!({ "token": TOKEN }))
+        .send()
+        .await
+        .unwrap();
+    assert_throttled(sign_in).await;
+    let session: Value = guesser
+        .get(format!("{}/api/session", server.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["signed_in"], false, "{session}");
+
+    // Another address has its own budget.
+    let other = client_from(2);
+    assert_eq!(runtimes(&other, &server.base, TOKEN).await.status(), 200);
+    let _ = server.stop.send(());
+}
+
+#[tokio::test]
+async fn wrong_sign_ins_spend_the_same_budget_and_a_refill_gives_one_back() {
+    let refill = Duration::from_millis(300);
+    let server = serve(FailedAuthLimits { burst: 2, refill }).await;
+    let client = client_from(3);
+    for _ in 0..2 {
+        let answer = client
+            .post(format!("{}/api/session", server.base))
+            .json(&json!({ "token": "wrong" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401);
+    }
+    assert_throttled(runtimes(&client, &server.base, TOKEN).await).await;
+    tokio::time::sleep(refill + Duration::from_millis(50)).await;
+    // One attempt back: the right token is compared, and costs nothing.
+    assert_eq!(runtimes(&client, &server.base, TOKEN).await.status(), 200);
+    assert_eq!(runtimes(&client, &server.base, TOKEN).await.status(), 200);
+    assert_eq!(runtimes(&client, &server.base, "wrong").await.status(), 401);
+    assert_throttled(runtimes(&client, &server.base, TOKEN).await).await;
+    let _ = server.stop.send(());
+}
+
+#[tokio::test]
+async fn requests_without_a_token_spend_nothing() {
+    let server = serve(FailedAuthLimits {
+        burst: 1,
+        refill: Duration::from_secs(60),
+    })
+    .await;
+    let client = client_from(4);
+    for _ in 0..5 {
+        let answer = client
+            .get(format!("{}/api/runtimes", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401);
+    }
+    assert_eq!(runtimes(&client, &server.base, TOKEN).await.status(), 200);
+    let _ = server.stop.send(());
+}
