@@ -6,35 +6,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestApp;
 use common::process::{Server, slow_profile_config};
+use common::{Listening, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use yoi_runtime_api::test_util::temp_dir;
 use yoi_workspace_server::ConnectionLimits;
 
 /// Long enough that only a missing limit makes a test wait for it.
 const GENEROUS: Duration = Duration::from_secs(20);
 
-struct Limited {
-    addr: std::net::SocketAddr,
-    stop: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn serve(limits: ConnectionLimits) -> Limited {
-    serve_state(TestApp::new().await.state.with_connection_limits(limits)).await
-}
-
-async fn serve_state(state: yoi_workspace_server::AppState) -> Limited {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(yoi_workspace_server::serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    Limited { addr, stop, server }
+async fn serve(limits: ConnectionLimits) -> Listening {
+    Listening::start(TestApp::new().await.state.with_connection_limits(limits)).await
 }
 
 /// Reads until the server closes the connection; what it sent.
@@ -326,7 +309,7 @@ async fn a_follower_that_stops_reading_is_cut_off_after_the_write_timeout() {
     let state = TestApp::from_registry(registry, None, 1 << 20)
         .state
         .with_connection_limits(limits);
-    let server = serve_state(state).await;
+    let server = Listening::start(state).await;
     let base = format!(
         "http://{}/api/runtimes/backend-internal/workers",
         server.addr

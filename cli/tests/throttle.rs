@@ -8,31 +8,19 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::TestApp;
+use common::{Listening, TestApp};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use yoi_workspace_server::FailedAuthLimits;
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
 
 const TOKEN: &str = "throttle-test-token-0123456789";
 
-struct Served {
-    base: String,
-    stop: oneshot::Sender<()>,
-}
-
-async fn serve(limits: FailedAuthLimits) -> Served {
+async fn serve(limits: FailedAuthLimits) -> Listening {
     let state = TestApp::with(None, Some(TOKEN), DEFAULT_MAX_BODY_BYTES)
         .await
         .state
         .with_failed_auth_limits(limits);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(yoi_workspace_server::serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    Served { base, stop }
+    Listening::start(state).await
 }
 
 /// A client whose connections come from `127.0.0.last`.
@@ -72,24 +60,25 @@ async fn an_address_out_of_attempts_is_refused_even_the_right_token() {
         refill: Duration::from_secs(60),
     })
     .await;
+    let base = server.base();
     let guesser = client_from(1);
     for _ in 0..3 {
-        let answer = runtimes(&guesser, &server.base, "wrong").await;
+        let answer = runtimes(&guesser, &base, "wrong").await;
         assert_eq!(answer.status(), 401);
     }
-    let retry_after = assert_throttled(runtimes(&guesser, &server.base, "wrong").await).await;
+    let retry_after = assert_throttled(runtimes(&guesser, &base, "wrong").await).await;
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     // The right token is not compared either, on every way in.
-    assert_throttled(runtimes(&guesser, &server.base, TOKEN).await).await;
+    assert_throttled(runtimes(&guesser, &base, TOKEN).await).await;
     let sign_in = guesser
-        .post(format!("{}/api/session", server.base))
+        .post(format!("{base}/api/session"))
         .json(&json!({ "token": TOKEN }))
         .send()
         .await
         .unwrap();
     assert_throttled(sign_in).await;
     let session: Value = guesser
-        .get(format!("{}/api/session", server.base))
+        .get(format!("{base}/api/session"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -101,7 +90,7 @@ async fn an_address_out_of_attempts_is_refused_even_the_right_token() {
 
     // Another address has its own budget.
     let other = client_from(2);
-    assert_eq!(runtimes(&other, &server.base, TOKEN).await.status(), 200);
+    assert_eq!(runtimes(&other, &base, TOKEN).await.status(), 200);
     let _ = server.stop.send(());
 }
 
@@ -109,23 +98,24 @@ async fn an_address_out_of_attempts_is_refused_even_the_right_token() {
 async fn wrong_sign_ins_spend_the_same_budget_and_a_refill_gives_one_back() {
     let refill = Duration::from_millis(300);
     let server = serve(FailedAuthLimits { burst: 2, refill }).await;
+    let base = server.base();
     let client = client_from(3);
     for _ in 0..2 {
         let answer = client
-            .post(format!("{}/api/session", server.base))
+            .post(format!("{base}/api/session"))
             .json(&json!({ "token": "wrong" }))
             .send()
             .await
             .unwrap();
         assert_eq!(answer.status(), 401);
     }
-    assert_throttled(runtimes(&client, &server.base, TOKEN).await).await;
+    assert_throttled(runtimes(&client, &base, TOKEN).await).await;
     tokio::time::sleep(refill + Duration::from_millis(50)).await;
     // One attempt back: the right token is compared, and costs nothing.
-    assert_eq!(runtimes(&client, &server.base, TOKEN).await.status(), 200);
-    assert_eq!(runtimes(&client, &server.base, TOKEN).await.status(), 200);
-    assert_eq!(runtimes(&client, &server.base, "wrong").await.status(), 401);
-    assert_throttled(runtimes(&client, &server.base, TOKEN).await).await;
+    assert_eq!(runtimes(&client, &base, TOKEN).await.status(), 200);
+    assert_eq!(runtimes(&client, &base, TOKEN).await.status(), 200);
+    assert_eq!(runtimes(&client, &base, "wrong").await.status(), 401);
+    assert_throttled(runtimes(&client, &base, TOKEN).await).await;
     let _ = server.stop.send(());
 }
 
@@ -136,15 +126,16 @@ async fn requests_without_a_token_spend_nothing() {
         refill: Duration::from_secs(60),
     })
     .await;
+    let base = server.base();
     let client = client_from(4);
     for _ in 0..5 {
         let answer = client
-            .get(format!("{}/api/runtimes", server.base))
+            .get(format!("{base}/api/runtimes"))
             .send()
             .await
             .unwrap();
         assert_eq!(answer.status(), 401);
     }
-    assert_eq!(runtimes(&client, &server.base, TOKEN).await.status(), 200);
+    assert_eq!(runtimes(&client, &base, TOKEN).await.status(), 200);
     let _ = server.stop.send(());
 }

@@ -239,3 +239,30 @@ impl Reply {
         assert!(self.json["detail"].as_str().is_some_and(|d| !d.is_empty()));
     }
 }
+
+/// A state served by `yoi_workspace_server::serve` on a real listener at
+/// 127.0.0.1, port 0: requests carry their client address, as in
+/// `yoi serve`.
+pub struct Listening {
+    pub addr: std::net::SocketAddr,
+    /// Sending (or dropping) this starts the shutdown.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Listening {
+    pub async fn start(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(yoi_workspace_server::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop, server }
+    }
+
+    /// `http://` and the address.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
