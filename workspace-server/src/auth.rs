@@ -65,7 +65,7 @@ pub(crate) fn guess(
         .map_err(|wait| {
             RuntimeError::TooManyAttempts {
                 // Whole seconds, rounded up, at least 1.
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
             }
             .into()
         })
