@@ -321,6 +321,52 @@ async fn the_token_is_exchanged_for_a_strict_http_only_session_cookie() {
 }
 
 #[tokio::test]
+async fn behind_a_tls_proxy_the_session_cookie_is_secure() {
+    let app = loopback_app(Some(TOKEN)).await;
+    let cookie_of = |reply: &Reply| reply.headers["set-cookie"].to_str().unwrap().to_owned();
+    let body = json!({ "token": TOKEN }).to_string();
+    let plain = sign_in(&app, TOKEN).await;
+    assert!(
+        !cookie_of(&plain).contains("Secure"),
+        "{}",
+        cookie_of(&plain)
+    );
+    for proxy in [
+        ("x-forwarded-proto", "https"),
+        ("forwarded", "for=192.0.2.60;proto=https"),
+    ] {
+        let signed = app
+            .request(request(
+                Method::POST,
+                "/api/session",
+                &[
+                    ("host", "localhost:7840"),
+                    ("content-type", "application/json"),
+                    proxy,
+                ],
+                Some(&body),
+            ))
+            .await;
+        assert_eq!(signed.status, StatusCode::NO_CONTENT, "{}", signed.text);
+        assert!(
+            cookie_of(&signed).ends_with("; Secure"),
+            "{}",
+            cookie_of(&signed)
+        );
+        let out = app
+            .request(request(
+                Method::DELETE,
+                "/api/session",
+                &[("host", "localhost:7840"), proxy],
+                None,
+            ))
+            .await;
+        assert!(cookie_of(&out).contains("Max-Age=0"), "{}", cookie_of(&out));
+        assert!(cookie_of(&out).ends_with("; Secure"), "{}", cookie_of(&out));
+    }
+}
+
+#[tokio::test]
 async fn without_a_token_sign_in_is_a_no_op() {
     let app = loopback_app(None).await;
     let status = app

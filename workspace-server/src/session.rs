@@ -47,8 +47,9 @@ impl Default for Sessions {
 }
 
 impl Sessions {
-    /// Opens a session and answers the `Set-Cookie` value that carries it.
-    pub fn open(&self) -> std::io::Result<HeaderValue> {
+    /// Opens a session and answers the `Set-Cookie` value that carries it,
+    /// marked `Secure` when `secure` (see [`arrived_over_https`]).
+    pub fn open(&self, secure: bool) -> std::io::Result<HeaderValue> {
         let mut secret = [0u8; SECRET_BYTES];
         getrandom::fill(&mut secret).map_err(|err| std::io::Error::other(err.to_string()))?;
         let now = Instant::now();
@@ -65,9 +66,10 @@ impl Sessions {
             });
         }
         let cookie = format!(
-            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
             hex(&secret),
-            SESSION_LIFETIME.as_secs()
+            SESSION_LIFETIME.as_secs(),
+            if secure { "; Secure" } else { "" }
         );
         Ok(HeaderValue::try_from(cookie).unwrap_or_else(|_| unreachable!("hex is a valid header")))
     }
@@ -95,9 +97,43 @@ impl Sessions {
     }
 }
 
-/// The `Set-Cookie` value that removes the cookie.
-pub fn expired_cookie() -> HeaderValue {
-    HeaderValue::from_static("yoi_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+/// The `Set-Cookie` value that removes the cookie (`Secure` as the
+/// cookie it removes).
+pub fn expired_cookie(secure: bool) -> HeaderValue {
+    if secure {
+        HeaderValue::from_static(
+            "yoi_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure",
+        )
+    } else {
+        HeaderValue::from_static("yoi_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+    }
+}
+
+/// Whether the request reached the server over HTTPS, as the TLS proxy in
+/// front of it says (`X-Forwarded-Proto: https`, or `proto=https` in the
+/// first element of `Forwarded`). The server itself speaks plain HTTP, so
+/// without such a proxy this is false. Trusting the header is safe here:
+/// it only adds `Secure` to the cookie, which a client that lies about it
+/// merely fails to get back over plain HTTP.
+pub fn arrived_over_https(headers: &HeaderMap) -> bool {
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(',').next())
+            .map(str::trim)
+    };
+    if let Some(proto) = first("x-forwarded-proto") {
+        return proto.eq_ignore_ascii_case("https");
+    }
+    first("forwarded").is_some_and(|element| {
+        element.split(';').any(|pair| {
+            pair.trim().split_once('=').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("proto")
+                    && value.trim().trim_matches('"').eq_ignore_ascii_case("https")
+            })
+        })
+    })
 }
 
 /// The session secret of the request's `yoi_session` cookie.
@@ -145,7 +181,7 @@ mod tests {
     #[test]
     fn a_session_is_signed_in_until_closed() {
         let sessions = Sessions::default();
-        let cookie = sessions.open().unwrap();
+        let cookie = sessions.open(false).unwrap();
         let text = cookie.to_str().unwrap();
         assert!(text.contains("HttpOnly") && text.contains("SameSite=Strict"));
         let headers = with_cookie(&cookie);
@@ -157,7 +193,7 @@ mod tests {
     #[test]
     fn unknown_and_malformed_cookies_are_not_sessions() {
         let sessions = Sessions::default();
-        sessions.open().unwrap();
+        sessions.open(false).unwrap();
         for cookie in [
             format!("{COOKIE_NAME}={}", "0".repeat(64)),
             format!("{COOKIE_NAME}=zz"),
@@ -174,15 +210,64 @@ mod tests {
     #[test]
     fn sessions_are_bounded_and_the_oldest_goes_first() {
         let sessions = Sessions::default();
-        let first = with_cookie(&sessions.open().unwrap());
-        let second = with_cookie(&sessions.open().unwrap());
+        let first = with_cookie(&sessions.open(false).unwrap());
+        let second = with_cookie(&sessions.open(false).unwrap());
         for _ in 2..MAX_SESSIONS {
-            sessions.open().unwrap();
+            sessions.open(false).unwrap();
         }
         assert!(sessions.is_signed_in(&first));
-        sessions.open().unwrap();
+        sessions.open(false).unwrap();
         assert!(!sessions.is_signed_in(&first), "the oldest was ended");
         assert!(sessions.is_signed_in(&second));
         assert_eq!(sessions.open.lock().unwrap().len(), MAX_SESSIONS);
+    }
+
+    #[test]
+    fn the_cookie_is_secure_when_a_tls_proxy_says_the_request_was_https() {
+        let sessions = Sessions::default();
+        let plain = sessions.open(false).unwrap();
+        assert!(!plain.to_str().unwrap().contains("Secure"));
+        let secure = sessions.open(true).unwrap();
+        assert!(secure.to_str().unwrap().ends_with("; Secure"));
+        assert!(expired_cookie(true).to_str().unwrap().ends_with("; Secure"));
+        assert!(!expired_cookie(false).to_str().unwrap().contains("Secure"));
+
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        assert!(!arrived_over_https(&HeaderMap::new()));
+        assert!(arrived_over_https(&headers(&[(
+            "x-forwarded-proto",
+            "HTTPS"
+        )])));
+        assert!(arrived_over_https(&headers(&[(
+            "x-forwarded-proto",
+            "https, http"
+        )])));
+        assert!(!arrived_over_https(&headers(&[(
+            "x-forwarded-proto",
+            "http"
+        )])));
+        assert!(arrived_over_https(&headers(&[(
+            "forwarded",
+            "for=192.0.2.60;proto=https;by=203.0.113.43"
+        )])));
+        assert!(arrived_over_https(&headers(&[(
+            "forwarded",
+            "Proto=\"https\""
+        )])));
+        assert!(!arrived_over_https(&headers(&[(
+            "forwarded",
+            "proto=http, proto=https"
+        )])));
+        // X-Forwarded-Proto, when present, decides.
+        assert!(!arrived_over_https(&headers(&[
+            ("x-forwarded-proto", "http"),
+            ("forwarded", "proto=https")
+        ])));
     }
 }

@@ -9,7 +9,7 @@ use yoi_runtime_api::{Problem, RuntimeError};
 use crate::auth::{bearer_is_valid, guess};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::session::expired_cookie;
+use crate::session::{arrived_over_https, expired_cookie};
 use crate::state::AppState;
 use crate::throttle::ClientAddress;
 use crate::views::{SessionView, SignIn};
@@ -56,6 +56,7 @@ pub(crate) async fn get_session(
 pub(crate) async fn create_session(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    headers: HeaderMap,
     ApiJson(sign_in): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
     let Some(token) = state.token() else {
@@ -66,7 +67,7 @@ pub(crate) async fn create_session(
     }
     let cookie = state
         .sessions()
-        .open()
+        .open(arrived_over_https(&headers))
         .map_err(|err| RuntimeError::internal("no randomness for a session", err))?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
@@ -82,7 +83,10 @@ pub(crate) async fn delete_session(State(state): State<AppState>, headers: Heade
     state.sessions().close(&headers);
     (
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, expired_cookie())],
+        [(
+            header::SET_COOKIE,
+            expired_cookie(arrived_over_https(&headers)),
+        )],
     )
         .into_response()
 }
