@@ -74,6 +74,7 @@ pub(crate) async fn run(
     let (closing, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let throttled = state.token().is_some();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -102,7 +103,9 @@ pub(crate) async fn run(
         };
         connections.spawn(connection(
             stream,
-            ClientAddress(peer.ip()),
+            // Only the wrong-token throttle reads it, and without a token
+            // there is nothing to guess.
+            throttled.then_some(ClientAddress(peer.ip())),
             router.clone(),
             admission,
             limits,
@@ -132,7 +135,7 @@ pub(crate) async fn run(
 /// its current request.
 async fn connection(
     stream: TcpStream,
-    client: ClientAddress,
+    client: Option<ClientAddress>,
     router: Router,
     admission: Admission,
     limits: ConnectionLimits,
@@ -142,7 +145,9 @@ async fn connection(
     let health_only = matches!(admission, Admission::HealthOnly(_));
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let router = router.clone();
-        request.extensions_mut().insert(client);
+        if let Some(client) = client {
+            request.extensions_mut().insert(client);
+        }
         async move {
             if health_only && request.uri().path() != "/healthz" {
                 return Ok::<_, Infallible>(at_capacity());

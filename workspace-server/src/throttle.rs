@@ -32,8 +32,9 @@ use crate::limits::FailedAuthLimits;
 pub const MAX_TRACKED: usize = 4096;
 
 /// The address a request came from, set by [`crate::serve`] on each
-/// request. A request without it (a router driven some other way) counts
-/// as the unspecified address.
+/// request when a token is configured (without one nothing is guessed). A
+/// request without it (a router driven some other way) counts as the
+/// unspecified address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub IpAddr);
 
