@@ -302,11 +302,11 @@ impl RemoteRuntime {
     /// The contract error a failed answer carries, rebuilt exactly.
     /// A peer that throttles this client's address (after wrong tokens
     /// from it) is unavailable to this client's callers: its throttle is
-    /// about this server, not about them.
+    /// about this client, not about them.
     fn failure(&self, status: StatusCode, body: &[u8]) -> RuntimeError {
         match serde_json::from_slice::<Problem>(body).map(Problem::into_error) {
             Ok(RuntimeError::TooManyAttempts { retry_after_secs }) => self.unavailable(&format!(
-                "it refuses this server's token for {retry_after_secs} s after too many wrong tokens from its address"
+                "it refuses our token for {retry_after_secs} s after too many wrong tokens from our address"
             )),
             Ok(error) => error,
             Err(_) => self.unavailable(&format!("it answered HTTP {}", status.as_u16())),
