@@ -240,34 +240,26 @@ mod tests {
             map
         };
         assert!(!arrived_over_https(&HeaderMap::new()));
-        assert!(arrived_over_https(&headers(&[(
-            "x-forwarded-proto",
-            "HTTPS"
-        )])));
-        assert!(arrived_over_https(&headers(&[(
-            "x-forwarded-proto",
-            "https, http"
-        )])));
-        assert!(!arrived_over_https(&headers(&[(
-            "x-forwarded-proto",
-            "http"
-        )])));
-        assert!(arrived_over_https(&headers(&[(
-            "forwarded",
-            "for=192.0.2.60;proto=https;by=203.0.113.43"
-        )])));
-        assert!(arrived_over_https(&headers(&[(
-            "forwarded",
-            "Proto=\"https\""
-        )])));
-        assert!(!arrived_over_https(&headers(&[(
-            "forwarded",
-            "proto=http, proto=https"
-        )])));
-        // X-Forwarded-Proto, when present, decides.
-        assert!(!arrived_over_https(&headers(&[
-            ("x-forwarded-proto", "http"),
-            ("forwarded", "proto=https")
-        ])));
+        let cases: [(&[(&'static str, &'static str)], bool); 8] = [
+            (&[("x-forwarded-proto", "HTTPS")], true),
+            (&[("x-forwarded-proto", "https, http")], true),
+            (&[("x-forwarded-proto", "http")], false),
+            (
+                &[("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43")],
+                true,
+            ),
+            (&[("forwarded", "Proto=\"https\"")], true),
+            // Only the first element (the client's hop) counts.
+            (&[("forwarded", "proto=http, proto=https")], false),
+            // X-Forwarded-Proto, when present, decides.
+            (
+                &[("x-forwarded-proto", "http"), ("forwarded", "proto=https")],
+                false,
+            ),
+            (&[("forwarded", "for=192.0.2.60")], false),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(arrived_over_https(&headers(pairs)), expected, "{pairs:?}");
+        }
     }
 }
