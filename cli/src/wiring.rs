@@ -134,6 +134,7 @@ pub async fn build(config: ServerConfig) -> Result<Assembly, WiringError> {
         .with_cors_allowed_origins(config.cors_allowed_origins)
         .with_host_policy(HostPolicy::new(config.allowed_hosts))
         .with_connection_limits(config.connection_limits)
-        .with_failed_auth_limits(config.failed_auth_limits);
+        .with_failed_auth_limits(config.failed_auth_limits)
+        .with_trusted_proxies(config.trusted_proxies);
     Ok(Assembly { state, embedded })
 }

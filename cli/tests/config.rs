@@ -294,6 +294,35 @@ fn allowed_hosts_are_bare_names() {
 }
 
 #[test]
+fn trusted_proxies_are_addresses_or_networks() {
+    let config = parse("trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]").unwrap();
+    let server = config.resolve(Overrides::default(), |_| None).unwrap();
+    for inside in ["127.0.0.1", "10.20.30.40", "fd00::1"] {
+        assert!(
+            server.trusted_proxies.contains(inside.parse().unwrap()),
+            "{inside}"
+        );
+    }
+    assert!(
+        !server
+            .trusted_proxies
+            .contains("127.0.0.2".parse().unwrap())
+    );
+    assert!(
+        with_overrides(Overrides::default())
+            .trusted_proxies
+            .is_empty()
+    );
+    for bad in ["localhost", "10.0.0.0/40", "10.0.0.1:80", ""] {
+        let err = resolve_error(&format!("trusted_proxies = [{bad:?}]"));
+        assert!(
+            err.contains("trusted_proxies") && err.contains(&format!("'{bad}'")),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn debug_output_shows_no_paths_or_secrets() {
     let dir = common::temp_dir("SENTINEL-DEBUG");
     let token_file = dir.join("token");

@@ -1,7 +1,9 @@
 //! Wrong tokens are throttled per client address on a real listener: past
 //! its budget an address gets `429 too_many_attempts` without its token
 //! being compared, the right one included; other addresses are unaffected;
-//! each refill gives one attempt back.
+//! each refill gives one attempt back. Behind a trusted proxy each client
+//! it names has its own budget, and a client that is not a trusted proxy
+//! cannot choose its budget with a forwarding header.
 
 mod common;
 
@@ -10,16 +12,21 @@ use std::time::Duration;
 
 use common::{Listening, TestApp};
 use serde_json::{Value, json};
-use yoi_workspace_server::FailedAuthLimits;
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
+use yoi_workspace_server::{FailedAuthLimits, TrustedProxies};
 
 const TOKEN: &str = "throttle-test-token-0123456789";
 
 async fn serve(limits: FailedAuthLimits) -> Listening {
+    serve_behind(limits, TrustedProxies::default()).await
+}
+
+async fn serve_behind(limits: FailedAuthLimits, proxies: TrustedProxies) -> Listening {
     let state = TestApp::with(None, Some(TOKEN), DEFAULT_MAX_BODY_BYTES)
         .await
         .state
-        .with_failed_auth_limits(limits);
+        .with_failed_auth_limits(limits)
+        .with_trusted_proxies(proxies);
     Listening::start(state).await
 }
 
@@ -32,12 +39,23 @@ fn client_from(last: u8) -> reqwest::Client {
 }
 
 async fn runtimes(client: &reqwest::Client, base: &str, token: &str) -> reqwest::Response {
-    client
+    runtimes_for(client, base, token, None).await
+}
+
+/// [`runtimes`] with `X-Forwarded-For: for_client` when given.
+async fn runtimes_for(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    for_client: Option<&str>,
+) -> reqwest::Response {
+    let mut request = client
         .get(format!("{base}/api/runtimes"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+        .bearer_auth(token);
+    if let Some(for_client) = for_client {
+        request = request.header("x-forwarded-for", for_client);
+    }
+    request.send().await.unwrap()
 }
 
 async fn assert_throttled(response: reqwest::Response) -> u64 {
@@ -139,5 +157,48 @@ async fn requests_without_a_token_spend_nothing() {
         assert_eq!(answer.status(), 401);
     }
     assert_eq!(runtimes(&client, &base, TOKEN).await.status(), 200);
+    let _ = server.stop.send(());
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    // 127.0.0.5 is the proxy; 127.0.0.6 is not trusted.
+    let proxies = TrustedProxies::parse(["127.0.0.5"]).unwrap();
+    let server = serve_behind(
+        FailedAuthLimits {
+            burst: 2,
+            refill: Duration::from_secs(60),
+        },
+        proxies,
+    )
+    .await;
+    let base = server.base();
+    let proxy = client_from(5);
+    let guesser = Some("6.6.6.6, 203.0.113.1");
+    for _ in 0..2 {
+        let answer = runtimes_for(&proxy, &base, "wrong", guesser).await;
+        assert_eq!(answer.status(), 401);
+    }
+    assert_throttled(runtimes_for(&proxy, &base, TOKEN, guesser).await).await;
+    // What the guesser writes left of the proxy's entry changes nothing.
+    assert_throttled(runtimes_for(&proxy, &base, TOKEN, Some("198.51.100.9, 203.0.113.1")).await)
+        .await;
+    // Another client behind the same proxy, on the same connection pool.
+    assert_eq!(
+        runtimes_for(&proxy, &base, TOKEN, Some("203.0.113.2"))
+            .await
+            .status(),
+        200
+    );
+
+    // A peer that is not a trusted proxy is its own client, whatever it
+    // forwards.
+    let direct = client_from(6);
+    for n in 0..2 {
+        let forged = format!("203.0.113.{}", 10 + n);
+        let answer = runtimes_for(&direct, &base, "wrong", Some(&forged)).await;
+        assert_eq!(answer.status(), 401);
+    }
+    assert_throttled(runtimes_for(&direct, &base, TOKEN, Some("203.0.113.99")).await).await;
     let _ = server.stop.send(());
 }

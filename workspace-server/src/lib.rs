@@ -11,6 +11,7 @@ pub mod auth;
 mod console;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 mod frames;
 pub mod guard;
 mod header_timer;
@@ -28,6 +29,7 @@ pub mod views;
 mod write_deadline;
 
 pub use error::ApiError;
+pub use forwarded::TrustedProxies;
 pub use host::HostPolicy;
 pub use limits::{ConnectionLimits, FailedAuthLimits};
 pub use registry::{RuntimeEntry, RuntimeRegistry};

@@ -24,6 +24,7 @@
 //!   left after the grace period is dropped.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ use tower::ServiceExt;
 use yoi_runtime_api::RuntimeError;
 
 use crate::error::ApiError;
+use crate::forwarded::TrustedProxies;
 use crate::header_timer::HeaderTimer;
 use crate::limits::ConnectionLimits;
 use crate::state::AppState;
@@ -58,6 +60,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 enum Admission {
     Full(#[allow(dead_code)] OwnedSemaphorePermit),
     HealthOnly(#[allow(dead_code)] OwnedSemaphorePermit),
+}
+
+/// Who sends a connection's requests, as the wrong-token throttle counts.
+enum Client {
+    /// The peer itself.
+    Direct(ClientAddress),
+    /// A trusted reverse proxy at this address: each request names its
+    /// client in a forwarding header (`forwarded.rs`).
+    BehindProxy(IpAddr, TrustedProxies),
 }
 
 /// Serves `router` on `listener` under `limits` until `shutdown` resolves,
@@ -101,11 +112,20 @@ pub(crate) async fn run(
             drop(stream);
             continue;
         };
+        // Only the wrong-token throttle reads the client's address, and
+        // without a token there is nothing to guess.
+        let client = throttled.then(|| {
+            let peer = peer.ip();
+            let proxies = state.trusted_proxies();
+            if proxies.contains(peer) {
+                Client::BehindProxy(peer, proxies.clone())
+            } else {
+                Client::Direct(ClientAddress(peer))
+            }
+        });
         connections.spawn(connection(
             stream,
-            // Only the wrong-token throttle reads it, and without a token
-            // there is nothing to guess.
-            throttled.then_some(ClientAddress(peer.ip())),
+            client,
             router.clone(),
             admission,
             limits,
@@ -135,7 +155,7 @@ pub(crate) async fn run(
 /// its current request.
 async fn connection(
     stream: TcpStream,
-    client: Option<ClientAddress>,
+    client: Option<Client>,
     router: Router,
     admission: Admission,
     limits: ConnectionLimits,
@@ -145,8 +165,15 @@ async fn connection(
     let health_only = matches!(admission, Admission::HealthOnly(_));
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let router = router.clone();
-        if let Some(client) = client {
-            request.extensions_mut().insert(client);
+        let address = match &client {
+            None => None,
+            Some(Client::Direct(address)) => Some(*address),
+            Some(Client::BehindProxy(proxy, proxies)) => Some(ClientAddress(
+                proxies.client_behind(*proxy, request.headers()),
+            )),
+        };
+        if let Some(address) = address {
+            request.extensions_mut().insert(address);
         }
         async move {
             if health_only && request.uri().path() != "/healthz" {

@@ -9,6 +9,7 @@ use axum::http::HeaderValue;
 use secrecy::SecretString;
 use tokio::sync::watch;
 
+use crate::forwarded::TrustedProxies;
 use crate::frames::FrameCache;
 use crate::host::HostPolicy;
 use crate::limits::{ConnectionLimits, FailedAuthLimits};
@@ -44,6 +45,7 @@ struct Settings {
     host_policy: HostPolicy,
     connection_limits: ConnectionLimits,
     auth_throttle: Arc<AuthThrottle>,
+    trusted_proxies: TrustedProxies,
 }
 
 struct Shared {
@@ -77,6 +79,7 @@ impl fmt::Debug for AppState {
             .field("host_policy", &self.inner.settings.host_policy)
             .field("connection_limits", &self.inner.settings.connection_limits)
             .field("auth_throttle", &self.inner.settings.auth_throttle.limits())
+            .field("trusted_proxies", &self.inner.settings.trusted_proxies)
             .field("sessions", &self.inner.shared.sessions)
             .finish()
     }
@@ -107,6 +110,7 @@ impl AppState {
                     host_policy: HostPolicy::default(),
                     connection_limits: ConnectionLimits::default(),
                     auth_throttle: Arc::new(AuthThrottle::new(FailedAuthLimits::default())),
+                    trusted_proxies: TrustedProxies::default(),
                 },
             }),
         }
@@ -117,6 +121,19 @@ impl AppState {
     pub fn with_failed_auth_limits(mut self, limits: FailedAuthLimits) -> Self {
         Arc::make_mut(&mut self.inner).settings.auth_throttle = Arc::new(AuthThrottle::new(limits));
         self
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` (or `Forwarded`) names
+    /// the client a request counts for in the wrong-token throttle. None
+    /// by default: every connection is its own client.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        Arc::make_mut(&mut self.inner).settings.trusted_proxies = proxies;
+        self
+    }
+
+    /// The reverse proxies whose forwarding headers are believed.
+    pub(crate) fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.inner.settings.trusted_proxies
     }
 
     /// The wrong-token budgets per client address.

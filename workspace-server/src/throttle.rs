@@ -10,8 +10,10 @@
 //! IPv6 addresses count by their /64 (one host usually holds a whole /64).
 //! At most [`MAX_TRACKED`] addresses are tracked; past that, new addresses
 //! share one budget, so memory stays bounded and many addresses together
-//! still get only one more budget. Requests behind a reverse proxy all come
-//! from its address and share its budget.
+//! still get only one more budget. Requests from a reverse proxy count for
+//! the client its forwarding header names when the proxy is trusted
+//! ([`crate::TrustedProxies`], `forwarded.rs`); otherwise they all come
+//! from the proxy's address and share its budget.
 //!
 //! Cost: a request with the right token reads one atomic counter while no
 //! address has a wrong token outstanding, and takes a lock otherwise.
@@ -32,7 +34,8 @@ use crate::limits::FailedAuthLimits;
 pub const MAX_TRACKED: usize = 4096;
 
 /// The address a request came from, set by [`crate::serve`] on each
-/// request when a token is configured (without one nothing is guessed). A
+/// request when a token is configured (without one nothing is guessed):
+/// the peer's, or behind a trusted proxy the client it names. A
 /// request without it (a router driven some other way) counts as the
 /// unspecified address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

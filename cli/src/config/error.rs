@@ -48,6 +48,12 @@ pub enum ConfigError {
         /// The entry as written.
         host: String,
     },
+    /// A `trusted_proxies` entry is neither an address nor a network.
+    #[error("trusted_proxies: '{entry}' is not an IP address or network like \"10.0.0.0/8\"")]
+    TrustedProxy {
+        /// The entry as written.
+        entry: String,
+    },
     /// A `[limits]` value is out of range.
     #[error("{key}: {message}")]
     Limit {

@@ -14,7 +14,7 @@ use yoi_runtime_local_compat::{DEFAULT_DISPLAY_NAME as LOCAL_COMPAT_NAME, LOCAL_
 
 use yoi_runtime_api::RuntimeId;
 use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
-use yoi_workspace_server::{ConnectionLimits, FailedAuthLimits};
+use yoi_workspace_server::{ConnectionLimits, FailedAuthLimits, TrustedProxies};
 
 mod error;
 mod resolve;
@@ -43,6 +43,10 @@ pub struct FileConfig {
     /// loopback names, e.g. `"yoi.lan"`. See `HostPolicy`.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Reverse proxies (addresses or networks, e.g. `"10.0.0.0/8"`) whose
+    /// `X-Forwarded-For` names the client for the wrong-token throttle.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Where durable Runtimes keep their data (`--data-dir` overrides).
     pub data_dir: Option<PathBuf>,
     /// Bounds.
@@ -291,6 +295,8 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<HeaderValue>,
     /// Host names answered besides the loopback names.
     pub allowed_hosts: Vec<String>,
+    /// Reverse proxies whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
     /// The Runtimes, in registration order.
     pub runtimes: Vec<RuntimeConfig>,
 }
@@ -413,6 +419,8 @@ impl FileConfig {
             .into_iter()
             .map(parse_host_name)
             .collect::<Result<Vec<_>, _>>()?;
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|err| ConfigError::TrustedProxy { entry: err.entry })?;
         Ok(ServerConfig {
             bind,
             token,
@@ -421,6 +429,7 @@ impl FileConfig {
             failed_auth_limits: failed_auth_limits(&self.limits)?,
             cors_allowed_origins,
             allowed_hosts,
+            trusted_proxies,
             runtimes,
         })
     }
@@ -561,6 +570,7 @@ impl std::fmt::Debug for FileConfig {
             .field("data_dir", &path_presence(self.data_dir.as_deref()))
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("limits", &self.limits)
             .field("profiles", &self.profiles)
             .field("runtimes", &self.runtimes)
@@ -578,6 +588,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("failed_auth_limits", &self.failed_auth_limits)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("runtimes", &self.runtimes)
             .finish()
     }
