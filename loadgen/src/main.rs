@@ -15,6 +15,7 @@
 
 mod child;
 mod client;
+mod forward;
 mod hostile;
 mod remote;
 mod requests;
@@ -57,6 +58,10 @@ enum Scenario {
     /// The bare handler of `requests` (run by it; needs --bind, --bodies).
     #[value(hide = true)]
     Bare,
+    /// The forwarding proxy of `remote` (run by it; needs --bind,
+    /// --upstream).
+    #[value(hide = true)]
+    Forward,
     All,
 }
 
@@ -97,6 +102,9 @@ struct Cli {
     /// `bare`: a JSON object of path to body.
     #[arg(long, hide = true)]
     bodies: Option<std::path::PathBuf>,
+    /// `forward`: the server to pass requests to.
+    #[arg(long, hide = true)]
+    upstream: Option<String>,
     /// The data directory the `startup` scenario serves (made by the
     /// `store_fill` example of yoi-runtime-embedded).
     #[arg(long)]
@@ -142,6 +150,11 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
         let bind = cli.bind.clone().ok_or("bare needs --bind")?;
         let bodies = cli.bodies.clone().ok_or("bare needs --bodies")?;
         return requests::bare(bind, bodies).await;
+    }
+    if cli.scenario == Scenario::Forward {
+        let bind = cli.bind.clone().ok_or("forward needs --bind")?;
+        let upstream = cli.upstream.clone().ok_or("forward needs --upstream")?;
+        return forward::forward(bind, upstream).await;
     }
     if matches!(
         cli.scenario,
