@@ -28,7 +28,7 @@ mod follow;
 mod share;
 
 use async_trait::async_trait;
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -57,7 +57,12 @@ const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 /// A Runtime served by another process.
 pub struct RemoteRuntime {
     id: RuntimeId,
-    base: String,
+    /// The peer's address, parsed once: each call sets only its path and
+    /// query on a copy.
+    base: Url,
+    /// The path of this Runtime's routes under `base`:
+    /// `{base's path}/api/runtimes/{id}`.
+    runtime_path: String,
     token: Option<SecretString>,
     http: reqwest::Client,
     /// Learned at the first successful handshake; never changes after.
@@ -119,14 +124,33 @@ impl RemoteRuntime {
         token: Option<SecretString>,
         display_name: Option<String>,
     ) -> Result<Self> {
+        let mut base = Url::parse(base_url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .ok_or_else(|| {
+                RuntimeError::internal("the runtime's url is not an http(s) address", "invalid url")
+            })?;
+        base.set_query(None);
+        base.set_fragment(None);
+        let runtime_path = format!(
+            "{}/api/runtimes/{runtime_id}",
+            base.path().trim_end_matches('/')
+        );
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // A runtime host does not redirect; one that does is not
+            // followed (it answers an error this client reports).
+            .redirect(reqwest::redirect::Policy::none())
+            // Retries are this client's own (`send`), only where safe;
+            // reqwest's would also copy every request in case of one.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
             .map_err(|e| RuntimeError::internal("cannot build an HTTP client", e))?;
         Ok(Self {
             display_name,
             id: runtime_id,
-            base: base_url.trim_end_matches('/').to_owned(),
+            base,
+            runtime_path,
             token,
             http,
             summary: OnceLock::new(),
@@ -229,8 +253,19 @@ impl RemoteRuntime {
 
     /// A request to `/api/runtimes/{id}{path}`.
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let url = format!("{}/api/runtimes/{}{path}", self.base, self.id);
-        self.authorized(self.http.request(method, url))
+        self.authorized(self.http.request(method, self.runtime_url(path)))
+    }
+
+    /// The URL of `/api/runtimes/{id}{path}` (`path` may end in a query).
+    fn runtime_url(&self, path: &str) -> Url {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        let mut url = self.base.clone();
+        url.set_path(&[self.runtime_path.as_str(), path].concat());
+        url.set_query(query);
+        url
     }
 
     fn authorized(&self, request: RequestBuilder) -> RequestBuilder {
@@ -355,7 +390,7 @@ impl RemoteRuntime {
     ) -> Result<EventStream> {
         let connector = Connector {
             http: self.http.clone(),
-            url: format!("{}/api/runtimes/{}{path}", self.base, self.id),
+            url: self.runtime_url(path).into(),
             token: self.token.clone(),
             runtime_id: self.id.clone(),
             ends_on_stop,
@@ -591,7 +626,12 @@ impl Runtime for RemoteRuntime {
     }
 
     async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {
-        let url = format!("{}/api/diagnostics", self.base);
+        let mut url = self.base.clone();
+        url.set_path(&format!(
+            "{}/api/diagnostics",
+            self.base.path().trim_end_matches('/')
+        ));
+        url.set_query(None);
         let view: DiagnosticsView = self.call(self.authorized(self.http.get(url))).await?;
         Ok(view
             .items
@@ -599,5 +639,44 @@ impl Runtime for RemoteRuntime {
             .find(|item| item.runtime_id == self.id)
             .map(|item| item.diagnostics)
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yoi_runtime_api::ErrorCode;
+
+    fn mock() -> RuntimeId {
+        RuntimeId::new("mock").unwrap()
+    }
+
+    #[test]
+    fn calls_go_under_the_base_urls_path_without_its_query() {
+        let remote =
+            RemoteRuntime::new("http://127.0.0.1:9/prefix/?q=1#top", mock(), None, None).unwrap();
+        assert_eq!(
+            remote.runtime_url("/workers?limit=5&after=w-1").as_str(),
+            "http://127.0.0.1:9/prefix/api/runtimes/mock/workers?limit=5&after=w-1"
+        );
+        let plain = RemoteRuntime::new("https://host.example:7841", mock(), None, None).unwrap();
+        assert_eq!(
+            plain.runtime_url("").as_str(),
+            "https://host.example:7841/api/runtimes/mock"
+        );
+    }
+
+    #[test]
+    fn a_base_that_is_not_an_http_address_is_refused() {
+        for bad in [
+            "",
+            "127.0.0.1:7841",
+            "ftp://host/",
+            "http://",
+            "unix:/tmp/socket",
+        ] {
+            let err = RemoteRuntime::new(bad, mock(), None, None).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::Internal, "{bad:?}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! A peer that misbehaves: another contract version, a 500 that is not a
-//! problem document, a 100 MB answer, an answer cut mid-JSON, a stall.
+//! problem document, a 100 MB answer, an answer cut mid-JSON, a redirect
+//! (never followed), a stall.
 //! Each is `runtime_unavailable`, quickly and with bounded memory, and no
 //! message names the peer's address.
 
@@ -15,6 +16,7 @@ enum Fault {
     Plain500,
     Huge,
     CutShort,
+    Redirect,
     Stall,
 }
 
@@ -72,6 +74,12 @@ async fn peer(fault: Fault) -> String {
                             .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"summary\":{\"runt")
                             .await;
                     }
+                    Fault::Redirect => {
+                        // Followed, it would reach a closed port instead.
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:1/elsewhere\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                    }
                     Fault::Stall => {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                     }
@@ -109,6 +117,7 @@ async fn garbage_answers_are_runtime_unavailable_with_bounded_memory() {
         (Fault::Plain500, "answered HTTP 500"),
         (Fault::Huge, "more than 16 MiB"),
         (Fault::CutShort, "ended mid-answer"),
+        (Fault::Redirect, "answered HTTP 307"),
     ] {
         let base = peer(fault).await;
         let remote = RemoteRuntime::connect(&base, mock(), None).await.unwrap();
