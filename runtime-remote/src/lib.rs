@@ -24,14 +24,14 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+mod calls;
 mod follow;
 mod share;
 
 use async_trait::async_trait;
-use reqwest::{Method, RequestBuilder, StatusCode, Url};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::{Method, Url};
+use secrecy::SecretString;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use yoi_runtime_api::dto::{
     CreateWorkerRequest, Diagnostic, EventPage, EventQuery, ImplementationKind, InputAcceptance,
     InputRequest, ProfileList, RuntimeState, RuntimeStatus, RuntimeSummary, TranscriptPage,
@@ -40,17 +40,14 @@ use yoi_runtime_api::dto::{
 };
 use yoi_runtime_api::dto::{ForkRequest, RollbackRequest};
 
+use self::calls::{encoded_query, query};
 use self::follow::{Connector, Refused};
 use self::share::{Joined, Shares};
 use yoi_runtime_api::{
-    CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Capabilities, EventCursor, EventStream, InputId,
-    Problem, Result, Runtime, RuntimeError, RuntimeId, WorkerId,
+    Capabilities, EventCursor, EventStream, InputId, Result, Runtime, RuntimeError, RuntimeId,
+    WorkerId,
 };
 
-/// Why a call failed when the connection broke before the answer ended.
-const MID_ANSWER: &str = "the connection ended mid-answer";
-/// The largest response body read from a peer; larger is an error.
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// How long one call may take.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -190,43 +187,6 @@ impl RemoteRuntime {
         }
     }
 
-    /// Reads the Runtime's view, refusing a peer that speaks another
-    /// contract version.
-    async fn handshake(&self) -> Result<RuntimeView> {
-        let response = self
-            .request(Method::GET, "")
-            .timeout(self.deadline)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let version = response
-            .headers()
-            .get(CONTRACT_VERSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u32>().ok());
-        if version != Some(CONTRACT_VERSION) {
-            let found = version.map_or("none".to_owned(), |v| v.to_string());
-            return Err(self.unavailable(&format!(
-                "it speaks contract version {found}; this client speaks {CONTRACT_VERSION}"
-            )));
-        }
-        let (status, body) = self.read(response).await?;
-        if !status.is_success() {
-            return Err(self.failure(status, &body));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|_| self.unavailable("it answered something that is not the expected JSON"))
-    }
-
-    fn unreachable(&self, err: &reqwest::Error) -> RuntimeError {
-        // reqwest's errors name the URL: none of them is passed on.
-        self.unavailable(if err.is_timeout() {
-            "it did not answer in time"
-        } else {
-            "unreachable"
-        })
-    }
-
     /// Sets how long one call may take (default 30 s).
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
@@ -242,142 +202,6 @@ impl RemoteRuntime {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         InputId::new(format!("rc-{nanos:x}-{:x}-{n:x}", std::process::id()))
             .unwrap_or_else(|_| unreachable!("hex digits and dashes are a valid id"))
-    }
-
-    fn unavailable(&self, why: &str) -> RuntimeError {
-        RuntimeError::RuntimeUnavailable {
-            runtime_id: self.id.clone(),
-            message: why.to_owned(),
-        }
-    }
-
-    /// A request to `/api/runtimes/{id}{path}`.
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.authorized(self.http.request(method, self.runtime_url(path)))
-    }
-
-    /// The URL of `/api/runtimes/{id}{path}` (`path` may end in a query).
-    fn runtime_url(&self, path: &str) -> Url {
-        let (path, query) = match path.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (path, None),
-        };
-        let mut url = self.base.clone();
-        url.set_path(&[self.runtime_path.as_str(), path].concat());
-        url.set_query(query);
-        url
-    }
-
-    fn authorized(&self, request: RequestBuilder) -> RequestBuilder {
-        match &self.token {
-            Some(token) => request.bearer_auth(token.expose_secret()),
-            None => request,
-        }
-    }
-
-    fn worker_path(worker_id: &WorkerId, rest: &str) -> String {
-        format!("/workers/{worker_id}{rest}")
-    }
-
-    /// Sends `request` under the deadline; reads a bounded body. The flag
-    /// of an error says whether repeating the request could help: the peer
-    /// was not reached, or the connection broke mid-answer.
-    async fn send_once(
-        &self,
-        request: RequestBuilder,
-    ) -> std::result::Result<(StatusCode, Vec<u8>), (RuntimeError, bool)> {
-        let response = request
-            .timeout(self.deadline)
-            .send()
-            .await
-            .map_err(|e| (self.unreachable(&e), !e.is_timeout()))?;
-        self.read(response).await.map_err(|err| {
-            let broken = matches!(&err, RuntimeError::RuntimeUnavailable { message, .. }
-                if message == MID_ANSWER);
-            (err, broken)
-        })
-    }
-
-    /// [`Self::send_once`], retried with backoff when the request is safe to
-    /// repeat (`retry`) and the peer could not be reached or the answer was
-    /// cut short. An answer, even an error, is never retried.
-    async fn send(&self, request: RequestBuilder, retry: bool) -> Result<(StatusCode, Vec<u8>)> {
-        let mut attempt = 0;
-        loop {
-            let Some(this) = request.try_clone() else {
-                return self.send_once(request).await.map_err(|(err, _)| err);
-            };
-            match self.send_once(this).await {
-                Err((_, true)) if retry && attempt < RETRIES.len() => {
-                    tokio_sleep(RETRIES[attempt]).await;
-                    attempt += 1;
-                }
-                other => return other.map_err(|(err, _)| err),
-            }
-        }
-    }
-
-    /// Reads a response's body, at most [`MAX_BODY_BYTES`].
-    async fn read(&self, mut response: reqwest::Response) -> Result<(StatusCode, Vec<u8>)> {
-        let status = response.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|_| self.unavailable(MID_ANSWER))?
-        {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(self.unavailable("it answered more than 16 MiB"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, body))
-    }
-
-    /// The contract error a failed answer carries, rebuilt exactly.
-    /// A peer that throttles this client's address (after wrong tokens
-    /// from it) is unavailable to this client's callers: its throttle is
-    /// about this client, not about them.
-    fn failure(&self, status: StatusCode, body: &[u8]) -> RuntimeError {
-        match serde_json::from_slice::<Problem>(body).map(Problem::into_error) {
-            Ok(RuntimeError::TooManyAttempts { retry_after_secs }) => self.unavailable(&format!(
-                "it refuses our token for {retry_after_secs} s after too many wrong tokens from our address"
-            )),
-            Ok(error) => error,
-            Err(_) => self.unavailable(&format!("it answered HTTP {}", status.as_u16())),
-        }
-    }
-
-    /// A read, or another request safe to repeat.
-    async fn call<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
-        self.call_once_or_retried(request, true).await
-    }
-
-    async fn call_once_or_retried<T: DeserializeOwned>(
-        &self,
-        request: RequestBuilder,
-        retry: bool,
-    ) -> Result<T> {
-        let (status, body) = self.send(request, retry).await?;
-        if !status.is_success() {
-            return Err(self.failure(status, &body));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|_| self.unavailable("it answered something that is not the expected JSON"))
-    }
-
-    async fn call_json<T: DeserializeOwned>(
-        &self,
-        request: RequestBuilder,
-        body: &impl serde::Serialize,
-        retry: bool,
-    ) -> Result<T> {
-        let body = serde_json::to_vec(body)
-            .map_err(|e| RuntimeError::internal("cannot encode a request", e))?;
-        let request = request
-            .header("content-type", "application/json")
-            .body(body);
-        self.call_once_or_retried(request, retry).await
     }
 
     /// A stream at `path` (under the Runtime's URL) after `after`, that
@@ -407,35 +231,6 @@ impl RemoteRuntime {
         };
         Ok(follow::follow(connector, first, after))
     }
-}
-
-/// Waits before attempts 2, 3, ... of a request safe to repeat.
-const RETRIES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
-
-async fn tokio_sleep(duration: Duration) {
-    tokio::time::sleep(duration).await;
-}
-
-fn query(pairs: &[(&str, Option<String>)]) -> String {
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
-    }
-}
-
-/// `?a=b&c=d`, percent-encoded, or nothing.
-fn encoded_query(pairs: Vec<(String, String)>) -> String {
-    if pairs.is_empty() {
-        return String::new();
-    }
-    let mut out = form_urlencoded::Serializer::new(String::from("?"));
-    out.extend_pairs(pairs);
-    out.finish()
 }
 
 #[async_trait]
@@ -639,44 +434,5 @@ impl Runtime for RemoteRuntime {
             .find(|item| item.runtime_id == self.id)
             .map(|item| item.diagnostics)
             .unwrap_or_default())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use yoi_runtime_api::ErrorCode;
-
-    fn mock() -> RuntimeId {
-        RuntimeId::new("mock").unwrap()
-    }
-
-    #[test]
-    fn calls_go_under_the_base_urls_path_without_its_query() {
-        let remote =
-            RemoteRuntime::new("http://127.0.0.1:9/prefix/?q=1#top", mock(), None, None).unwrap();
-        assert_eq!(
-            remote.runtime_url("/workers?limit=5&after=w-1").as_str(),
-            "http://127.0.0.1:9/prefix/api/runtimes/mock/workers?limit=5&after=w-1"
-        );
-        let plain = RemoteRuntime::new("https://host.example:7841", mock(), None, None).unwrap();
-        assert_eq!(
-            plain.runtime_url("").as_str(),
-            "https://host.example:7841/api/runtimes/mock"
-        );
-    }
-
-    #[test]
-    fn a_base_that_is_not_an_http_address_is_refused() {
-        for bad in [
-            "",
-            "127.0.0.1:7841",
-            "ftp://host/",
-            "http://",
-            "unix:/tmp/socket",
-        ] {
-            let err = RemoteRuntime::new(bad, mock(), None, None).unwrap_err();
-            assert_eq!(err.code(), ErrorCode::Internal, "{bad:?}");
-        }
     }
 }
