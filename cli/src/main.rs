@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 use yoi::config::{FileConfig, Overrides, RuntimeFileConfig, RuntimeKind, ServerConfig};
+use yoi::log_format::LogFormat;
 use yoi::log_output::BatchedWriter;
 use yoi::{WiringError, build};
 use yoi_runtime_api::RuntimeId;
@@ -114,6 +115,8 @@ fn main() -> ExitCode {
         .with_writer(log_writer)
         // Colour only for a person at a terminal, never into a file.
         .with_ansi(std::io::stdout().is_terminal())
+        // The default format's lines, at less cost per line.
+        .event_format(LogFormat::default())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

@@ -1,0 +1,52 @@
+//! The request log line: `tracing-subscriber`'s default format against
+//! [`yoi::log_format::LogFormat`] (the same bytes), each through the
+//! batched writer `yoi serve` uses, into a sink.
+//!
+//! `cargo bench -p yoi --bench log_line`
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tracing::Dispatch;
+use tracing_subscriber::EnvFilter;
+use yoi::log_format::LogFormat;
+use yoi::log_output::BatchedWriter;
+
+/// The line `RequestLogLayer` writes for each request.
+fn request_line(n: u64) {
+    tracing::info!(
+        method = %axum::http::Method::GET,
+        route = "/api/runtimes/{runtime_id}/workers/{worker_id}",
+        status = 200u16,
+        latency_us = n % 97,
+        "request"
+    );
+}
+
+fn log_line(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request log line");
+    for fast in [false, true] {
+        let (writer, _flush) = BatchedWriter::new(std::io::sink()).unwrap();
+        let builder = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_env_filter(EnvFilter::new("info"));
+        let dispatch = if fast {
+            Dispatch::new(builder.event_format(LogFormat::default()).finish())
+        } else {
+            Dispatch::new(builder.finish())
+        };
+        let name = if fast { "LogFormat" } else { "default format" };
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut n = 0;
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    n += 1;
+                    request_line(n);
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, log_line);
+criterion_main!(benches);
