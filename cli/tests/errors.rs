@@ -110,6 +110,15 @@ async fn bad_ids_in_paths_and_bodies_are_invalid_id() {
     app.get(&format!("{W}/{long}"))
         .await
         .assert_problem(400, "invalid_id");
+    // Percent-encoded bytes that are not UTF-8 name the parameter.
+    let reply = app.get(&format!("{W}/%FF/transcript")).await;
+    reply.assert_problem(400, "invalid_request");
+    let detail = reply.json["detail"].as_str().unwrap();
+    assert!(detail.contains("worker_id"), "{detail}");
+    let reply = app.get("/api/runtimes/%C3%28/workers").await;
+    reply.assert_problem(400, "invalid_request");
+    let detail = reply.json["detail"].as_str().unwrap();
+    assert!(detail.contains("runtime_id"), "{detail}");
     app.post(W, json!({ "profile": "../etc" }))
         .await
         .assert_problem(400, "invalid_request");

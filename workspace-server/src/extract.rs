@@ -1,7 +1,7 @@
 //! Extractors whose rejections are [`ApiError`]s, so that every malformed
 //! request gets the same problem document as any other error.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use http_body_util::LengthLimitError;
@@ -146,9 +146,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RuntimePath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state).await?;
-        Ok(Self(parse_id(&raw)?))
+        let params = RawPathParams::from_request_parts(parts, state).await?;
+        Ok(Self(parse_id(param(&params, "runtime_id")?)?))
     }
 }
 
@@ -160,10 +159,21 @@ impl<S: Send + Sync> FromRequestParts<S> for WorkerPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path((runtime, worker)) =
-            axum::extract::Path::<(String, String)>::from_request_parts(parts, state).await?;
-        Ok(Self(parse_id(&runtime)?, parse_id(&worker)?))
+        let params = RawPathParams::from_request_parts(parts, state).await?;
+        Ok(Self(
+            parse_id(param(&params, "runtime_id")?)?,
+            parse_id(param(&params, "worker_id")?)?,
+        ))
     }
+}
+
+/// The percent-decoded value of the path parameter `name`, read in place
+/// (no copy before the id's own).
+fn param<'a>(params: &'a RawPathParams, name: &str) -> Result<&'a str, ApiError> {
+    params
+        .iter()
+        .find_map(|(key, value)| (key == name).then_some(value))
+        .ok_or_else(|| ApiError::invalid_request(format!("bad path: no {name}")))
 }
 
 fn parse_id<T>(raw: &str) -> Result<T, ApiError>

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::MatchedPath;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::Either;
 use tower::{Layer, Service};
@@ -181,8 +181,25 @@ pub(crate) fn contract_version(mut response: Response) -> Response {
         response.headers_mut().remove(header::ALLOW);
     }
     response.headers_mut().insert(
-        yoi_runtime_api::CONTRACT_VERSION_HEADER,
-        axum::http::HeaderValue::from(yoi_runtime_api::CONTRACT_VERSION),
+        HeaderName::from_static(yoi_runtime_api::CONTRACT_VERSION_HEADER),
+        HeaderValue::from_static(CONTRACT_VERSION_TEXT),
     );
     response
+}
+
+/// [`yoi_runtime_api::CONTRACT_VERSION`] as the header's text, a static
+/// value so that no response allocates it (a test checks the two agree).
+const CONTRACT_VERSION_TEXT: &str = "1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_text_is_the_contract_version() {
+        assert_eq!(
+            CONTRACT_VERSION_TEXT,
+            yoi_runtime_api::CONTRACT_VERSION.to_string()
+        );
+    }
 }

@@ -13,7 +13,7 @@ mod workers;
 use axum::Router;
 use axum::http::{HeaderName, Method, header};
 use tower::ServiceBuilder;
-use tower::util::MapResponseLayer;
+use tower::util::MapResponse;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -102,11 +102,12 @@ pub fn app(state: AppState) -> Router {
         // One `layer` call: axum boxes each route once per call.
         .layer(layers)
         .with_state(state);
-    Router::new()
-        .fallback_service(router)
-        .layer(MapResponseLayer::new(
-            contract_version as fn(axum::response::Response) -> axum::response::Response,
-        ))
+    // One level of routing around the router, not two: each level is a
+    // boxed service cloned on every request.
+    Router::new().fallback_service(MapResponse::new(
+        router,
+        contract_version as fn(axum::response::Response) -> axum::response::Response,
+    ))
 }
 
 /// Liveness.
