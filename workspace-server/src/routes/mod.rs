@@ -56,9 +56,9 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(workers::transcript))
         .routes(routes!(events::worker_events))
         .routes(routes!(events::worker_stream))
-        .routes(routes!(events::runtime_stream))
-        .route_layer(CheckLayer::new(state.clone(), require_token));
-    let (router, document) = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(events::runtime_stream));
+    let (api, api_document) = api.split_for_parts();
+    let (open, mut document) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
         // Signing in needs no credentials.
         .routes(routes!(
@@ -66,8 +66,8 @@ pub fn app(state: AppState) -> Router {
             session::create_session,
             session::delete_session
         ))
-        .merge(api)
         .split_for_parts();
+    document.merge(api_document);
     state.set_openapi_document(|| {
         let document = openapi::finish(document, state.token().is_some());
         serde_json::to_vec(&document)
@@ -95,12 +95,21 @@ pub fn app(state: AppState) -> Router {
         // Before authentication, token or not: a Host this server does not
         // answer, and cross-site requests that change state.
         .layer(CheckLayer::new(state.clone(), guard));
-    let router = router
+    // One `layer` call per route: each call wraps every route in another
+    // boxed service, which is cloned on every request. The API's routes
+    // get the token check in the same call, innermost; a wrong method
+    // there is answered after it too.
+    let api = api.method_not_allowed_fallback(method_not_allowed).layer(
+        layers
+            .clone()
+            .layer(CheckLayer::new(state.clone(), require_token)),
+    );
+    let router = open
         .merge(crate::console::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
-        // One `layer` call: axum boxes each route once per call.
         .layer(layers)
+        .merge(api)
         .with_state(state);
     // One level of routing around the router, not two: each level is a
     // boxed service cloned on every request.
