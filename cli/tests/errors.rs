@@ -189,6 +189,31 @@ async fn a_wrong_method_is_answered_only_after_the_token_check() {
 }
 
 #[tokio::test]
+async fn the_served_app_answers_a_wrong_method_and_names_the_contract_like_the_router() {
+    // `serve` runs the application without the router `app` wraps it in.
+    let server =
+        common::Listening::start(TestApp::with(None, Some("t0k"), 1 << 20).await.state).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/runtimes", server.base());
+    let unauthorized = client.delete(&url).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let headers = unauthorized.headers();
+    assert!(headers.get("allow").is_none(), "{headers:?}");
+    assert_eq!(headers["yoi-contract-version"], "1");
+    let wrong_method = client.delete(&url).bearer_auth("t0k").send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "GET,HEAD");
+    assert_eq!(wrong_method.headers()["yoi-contract-version"], "1");
+    let health = client
+        .get(format!("{}/healthz", server.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.headers()["yoi-contract-version"], "1");
+    let _ = server.stop.send(());
+}
+
+#[tokio::test]
 async fn oversized_body_is_413() {
     let app = TestApp::with(None, None, 1024).await;
     let worker = app.create_worker(None).await;

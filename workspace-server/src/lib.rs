@@ -48,7 +48,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let policy = state.host_policy().clone().bound_to(listener.local_addr()?);
     let state = state.with_host_policy(policy);
-    let router = app(state.clone());
+    let router = routes::service(state.clone());
     let limits = state.connection_limits();
     serve::run(listener, router, state, limits, shutdown).await
 }

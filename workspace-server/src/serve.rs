@@ -28,7 +28,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, header};
 use axum::response::IntoResponse;
@@ -44,6 +43,7 @@ use crate::error::ApiError;
 use crate::forwarded::TrustedProxies;
 use crate::header_timer::HeaderTimer;
 use crate::limits::ConnectionLimits;
+use crate::routes::AppService;
 use crate::state::AppState;
 use crate::throttle::ClientAddress;
 use crate::write_deadline::WriteDeadline;
@@ -75,7 +75,7 @@ enum Client {
 /// then shuts down within `limits.shutdown_grace`.
 pub(crate) async fn run(
     listener: TcpListener,
-    router: Router,
+    router: AppService,
     state: AppState,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -156,7 +156,7 @@ pub(crate) async fn run(
 async fn connection(
     stream: TcpStream,
     client: Option<Client>,
-    router: Router,
+    router: AppService,
     admission: Admission,
     limits: ConnectionLimits,
     mut closing: watch::Receiver<bool>,

@@ -12,6 +12,7 @@ mod workers;
 
 use axum::Router;
 use axum::http::{HeaderName, Method, header};
+use axum::response::Response;
 use tower::ServiceBuilder;
 use tower::util::MapResponse;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -34,6 +35,24 @@ use crate::views::Health;
 /// adds it to the router and to the OpenAPI document, so the two cannot
 /// drift apart.
 pub fn app(state: AppState) -> Router {
+    Router::new().fallback_service(service(state))
+}
+
+/// [`app`] as the plain service [`crate::serve`] runs: the router, and
+/// the contract header on every answer (applied outside the routes, so
+/// that it also sees the `Allow` header axum adds to a wrong method's
+/// answer). `app` wraps it in a router for callers that want one; `serve`
+/// runs it as it is, since each routing level around it costs a boxed
+/// service cloned on every request.
+pub(crate) type AppService = MapResponse<Router, fn(Response) -> Response>;
+
+/// See [`AppService`].
+pub(crate) fn service(state: AppState) -> AppService {
+    MapResponse::new(router(state), contract_version as fn(Response) -> Response)
+}
+
+/// The routes with their layers.
+fn router(state: AppState) -> Router {
     let api = OpenApiRouter::new()
         .routes(routes!(runtimes::openapi))
         .routes(routes!(runtimes::list_runtimes))
@@ -104,19 +123,12 @@ pub fn app(state: AppState) -> Router {
             .clone()
             .layer(CheckLayer::new(state.clone(), require_token)),
     );
-    let router = open
-        .merge(crate::console::routes())
+    open.merge(crate::console::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
         .layer(layers)
         .merge(api)
-        .with_state(state);
-    // One level of routing around the router, not two: each level is a
-    // boxed service cloned on every request.
-    Router::new().fallback_service(MapResponse::new(
-        router,
-        contract_version as fn(axum::response::Response) -> axum::response::Response,
-    ))
+        .with_state(state)
 }
 
 /// Liveness.
