@@ -229,3 +229,61 @@ fn query_dtos() {
     assert_eq!(query, EventQuery::default());
     assert!(serde_json::from_str::<WorkerListQuery>(r#"{"after":"../x"}"#).is_err());
 }
+
+/// `WorkerDetail` is written and read through flat forms instead of serde's
+/// `flatten`: the JSON must be the flattened form's, field for field.
+#[test]
+fn worker_detail_is_the_flattened_summary_and_its_own_fields() {
+    #[derive(serde::Serialize)]
+    struct Flattened<'a> {
+        #[serde(flatten)]
+        summary: &'a WorkerSummary,
+        intent: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        forked_from: Option<&'a ForkedFrom>,
+    }
+    let mut bare = summary();
+    bare.last_cursor = None;
+    bare.metadata = Metadata::default();
+    let details = [
+        WorkerDetail {
+            summary: summary(),
+            intent: Some("say \"hi\"\n".into()),
+            forked_from: Some(ForkedFrom {
+                worker_id: "w-0000000000".parse().unwrap(),
+                transcript_index: 4,
+            }),
+        },
+        WorkerDetail {
+            summary: bare,
+            intent: None,
+            forked_from: None,
+        },
+    ];
+    for detail in details {
+        let ours = serde_json::to_string(&detail).unwrap();
+        let flattened = serde_json::to_string(&Flattened {
+            summary: &detail.summary,
+            intent: detail.intent.as_deref(),
+            forked_from: detail.forked_from.as_ref(),
+        })
+        .unwrap();
+        assert_eq!(ours, flattened);
+        assert_eq!(serde_json::from_str::<WorkerDetail>(&ours).unwrap(), detail);
+    }
+    // Read as before: metadata and forked_from may be missing, unknown
+    // fields are ignored, and a missing summary field is an error.
+    let mut value = serde_json::to_value(WorkerDetail {
+        summary: summary(),
+        intent: None,
+        forked_from: None,
+    })
+    .unwrap();
+    let object = value.as_object_mut().unwrap();
+    object.remove("metadata");
+    object.insert("added_later".into(), serde_json::json!({"x": 1}));
+    let read: WorkerDetail = serde_json::from_value(value.clone()).unwrap();
+    assert!(read.summary.metadata.is_empty() && read.forked_from.is_none());
+    value.as_object_mut().unwrap().remove("state");
+    assert!(serde_json::from_value::<WorkerDetail>(value).is_err());
+}

@@ -81,8 +81,15 @@ pub struct WorkerSummary {
     pub metadata: Metadata,
 }
 
+// On the wire the summary's fields and the detail's own are one flat
+// object. serde's `flatten` would write it through a map and read it
+// through a buffer of every value; the flat forms below (the same JSON, a
+// test compares them) cost a plain struct's work, and a Worker's detail is
+// answered on most calls. (A comment, not documentation: the OpenAPI
+// document takes the type's documentation as its description.)
 /// A Worker in full.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "WorkerDetailWire")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerDetail {
     /// Everything the summary says.
@@ -93,6 +100,89 @@ pub struct WorkerDetail {
     /// The Worker this one was forked from, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forked_from: Option<ForkedFrom>,
+}
+
+/// [`WorkerDetail`] as written: every field, borrowed, in wire order.
+#[derive(Serialize)]
+struct WorkerDetailRef<'a> {
+    runtime_id: &'a RuntimeId,
+    worker_id: &'a WorkerId,
+    display_name: &'a str,
+    profile: &'a ProfileRef,
+    state: WorkerState,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    transcript_len: u64,
+    pending_inputs: u64,
+    last_cursor: Option<&'a EventCursor>,
+    metadata: &'a Metadata,
+    intent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forked_from: Option<&'a ForkedFrom>,
+}
+
+impl Serialize for WorkerDetail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let summary = &self.summary;
+        WorkerDetailRef {
+            runtime_id: &summary.runtime_id,
+            worker_id: &summary.worker_id,
+            display_name: &summary.display_name,
+            profile: &summary.profile,
+            state: summary.state,
+            created_at: summary.created_at,
+            updated_at: summary.updated_at,
+            transcript_len: summary.transcript_len,
+            pending_inputs: summary.pending_inputs,
+            last_cursor: summary.last_cursor.as_ref(),
+            metadata: &summary.metadata,
+            intent: self.intent.as_deref(),
+            forked_from: self.forked_from.as_ref(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// [`WorkerDetail`] as read: every field, flat.
+#[derive(Deserialize)]
+struct WorkerDetailWire {
+    runtime_id: RuntimeId,
+    worker_id: WorkerId,
+    display_name: String,
+    profile: ProfileRef,
+    state: WorkerState,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    transcript_len: u64,
+    pending_inputs: u64,
+    last_cursor: Option<EventCursor>,
+    #[serde(default)]
+    metadata: Metadata,
+    intent: Option<String>,
+    #[serde(default)]
+    forked_from: Option<ForkedFrom>,
+}
+
+impl From<WorkerDetailWire> for WorkerDetail {
+    fn from(wire: WorkerDetailWire) -> Self {
+        Self {
+            summary: WorkerSummary {
+                runtime_id: wire.runtime_id,
+                worker_id: wire.worker_id,
+                display_name: wire.display_name,
+                profile: wire.profile,
+                state: wire.state,
+                created_at: wire.created_at,
+                updated_at: wire.updated_at,
+                transcript_len: wire.transcript_len,
+                pending_inputs: wire.pending_inputs,
+                last_cursor: wire.last_cursor,
+                metadata: wire.metadata,
+            },
+            intent: wire.intent,
+            forked_from: wire.forked_from,
+        }
+    }
 }
 
 /// Where a fork came from.
