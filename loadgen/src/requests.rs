@@ -1,7 +1,9 @@
 //! The `requests` scenario: server CPU per request of `yoi serve` (every
 //! layer on: Host check, cross-site guard, bearer token, request log line)
 //! against a bare axum handler answering the same bytes, each in a child
-//! process, measured from `/proc` so the client's speed does not matter.
+//! process, measured from `/proc` so the client's speed does not matter
+//! (each thread's run time in nanoseconds, not 10 ms ticks: a measurement
+//! is only a few hundred milliseconds of CPU).
 //! The two alternate in rounds in one run.
 
 use std::path::PathBuf;
@@ -92,9 +94,15 @@ async fn cpu_per_request(
     concurrency: usize,
     n: usize,
 ) -> Result<f64, BoxError> {
-    let before = server.cpu()?;
+    let (before, ticks_before) = (server.cpu_precise()?, server.cpu()?);
     load(&server.base, path, token, concurrency, n).await?;
-    let used = server.cpu()? - before;
+    let used = server.cpu_precise()? - before;
+    // The tick count agrees within its 10 ms steps unless a thread that
+    // ran exited (its time would be missing from the precise sum).
+    let ticks = server.cpu()? - ticks_before;
+    if ticks > used + Duration::from_millis(30) + used / 20 {
+        return Err(format!("{path}: threads exited during the measurement").into());
+    }
     Ok(used.as_secs_f64() * 1e6 / n as f64)
 }
 
