@@ -80,7 +80,10 @@ impl Server {
             let Ok(schedstat) = std::fs::read_to_string(path) else {
                 continue;
             };
-            let ran = schedstat.split_whitespace().next().ok_or("empty schedstat")?;
+            let ran = schedstat
+                .split_whitespace()
+                .next()
+                .ok_or("empty schedstat")?;
             nanos += ran.parse::<u64>()?;
         }
         Ok(Duration::from_nanos(nanos))

@@ -16,6 +16,7 @@ mod frames;
 pub mod guard;
 mod header_timer;
 pub mod host;
+mod json;
 pub mod limits;
 mod middleware;
 mod openapi;

@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{RawQuery, State};
 use yoi_runtime_api::dto::{
     SortOrder, WorkerListQuery, WorkerPage, WorkerSort, WorkerSummary, timestamp_nanos,

@@ -133,8 +133,8 @@ fn router(state: AppState) -> Router {
 
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
-pub(crate) async fn healthz() -> axum::Json<Health> {
-    axum::Json(Health { status: "ok" })
+pub(crate) async fn healthz() -> crate::json::Json<Health> {
+    crate::json::Json(Health { status: "ok" })
 }
 
 async fn route_not_found() -> ApiError {

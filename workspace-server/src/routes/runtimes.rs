@@ -1,6 +1,6 @@
 //! Runtimes, diagnostics and the OpenAPI document.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;

@@ -1,6 +1,6 @@
 //! Browser sign-in: `/api/session`. Reachable without credentials.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};

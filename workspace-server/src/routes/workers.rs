@@ -1,6 +1,6 @@
 //! Workers: list, create, detail, input, cancel, stop, transcript.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use yoi_runtime_api::dto::ForkRequest;
