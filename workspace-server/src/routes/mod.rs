@@ -141,20 +141,9 @@ async fn route_not_found() -> ApiError {
     RuntimeError::RouteNotFound.into()
 }
 
-/// 405, but on `/api` only after the token check, so that routes cannot be
-/// probed without it.
-async fn method_not_allowed(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    crate::throttle::ClientAddress(client): crate::throttle::ClientAddress,
-    method: Method,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-) -> ApiError {
-    let path = uri.path();
-    if path.starts_with("/api/") && path != "/api/session" {
-        if let Err(err) = crate::auth::authenticate(&state, client, &method, &headers) {
-            return err;
-        }
-    }
+/// A wrong method: `405 method_not_allowed`. On the API's routes the
+/// token check wraps this answer as it wraps their handlers (see
+/// [`router`]), so routes cannot be probed without the token.
+async fn method_not_allowed() -> ApiError {
     RuntimeError::MethodNotAllowed.into()
 }
