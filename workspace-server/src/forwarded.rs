@@ -75,32 +75,36 @@ impl TrustedProxies {
     /// rightmost forwarded address that is not a trusted proxy (the
     /// leftmost when all are), or `peer` when there is none to believe.
     pub(crate) fn client_behind(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let forwarded_for = headers.get_all("x-forwarded-for");
-        let mut hops: Vec<&str> = Vec::new();
-        if forwarded_for.iter().next().is_some() {
-            for value in forwarded_for {
-                let Ok(value) = value.to_str() else {
-                    return peer;
-                };
-                hops.extend(value.split(','));
-            }
+        // `Forwarded` only when there is no `X-Forwarded-For`.
+        let forwarded = !headers.contains_key("x-forwarded-for");
+        let name = if forwarded {
+            "forwarded"
         } else {
-            for value in headers.get_all("forwarded") {
-                let Ok(value) = value.to_str() else {
-                    return peer;
-                };
-                hops.extend(value.split(',').filter_map(forwarded_for_parameter));
-            }
-        }
+            "x-forwarded-for"
+        };
         let mut leftmost = peer;
-        for hop in hops.iter().rev() {
-            let Some(address) = parse_hop(hop) else {
+        // Right to left, header lines last to first, without copying.
+        for value in headers.get_all(name).iter().rev() {
+            let Ok(value) = value.to_str() else {
                 return peer;
             };
-            if !self.contains(address) {
-                return address;
+            for element in value.rsplit(',') {
+                let hop = if forwarded {
+                    match forwarded_for_parameter(element) {
+                        Some(hop) => hop,
+                        None => continue,
+                    }
+                } else {
+                    element
+                };
+                let Some(address) = parse_hop(hop) else {
+                    return peer;
+                };
+                if !self.contains(address) {
+                    return address;
+                }
+                leftmost = address;
             }
-            leftmost = address;
         }
         leftmost
     }
