@@ -1,12 +1,14 @@
 //! The request log line: `tracing-subscriber`'s default format against
-//! [`yoi::log_format::LogFormat`] (the same bytes), each through the
-//! batched writer `yoi serve` uses, into a sink.
+//! [`yoi::log_format::LogFormat`], alone and with
+//! [`yoi::log_fields::LogFields`] (all three the same bytes), each through
+//! the batched writer `yoi serve` uses, into a sink.
 //!
 //! `cargo bench -p yoi --bench log_line`
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tracing::Dispatch;
 use tracing_subscriber::EnvFilter;
+use yoi::log_fields::LogFields;
 use yoi::log_format::LogFormat;
 use yoi::log_output::BatchedWriter;
 
@@ -23,18 +25,22 @@ fn request_line(n: u64) {
 
 fn log_line(c: &mut Criterion) {
     let mut group = c.benchmark_group("request log line");
-    for fast in [false, true] {
+    for name in ["default format", "LogFormat", "LogFormat and LogFields"] {
         let (writer, _flush) = BatchedWriter::new(std::io::sink()).unwrap();
         let builder = tracing_subscriber::fmt()
             .with_writer(writer)
             .with_ansi(false)
             .with_env_filter(EnvFilter::new("info"));
-        let dispatch = if fast {
-            Dispatch::new(builder.event_format(LogFormat::default()).finish())
-        } else {
-            Dispatch::new(builder.finish())
+        let dispatch = match name {
+            "default format" => Dispatch::new(builder.finish()),
+            "LogFormat" => Dispatch::new(builder.event_format(LogFormat::default()).finish()),
+            _ => Dispatch::new(
+                builder
+                    .event_format(LogFormat::default())
+                    .fmt_fields(LogFields::default())
+                    .finish(),
+            ),
         };
-        let name = if fast { "LogFormat" } else { "default format" };
         tracing::dispatcher::with_default(&dispatch, || {
             let mut n = 0;
             group.bench_function(name, |b| {

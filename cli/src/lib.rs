@@ -7,6 +7,7 @@
 
 pub mod chat;
 pub mod config;
+pub mod log_fields;
 pub mod log_format;
 pub mod log_output;
 mod wiring;

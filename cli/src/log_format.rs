@@ -6,11 +6,11 @@
 //! `fmt` machinery: the timestamp's nine numbers, styles that print
 //! nothing without colour, the level's padding. [`LogFormat`] writes the
 //! same bytes directly: the date and time to the second are formatted once
-//! a second (per thread), then only the microseconds. Fields are still
-//! written by the subscriber's field formatter, so a field looks the same
-//! as before. **The output is byte for byte the default format's** (a test
-//! compares the two); with colour (a terminal), the default format itself
-//! writes the line.
+//! a second (per thread), then only the microseconds. Fields are written by
+//! the subscriber's field formatter (in `yoi`, [`LogFields`](crate::log_fields::LogFields)).
+//! **The output is byte for byte the default format's** (a test compares
+//! the two, with `LogFields` against the default field formatter); with
+//! colour (a terminal), the default format itself writes the line.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
@@ -191,6 +191,22 @@ mod tests {
         }
     }
 
+    /// A failure with a cause, as `record_error` sees one.
+    #[derive(Debug)]
+    struct Failure(Option<std::io::Error>);
+
+    impl std::fmt::Display for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the write failed")
+        }
+    }
+
+    impl std::error::Error for Failure {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.0.as_ref().map(|err| err as _)
+        }
+    }
+
     /// Events of every level, with and without spans, with fields of
     /// every kind the server logs (and some it might).
     fn emit() {
@@ -199,10 +215,37 @@ mod tests {
         tracing::error!(flag = true, ratio = 0.5, signed = -4i64, "the store failed");
         tracing::debug!("a debug line");
         tracing::trace!(text = "tab\there", "a trace line");
-        let outer = tracing::info_span!("request", method = %"POST", route = "/x");
+        tracing::info!(
+            smallest = i64::MIN,
+            largest = u64::MAX,
+            zero = 0u64,
+            off = false,
+            quoted = "say \"hi\"",
+            unicode = "ünïcödé",
+            escape = "\u{1b}[31mred",
+            r#type = "raw name",
+            empty = "",
+            "fields of every kind"
+        );
+        tracing::info!(
+            message = "a message \u{1b}[31m given as a string",
+            after = 1u8
+        );
+        tracing::info!(first = "no message", second = ?Some(3));
+        let failure = Failure(Some(std::io::Error::other("disk full")));
+        tracing::error!(
+            error = &failure as &(dyn std::error::Error + 'static),
+            "with a cause"
+        );
+        let alone = Failure(None);
+        tracing::error!(
+            error = &alone as &(dyn std::error::Error + 'static),
+            "without one"
+        );
+        let outer = tracing::info_span!("request", method = %"POST", route = "/x", n = 5u64);
         let _outer = outer.enter();
         tracing::info!("inside one span");
-        let inner = tracing::info_span!("turn");
+        let inner = tracing::info_span!("turn", r#ref = "q\"uote");
         let _inner = inner.enter();
         tracing::warn!(worker_id = "w-1", "inside two spans");
         tracing::info!(target: "another::target", "a line with its own target");
@@ -218,7 +261,10 @@ mod tests {
             tracing::subscriber::with_default(builder.finish(), emit);
         } else {
             tracing::subscriber::with_default(
-                builder.event_format(LogFormat::default()).finish(),
+                builder
+                    .event_format(LogFormat::default())
+                    .fmt_fields(crate::log_fields::LogFields::default())
+                    .finish(),
                 emit,
             );
         }
@@ -230,7 +276,7 @@ mod tests {
     fn lines_are_the_default_formats_apart_from_the_instant() {
         let ours = lines_with(false);
         let theirs = lines_with(true);
-        assert_eq!(ours.lines().count(), 8, "{ours}");
+        assert_eq!(ours.lines().count(), 13, "{ours}");
         assert_eq!(ours.lines().count(), theirs.lines().count());
         // The timestamp is the first 27 bytes: `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
         for (a, b) in ours.lines().zip(theirs.lines()) {

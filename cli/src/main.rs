@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 use yoi::config::{FileConfig, Overrides, RuntimeFileConfig, RuntimeKind, ServerConfig};
+use yoi::log_fields::LogFields;
 use yoi::log_format::LogFormat;
 use yoi::log_output::BatchedWriter;
 use yoi::{WiringError, build};
@@ -117,6 +118,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stdout().is_terminal())
         // The default format's lines, at less cost per line.
         .event_format(LogFormat::default())
+        .fmt_fields(LogFields::default())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

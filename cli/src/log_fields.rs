@@ -1,0 +1,238 @@
+//! A log line's fields, written as `tracing-subscriber`'s default field
+//! formatter writes them, at less cost per field.
+//!
+//! The request line has four fields (a method, a route, a status and a
+//! latency), and the default formatter writes each through `fmt`
+//! machinery: a format string with the field name painted in a style that
+//! prints nothing without colour, then the value's `Debug`. [`LogFields`]
+//! writes the common cases directly: a number, a flag, and a string that
+//! `Debug` would not escape. **Everything else goes to the default
+//! formatter's own visitor, so the bytes are always the default's** (a
+//! test compares the two on every kind of field); with colour, or when
+//! escape sanitising is off, the default formatter writes every field.
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::{RecordFields, VisitOutput};
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::{DefaultFields, DefaultVisitor, Writer};
+
+/// The field formatter of `yoi serve`: see the module documentation.
+#[derive(Debug, Default)]
+pub struct LogFields {
+    fallback: DefaultFields,
+}
+
+impl<'writer> FormatFields<'writer> for LogFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        // The default visitor decides colour and sanitising from its
+        // writer; the fast paths below are only right without colour and
+        // with sanitising, which is how `yoi` writes into a file or pipe.
+        if writer.has_ansi_escapes() || !writer.sanitizes_ansi_escapes() {
+            return self.fallback.format_fields(writer, fields);
+        }
+        let mut visitor = FieldVisitor {
+            writer,
+            is_empty: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+/// Writes fields as [`DefaultVisitor`] does: separated by one space, each
+/// `name=value` (the message alone, without its name).
+struct FieldVisitor<'writer> {
+    writer: Writer<'writer>,
+    is_empty: bool,
+    result: fmt::Result,
+}
+
+impl FieldVisitor<'_> {
+    /// The space before every field but the first. False when an earlier
+    /// field failed: nothing more is written.
+    fn start(&mut self) -> bool {
+        if self.result.is_err() {
+            return false;
+        }
+        if self.is_empty {
+            self.is_empty = false;
+        } else {
+            self.result = self.writer.write_char(' ');
+        }
+        self.result.is_ok()
+    }
+
+    /// A plain `name=` can be written directly: not the message (written
+    /// without its name, and sanitised) and not a raw identifier (whose
+    /// `r#` the default formatter strips).
+    fn plain(field: &Field) -> bool {
+        let name = field.name();
+        name != "message" && !name.starts_with("r#")
+    }
+
+    /// The default visitor writes this field (the space is already
+    /// written, so it is told it writes the first field).
+    fn fallback(&mut self, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
+        let mut visitor = DefaultVisitor::new(self.writer.by_ref(), true);
+        record(&mut visitor);
+        self.result = visitor.finish();
+    }
+
+    fn name_and(&mut self, field: &Field, value: &str) {
+        self.result = self
+            .writer
+            .write_str(field.name())
+            .and_then(|()| self.writer.write_char('='))
+            .and_then(|()| self.writer.write_str(value));
+    }
+}
+
+/// `Debug` writes this string between quotes with nothing escaped: no
+/// quote, backslash, control character or anything beyond ASCII.
+fn debug_is_verbatim(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|byte| matches!(byte, 0x20..=0x7e) && byte != b'"' && byte != b'\\')
+}
+
+/// The decimal digits of `value`, written into the end of `buffer`.
+fn decimal(mut value: u64, buffer: &mut [u8; 20]) -> &str {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if !self.start() {
+            return;
+        }
+        if Self::plain(field) && debug_is_verbatim(value) {
+            self.result = self
+                .writer
+                .write_str(field.name())
+                .and_then(|()| self.writer.write_str("=\""))
+                .and_then(|()| self.writer.write_str(value))
+                .and_then(|()| self.writer.write_char('"'));
+        } else {
+            self.fallback(|visitor| visitor.record_str(field, value));
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if !self.start() {
+            return;
+        }
+        if Self::plain(field) {
+            let mut buffer = [0; 20];
+            self.name_and(field, decimal(value, &mut buffer));
+        } else {
+            self.fallback(|visitor| visitor.record_u64(field, value));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if !self.start() {
+            return;
+        }
+        if Self::plain(field) {
+            let mut buffer = [0; 20];
+            let digits = decimal(value.unsigned_abs(), &mut buffer);
+            let sign = if value < 0 { "-" } else { "" };
+            self.result = self
+                .writer
+                .write_str(field.name())
+                .and_then(|()| self.writer.write_char('='))
+                .and_then(|()| self.writer.write_str(sign))
+                .and_then(|()| self.writer.write_str(digits));
+        } else {
+            self.fallback(|visitor| visitor.record_i64(field, value));
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if !self.start() {
+            return;
+        }
+        if Self::plain(field) {
+            self.name_and(field, if value { "true" } else { "false" });
+        } else {
+            self.fallback(|visitor| visitor.record_bool(field, value));
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if self.start() {
+            self.fallback(|visitor| visitor.record_error(field, value));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !self.start() {
+            return;
+        }
+        if Self::plain(field) {
+            // The default's `{name}{=}{value:?}`, without the styles that
+            // print nothing without colour.
+            self.result = self
+                .writer
+                .write_str(field.name())
+                .and_then(|()| self.writer.write_char('='))
+                .and_then(|()| write!(self.writer, "{value:?}"));
+        } else {
+            self.fallback(|visitor| visitor.record_debug(field, value));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_writes_every_width() {
+        for value in [0, 7, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
+            let mut buffer = [0; 20];
+            assert_eq!(decimal(value, &mut buffer), value.to_string());
+        }
+    }
+
+    #[test]
+    fn verbatim_strings_are_those_debug_leaves_alone() {
+        for value in ["", "/api/runtimes/{runtime_id}", "a b ~"] {
+            assert!(debug_is_verbatim(value), "{value:?}");
+        }
+        for value in [
+            "say \"hi\"",
+            "back\\slash",
+            "tab\there",
+            "del\x7f",
+            "\u{1b}[31m",
+            "\u{301}",
+            "é",
+        ] {
+            assert!(!debug_is_verbatim(value), "{value:?}");
+        }
+        // Every string of two bytes' worth of characters the check accepts
+        // is one `Debug` leaves alone.
+        for first in ' '..='~' {
+            for second in ' '..='~' {
+                let value = format!("{first}{second}");
+                if debug_is_verbatim(&value) {
+                    assert_eq!(format!("{value:?}"), format!("\"{value}\""));
+                }
+            }
+        }
+    }
+}
