@@ -12,6 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smol_str::SmolStr;
 
 /// The largest id, in bytes.
 pub const MAX_ID_LEN: usize = 128;
@@ -74,11 +75,31 @@ pub fn validate_id(kind: &'static str, value: &str) -> Result<(), IdError> {
     }
 }
 
+/// Reads an id from a borrowed string where the input allows, so that a
+/// short id is never allocated.
+struct IdVisitor<T>(fn(&str) -> Result<T, IdError>);
+
+impl<T> serde::de::Visitor<'_> for IdVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // What `String` says, as before.
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
+        (self.0)(value).map_err(E::custom)
+    }
+}
+
 macro_rules! validated_id {
     ($(#[$meta:meta])* $name:ident, $kind:literal) => {
         $(#[$meta])*
+        ///
+        /// Held inline up to 23 bytes (every id `yoi` generates), so that
+        /// parsing and cloning one does not allocate.
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(SmolStr);
 
         impl $name {
             /// The name this id has in errors and on the wire.
@@ -88,7 +109,14 @@ macro_rules! validated_id {
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
                 validate_id($kind, &value)?;
-                Ok(Self(value))
+                Ok(Self(SmolStr::from(value)))
+            }
+
+            /// Validates `value` and copies it (no allocation up to 23
+            /// bytes).
+            fn parse(value: &str) -> Result<Self, IdError> {
+                validate_id($kind, value)?;
+                Ok(Self(SmolStr::new(value)))
             }
 
             /// The id as a string slice.
@@ -98,7 +126,7 @@ macro_rules! validated_id {
 
             /// Unwraps the id into its string.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.into()
             }
         }
 
@@ -117,7 +145,7 @@ macro_rules! validated_id {
         impl FromStr for $name {
             type Err = IdError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::new(s)
+                Self::parse(s)
             }
         }
 
@@ -131,7 +159,7 @@ macro_rules! validated_id {
         impl TryFrom<&str> for $name {
             type Error = IdError;
             fn try_from(value: &str) -> Result<Self, Self::Error> {
-                Self::new(value)
+                Self::parse(value)
             }
         }
 
@@ -155,8 +183,7 @@ macro_rules! validated_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let value = String::deserialize(deserializer)?;
-                Self::new(value).map_err(serde::de::Error::custom)
+                deserializer.deserialize_str(IdVisitor(Self::parse))
             }
         }
 
@@ -264,6 +291,32 @@ mod tests {
         let err = serde_json::from_str::<InputId>("\"../etc\"").unwrap_err();
         assert!(err.to_string().contains("invalid input_id"), "{err}");
         assert_eq!(serde_json::to_string(&ok).unwrap(), "\"in-1\"");
+    }
+
+    #[test]
+    fn ids_short_and_long_read_and_compare_alike() {
+        // Inline up to 23 bytes, on the heap beyond: the same behaviour.
+        for value in [
+            "w-1",
+            &"w".repeat(23),
+            &"w".repeat(24),
+            &"w".repeat(MAX_ID_LEN),
+        ] {
+            let parsed: WorkerId = value.parse().unwrap();
+            let made = WorkerId::new(value.to_owned()).unwrap();
+            let read: WorkerId = serde_json::from_str(&format!("\"{value}\"")).unwrap();
+            assert_eq!(parsed, made);
+            assert_eq!(parsed, read);
+            assert_eq!(parsed.clone().into_string(), value);
+            let mut set = std::collections::HashSet::new();
+            set.insert(parsed);
+            assert!(set.contains(value), "a lookup by `&str` finds it");
+        }
+        // An escaped character is read like any other.
+        let escaped: WorkerId = serde_json::from_str("\"w\\u002d1\"").unwrap();
+        assert_eq!(escaped.as_str(), "w-1");
+        let err = serde_json::from_str::<WorkerId>("5").unwrap_err();
+        assert!(err.to_string().contains("expected a string"), "{err}");
     }
 
     #[test]
