@@ -113,9 +113,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let method = request.method().clone();
-        let route = request.extensions().get::<MatchedPath>().cloned();
+        // Taken rather than cloned: no handler reads the matched path, and
+        // a clone is a count shared by every request of the route.
+        let route = request.extensions_mut().remove::<MatchedPath>();
         let span = tracing::debug_span!(
             "request",
             method = %method,
