@@ -5,8 +5,9 @@
 //! latency), and the default formatter writes each through `fmt`
 //! machinery: a format string with the field name painted in a style that
 //! prints nothing without colour, then the value's `Debug`. [`LogFields`]
-//! writes the common cases directly: a number, a flag, and a string that
-//! `Debug` would not escape. **Everything else goes to the default
+//! writes the common cases directly: a number, a flag, a string that
+//! `Debug` would not escape, and a message of printable ASCII (which the
+//! default's sanitising leaves alone). **Everything else goes to the default
 //! formatter's own visitor, so the bytes are always the default's** (a
 //! test compares the two on every kind of field); with colour, or when
 //! escape sanitising is off, the default formatter writes every field.
@@ -98,6 +99,50 @@ fn debug_is_verbatim(value: &str) -> bool {
         .all(|byte| matches!(byte, 0x20..=0x7e) && byte != b'"' && byte != b'\\')
 }
 
+/// Bytes that the default formatter's sanitising leaves alone, and that
+/// need no escaping anywhere: printable ASCII.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().all(|byte| matches!(byte, 0x20..=0x7e))
+}
+
+/// A short message, formatted on the stack.
+struct Message {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl Message {
+    fn text(&self) -> &str {
+        // Only whole `&str`s are ever copied in.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for Message {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let end = self.len + text.len();
+        let room = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        room.copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The event's message as the default formatter writes it, when that is
+/// short printable ASCII (which sanitising leaves alone); `None` for any
+/// other field or message.
+fn printable_message(field: &Field, value: &dyn fmt::Debug) -> Option<Message> {
+    if field.name() != "message" {
+        return None;
+    }
+    let mut message = Message {
+        bytes: [0; 128],
+        len: 0,
+    };
+    fmt::write(&mut message, format_args!("{value:?}")).ok()?;
+    printable_ascii(&message.bytes[..message.len]).then_some(message)
+}
+
 /// The decimal digits of `value`, written into the end of `buffer`.
 fn decimal(mut value: u64, buffer: &mut [u8; 20]) -> &str {
     let mut start = buffer.len();
@@ -118,7 +163,10 @@ impl Visit for FieldVisitor<'_> {
         if !self.start() {
             return;
         }
-        if Self::plain(field) && debug_is_verbatim(value) {
+        if field.name() == "message" && printable_ascii(value.as_bytes()) {
+            // Sanitising changes nothing in printable ASCII.
+            self.result = self.writer.write_str(value);
+        } else if Self::plain(field) && debug_is_verbatim(value) {
             self.result = self
                 .writer
                 .write_str(field.name())
@@ -190,6 +238,9 @@ impl Visit for FieldVisitor<'_> {
                 .write_str(field.name())
                 .and_then(|()| self.writer.write_char('='))
                 .and_then(|()| write!(self.writer, "{value:?}"));
+        } else if let Some(message) = printable_message(field, value) {
+            // Sanitising changes nothing in printable ASCII.
+            self.result = self.writer.write_str(message.text());
         } else {
             self.fallback(|visitor| visitor.record_debug(field, value));
         }
