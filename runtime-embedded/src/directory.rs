@@ -25,6 +25,10 @@ pub(crate) struct Directory {
     resident: RwLock<BTreeMap<WorkerId, Arc<Worker>>>,
     /// A clock for least-recently-used eviction.
     clock: AtomicU64,
+    /// Whether Workers are ever evicted (a persistent store): without,
+    /// accesses are not clocked, which would make every read of every
+    /// Worker write one count shared by all.
+    evicts: bool,
     max_resident: usize,
     /// Workers deleted whose deletion may not be durable yet, with its
     /// ticket: they are not loaded again meanwhile.
@@ -32,16 +36,20 @@ pub(crate) struct Directory {
 }
 
 impl Directory {
-    pub(crate) fn new(max_resident: usize) -> Self {
+    pub(crate) fn new(max_resident: usize, evicts: bool) -> Self {
         Self {
             resident: RwLock::new(BTreeMap::new()),
             clock: AtomicU64::new(0),
+            evicts,
             max_resident,
             tombstones: Mutex::new(HashMap::new()),
         }
     }
 
     fn touch(&self, worker: &Worker) {
+        if !self.evicts {
+            return;
+        }
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
         worker.last_access.store(now, Ordering::Relaxed);
     }
@@ -108,7 +116,7 @@ impl Directory {
         retained: &std::sync::atomic::AtomicUsize,
         target: usize,
     ) {
-        if !store.persistent() {
+        if !self.evicts {
             return;
         }
         let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
@@ -123,7 +131,7 @@ impl Directory {
     /// Evicts least recently used Workers that may go, down to 90 % of the
     /// cap, so eviction runs rarely and in bulk.
     pub(crate) fn evict(&self, store: &dyn WorkerStore) {
-        if !store.persistent() {
+        if !self.evicts {
             return;
         }
         let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());

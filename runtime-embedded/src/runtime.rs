@@ -172,13 +172,14 @@ impl EmbeddedRuntime {
             )));
         }
         let profiles = ProfileCatalog::build(options.profiles, &options.default_profile)?;
+        let persistent = store.persistent();
         let context = Arc::new(RuntimeContext::new(
             options.runtime_id,
             options.limits,
             store,
         ));
         let shared = Arc::new(Shared {
-            directory: Directory::new(options.limits.max_resident_workers),
+            directory: Directory::new(options.limits.max_resident_workers, persistent),
             context,
             display_name: options.display_name,
             profiles,

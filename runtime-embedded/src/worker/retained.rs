@@ -20,6 +20,10 @@ impl Worker {
     /// called with the Worker's lock held.
     pub(super) fn account(&self, inner: &Inner) {
         let now = inner.transcript.bytes() + inner.log.bytes();
+        // Most sections only read: a load settles those without writing.
+        if self.accounted.load(Ordering::Relaxed) == now {
+            return;
+        }
         let Ok(before) =
             self.accounted
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |before| {
