@@ -2,7 +2,7 @@
 //! contract's `application/problem+json` document, with the status from the
 //! contract's one table.
 
-use axum::extract::rejection::{PathRejection, QueryRejection, RawPathParamsRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use yoi_runtime_api::{PROBLEM_JSON, Problem, RuntimeError};
@@ -81,12 +81,6 @@ impl From<QueryRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        Self::invalid_request(format!("bad path: {}", rejection.body_text()))
-    }
-}
-
-impl From<RawPathParamsRejection> for ApiError {
-    fn from(rejection: RawPathParamsRejection) -> Self {
         Self::invalid_request(format!("bad path: {}", rejection.body_text()))
     }
 }

@@ -1,13 +1,17 @@
 //! Extractors whose rejections are [`ApiError`]s, so that every malformed
 //! request gets the same problem document as any other error.
 
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use std::marker::PhantomData;
+use std::str::FromStr;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use http_body_util::LengthLimitError;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use yoi_runtime_api::dto::{WorkerFilter, WorkerListQuery};
-use yoi_runtime_api::{RuntimeError, RuntimeId, WorkerId};
+use yoi_runtime_api::{IdError, RuntimeError, RuntimeId, WorkerId};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -146,8 +150,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RuntimePath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state).await?;
-        Ok(Self(parse_id(param(&params, "runtime_id")?)?))
+        let Path(params) = Path::<RuntimeParams>::from_request_parts(parts, state).await?;
+        Ok(Self(params.runtime_id.into_id()?))
     }
 }
 
@@ -159,27 +163,55 @@ impl<S: Send + Sync> FromRequestParts<S> for WorkerPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<WorkerParams>::from_request_parts(parts, state).await?;
         Ok(Self(
-            parse_id(param(&params, "runtime_id")?)?,
-            parse_id(param(&params, "worker_id")?)?,
+            params.runtime_id.into_id()?,
+            params.worker_id.into_id()?,
         ))
     }
 }
 
-/// The percent-decoded value of the path parameter `name`, read in place
-/// (no copy before the id's own).
-fn param<'a>(params: &'a RawPathParams, name: &str) -> Result<&'a str, ApiError> {
-    params
-        .iter()
-        .find_map(|(key, value)| (key == name).then_some(value))
-        .ok_or_else(|| ApiError::invalid_request(format!("bad path: no {name}")))
+// The parameters are read in place from the router's (axum's `Path`
+// borrows them, where `RawPathParams` copies the list), and each id from
+// its borrowed text (no copy up to 23 bytes).
+#[derive(Deserialize)]
+struct RuntimeParams {
+    runtime_id: Param<RuntimeId>,
 }
 
-fn parse_id<T>(raw: &str) -> Result<T, ApiError>
-where
-    T: std::str::FromStr<Err = yoi_runtime_api::IdError>,
-{
-    raw.parse::<T>()
-        .map_err(|e| ApiError(RuntimeError::from(e)))
+#[derive(Deserialize)]
+struct WorkerParams {
+    runtime_id: Param<RuntimeId>,
+    worker_id: Param<WorkerId>,
+}
+
+/// A path parameter parsed as an id, its error kept rather than failing
+/// the path: a bad id is the id's own typed error (`invalid_id`, naming the
+/// field), not a path that does not deserialize.
+struct Param<T>(Result<T, IdError>);
+
+impl<T> Param<T> {
+    fn into_id(self) -> Result<T, ApiError> {
+        self.0.map_err(|err| ApiError(RuntimeError::from(err)))
+    }
+}
+
+impl<'de, T: FromStr<Err = IdError>> Deserialize<'de> for Param<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text<T>(PhantomData<T>);
+
+        impl<T: FromStr<Err = IdError>> serde::de::Visitor<'_> for Text<T> {
+            type Value = Param<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a path segment")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Param<T>, E> {
+                Ok(Param(value.parse()))
+            }
+        }
+
+        deserializer.deserialize_str(Text(PhantomData))
+    }
 }
