@@ -90,6 +90,19 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Appends the timestamp as a JSON string, as its `Serialize` writes it
+    /// through `serde_json`; `None` when it has no RFC 3339 text.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> Option<()> {
+        let mut buf = [0; RFC3339_MAX];
+        let len = self.write_rfc3339(&mut buf)?;
+        out.push(b'"');
+        out.extend_from_slice(&buf[..len]);
+        out.push(b'"');
+        Some(())
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0; RFC3339_MAX];

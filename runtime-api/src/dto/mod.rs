@@ -8,6 +8,7 @@
 
 mod event;
 mod input;
+mod json;
 mod metadata;
 mod query_string;
 mod runtime;
@@ -19,6 +20,7 @@ pub use event::{
     EventPage, EventQuery, FailureCode, FailureReason, TurnOutcome, WorkerEvent, WorkerEventKind,
 };
 pub use input::{BusyPolicy, InputAcceptance, InputRequest, InputResult};
+pub use json::{Unwritable, WriteJson};
 pub use metadata::{
     MAX_METADATA_KEY_BYTES, MAX_METADATA_PAIRS, MAX_METADATA_VALUE_BYTES, Metadata, MetadataPatch,
     apply_metadata_patch, validate_metadata, validate_metadata_key,
