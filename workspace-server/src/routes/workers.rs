@@ -1,6 +1,6 @@
 //! Workers: list, create, detail, input, cancel, stop, transcript.
 
-use crate::json::Json;
+use crate::json::{Json, WrittenJson};
 use axum::extract::State;
 use axum::http::StatusCode;
 use yoi_runtime_api::dto::ForkRequest;
@@ -92,8 +92,8 @@ pub(crate) async fn create_worker(
 pub(crate) async fn get_worker(
     State(state): State<AppState>,
     WorkerPath(runtime_id, worker_id): WorkerPath,
-) -> Result<Json<WorkerDetail>, ApiError> {
-    Ok(Json(
+) -> Result<WrittenJson<WorkerDetail>, ApiError> {
+    Ok(WrittenJson(
         state.registry().worker(&runtime_id, &worker_id).await?,
     ))
 }
@@ -240,8 +240,8 @@ pub(crate) async fn transcript(
     State(state): State<AppState>,
     WorkerPath(runtime_id, worker_id): WorkerPath,
     ApiQuery(params): ApiQuery<TranscriptParams>,
-) -> Result<Json<TranscriptPage>, ApiError> {
-    Ok(Json(
+) -> Result<WrittenJson<TranscriptPage>, ApiError> {
+    Ok(WrittenJson(
         state
             .registry()
             .transcript(&runtime_id, &worker_id, params.try_into()?)
