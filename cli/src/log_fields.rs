@@ -143,21 +143,6 @@ fn printable_message(field: &Field, value: &dyn fmt::Debug) -> Option<Message> {
     printable_ascii(&message.bytes[..message.len]).then_some(message)
 }
 
-/// The decimal digits of `value`, written into the end of `buffer`.
-fn decimal(mut value: u64, buffer: &mut [u8; 20]) -> &str {
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    // ASCII digits only.
-    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
-}
-
 impl Visit for FieldVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.start() {
@@ -183,8 +168,7 @@ impl Visit for FieldVisitor<'_> {
             return;
         }
         if Self::plain(field) {
-            let mut buffer = [0; 20];
-            self.name_and(field, decimal(value, &mut buffer));
+            self.name_and(field, itoa::Buffer::new().format(value));
         } else {
             self.fallback(|visitor| visitor.record_u64(field, value));
         }
@@ -195,15 +179,7 @@ impl Visit for FieldVisitor<'_> {
             return;
         }
         if Self::plain(field) {
-            let mut buffer = [0; 20];
-            let digits = decimal(value.unsigned_abs(), &mut buffer);
-            let sign = if value < 0 { "-" } else { "" };
-            self.result = self
-                .writer
-                .write_str(field.name())
-                .and_then(|()| self.writer.write_char('='))
-                .and_then(|()| self.writer.write_str(sign))
-                .and_then(|()| self.writer.write_str(digits));
+            self.name_and(field, itoa::Buffer::new().format(value));
         } else {
             self.fallback(|visitor| visitor.record_i64(field, value));
         }
@@ -250,14 +226,6 @@ impl Visit for FieldVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimal_writes_every_width() {
-        for value in [0, 7, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
-            let mut buffer = [0; 20];
-            assert_eq!(decimal(value, &mut buffer), value.to_string());
-        }
-    }
 
     #[test]
     fn verbatim_strings_are_those_debug_leaves_alone() {
