@@ -82,6 +82,19 @@ impl FieldVisitor<'_> {
         self.result = visitor.finish();
     }
 
+    /// A number or flag: a plain field's `name=text` written here, any
+    /// other field by the default visitor.
+    fn scalar(&mut self, field: &Field, text: &str, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
+        if !self.start() {
+            return;
+        }
+        if Self::plain(field) {
+            self.name_and(field, text);
+        } else {
+            self.fallback(record);
+        }
+    }
+
     fn name_and(&mut self, field: &Field, value: &str) {
         self.result = self
             .writer
@@ -164,36 +177,20 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if !self.start() {
-            return;
-        }
-        if Self::plain(field) {
-            self.name_and(field, itoa::Buffer::new().format(value));
-        } else {
-            self.fallback(|visitor| visitor.record_u64(field, value));
-        }
+        let mut digits = itoa::Buffer::new();
+        let text = digits.format(value);
+        self.scalar(field, text, |visitor| visitor.record_u64(field, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if !self.start() {
-            return;
-        }
-        if Self::plain(field) {
-            self.name_and(field, itoa::Buffer::new().format(value));
-        } else {
-            self.fallback(|visitor| visitor.record_i64(field, value));
-        }
+        let mut digits = itoa::Buffer::new();
+        let text = digits.format(value);
+        self.scalar(field, text, |visitor| visitor.record_i64(field, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if !self.start() {
-            return;
-        }
-        if Self::plain(field) {
-            self.name_and(field, if value { "true" } else { "false" });
-        } else {
-            self.fallback(|visitor| visitor.record_bool(field, value));
-        }
+        let text = if value { "true" } else { "false" };
+        self.scalar(field, text, |visitor| visitor.record_bool(field, value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
