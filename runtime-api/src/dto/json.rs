@@ -54,17 +54,11 @@ impl WriteJson for WorkerDetail {
         out.extend_from_slice(br#","pending_inputs":"#);
         number(out, summary.pending_inputs);
         out.extend_from_slice(br#","last_cursor":"#);
-        match &summary.last_cursor {
-            Some(cursor) => string(out, cursor.as_str()),
-            None => out.extend_from_slice(b"null"),
-        }
+        string_or_null(out, summary.last_cursor.as_ref().map(|c| c.as_str()));
         out.extend_from_slice(br#","metadata":"#);
         metadata(out, &summary.metadata);
         out.extend_from_slice(br#","intent":"#);
-        match &self.intent {
-            Some(intent) => string(out, intent),
-            None => out.extend_from_slice(b"null"),
-        }
+        string_or_null(out, self.intent.as_deref());
         if let Some(forked_from) = &self.forked_from {
             out.extend_from_slice(br#","forked_from":{"worker_id":"#);
             string(out, forked_from.worker_id.as_str());
@@ -88,7 +82,7 @@ impl WriteJson for TranscriptPage {
         out.extend_from_slice(br#","next_start":"#);
         match self.next_start {
             Some(next) => number(out, next),
-            None => out.extend_from_slice(b"null"),
+            None => null(out),
         }
         out.extend_from_slice(br#","entries":["#);
         for (i, entry) in self.entries.iter().enumerate() {
@@ -115,10 +109,7 @@ impl WriteJson for TranscriptEntry {
         out.extend_from_slice(br#","status":"#);
         string(out, status_name(self.status));
         out.extend_from_slice(br#","input_id":"#);
-        match &self.input_id {
-            Some(input_id) => string(out, input_id.as_str()),
-            None => out.extend_from_slice(b"null"),
-        }
+        string_or_null(out, self.input_id.as_ref().map(|id| id.as_str()));
         out.push(b'}');
         Ok(())
     }
@@ -158,6 +149,17 @@ fn metadata(out: &mut Vec<u8>, metadata: &Metadata) {
 
 fn timestamp(out: &mut Vec<u8>, at: &Timestamp) -> Result<(), Unwritable> {
     at.write_json(out).ok_or(Unwritable)
+}
+
+fn null(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"null");
+}
+
+fn string_or_null(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(value) => string(out, value),
+        None => null(out),
+    }
 }
 
 fn number(out: &mut Vec<u8>, value: u64) {
