@@ -96,6 +96,10 @@ struct Cli {
     /// cap is half of it).
     #[arg(long, default_value_t = 2000)]
     attackers: usize,
+    /// Alternating rounds per path and concurrency in the `requests`
+    /// scenario; its verdict is the median of the rounds' ratios.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// `bare`: where to listen.
     #[arg(long, hide = true)]
     bind: Option<String>,
@@ -179,7 +183,7 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
                 remote::remote(bin, cli.seconds, cli.subscribers, cli.turns).await?
             }
             Scenario::Hostile => hostile::hostile(bin, cli.attackers, cli.turns.min(20)).await?,
-            Scenario::Requests => requests::requests(bin, cli.seconds).await?,
+            Scenario::Requests => requests::requests(bin, cli.seconds, cli.rounds).await?,
             _ => {
                 let data_dir = cli.data_dir.clone().ok_or("startup needs --data-dir")?;
                 store::startup(bin, data_dir).await?
