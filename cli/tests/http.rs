@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request};
-use common::{EMBEDDED, TestApp, record, temp_dir, write_record};
+use common::{EMBEDDED, LogBuffer, TestApp, record, temp_dir, write_record};
 use insta::internals::Content;
 use serde_json::{Value, json};
 use yoi_runtime_api::Timestamp;
@@ -486,33 +486,6 @@ async fn planted_secrets_and_paths_never_reach_a_response() {
                 "{needle} leaked in headers: {headers}"
             );
         }
-    }
-}
-
-/// A `MakeWriter` that keeps what is logged.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 

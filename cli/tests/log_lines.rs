@@ -1,0 +1,108 @@
+//! The server's log lines: `LogFormat` with `LogFields` writes what
+//! `tracing-subscriber`'s default format writes, apart from how it reads
+//! the clock.
+
+mod common;
+
+use common::LogBuffer;
+use tracing::Level;
+use yoi::log_fields::LogFields;
+use yoi::log_format::LogFormat;
+
+/// A failure with a cause, as `record_error` sees one.
+#[derive(Debug)]
+struct Failure(Option<std::io::Error>);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the write failed")
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.as_ref().map(|err| err as _)
+    }
+}
+
+/// Events of every level, with and without spans, with fields of
+/// every kind the server logs (and some it might).
+fn emit() {
+    tracing::info!(method = %"GET", route = "/api/runtimes/{runtime_id}", status = 200u16, latency_us = 17u64, "request");
+    tracing::warn!(error = %"it \"broke\" badly", left = 3, "connections still open");
+    tracing::error!(flag = true, ratio = 0.5, signed = -4i64, "the store failed");
+    tracing::debug!("a debug line");
+    tracing::trace!(text = "tab\there", "a trace line");
+    tracing::info!(
+        smallest = i64::MIN,
+        largest = u64::MAX,
+        zero = 0u64,
+        off = false,
+        quoted = "say \"hi\"",
+        unicode = "ünïcödé",
+        escape = "\u{1b}[31mred",
+        r#type = "raw name",
+        empty = "",
+        "fields of every kind"
+    );
+    tracing::info!(
+        message = "a message \u{1b}[31m given as a string",
+        after = 1u8
+    );
+    tracing::info!(first = "no message", second = ?Some(3));
+    tracing::info!(
+        "a message longer than the stack buffer of `LogFields`, {} {}",
+        "which writes it through the default visitor instead, as it does",
+        "every message that is not printable ASCII"
+    );
+    let failure = Failure(Some(std::io::Error::other("disk full")));
+    tracing::error!(
+        error = &failure as &(dyn std::error::Error + 'static),
+        "with a cause"
+    );
+    let alone = Failure(None);
+    tracing::error!(
+        error = &alone as &(dyn std::error::Error + 'static),
+        "without one"
+    );
+    let outer = tracing::info_span!("request", method = %"POST", route = "/x", n = 5u64);
+    let _outer = outer.enter();
+    tracing::info!("inside one span");
+    let inner = tracing::info_span!("turn", r#ref = "q\"uote");
+    let _inner = inner.enter();
+    tracing::warn!(worker_id = "w-1", "inside two spans");
+    tracing::info!(target: "another::target", "a line with its own target");
+}
+
+fn lines_with(default_format: bool) -> String {
+    let buffer = LogBuffer::default();
+    let builder = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_max_level(Level::TRACE);
+    if default_format {
+        tracing::subscriber::with_default(builder.finish(), emit);
+    } else {
+        tracing::subscriber::with_default(
+            builder
+                .event_format(LogFormat::default())
+                .fmt_fields(LogFields::default())
+                .finish(),
+            emit,
+        );
+    }
+    buffer.text()
+}
+
+#[test]
+fn lines_are_the_default_formats_apart_from_the_instant() {
+    let ours = lines_with(false);
+    let theirs = lines_with(true);
+    assert_eq!(ours.lines().count(), 14, "{ours}");
+    assert_eq!(ours.lines().count(), theirs.lines().count());
+    // The timestamp is the first 27 bytes: `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
+    for (a, b) in ours.lines().zip(theirs.lines()) {
+        assert_eq!(a[27..], b[27..], "\n{a}\n{b}");
+        assert!(a.as_bytes()[26] == b'Z' && b.as_bytes()[26] == b'Z', "{a}");
+    }
+}
