@@ -1,7 +1,8 @@
 //! The Runtime's cap on retained bytes: past `max_retained_bytes` of
 //! transcripts and events in memory, new work is `capacity_exceeded`; what
 //! a deleted Worker held is given back; a persistent store evicts idle
-//! Workers to make room instead of refusing.
+//! Workers to make room instead of refusing. The memory store never evicts
+//! (it could not load a Worker again), whatever `max_resident_workers` says.
 
 mod common;
 
@@ -86,4 +87,31 @@ async fn a_persistent_store_evicts_idle_workers_to_make_room() {
         assert_eq!(entries.len(), 2, "{worker}");
         assert_eq!(entries[0].text.len(), 50_000);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_store_keeps_every_worker_past_the_resident_cap() {
+    let rt = EmbeddedRuntime::new(EmbeddedOptions {
+        limits: Limits {
+            max_resident_workers: 2,
+            ..Limits::default()
+        },
+        ..common::options_with_slow_profile()
+    })
+    .unwrap();
+    let mut workers = Vec::new();
+    for n in 0..12 {
+        let worker = test_util::create(&rt, None).await;
+        test_util::send(&rt, &worker, &format!("hello {n}"), BusyPolicy::Reject).await;
+        test_util::wait_idle(&rt, &worker).await;
+        workers.push(worker);
+    }
+    // Read each several times, oldest first, as an LRU would count them.
+    for _ in 0..3 {
+        for (n, worker) in workers.iter().enumerate() {
+            let entries = test_util::all_entries(&rt, worker).await;
+            assert_eq!(test_util::user_texts(&entries), [format!("hello {n}")]);
+        }
+    }
+    assert_eq!(rt.status().await.unwrap().workers.total(), 12);
 }
