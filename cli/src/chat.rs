@@ -108,10 +108,10 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
         tokio::spawn(async move {
             while let Some(event) = events.next().await {
                 let Ok(event) = event else { break };
-                if print_event(&event.kind, &running) {
-                    if let Some(input_id) = event.kind.input_id() {
-                        outstanding.answered(input_id.clone());
-                    }
+                if print_event(&event.kind, &running)
+                    && let Some(input_id) = event.kind.input_id()
+                {
+                    outstanding.answered(input_id.clone());
                 }
             }
             // No more replies can come.

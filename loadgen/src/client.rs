@@ -35,10 +35,10 @@ impl Client {
 
     pub(crate) async fn wait_ready(&self) -> Result<(), BoxError> {
         for _ in 0..100 {
-            if let Ok(r) = self.http.get(self.url("/healthz")).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(r) = self.http.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

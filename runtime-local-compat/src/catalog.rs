@@ -150,11 +150,11 @@ impl Catalog {
             }
             let folder = entry.path();
             // Keep a record whose file did not change since it was read.
-            if let Some(known) = self.records.remove(&id) {
-                if record_stamp(&folder) == Some(known.stamp) {
-                    records.insert(id, known);
-                    continue;
-                }
+            if let Some(known) = self.records.remove(&id)
+                && record_stamp(&folder) == Some(known.stamp)
+            {
+                records.insert(id, known);
+                continue;
             }
             match read_record(&folder, &id, workspace.as_deref(), self.max_record_bytes) {
                 Ok(record) => {
@@ -180,10 +180,10 @@ impl Catalog {
             self.records.remove(id);
             return Ok(None);
         };
-        if let Some(known) = self.records.get(id) {
-            if record_stamp(&folder) == Some(known.stamp) {
-                return Ok(Some(known.clone()));
-            }
+        if let Some(known) = self.records.get(id)
+            && record_stamp(&folder) == Some(known.stamp)
+        {
+            return Ok(Some(known.clone()));
         }
         let workspace = self.canonical_workspace();
         match read_record(&folder, id, workspace.as_deref(), self.max_record_bytes) {

@@ -110,13 +110,13 @@ pub(crate) fn read_record(
             format!("the record in folder '{id}' names a different worker"),
         ));
     }
-    if let Some(name) = &raw.display_name {
-        if let Err(err) = validate_display_name(name) {
-            return Err(Diagnostic::warning(
-                "invalid_record",
-                format!("the record of worker '{id}' has an invalid display name: {err}"),
-            ));
-        }
+    if let Some(name) = &raw.display_name
+        && let Err(err) = validate_display_name(name)
+    {
+        return Err(Diagnostic::warning(
+            "invalid_record",
+            format!("the record of worker '{id}' has an invalid display name: {err}"),
+        ));
     }
     if let Some(theirs) = &raw.workspace {
         let same = workspace

@@ -75,10 +75,10 @@ impl Connector {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose_secret());
         }
-        if let Some(cursor) = after {
-            if let Ok(value) = HeaderValue::from_str(cursor.as_str()) {
-                request = request.header("last-event-id", value);
-            }
+        if let Some(cursor) = after
+            && let Ok(value) = HeaderValue::from_str(cursor.as_str())
+        {
+            request = request.header("last-event-id", value);
         }
         let response = request.send().await.map_err(|_| Refused::Unreachable)?;
         let status = response.status();

@@ -84,10 +84,10 @@ fn refuse_cross_site(state: &AppState, request: &Request) -> Result<(), ApiError
         if fetch_site == Some("cross-site") && origin.is_none() {
             return Err(cross_site("the browser marked the request cross-site"));
         }
-        if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-            if !is_json(content_type.to_str().ok()) {
-                return Err(RuntimeError::UnsupportedMediaType.into());
-            }
+        if let Some(content_type) = headers.get(header::CONTENT_TYPE)
+            && !is_json(content_type.to_str().ok())
+        {
+            return Err(RuntimeError::UnsupportedMediaType.into());
         }
     }
     Ok(())

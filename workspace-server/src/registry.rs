@@ -77,11 +77,11 @@ impl RuntimeEntry {
         );
         let id = self.id.clone();
         handle.spawn(async move {
-            if let Ok(answer) = runtime.summary().await {
-                if answer.runtime_id == id {
-                    let _ = summary.set(answer);
-                    tracing::info!(runtime_id = %id, "a runtime that was unavailable answered");
-                }
+            if let Ok(answer) = runtime.summary().await
+                && answer.runtime_id == id
+            {
+                let _ = summary.set(answer);
+                tracing::info!(runtime_id = %id, "a runtime that was unavailable answered");
             }
             asking.store(false, Ordering::Release);
         });

@@ -65,10 +65,10 @@ impl Server {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(reply) = client.get(format!("{}/healthz", server.base)).send().await {
-                if reply.status().is_success() {
-                    return server;
-                }
+            if let Ok(reply) = client.get(format!("{}/healthz", server.base)).send().await
+                && reply.status().is_success()
+            {
+                return server;
             }
             assert!(Instant::now() < deadline, "yoi serve did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;

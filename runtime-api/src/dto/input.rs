@@ -80,14 +80,14 @@ impl InputRequest {
 
     /// Checks the text against the rules and `max_bytes`.
     pub fn validate(&self, max_bytes: Option<u64>) -> Result<()> {
-        if let Some(max) = max_bytes {
-            if self.text.len() as u64 > max {
-                return Err(RuntimeError::PayloadTooLarge {
-                    what: "input text".to_owned(),
-                    size: self.text.len() as u64,
-                    max,
-                });
-            }
+        if let Some(max) = max_bytes
+            && self.text.len() as u64 > max
+        {
+            return Err(RuntimeError::PayloadTooLarge {
+                what: "input text".to_owned(),
+                size: self.text.len() as u64,
+                max,
+            });
         }
         if self.text.trim().is_empty() {
             return Err(RuntimeError::invalid_request("text must not be blank"));

@@ -202,11 +202,11 @@ impl Locked<'_> {
     }
 
     fn set_entry_status(&mut self, index: u64, status: EntryStatus) {
-        if let Some(entry) = self.inner.transcript.get_mut(index) {
-            if entry.status != status {
-                entry.status = status;
-                self.journal_status(index, status);
-            }
+        if let Some(entry) = self.inner.transcript.get_mut(index)
+            && entry.status != status
+        {
+            entry.status = status;
+            self.journal_status(index, status);
         }
     }
 
@@ -398,10 +398,10 @@ impl Worker {
     ) -> Result<(InputAcceptance, Option<TurnTicket>)> {
         let mut locked = self.lock(shared);
         // A retry is answered even after stop: the input was accepted.
-        if let Some(client_id) = &request.client_input_id {
-            if let Some(first) = locked.inner.client_ids.get(client_id) {
-                return Ok((first.clone(), None));
-            }
+        if let Some(client_id) = &request.client_input_id
+            && let Some(first) = locked.inner.client_ids.get(client_id)
+        {
+            return Ok((first.clone(), None));
         }
         if locked.inner.state.is_terminal() {
             return Err(self.stopped_error(shared));
