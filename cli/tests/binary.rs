@@ -216,6 +216,41 @@ fn a_store_that_cannot_be_opened_exits_3_with_a_clear_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_data_directory_exits_3_until_the_first_is_gone() {
+    let client = reqwest::Client::new();
+    let dir = temp_dir("claimed-data");
+    let data = dir.join("data");
+    let args = ["--data-dir", data.to_str().unwrap()];
+    let first = Server::start(&args).await;
+    let worker = post_json(&client, format!("{}/{RT}/workers", first.base), json!({})).await;
+    let worker = worker["worker_id"].as_str().unwrap().to_owned();
+    // `yoi runtime serve` is refused the same way as `yoi serve`.
+    for command in [
+        &["serve"][..],
+        &["runtime", "serve", "--id", "backend-internal"][..],
+    ] {
+        let output = yoi()
+            .args(command)
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(3), "{command:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("in use by another process"), "{stderr}");
+        assert!(stderr.contains("backend-internal"), "{stderr}");
+        assert!(!stderr.contains("claimed-data"), "no path in {stderr}");
+    }
+    // The first is untouched; killed, it leaves no claim behind.
+    let detail = get_json(&client, format!("{}/{RT}/workers/{worker}", first.base)).await;
+    assert_eq!(detail["worker_id"], worker.as_str());
+    first.kill();
+    let second = Server::start(&args).await;
+    let detail = get_json(&client, format!("{}/{RT}/workers/{worker}", second.base)).await;
+    assert_eq!(detail["worker_id"], worker.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_running_turns_writes_everything_and_keeps_the_queue() {
     let client = reqwest::Client::new();
     let dir = temp_dir("sigterm");

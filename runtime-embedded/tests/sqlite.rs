@@ -317,6 +317,35 @@ fn a_newer_damaged_or_unwritable_store_is_refused() {
     let _: InputId = "in-x".parse().unwrap();
 }
 
+#[test]
+fn a_store_open_elsewhere_is_refused_until_it_is_closed() {
+    let retain = common::retain(&EmbeddedOptions::default());
+    let path = db("claimed");
+    let first = SqliteStore::open(&path, retain).unwrap();
+    // A second opener (in another process, or this one) would write the
+    // same histories: refused, without saying where the store is.
+    let err = SqliteStore::open(&path, retain).unwrap_err();
+    assert!(matches!(err, StoreError::InUse), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("in use by another process"), "{message}");
+    assert!(!message.contains("claimed"), "no path in {message}");
+    // Refused whatever was asked of the second: the claim comes first.
+    assert!(matches!(
+        SqliteStore::open(&path, retain),
+        Err(StoreError::InUse)
+    ));
+    // Closing the first (its writer ends) lets the store be opened again.
+    first.close();
+    let second = SqliteStore::open(&path, retain).unwrap();
+    drop(first);
+    assert!(matches!(
+        SqliteStore::open(&path, retain),
+        Err(StoreError::InUse)
+    ));
+    drop(second);
+    SqliteStore::open(&path, retain).unwrap();
+}
+
 /// A bare SQLite connection, to prepare files the store must refuse.
 fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()

@@ -205,6 +205,12 @@ pub enum StoreError {
     /// The store cannot be opened or written (permissions, disk full, ...).
     #[error("the store cannot be used: {0}")]
     Io(String),
+    /// Another process has the store open (another `yoi` serving the same
+    /// data directory): two writers would interleave one history.
+    #[error(
+        "the store is in use by another process: stop it, or give this one another data directory"
+    )]
+    InUse,
     /// Writing failed earlier; the store accepts nothing more.
     #[error("the store stopped after a failed write")]
     Failed,

@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: one SQLite file per Runtime, written by one thread.
 
+mod claim;
 mod codec;
 mod moves;
 mod queue;
@@ -19,6 +20,7 @@ use yoi_runtime_api::dto::{
 };
 use yoi_runtime_api::{Timestamp, WorkerId};
 
+use self::claim::Claim;
 use self::codec::{from_json, from_name, id, name, timestamp};
 use self::queue::Queue;
 use self::writer::Progress;
@@ -106,8 +108,11 @@ fn redact_path(message: &str, path: &Path) -> String {
 impl SqliteStore {
     /// Opens (or creates) the store at `path`, migrating it to the current
     /// schema; `retain` bounds what is kept on disk per Worker. Refuses a
-    /// damaged file or one written by a newer version.
+    /// damaged file or one written by a newer version, and a store another
+    /// process has open ([`StoreError::InUse`]): one process owns a store
+    /// while its writer runs.
     pub fn open(path: &Path, retain: LoadBounds) -> Result<Self, StoreError> {
+        let claim = Claim::take(path)?;
         // Each connection is used by one thread at a time (`Connection` is
         // not `Sync`), so SQLite's own per-call mutex is dropped.
         let mut conn = connect(
@@ -144,7 +149,11 @@ impl SqliteStore {
         let records = queue.clone();
         let writer = std::thread::Builder::new()
             .name("yoi-store-writer".to_owned())
-            .spawn(move || writer::run(conn, &records, progress_tx, retain))
+            .spawn(move || {
+                writer::run(conn, &records, progress_tx, retain);
+                // Held until the writer's last commit.
+                drop(claim);
+            })
             .map_err(|e| StoreError::Io(e.to_string()))?;
         Ok(Self {
             queue,
