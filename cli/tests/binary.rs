@@ -215,6 +215,26 @@ fn a_store_that_cannot_be_opened_exits_3_with_a_clear_message() {
     }
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_folders_yoi_creates_for_its_data_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let parent = temp_dir("private-data");
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = parent.join("data");
+    let server = Server::start(&["--data-dir", data.to_str().unwrap()]).await;
+    let folder = data.join("runtimes").join("backend-internal");
+    for created in [&data, &data.join("runtimes"), &folder] {
+        assert_eq!(mode(created), 0o700, "{}", created.display());
+    }
+    assert!(folder.join("yoi.sqlite3").exists());
+    // A folder that was there already keeps its mode.
+    assert_eq!(mode(&parent), 0o755);
+    server.kill();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_one_data_directory_exits_3_until_the_first_is_gone() {
     let client = reqwest::Client::new();
