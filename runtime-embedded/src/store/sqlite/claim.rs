@@ -11,7 +11,6 @@
 //! locks, which closing any other descriptor of the same file would drop.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::ErrorKind;
 use std::path::Path;
 
 use crate::store::StoreError;
@@ -40,16 +39,17 @@ impl Claim {
         match file.try_lock() {
             Ok(()) => Ok(Self { _file: Some(file) }),
             Err(TryLockError::WouldBlock) => Err(StoreError::InUse),
-            // A file system without locks (some network mounts): the store
-            // works as before, unguarded.
-            Err(TryLockError::Error(err)) if err.kind() == ErrorKind::Unsupported => {
-                tracing::debug!("the store's file system cannot lock files; not claimed");
+            // A file system that cannot lock files (some network mounts):
+            // the store opens as it did before claims, unguarded, rather
+            // than not at all.
+            Err(TryLockError::Error(err)) => {
+                tracing::warn!(
+                    error = %err.kind(),
+                    "the store's lock could not be taken; a second process on its data \
+                     directory would not be refused"
+                );
                 Ok(Self { _file: None })
             }
-            Err(TryLockError::Error(err)) => Err(StoreError::Io(format!(
-                "cannot lock the store's lock file: {}",
-                err.kind()
-            ))),
         }
     }
 }
