@@ -173,6 +173,41 @@ async fn runtime_routes_and_diagnostics() {
 }
 
 #[tokio::test]
+async fn readyz_answers_whether_to_send_work_without_a_token() {
+    let local = common::embedded(EMBEDDED);
+    let mut registry = yoi_workspace_server::RuntimeRegistry::new();
+    registry
+        .register(std::sync::Arc::new(local.clone()))
+        .await
+        .unwrap();
+    let app = TestApp::from_registry(registry, Some("SENTINEL-TOKEN"), 1 << 20);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json, json!({ "status": "ready" }));
+    // A Runtime in this process that stops serving makes the server unready.
+    local.shutdown().await;
+    let unready = app.get("/readyz").await;
+    unready.assert_problem(503, "not_ready");
+    assert_eq!(
+        unready.json["reason"],
+        "1 of the Runtimes in this process are unavailable"
+    );
+    assert!(!unready.text.contains(EMBEDDED), "{}", unready.text);
+    // So does shutting down, whatever the Runtimes say.
+    let fresh = common::embedded(EMBEDDED);
+    let mut registry = yoi_workspace_server::RuntimeRegistry::new();
+    registry.register(std::sync::Arc::new(fresh)).await.unwrap();
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    assert_eq!(app.get("/readyz").await.status, 200);
+    app.state.begin_shutdown();
+    let draining = app.get("/readyz").await;
+    draining.assert_problem(503, "not_ready");
+    assert_eq!(draining.json["reason"], "the server is shutting down");
+    // Liveness is another question.
+    assert_eq!(app.get("/healthz").await.status, 200);
+}
+
+#[tokio::test]
 async fn error_documents_snapshot() {
     let app = TestApp::new().await;
     snapshot!(app.get("/api/runtimes/nowhere").await.json);
@@ -217,6 +252,7 @@ async fn openapi_document_lists_every_route() {
             "/api/session",
             "/api/workers",
             "/healthz",
+            "/readyz",
         ]
     );
     let input = &doc.json["paths"]["/api/runtimes/{runtime_id}/workers/{worker_id}/input"]["post"];

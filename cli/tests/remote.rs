@@ -164,6 +164,13 @@ async fn a_host_down_at_start_joins_later_and_a_wrong_token_is_a_diagnostic() {
     assert_eq!(runtimes.json["items"][0]["status"]["state"], "unavailable");
     assert_eq!(runtimes.json["items"][1]["status"]["state"], "unavailable");
     seen.push(runtimes.text);
+    // Hosts elsewhere do not make this server unready.
+    assert_eq!(app.get("/readyz").await.status, 200);
+    // A runtime host answers the same probes, without its token.
+    let probe = reqwest::get(format!("{}/readyz", refusing.base))
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200);
     let started = std::time::Instant::now();
     let refused = app.post("/api/runtimes/late/workers", json!({})).await;
     refused.assert_problem(503, "runtime_unavailable");

@@ -228,6 +228,11 @@ impl AppState {
         self.inner.shared.shutdown.send_replace(true);
     }
 
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shared.shutdown.borrow()
+    }
+
     /// Resolves once shutdown has begun.
     pub fn shutdown_signal(&self) -> impl Future<Output = ()> + Send + use<> {
         let mut rx = self.inner.shared.shutdown.subscribe();

@@ -230,6 +230,13 @@ pub struct Health {
     pub status: &'static str,
 }
 
+/// `/readyz` when the server should be sent work.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Always `ready`; otherwise the answer is `503 not_ready`.
+    pub status: &'static str,
+}
+
 /// Whether the console must sign in.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionView {

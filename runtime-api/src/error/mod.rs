@@ -296,6 +296,13 @@ pub enum RuntimeError {
         /// Seconds until the next attempt is checked.
         retry_after_secs: u64,
     },
+    /// The server should not be sent work now (`/readyz`): it is shutting
+    /// down, or a Runtime it hosts in its own process is unavailable.
+    #[error("not ready: {reason}")]
+    NotReady {
+        /// Why, without naming anything internal.
+        reason: String,
+    },
 }
 
 fn log_name(worker_id: Option<&WorkerId>) -> String {
@@ -408,6 +415,7 @@ impl RuntimeError {
             Self::CapacityExceeded { .. } => ErrorCode::CapacityExceeded,
             Self::CrossSiteRequest { .. } => ErrorCode::CrossSiteRequest,
             Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            Self::NotReady { .. } => ErrorCode::NotReady,
         }
     }
 
@@ -537,6 +545,8 @@ error_codes! {
     CrossSiteRequest => "cross_site_request", 403;
     /// [`RuntimeError::TooManyAttempts`]: 429.
     TooManyAttempts => "too_many_attempts", 429;
+    /// [`RuntimeError::NotReady`]: 503.
+    NotReady => "not_ready", 503;
 }
 
 impl fmt::Display for ErrorCode {

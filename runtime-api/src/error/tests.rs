@@ -74,6 +74,9 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
         RuntimeError::TooManyAttempts {
             retry_after_secs: 3,
         },
+        RuntimeError::NotReady {
+            reason: "the server is shutting down".into(),
+        },
     ];
     for err in &all {
         match err {
@@ -97,7 +100,8 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
             | RuntimeError::HostNotAllowed
             | RuntimeError::CapacityExceeded { .. }
             | RuntimeError::CrossSiteRequest { .. }
-            | RuntimeError::TooManyAttempts { .. } => {}
+            | RuntimeError::TooManyAttempts { .. }
+            | RuntimeError::NotReady { .. } => {}
         }
     }
     all
@@ -215,6 +219,7 @@ fn status_table_is_exhaustive_and_fixed() {
             ("capacity_exceeded", 503),
             ("cross_site_request", 403),
             ("too_many_attempts", 429),
+            ("not_ready", 503),
         ]
     );
 }

@@ -21,13 +21,17 @@ use utoipa_axum::routes;
 
 use crate::auth::{CSRF_HEADER, require_token};
 use crate::guard::guard;
+use axum::extract::State;
 use yoi_runtime_api::RuntimeError;
+use yoi_runtime_api::dto::{ImplementationKind, RuntimeState};
+
+use crate::registry::Call;
 
 use crate::error::ApiError;
 use crate::middleware::{CheckLayer, RequestLogLayer, contract_version};
 use crate::openapi;
 use crate::state::AppState;
-use crate::views::Health;
+use crate::views::{Health, Readiness};
 
 /// The whole HTTP application over `state`.
 ///
@@ -79,6 +83,7 @@ fn router(state: AppState) -> Router {
     let (api, api_document) = api.split_for_parts();
     let (open, mut document) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         // Signing in needs no credentials.
         .routes(routes!(
             session::get_session,
@@ -135,6 +140,56 @@ fn router(state: AppState) -> Router {
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 pub(crate) async fn healthz() -> crate::json::Json<Health> {
     crate::json::Json(Health { status: "ok" })
+}
+
+/// Readiness, for load balancers and orchestrators: `200` when the server
+/// should be sent work; `503 not_ready` while it shuts down, or while a
+/// Runtime in its own process (embedded, local-compat) is unavailable.
+/// Runtimes on other hosts do not count: one unreachable host must not take
+/// the whole server out of rotation (`/api/runtimes` shows them). Nothing
+/// in the answer names a Runtime; like `/healthz` it needs no token.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, body = Readiness),
+        (status = 503, description = "`not_ready`", body = yoi_runtime_api::Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn readyz(
+    State(state): State<AppState>,
+) -> Result<crate::json::Json<Readiness>, ApiError> {
+    if state.is_shutting_down() {
+        return Err(RuntimeError::NotReady {
+            reason: "the server is shutting down".to_owned(),
+        }
+        .into());
+    }
+    let answers = state
+        .registry()
+        .fan_out(
+            state.aggregate_deadline(),
+            |entry| -> Call<'_, Option<RuntimeState>> {
+                if entry.implementation() == ImplementationKind::Remote {
+                    return Box::pin(std::future::ready(Ok(None)));
+                }
+                let runtime = entry.runtime();
+                Box::pin(async move { runtime.status().await.map(|status| Some(status.state)) })
+            },
+        )
+        .await;
+    let unavailable = answers
+        .iter()
+        .filter(|(_, answer)| matches!(answer, Ok(Some(RuntimeState::Unavailable)) | Err(_)))
+        .count();
+    if unavailable > 0 {
+        return Err(RuntimeError::NotReady {
+            reason: format!("{unavailable} of the Runtimes in this process are unavailable"),
+        }
+        .into());
+    }
+    Ok(crate::json::Json(Readiness { status: "ready" }))
 }
 
 async fn route_not_found() -> ApiError {
