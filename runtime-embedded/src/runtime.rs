@@ -10,7 +10,7 @@ use yoi_runtime_api::dto::{
     RuntimeSummary, TranscriptPage, TranscriptQuery, UpdateWorkerRequest, WorkerCount,
     WorkerDetail, WorkerEvent, WorkerFilter, WorkerListQuery, WorkerPage,
 };
-use yoi_runtime_api::dto::{ForkRequest, ForkedFrom};
+use yoi_runtime_api::dto::{Diagnostic, ForkRequest, ForkedFrom};
 use yoi_runtime_api::{
     Capabilities, EventCursor, EventStream, Operation, Result, Runtime, RuntimeError, RuntimeId,
     WorkerId, resolve_limit,
@@ -326,6 +326,18 @@ impl Runtime for EmbeddedRuntime {
         Ok(detail)
     }
 
+    async fn diagnostics(&self) -> Result<Vec<Diagnostic>> {
+        let mut found = Vec::new();
+        if self.shared.store.has_failed() {
+            found.push(Diagnostic::warning(
+                "store_failed",
+                "a write to its store failed; it takes nothing more until the server is \
+                 restarted (the server log says why)",
+            ));
+        }
+        Ok(found)
+    }
+
     async fn profiles(&self) -> Result<ProfileList> {
         Ok(ProfileList {
             items: self.shared.profiles.infos(),
@@ -333,7 +345,9 @@ impl Runtime for EmbeddedRuntime {
     }
 
     async fn status(&self) -> Result<RuntimeStatus> {
-        let state = if self.shared.is_shutting_down() {
+        // A store that cannot write any more takes no input that would
+        // last: unavailable, as when shutting down.
+        let state = if self.shared.is_shutting_down() || self.shared.store.has_failed() {
             RuntimeState::Unavailable
         } else {
             RuntimeState::Ready

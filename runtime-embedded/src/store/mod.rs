@@ -272,4 +272,10 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
     /// Stops taking changes and returns once everything recorded before is
     /// durable. Blocks. The default does nothing.
     fn close(&self) {}
+    /// Whether a write failed for good, so that nothing recorded from now on
+    /// will become durable (the disk is full, the file went away). The
+    /// Runtime then reports itself unavailable. The default is never.
+    fn has_failed(&self) -> bool {
+        false
+    }
 }

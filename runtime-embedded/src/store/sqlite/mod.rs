@@ -250,6 +250,10 @@ impl WorkerStore for SqliteStore {
         self.progress.borrow().durable >= ticket
     }
 
+    fn has_failed(&self) -> bool {
+        self.progress.borrow().failed
+    }
+
     async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         if self.is_durable(ticket) {
             return Ok(());

@@ -1,0 +1,120 @@
+//! A store whose writes fail for good (a full disk, a file gone): the
+//! Runtime refuses what it could not keep, reports itself unavailable and
+//! says why in its diagnostics, instead of answering `ready` while every
+//! change is lost.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use yoi_runtime_api::dto::{
+    BusyPolicy, InputRequest, PageKey, PassOrder, RuntimeState, WorkerCounts, WorkerFilter,
+};
+use yoi_runtime_api::{ErrorCode, Runtime, Timestamp, WorkerId, test_util};
+use yoi_runtime_embedded::store::{
+    Change, LoadBounds, SqliteStore, StoreError, StoredSummary, StoredWorker, Ticket, WorkerStore,
+};
+use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime};
+
+/// A SQLite store whose writer can be made to fail, as a full disk would:
+/// from then on nothing recorded becomes durable.
+#[derive(Debug)]
+struct Failing {
+    inner: SqliteStore,
+    failed: AtomicBool,
+}
+
+#[async_trait]
+impl WorkerStore for Failing {
+    fn persistent(&self) -> bool {
+        self.inner.persistent()
+    }
+    fn record(&self, changes: Vec<Change>) -> Ticket {
+        self.inner.record(changes)
+    }
+    fn recorded(&self) -> Ticket {
+        self.inner.recorded()
+    }
+    fn is_durable(&self, ticket: Ticket) -> bool {
+        !self.has_failed() && self.inner.is_durable(ticket)
+    }
+    async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        if self.has_failed() {
+            return Err(StoreError::Failed);
+        }
+        self.inner.durable(ticket).await
+    }
+    fn load(
+        &self,
+        worker_id: &WorkerId,
+        bounds: LoadBounds,
+    ) -> Result<Option<StoredWorker>, StoreError> {
+        self.inner.load(worker_id, bounds)
+    }
+    fn search(
+        &self,
+        pass: &PassOrder,
+        filter: &WorkerFilter,
+        after: Option<&PageKey>,
+        limit: usize,
+    ) -> Result<Option<Vec<(PageKey, StoredSummary)>>, StoreError> {
+        self.inner.search(pass, filter, after, limit)
+    }
+    fn count(&self, filter: &WorkerFilter) -> Result<u64, StoreError> {
+        self.inner.count(filter)
+    }
+    fn counts(&self) -> Result<WorkerCounts, StoreError> {
+        self.inner.counts()
+    }
+    fn unfinished(&self) -> Result<Vec<WorkerId>, StoreError> {
+        self.inner.unfinished()
+    }
+    fn stopped(&self) -> Result<Vec<(WorkerId, Timestamp)>, StoreError> {
+        self.inner.stopped()
+    }
+    fn close(&self) {
+        self.inner.close();
+    }
+    fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_store_makes_the_runtime_unavailable_and_says_so() {
+    let options = EmbeddedOptions::default();
+    let path = test_util::temp_dir("store-failure").join("yoi.sqlite3");
+    let store = Arc::new(Failing {
+        inner: SqliteStore::open(&path, common::retain(&options)).unwrap(),
+        failed: AtomicBool::new(false),
+    });
+    let rt = EmbeddedRuntime::open(options, store.clone()).unwrap();
+    let worker = test_util::create(&rt, None).await;
+    assert_eq!(rt.status().await.unwrap().state, RuntimeState::Ready);
+    assert!(rt.diagnostics().await.unwrap().is_empty());
+
+    store.failed.store(true, Ordering::SeqCst);
+    // What would not last is refused, not acknowledged.
+    let refused = rt
+        .send_input(
+            &worker,
+            InputRequest {
+                text: "lost?".to_owned(),
+                on_busy: BusyPolicy::Reject,
+                client_input_id: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::RuntimeUnavailable, "{refused}");
+    // The Runtime says it is unavailable, and why, without the path.
+    assert_eq!(rt.status().await.unwrap().state, RuntimeState::Unavailable);
+    let diagnostics = rt.diagnostics().await.unwrap();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(diagnostics[0].code, "store_failed");
+    assert!(!diagnostics[0].message.contains("store-failure"));
+    // Reads of what was kept still work.
+    assert_eq!(rt.worker(&worker).await.unwrap().summary.worker_id, worker);
+}
