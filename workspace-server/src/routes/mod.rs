@@ -11,6 +11,7 @@ mod session;
 mod workers;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::{HeaderName, Method, header};
 use axum::response::Response;
 use tower::ServiceBuilder;
@@ -21,15 +22,13 @@ use utoipa_axum::routes;
 
 use crate::auth::{CSRF_HEADER, require_token};
 use crate::guard::guard;
-use axum::extract::State;
 use yoi_runtime_api::RuntimeError;
 use yoi_runtime_api::dto::{ImplementationKind, RuntimeState};
-
-use crate::registry::Call;
 
 use crate::error::ApiError;
 use crate::middleware::{CheckLayer, RequestLogLayer, contract_version};
 use crate::openapi;
+use crate::registry::Call;
 use crate::state::AppState;
 use crate::views::{Health, Readiness};
 
