@@ -220,3 +220,73 @@ async fn a_host_down_at_start_joins_later_and_a_wrong_token_is_a_diagnostic() {
         assert!(!text.contains("SENTINEL"), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_never_calls_a_host_elsewhere() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A "host" that counts connections and closes each at once, so the
+    // Runtime never becomes known and every caller could ask again.
+    let listener = tokio::net::TcpListener::bind("127.0.0.7:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let config = format!(
+        "[[runtimes]]\nid = \"embedded\"\nkind = \"embedded\"\n\n\
+         [[runtimes]]\nid = \"silent\"\nkind = \"remote\"\nurl = \"http://{address}\"\ntoken_env = \"SILENT\"\n"
+    );
+    let resolved = FileConfig::parse(Path::new("silent.toml"), &config)
+        .unwrap()
+        .resolve(
+            Overrides {
+                memory: true,
+                ..Overrides::default()
+            },
+            |var| (var == "SILENT").then(|| "SENTINEL-SILENT".to_owned()),
+        )
+        .unwrap();
+    let app = TestApp {
+        state: yoi::build_state(resolved).await.unwrap(),
+    };
+    // An aggregate read asks the unknown host again: the counter works.
+    let before = connections.load(Ordering::SeqCst);
+    assert_eq!(app.get("/api/runtimes").await.status, 200);
+    let asked = async {
+        while connections.load(Ordering::SeqCst) == before {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), asked)
+        .await
+        .expect("the registry asks an unknown host again");
+    // Probes do not, however often they come. The registry's own asking
+    // retries (after 100 ms, then 400 ms): first a quiet second.
+    let settled = quiet(&connections).await;
+    for _ in 0..20 {
+        assert_eq!(app.get("/readyz").await.status, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(connections.load(Ordering::SeqCst), settled);
+}
+
+/// The count once a second has passed without it changing.
+async fn quiet(count: &std::sync::atomic::AtomicUsize) -> usize {
+    use std::sync::atomic::Ordering;
+    let mut last = count.load(Ordering::SeqCst);
+    let mut since = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let now = count.load(Ordering::SeqCst);
+        if now != last {
+            (last, since) = (now, std::time::Instant::now());
+        } else if since.elapsed() >= std::time::Duration::from_secs(1) {
+            return now;
+        }
+    }
+}

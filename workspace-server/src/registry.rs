@@ -250,7 +250,20 @@ impl RuntimeRegistry {
     where
         F: Fn(&'a RuntimeEntry) -> Call<'a, T>,
     {
-        let calls = self.entries.iter().map(|entry| {
+        Self::fan_out_over(self.entries.iter(), deadline, call).await
+    }
+
+    /// [`RuntimeRegistry::fan_out`] over some of the Runtimes only: those
+    /// left out are not asked anything (not even again for a summary).
+    pub async fn fan_out_over<'a, T, F>(
+        entries: impl Iterator<Item = &'a RuntimeEntry>,
+        deadline: Duration,
+        call: F,
+    ) -> Vec<(&'a RuntimeEntry, Result<T>)>
+    where
+        F: Fn(&'a RuntimeEntry) -> Call<'a, T>,
+    {
+        let calls = entries.map(|entry| {
             if !entry.is_known() {
                 entry.ask_again();
             }

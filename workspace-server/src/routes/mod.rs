@@ -28,7 +28,7 @@ use yoi_runtime_api::dto::{ImplementationKind, RuntimeState};
 use crate::error::ApiError;
 use crate::middleware::{CheckLayer, RequestLogLayer, contract_version};
 use crate::openapi;
-use crate::registry::Call;
+use crate::registry::{Call, RuntimeRegistry};
 use crate::state::AppState;
 use crate::views::{Health, Readiness};
 
@@ -165,22 +165,25 @@ pub(crate) async fn readyz(
         }
         .into());
     }
-    let answers = state
+    // Hosts elsewhere are left out before anything is asked: an
+    // unauthenticated probe must not make this server call them.
+    let in_process = state
         .registry()
-        .fan_out(
-            state.aggregate_deadline(),
-            |entry| -> Call<'_, Option<RuntimeState>> {
-                if entry.implementation() == ImplementationKind::Remote {
-                    return Box::pin(std::future::ready(Ok(None)));
-                }
-                let runtime = entry.runtime();
-                Box::pin(async move { runtime.status().await.map(|status| Some(status.state)) })
-            },
-        )
-        .await;
+        .entries()
+        .iter()
+        .filter(|entry| entry.implementation() != ImplementationKind::Remote);
+    let answers = RuntimeRegistry::fan_out_over(
+        in_process,
+        state.aggregate_deadline(),
+        |entry| -> Call<'_, RuntimeState> {
+            let runtime = entry.runtime();
+            Box::pin(async move { runtime.status().await.map(|status| status.state) })
+        },
+    )
+    .await;
     let unavailable = answers
         .iter()
-        .filter(|(_, answer)| matches!(answer, Ok(Some(RuntimeState::Unavailable)) | Err(_)))
+        .filter(|(_, answer)| matches!(answer, Ok(RuntimeState::Unavailable) | Err(_)))
         .count();
     if unavailable > 0 {
         return Err(RuntimeError::NotReady {
