@@ -257,7 +257,8 @@ async fn a_second_server_on_one_data_directory_exits_3_until_the_first_is_gone()
             .unwrap();
         assert_eq!(output.status.code(), Some(3), "{command:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("in use by another process"), "{stderr}");
+        let holder = format!("in use by another process (pid {})", first.pid());
+        assert!(stderr.contains(&holder), "{stderr}");
         assert!(stderr.contains("backend-internal"), "{stderr}");
         assert!(!stderr.contains("claimed-data"), "no path in {stderr}");
     }

@@ -325,14 +325,22 @@ fn a_store_open_elsewhere_is_refused_until_it_is_closed() {
     // A second opener (in another process, or this one) would write the
     // same histories: refused, without saying where the store is.
     let err = SqliteStore::open(&path, retain).unwrap_err();
-    assert!(matches!(err, StoreError::InUse), "{err:?}");
+    // It names the holder, this process here, so an operator knows which
+    // to stop.
+    assert!(
+        matches!(err, StoreError::InUse { pid: Some(pid) } if pid == std::process::id()),
+        "{err:?}"
+    );
     let message = err.to_string();
-    assert!(message.contains("in use by another process"), "{message}");
+    assert!(
+        message.contains("in use by another process (pid "),
+        "{message}"
+    );
     assert!(!message.contains("claimed"), "no path in {message}");
     // Refused whatever was asked of the second: the claim comes first.
     assert!(matches!(
         SqliteStore::open(&path, retain),
-        Err(StoreError::InUse)
+        Err(StoreError::InUse { .. })
     ));
     // Closing the first (its writer ends) lets the store be opened again.
     first.close();
@@ -340,7 +348,7 @@ fn a_store_open_elsewhere_is_refused_until_it_is_closed() {
     drop(first);
     assert!(matches!(
         SqliteStore::open(&path, retain),
-        Err(StoreError::InUse)
+        Err(StoreError::InUse { .. })
     ));
     drop(second);
     SqliteStore::open(&path, retain).unwrap();

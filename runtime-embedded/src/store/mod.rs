@@ -208,9 +208,13 @@ pub enum StoreError {
     /// Another process has the store open (another `yoi` serving the same
     /// data directory): two writers would interleave one history.
     #[error(
-        "the store is in use by another process: stop it, or give this one another data directory"
+        "the store is in use by another process{}: stop it, or give this one another data directory",
+        pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
     )]
-    InUse,
+    InUse {
+        /// The process holding it, when it said.
+        pid: Option<u32>,
+    },
     /// Writing failed earlier; the store accepts nothing more.
     #[error("the store stopped after a failed write")]
     Failed,
