@@ -338,24 +338,57 @@ async fn run(config: ServerConfig, bind_env: &str) -> Result<(), Failure> {
     served.map_err(|e| Failure::Other(e.into()))
 }
 
-/// Resolves on SIGINT or (on Unix) SIGTERM.
+/// The exit code after a second SIGINT or SIGTERM cut a shutdown short.
+const FORCED_EXIT: i32 = 130;
+
+/// Resolves on the first SIGINT or (on Unix) SIGTERM, which starts a
+/// graceful shutdown; a second one while it runs exits at once (with
+/// [`FORCED_EXIT`]). What was answered is durable already, so stopping
+/// early loses no accepted input; it cuts running turns off as `kill -9`
+/// would, and recovery ends them `failed` at the next start.
 async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    stop_signal().await;
+    // Listening for the second signal starts before the shutdown does.
+    let second = stop_signal();
+    tracing::info!(
+        "stopping: in-flight requests may finish during the grace period; \
+         a second Ctrl-C or SIGTERM stops at once"
+    );
+    tokio::spawn(async move {
+        second.await;
+        tracing::warn!("a second stop signal: stopping at once");
+        std::process::exit(FORCED_EXIT);
+    });
+}
+
+/// Resolves on SIGINT or (on Unix) SIGTERM received after this call
+/// returns (the handlers are in place before the future is polled).
+#[cfg(unix)]
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        // A signal that cannot be listened for never arrives.
+        let wait = |stream: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match stream {
+                Ok(mut stream) => {
+                    stream.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {}
+            () = wait(terminate) => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
+    }
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

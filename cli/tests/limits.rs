@@ -282,6 +282,77 @@ async fn sigterm_exits_0_while_a_client_holds_a_partial_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_stops_at_once_and_loses_nothing_answered() {
+    let dir = temp_dir("limits-second-signal");
+    let config = dir.join("limits.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(slow_profile_config(&dir, 10)).unwrap()
+            + "[limits]\nshutdown_grace_ms = 60000\nheader_timeout_ms = 60000\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let server = Server::start(&args).await;
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(format!(
+            "{}/api/runtimes/backend-internal/workers",
+            server.base
+        ))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let worker = created["worker_id"].as_str().unwrap().to_owned();
+    // A client holding a partial request keeps the graceful shutdown
+    // waiting for its whole (one minute) grace period.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut dripping = TcpStream::connect(&addr).await.unwrap();
+    dripping
+        .write_all(b"POST /api/runtimes/backend-internal/workers HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    server.signal_terminate();
+    // The listener closes when the graceful shutdown begins.
+    let closed = async {
+        while TcpStream::connect(&addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("the first SIGTERM starts the shutdown");
+    server.signal_terminate();
+    let status = tokio::task::spawn_blocking(move || server.wait_for_exit(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    // What was answered is there after a restart.
+    let server = Server::start(&args).await;
+    let detail: serde_json::Value = client
+        .get(format!(
+            "{}/api/runtimes/backend-internal/workers/{worker}",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["worker_id"], worker.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_that_stops_reading_is_cut_off_after_the_write_timeout() {
     let limits = ConnectionLimits {
         write_timeout: Duration::from_millis(500),

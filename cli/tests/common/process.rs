@@ -76,21 +76,31 @@ impl Server {
     }
 
     /// SIGTERM, then waits (at most 30 s) for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal_terminate();
+        self.wait_for_exit(Duration::from_secs(30))
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn signal_terminate(&self) {
         let pid = self.child.id();
         let sent = Command::new("sh")
             .args(["-c", &format!("kill -TERM {pid}")])
             .status()
             .unwrap();
         assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
+    }
+
+    /// Waits (at most `limit`) for the exit status.
+    pub fn wait_for_exit(mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
             assert!(
                 Instant::now() < deadline,
-                "yoi serve did not stop on SIGTERM"
+                "yoi did not stop within {limit:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
