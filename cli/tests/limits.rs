@@ -258,23 +258,39 @@ async fn shutdown_closes_what_is_left_after_the_grace_period() {
     read_to_close(&mut sse).await;
 }
 
+/// A config file in `dir` with the slow echo profile and `limits` (one
+/// line of `[limits]`), headers allowed a minute.
+fn config_with_limits(dir: &std::path::Path, limits: &str) -> std::path::PathBuf {
+    let config = dir.join("limits.toml");
+    let profile = std::fs::read_to_string(slow_profile_config(dir, 10)).unwrap();
+    std::fs::write(
+        &config,
+        format!("{profile}[limits]\n{limits}\nheader_timeout_ms = 60000\n"),
+    )
+    .unwrap();
+    config
+}
+
+/// A connection whose request is in flight: its handler waits for the
+/// 99 body bytes that never come.
+async fn partial_request(server: &Server) -> TcpStream {
+    let addr = server.base.trim_start_matches("http://");
+    let mut held = TcpStream::connect(addr).await.unwrap();
+    held.write_all(
+        b"POST /api/runtimes/backend-internal/workers HTTP/1.1\r\nHost: localhost\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    held
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_0_while_a_client_holds_a_partial_request() {
     let dir = temp_dir("limits-sigterm");
-    let config = dir.join("limits.toml");
-    std::fs::write(
-        &config,
-        std::fs::read_to_string(slow_profile_config(&dir, 10)).unwrap()
-            + "[limits]\nshutdown_grace_ms = 300\nheader_timeout_ms = 60000\n",
-    )
-    .unwrap();
+    let config = config_with_limits(&dir, "shutdown_grace_ms = 300");
     let server = Server::start(&["--memory", "--config", config.to_str().unwrap()]).await;
-    let addr = server.base.trim_start_matches("http://").to_owned();
-    let mut dripping = TcpStream::connect(&addr).await.unwrap();
-    dripping
-        .write_all(b"POST /api/runtimes/backend-internal/workers HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{")
-        .await
-        .unwrap();
+    let _held = partial_request(&server).await;
     let status = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap();
@@ -284,13 +300,7 @@ async fn sigterm_exits_0_while_a_client_holds_a_partial_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigterm_stops_at_once_and_loses_nothing_answered() {
     let dir = temp_dir("limits-second-signal");
-    let config = dir.join("limits.toml");
-    std::fs::write(
-        &config,
-        std::fs::read_to_string(slow_profile_config(&dir, 10)).unwrap()
-            + "[limits]\nshutdown_grace_ms = 60000\nheader_timeout_ms = 60000\n",
-    )
-    .unwrap();
+    let config = config_with_limits(&dir, "shutdown_grace_ms = 60000");
     let data = dir.join("data");
     let args = [
         "--config",
@@ -315,12 +325,8 @@ async fn a_second_sigterm_stops_at_once_and_loses_nothing_answered() {
     let worker = created["worker_id"].as_str().unwrap().to_owned();
     // A client holding a partial request keeps the graceful shutdown
     // waiting for its whole (one minute) grace period.
+    let _held = partial_request(&server).await;
     let addr = server.base.trim_start_matches("http://").to_owned();
-    let mut dripping = TcpStream::connect(&addr).await.unwrap();
-    dripping
-        .write_all(b"POST /api/runtimes/backend-internal/workers HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
-        .await
-        .unwrap();
     server.signal_terminate();
     // The listener closes when the graceful shutdown begins.
     let closed = async {
