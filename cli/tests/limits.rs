@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::{Server, slow_profile_config};
+use common::process::{Server, get_json, post_json, slow_profile_config};
 use common::{Listening, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -310,18 +310,12 @@ async fn a_second_sigterm_stops_at_once_and_loses_nothing_answered() {
     ];
     let server = Server::start(&args).await;
     let client = reqwest::Client::new();
-    let created: serde_json::Value = client
-        .post(format!(
-            "{}/api/runtimes/backend-internal/workers",
-            server.base
-        ))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = post_json(
+        &client,
+        format!("{}/api/runtimes/backend-internal/workers", server.base),
+        serde_json::json!({}),
+    )
+    .await;
     let worker = created["worker_id"].as_str().unwrap().to_owned();
     // A client holding a partial request keeps the graceful shutdown
     // waiting for its whole (one minute) grace period.
@@ -344,17 +338,14 @@ async fn a_second_sigterm_stops_at_once_and_loses_nothing_answered() {
     assert_eq!(status.code(), Some(130), "{status:?}");
     // What was answered is there after a restart.
     let server = Server::start(&args).await;
-    let detail: serde_json::Value = client
-        .get(format!(
+    let detail = get_json(
+        &client,
+        format!(
             "{}/api/runtimes/backend-internal/workers/{worker}",
             server.base
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(detail["worker_id"], worker.as_str());
 }
 
