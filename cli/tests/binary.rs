@@ -50,6 +50,39 @@ fn a_bind_that_fails_names_the_address_and_the_flag() {
     assert!(stderr.contains("YOI_BIND"), "{stderr}");
 }
 
+#[cfg(unix)]
+#[test]
+fn a_token_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("token-mode");
+    let token = dir.join("token");
+    std::fs::write(&token, "SENTINEL-TOKEN-MODE\n").unwrap();
+    // The server stops at the taken port, after reading its configuration.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let run = |mode: u32| {
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).unwrap();
+        let output = server()
+            .args(["--bind", &bind, "--token-file"])
+            .arg(&token)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let shared = run(0o644);
+    assert!(
+        shared.contains("other users of this machine can read the token file"),
+        "{shared}"
+    );
+    assert!(shared.contains("mode=644"), "{shared}");
+    assert!(!shared.contains("token-mode"), "no path in {shared}");
+    assert!(!shared.contains("SENTINEL"), "{shared}");
+    let private = run(0o600);
+    assert!(!private.contains("token file"), "{private}");
+}
+
 #[test]
 fn a_bind_that_is_not_an_address_exits_2_saying_what_is_expected() {
     for bad in ["example.org:80", "localhost:99999", "7840"] {

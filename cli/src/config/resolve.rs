@@ -104,6 +104,7 @@ pub(super) fn read_token(path: &Path) -> Result<SecretString, ConfigError> {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
+    warn_if_others_can_read(path);
     let token = text.trim();
     if token.is_empty() {
         return Err(ConfigError::Token {
@@ -112,6 +113,26 @@ pub(super) fn read_token(path: &Path) -> Result<SecretString, ConfigError> {
         });
     }
     Ok(SecretString::from(token.to_owned()))
+}
+
+/// Warns (naming no path) when users other than the owner may read the
+/// token file, as `ssh` does for a private key; the server still starts.
+fn warn_if_others_can_read(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    mode = %format_args!("{mode:o}"),
+                    "other users of this machine can read the token file; `chmod 600` it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 impl ProfileFileConfig {
