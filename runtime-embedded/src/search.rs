@@ -174,11 +174,18 @@ impl SearchIndex {
         if let Some(owned) = tables.by_updated.remove(&row.updated) {
             tables.by_updated.insert(updated, owned);
         }
-        tables.moves.push_back(Move {
-            new: updated,
-            old: row.updated,
-            id: id.clone(),
-        });
+        // Kept in order of `new` (what `moved_since` searches by): sections
+        // of different Workers date their changes and reach the index in
+        // different orders, so a move may belong a little before the end.
+        let at = tables.moves.partition_point(|m| m.new <= updated);
+        tables.moves.insert(
+            at,
+            Move {
+                new: updated,
+                old: row.updated,
+                id: id.clone(),
+            },
+        );
         row.updated = updated;
         while let Some(oldest) = tables.moves.front() {
             if tables.moves.len() <= self.max_moves && oldest.new >= updated - HORIZON_NANOS {
@@ -476,5 +483,33 @@ mod tests {
             ..pass
         };
         assert_eq!(index.page(&fresh, &all, None, 10).unwrap().0.len(), 3);
+    }
+
+    #[test]
+    fn moves_that_reach_the_index_out_of_order_still_place_workers() {
+        let index = SearchIndex::default();
+        for n in 0..3 {
+            let created = 10 + i64::from(n);
+            index.insert(&id(n), created, WorkerState::Idle, "p", &Metadata::new());
+        }
+        // Two sections dated 30 and 15; the later date reaches the index
+        // first. A pass with its snapshot at 20 has w-0000 where it stood
+        // (10) and w-0001 where it stands now (15).
+        index.touch(&id(0), 30, WorkerState::Idle);
+        index.touch(&id(1), 15, WorkerState::Idle);
+        let pass = PassOrder {
+            sort: WorkerSort::UpdatedAt,
+            order: SortOrder::Asc,
+            snapshot: 20,
+        };
+        let keys = index
+            .page(&pass, &WorkerFilter::default(), None, 10)
+            .unwrap()
+            .0;
+        let placed: Vec<_> = keys
+            .iter()
+            .map(|k| (k.worker_id.clone(), k.nanos))
+            .collect();
+        assert_eq!(placed, vec![(id(0), 10), (id(2), 12), (id(1), 15)]);
     }
 }
