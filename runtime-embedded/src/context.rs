@@ -6,7 +6,7 @@
 //! can all depend on it without depending on each other.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -18,6 +18,7 @@ use crate::ids::{IdGenerator, random_token};
 use crate::log::{Budget, CursorError, EventLog};
 use crate::options::Limits;
 use crate::search::SearchIndex;
+use crate::stamps::Stamps;
 use crate::store::WorkerStore;
 
 /// Shared by a Runtime, its Workers and their turn tasks.
@@ -50,9 +51,8 @@ pub(crate) struct RuntimeContext {
     /// The index for finding Workers, when every Worker is in memory (a
     /// persistent store answers searches itself).
     pub(crate) index: Option<SearchIndex>,
-    /// The last time handed out by [`RuntimeContext::now`], in Unix
-    /// nanoseconds.
-    clock: AtomicI64,
+    /// The clock that dates `updated_at`, and the snapshots passes take.
+    pub(crate) stamps: Stamps,
 }
 
 impl RuntimeContext {
@@ -61,7 +61,7 @@ impl RuntimeContext {
         Self {
             index: (!store.persistent()).then(SearchIndex::default),
             retained: Arc::new(AtomicUsize::new(0)),
-            clock: AtomicI64::new(0),
+            stamps: Stamps::default(),
             persist: store.persistent(),
             store,
             id,
@@ -83,20 +83,6 @@ impl RuntimeContext {
     /// Estimated bytes of transcripts and events held in memory.
     pub(crate) fn retained_bytes(&self) -> usize {
         self.retained.load(Ordering::Relaxed)
-    }
-
-    /// The current time, later than any this Runtime handed out before:
-    /// `updated_at` values never tie, so they order Workers on their own.
-    pub(crate) fn now(&self) -> Timestamp {
-        let wall = yoi_runtime_api::dto::timestamp_nanos(Timestamp::now());
-        let previous = self
-            .clock
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                Some(wall.max(last.saturating_add(1)))
-            })
-            .unwrap_or(wall);
-        let nanos = wall.max(previous.saturating_add(1));
-        Timestamp::from_unix_nanos(i128::from(nanos)).unwrap_or_else(Timestamp::now)
     }
 
     /// Appends a lifecycle event to the runtime-level log. Called with a

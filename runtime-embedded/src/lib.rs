@@ -52,6 +52,7 @@ mod profile;
 mod runtime;
 mod search;
 mod shared;
+mod stamps;
 pub mod store;
 mod turn;
 mod worker;

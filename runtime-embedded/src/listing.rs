@@ -12,14 +12,14 @@ use yoi_runtime_api::{Result, RuntimeError};
 use crate::shared::Shared;
 
 /// Where a query starts: its pass order and the key it continues after.
-fn start(query: &WorkerListQuery, shared: &Shared) -> Result<(PassOrder, Option<PageKey>)> {
+async fn start(query: &WorkerListQuery, shared: &Shared) -> Result<(PassOrder, Option<PageKey>)> {
     match (&query.cursor, &query.after) {
         (Some(_), Some(_)) => Err(RuntimeError::invalid_request(
             "pass either cursor or after, not both",
         )),
         (Some(text), None) => {
             let cursor = WorkerCursor::decode(text, query.sort, query.order, &query.filter)?;
-            let now = timestamp_nanos(shared.context.now());
+            let now = timestamp_nanos(shared.context.stamps.now());
             if cursor.pass.sort == WorkerSort::UpdatedAt
                 && cursor.pass.snapshot < now.saturating_sub(PASS_HORIZON_SECS * 1_000_000_000)
             {
@@ -33,10 +33,10 @@ fn start(query: &WorkerListQuery, shared: &Shared) -> Result<(PassOrder, Option<
                     "after works with the default sort and order only; use cursor",
                 ));
             }
-            let pass = new_pass(query, shared);
+            let pass = new_pass(query, shared).await;
             Ok((pass, Some(pass.main_key(after, 0))))
         }
-        (None, None) => Ok((new_pass(query, shared), None)),
+        (None, None) => Ok((new_pass(query, shared).await, None)),
     }
 }
 
@@ -49,14 +49,16 @@ fn pass_too_old() -> RuntimeError {
     ))
 }
 
-fn new_pass(query: &WorkerListQuery, shared: &Shared) -> PassOrder {
+async fn new_pass(query: &WorkerListQuery, shared: &Shared) -> PassOrder {
     PassOrder {
         sort: query.sort,
         order: query.order,
         // Later than every `updated_at` handed out so far, earlier than
-        // every one to come.
+        // every one to come, and taken once every change dated before it
+        // is in the index or recorded in the store (`stamps.rs`), so the
+        // first page sees each Worker at its place as of the snapshot.
         snapshot: match query.sort {
-            WorkerSort::UpdatedAt => timestamp_nanos(shared.context.now()),
+            WorkerSort::UpdatedAt => shared.context.stamps.snapshot().await,
             WorkerSort::CreatedAt => 0,
         },
     }
@@ -70,7 +72,7 @@ impl Shared {
         limit: usize,
     ) -> Result<WorkerPage> {
         query.filter.validate()?;
-        let (pass, after) = start(&query, self)?;
+        let (pass, after) = start(&query, self).await?;
         let (found, more) = self.find(pass, query.filter.clone(), after, limit).await?;
         let last = found.last().filter(|_| more).map(|(key, _)| key.clone());
         let next_cursor = last.as_ref().map(|last| {

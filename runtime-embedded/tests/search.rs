@@ -1,16 +1,22 @@
 //! Finding Workers, property-tested: a paging pass with random creates,
-//! updates and deletes between its pages never misses a Worker that exists
-//! throughout, and shows it once (twice at most when `updated_at` ordered
-//! and updated during the pass), on the memory store and on SQLite. Also:
-//! search survives a restart, and migration 4 indexes metadata written
-//! before it.
+//! updates and deletes between its pages shows every Worker that exists
+//! throughout exactly once, on the memory store and on SQLite; so do passes
+//! while other tasks rename Workers as fast as they can. Also: search
+//! survives a restart.
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use proptest::prelude::*;
 use yoi_runtime_api::conformance::{PassChange, PassFilter, check_paging_pass, page_all};
-use yoi_runtime_api::dto::{CreateWorkerRequest, SortOrder, WorkerFilter, WorkerSort};
+use yoi_runtime_api::dto::{
+    CreateWorkerRequest, SortOrder, UpdateWorkerRequest, WorkerFilter, WorkerSort,
+};
 use yoi_runtime_api::{Runtime, test_util};
+use yoi_runtime_embedded::EmbeddedRuntime;
 
 fn change() -> impl Strategy<Value = PassChange> {
     prop_oneof![
@@ -94,4 +100,79 @@ async fn filters_work_after_a_restart() {
     let ids: Vec<_> = found.iter().map(|s| s.worker_id.clone()).collect();
     assert_eq!(ids, vec![made[0].clone(), made[2].clone(), made[4].clone()]);
     assert_eq!(rt.count_workers(filter).await.unwrap().count, 3);
+}
+
+/// `updated_at` passes, both orders, while two tasks rename the Workers as
+/// fast as they can: a rename dated just before a pass's snapshot and
+/// recorded (or indexed) just after it must not move its Worker between
+/// the pass's pages, so every pass shows every Worker exactly once.
+async fn passes_while_renaming(runtime: Arc<EmbeddedRuntime>) {
+    let mut ids = Vec::new();
+    for _ in 0..24 {
+        let created = runtime.create_worker(CreateWorkerRequest::default());
+        ids.push(created.await.unwrap().summary.worker_id);
+    }
+    let ids = Arc::new(ids);
+    let stop = Arc::new(AtomicBool::new(false));
+    let renamers: Vec<_> = (0..2)
+        .map(|first| {
+            let (runtime, ids, stop) = (runtime.clone(), ids.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = first;
+                while !stop.load(Ordering::Relaxed) {
+                    let rename = UpdateWorkerRequest {
+                        display_name: Some(format!("rename {n}")),
+                        metadata: None,
+                    };
+                    runtime
+                        .update_worker(&ids[n % ids.len()], rename)
+                        .await
+                        .unwrap();
+                    n += 2;
+                    // The memory store never waits: let the passes run.
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for pass in 0..300 {
+        let order = if pass % 2 == 0 {
+            SortOrder::Desc
+        } else {
+            SortOrder::Asc
+        };
+        let filter = WorkerFilter::default();
+        let shown = page_all(&*runtime, &filter, WorkerSort::UpdatedAt, order, 5).await;
+        let mut times: BTreeMap<_, usize> = BTreeMap::new();
+        for summary in shown {
+            *times.entry(summary.worker_id).or_default() += 1;
+        }
+        for id in ids.iter() {
+            let shown = times.get(id).copied().unwrap_or(0);
+            assert_eq!(
+                shown, 1,
+                "pass {pass} ({order:?}) showed {id} {shown} times"
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for renamer in renamers {
+        renamer.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_are_exact_while_workers_change_in_memory() {
+    passes_while_renaming(Arc::new(common::runtime_with_slow_profile())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_are_exact_while_workers_change_on_sqlite() {
+    let path = test_util::temp_dir("search-race").join("store.db");
+    let (runtime, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let runtime = Arc::new(runtime);
+    passes_while_renaming(runtime.clone()).await;
+    runtime.shutdown().await;
+    drop(runtime);
+    store.close();
 }

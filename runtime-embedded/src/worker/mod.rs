@@ -33,6 +33,7 @@ mod turns;
 mod update;
 use crate::log::{CursorError, EventLog, Transcript};
 use crate::profile::Profile;
+use crate::stamps::Open;
 
 /// How a turn ended, as reported by its task.
 #[derive(Debug)]
@@ -123,6 +124,10 @@ pub(crate) struct Locked<'a> {
     /// The changes of this critical section, for the store; `None` when the
     /// store keeps nothing.
     journal: Option<Vec<Change>>,
+    /// Held from dating a change until it is indexed and recorded, so a
+    /// pass's snapshot never falls between the two (`stamps.rs`). Dropped
+    /// after [`Drop::drop`] has recorded the section's changes.
+    stamp: Option<Open<'a>>,
 }
 
 impl Drop for Locked<'_> {
@@ -149,7 +154,7 @@ impl Locked<'_> {
             // Dated by creation: `updated_at` starts equal to `created_at`.
             WorkerEventKind::WorkerCreated { .. } => self.index(&kind),
             _ => {
-                self.inner.updated_at = self.shared.now();
+                self.inner.updated_at = self.date();
                 self.index(&kind);
             }
         }
@@ -167,6 +172,15 @@ impl Locked<'_> {
         let cursor = self.inner.log.push(&self.worker.id, kind);
         self.journal_event();
         cursor
+    }
+
+    /// A new `updated_at`, with the section's stamp open until the end.
+    fn date(&mut self) -> Timestamp {
+        let shared = self.shared;
+        let (now, open) = shared.stamps.stamp();
+        // One open stamp covers every date of the section.
+        self.stamp.get_or_insert(open);
+        now
     }
 
     /// Keeps the memory store's search index in step, in this critical
@@ -288,7 +302,7 @@ impl Locked<'_> {
 impl Worker {
     /// Creates a Worker and records `worker_created`.
     pub(crate) fn create(shared: &RuntimeContext, new: NewWorker) -> Arc<Self> {
-        let now = shared.now();
+        let (now, stamp) = shared.stamps.stamp();
         let display_name = new.display_name;
         let worker = Arc::new(Self {
             id: new.id,
@@ -320,6 +334,7 @@ impl Worker {
         shared.count_transition(None, WorkerState::Idle);
         let profile = worker.profile_ref();
         let mut locked = worker.lock(shared);
+        locked.stamp = Some(stamp);
         locked.journal_created();
         locked.emit(WorkerEventKind::WorkerCreated {
             display_name,
@@ -338,6 +353,7 @@ impl Worker {
             inner: self.inner.lock().unwrap_or_else(|e| e.into_inner()),
             changed: false,
             journal: shared.persist.then(Vec::new),
+            stamp: None,
         }
     }
 
