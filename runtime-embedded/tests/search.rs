@@ -103,9 +103,10 @@ async fn filters_work_after_a_restart() {
 }
 
 /// `updated_at` passes, both orders, while two tasks rename the Workers as
-/// fast as they can: a rename dated just before a pass's snapshot and
-/// recorded (or indexed) just after it must not move its Worker between
-/// the pass's pages, so every pass shows every Worker exactly once.
+/// fast as they can and a third creates, renames and deletes others: a
+/// rename dated just before a pass's snapshot and recorded (or indexed)
+/// just after it must not move its Worker between the pass's pages, so
+/// every pass shows every Worker that exists throughout exactly once.
 async fn passes_while_renaming(runtime: Arc<EmbeddedRuntime>) {
     let mut ids = Vec::new();
     for _ in 0..24 {
@@ -135,6 +136,24 @@ async fn passes_while_renaming(runtime: Arc<EmbeddedRuntime>) {
             })
         })
         .collect();
+    let churn = {
+        let (runtime, stop) = (runtime.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let created = runtime.create_worker(CreateWorkerRequest::default());
+                let id = created.await.unwrap().summary.worker_id;
+                let rename = UpdateWorkerRequest {
+                    display_name: Some(format!("passing {n}")),
+                    metadata: None,
+                };
+                runtime.update_worker(&id, rename).await.unwrap();
+                runtime.delete_worker(&id).await.unwrap();
+                n += 1;
+                tokio::task::yield_now().await;
+            }
+        })
+    };
     for pass in 0..300 {
         let order = if pass % 2 == 0 {
             SortOrder::Desc
@@ -156,8 +175,8 @@ async fn passes_while_renaming(runtime: Arc<EmbeddedRuntime>) {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for renamer in renamers {
-        renamer.await.unwrap();
+    for task in renamers.into_iter().chain([churn]) {
+        task.await.unwrap();
     }
 }
 
