@@ -5,8 +5,8 @@
 //! pages reached: a cursor (or `after` id) that Runtime issued, "not
 //! started" or "exhausted". **Each Runtime's share of the pages is a paging
 //! pass of that Runtime**, resumed only from positions it issued, so the
-//! contract's guarantee (never missed; exactly once unless updated during
-//! the pass) carries over to the merged list. When a page takes only some
+//! contract's guarantee (a Worker that exists throughout the pass is shown
+//! exactly once) carries over to the merged list. When a page takes only some
 //! of a Runtime's Workers, that Runtime is asked again for exactly that
 //! many, so its next position is one it issued itself.
 
