@@ -35,9 +35,29 @@ pub(crate) enum Joined {
 /// The shares of one [`RemoteRuntime`](crate::RemoteRuntime).
 #[derive(Default)]
 pub(crate) struct Shares {
-    live: Mutex<HashMap<WorkerId, Weak<Share>>>,
+    live: Mutex<Live>,
     /// Upstream subscriptions opened, for tests and metrics.
     pub(crate) opened: AtomicU64,
+}
+
+/// The shares by Worker. A share that ended leaves its entry behind until
+/// the map has grown to twice what it held after the last sweep, so the
+/// map stays within a small multiple of the live shares however many
+/// Workers were ever followed.
+#[derive(Default)]
+struct Live {
+    shares: HashMap<WorkerId, Weak<Share>>,
+    sweep_at: usize,
+}
+
+impl Live {
+    fn insert(&mut self, worker_id: WorkerId, share: Weak<Share>) {
+        self.shares.insert(worker_id, share);
+        if self.shares.len() > self.sweep_at {
+            self.shares.retain(|_, share| share.strong_count() > 0);
+            self.sweep_at = (self.shares.len() * 2).max(64);
+        }
+    }
 }
 
 struct Share {
@@ -80,6 +100,7 @@ impl Shares {
             .live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .shares
             .get(worker_id)
             .and_then(Weak::upgrade);
         let Some(share) = share else {
@@ -129,6 +150,16 @@ impl Shares {
             .unwrap_or_else(|e| e.into_inner())
             .insert(worker_id, Arc::downgrade(&share));
         read(share, 0)
+    }
+
+    /// Entries in the map, live or ended.
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shares
+            .len()
     }
 }
 
@@ -210,4 +241,36 @@ fn read(share: Arc<Share>, position: u64) -> EventStream {
             }
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(n: usize) -> WorkerId {
+        WorkerId::new(format!("w-{n}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn ended_shares_do_not_pile_up() {
+        let shares = Shares::default();
+        let runtime_id = RuntimeId::new("remote").unwrap();
+        // Ten Workers followed for the whole test...
+        let kept: Vec<EventStream> = (0..10)
+            .map(|n| {
+                let upstream = Box::pin(futures_util::stream::pending());
+                shares.start(runtime_id.clone(), worker(n), None, upstream)
+            })
+            .collect();
+        // ...and ten thousand followed once and left.
+        for n in 10..10_010 {
+            let upstream = Box::pin(futures_util::stream::pending());
+            drop(shares.start(runtime_id.clone(), worker(n), None, upstream));
+        }
+        assert!(shares.entries() <= 128, "{} entries", shares.entries());
+        for n in 0..10 {
+            assert!(matches!(shares.join(&worker(n), None), Joined::Stream(_)));
+        }
+        drop(kept);
+    }
 }
