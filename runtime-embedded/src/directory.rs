@@ -70,10 +70,16 @@ impl Directory {
         Some(worker)
     }
 
-    /// Marks a Worker deleted until `ticket` is durable.
-    pub(crate) fn bury(&self, id: WorkerId, ticket: Ticket) {
+    /// Marks a Worker deleted until `ticket` is durable. Tombstones whose
+    /// deletion is durable are dropped here too, each time their number
+    /// reaches a power of two, so deletes without loads between them keep
+    /// the map small.
+    pub(crate) fn bury(&self, id: WorkerId, ticket: Ticket, store: &dyn WorkerStore) {
         let mut tombstones = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
         tombstones.insert(id, ticket);
+        if tombstones.len() >= 64 && tombstones.len().is_power_of_two() {
+            tombstones.retain(|_, ticket| !store.is_durable(*ticket));
+        }
     }
 
     /// Whether a Worker was deleted and the store may not know yet; drops
@@ -159,4 +165,22 @@ fn evictable(resident: &BTreeMap<WorkerId, Arc<Worker>>, store: &dyn WorkerStore
         .collect();
     candidates.sort_unstable();
     candidates.into_iter().map(|(_, id)| id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn durable_tombstones_are_dropped_while_deletes_go_on() {
+        let directory = Directory::new(10, true);
+        for n in 0..10_000 {
+            let id = WorkerId::new(format!("w-{n}")).unwrap();
+            // Every deletion durable at once: nothing needs keeping.
+            directory.bury(id, Ticket(n), &MemoryStore);
+        }
+        let kept = directory.tombstones.lock().unwrap().len();
+        assert!(kept < 64, "{kept} tombstones kept");
+    }
 }

@@ -132,7 +132,7 @@ impl Shared {
                 let ticket = self.store.record(vec![Change::Deleted {
                     worker_id: old.clone(),
                 }]);
-                self.directory.bury(old, ticket);
+                self.directory.bury(old, ticket, &*self.store);
             }
         }
     }
@@ -149,7 +149,7 @@ impl Shared {
             let ticket = self.store.record(vec![Change::Deleted {
                 worker_id: worker_id.clone(),
             }]);
-            self.directory.bury(worker_id.clone(), ticket);
+            self.directory.bury(worker_id.clone(), ticket, &*self.store);
             ticket
         } else {
             Ticket(0)
