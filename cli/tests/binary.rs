@@ -212,6 +212,56 @@ async fn with_a_data_dir_workers_survive_a_restart() {
     assert_eq!(transcript["entries"][0]["text"], "remember me");
 }
 
+/// The backup docs/configuration.md describes: `VACUUM INTO` from another
+/// connection while the server runs gives a store a new server opens, with
+/// every Worker made before it and none made after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_backup_with_vacuum_into_opens_as_a_store() {
+    let client = reqwest::Client::new();
+    let live = temp_dir("backup-live");
+    let server = Server::start(&["--data-dir", live.to_str().unwrap()]).await;
+    let workers = format!("{}/{RT}/workers", server.base);
+    let kept = post_json(&client, workers.clone(), json!({ "display_name": "kept" })).await;
+    let kept = kept["worker_id"].as_str().unwrap().to_owned();
+    let done = post_json(
+        &client,
+        format!("{workers}/{kept}/input?wait_ms=5000"),
+        json!({ "text": "in the backup" }),
+    )
+    .await;
+    assert_eq!(done["outcome"], "completed");
+
+    let copy = temp_dir("backup-copy");
+    let store = |root: &std::path::Path| root.join("runtimes/backend-internal/yoi.sqlite3");
+    std::fs::create_dir_all(store(&copy).parent().unwrap()).unwrap();
+    let source = rusqlite::Connection::open_with_flags(
+        store(&live),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    source
+        .execute("VACUUM INTO ?1", [store(&copy).to_str().unwrap()])
+        .unwrap();
+    drop(source);
+    let later = post_json(&client, workers, json!({ "display_name": "later" })).await;
+    let later = later["worker_id"].as_str().unwrap().to_owned();
+    server.kill();
+
+    let restored = Server::start(&["--data-dir", copy.to_str().unwrap()]).await;
+    let workers = format!("{}/{RT}/workers", restored.base);
+    let detail = get_json(&client, format!("{workers}/{kept}")).await;
+    assert_eq!(detail["display_name"], "kept");
+    let transcript = get_json(&client, format!("{workers}/{kept}/transcript")).await;
+    assert_eq!(transcript["entries"][0]["text"], "in the backup");
+    assert_eq!(transcript["entries"][1]["text"], "echo: in the backup");
+    let missing = client
+        .get(format!("{workers}/{later}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
 #[test]
 fn a_store_that_cannot_be_opened_exits_3_with_a_clear_message() {
     /// What stderr must say, and how to spoil the data directory.
