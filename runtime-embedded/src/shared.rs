@@ -196,7 +196,8 @@ impl Shared {
     }
 
     /// At start with a persistent store: counts and stopped Workers from
-    /// the store, then every Worker a crash left mid-turn or with queued
+    /// the store, the clock moved past the latest `updated_at` on disk (if
+    /// it is less than an hour ahead), then every Worker a crash left mid-turn or with queued
     /// inputs is finished (the turn fails "interrupted by restart") and its
     /// next input started. Returns the turns to run. Blocks.
     pub(crate) fn recover(&self) -> Result<Vec<(Arc<Worker>, TurnTicket)>, StoreError> {
@@ -205,6 +206,16 @@ impl Shared {
         }
         self.context
             .resume(self.store.counts()?, self.store.stopped()?);
+        if let Some(latest) = self.store.latest_updated_at()?
+            && let Some(ahead) = self.context.stamps.not_before(latest)
+        {
+            tracing::warn!(
+                runtime_id = %self.context.id,
+                ahead_secs = ahead / 1_000_000_000,
+                "the store holds changes dated ahead of this host's clock by more than an hour; \
+                 new changes are dated by the clock, so they may sort before those"
+            );
+        }
         self.retire(None);
         let mut turns = Vec::new();
         for worker_id in self.store.unfinished()? {

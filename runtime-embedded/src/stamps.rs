@@ -26,7 +26,12 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
 
 use tokio::sync::Notify;
 use yoi_runtime_api::Timestamp;
-use yoi_runtime_api::dto::timestamp_nanos;
+use yoi_runtime_api::dto::{PASS_HORIZON_SECS, timestamp_nanos};
+
+/// How far back the wall clock may have stepped since the latest change on
+/// disk for the clock to still follow the disk: as long as an
+/// `updated_at` pass may take.
+pub(crate) const MAX_STEP_BACK_NANOS: i64 = PASS_HORIZON_SECS * 1_000_000_000;
 
 /// A Runtime's clock for `updated_at`, with its open stamps.
 #[derive(Debug, Default)]
@@ -69,6 +74,22 @@ impl Stamps {
     /// values never tie, so they order Workers on their own.
     pub(crate) fn now(&self) -> Timestamp {
         nanos_to_timestamp(self.next())
+    }
+
+    /// Makes every time handed out from now on later than `at` (the latest
+    /// on disk, when the wall clock may have stepped back since), unless
+    /// `at` is more than [`MAX_STEP_BACK_NANOS`] ahead of the wall clock:
+    /// then a clock that was wrong when it was written would pin every
+    /// later time to its error, so the wall clock is kept; returns how far
+    /// ahead `at` was in that case.
+    pub(crate) fn not_before(&self, at: Timestamp) -> Option<i64> {
+        let at = timestamp_nanos(at);
+        let ahead = at.saturating_sub(timestamp_nanos(Timestamp::now()));
+        if ahead > MAX_STEP_BACK_NANOS {
+            return Some(ahead);
+        }
+        self.clock.fetch_max(at, SeqCst);
+        None
     }
 
     /// The current time (as [`Stamps::now`]) for dating a change, with the
@@ -130,6 +151,19 @@ mod tests {
             last = stamps.now();
             assert!(last > next);
         }
+    }
+
+    #[test]
+    fn the_clock_follows_the_disk_back_an_hour_at_most() {
+        let stamps = Stamps::default();
+        let wall = timestamp_nanos(Timestamp::now());
+        let minutes_ahead = wall + 600_000_000_000;
+        assert_eq!(stamps.not_before(nanos_to_timestamp(minutes_ahead)), None);
+        assert!(timestamp_nanos(stamps.now()) > minutes_ahead);
+        let stamps = Stamps::default();
+        let days_ahead = wall + 3 * 86_400_000_000_000;
+        assert!(stamps.not_before(nanos_to_timestamp(days_ahead)).is_some());
+        assert!(timestamp_nanos(stamps.now()) < days_ahead);
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use proptest::prelude::*;
 use yoi_runtime_api::conformance::{PassChange, PassFilter, check_paging_pass, page_all};
 use yoi_runtime_api::dto::{
-    CreateWorkerRequest, SortOrder, UpdateWorkerRequest, WorkerFilter, WorkerSort,
+    CreateWorkerRequest, SortOrder, UpdateWorkerRequest, WorkerFilter, WorkerSort, timestamp_nanos,
 };
 use yoi_runtime_api::{Runtime, test_util};
 use yoi_runtime_embedded::EmbeddedRuntime;
@@ -194,4 +194,54 @@ async fn passes_are_exact_while_workers_change_on_sqlite() {
     runtime.shutdown().await;
     drop(runtime);
     store.close();
+}
+
+/// A store opened after the wall clock stepped back (here: written while
+/// the clock was ten minutes ahead): changes are still dated after every
+/// `updated_at` on disk, so "newest activity first" stays true.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_after_the_clock_stepped_back_are_still_the_newest() {
+    let path = test_util::temp_dir("search-clock").join("store.db");
+    let old = {
+        let (rt, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+        let old = test_util::create(&rt, None).await;
+        rt.shutdown().await;
+        drop(rt);
+        store.close();
+        old
+    };
+    let ten_minutes = 600_000_000_000_i64;
+    let ahead: i64 = {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute(
+                "UPDATE workers SET updated_at = updated_at + ?1",
+                [ten_minutes],
+            )
+            .unwrap();
+        connection
+            .query_row("SELECT updated_at FROM workers", [], |row| row.get(0))
+            .unwrap()
+    };
+    let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let new = rt
+        .create_worker(CreateWorkerRequest::default())
+        .await
+        .unwrap();
+    assert!(timestamp_nanos(new.summary.updated_at) > ahead);
+    let newest = page_all(
+        &rt,
+        &WorkerFilter::default(),
+        WorkerSort::UpdatedAt,
+        SortOrder::Desc,
+        10,
+    )
+    .await;
+    assert_eq!(newest[0].worker_id, new.summary.worker_id);
+    let rename = UpdateWorkerRequest {
+        display_name: Some("renamed".to_owned()),
+        metadata: None,
+    };
+    let renamed = rt.update_worker(&old, rename).await.unwrap();
+    assert!(renamed.summary.updated_at > new.summary.updated_at);
 }

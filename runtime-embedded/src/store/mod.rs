@@ -273,6 +273,12 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
     fn unfinished(&self) -> Result<Vec<WorkerId>, StoreError>;
     /// Stopped Workers, the longest stopped first.
     fn stopped(&self) -> Result<Vec<(WorkerId, Timestamp)>, StoreError>;
+    /// The latest `updated_at` of any Worker kept, so that a Runtime
+    /// opened after the wall clock stepped back still dates every change
+    /// after the ones on disk. The default is none.
+    fn latest_updated_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
+    }
     /// Stops taking changes and returns once everything recorded before is
     /// durable. Blocks. The default does nothing.
     fn close(&self) {}

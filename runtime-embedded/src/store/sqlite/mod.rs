@@ -427,6 +427,15 @@ impl WorkerStore for SqliteStore {
         self.finish();
     }
 
+    fn latest_updated_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(|tx| {
+            // The (updated_at, id) index answers this without a scan.
+            let latest: Option<i64> =
+                tx.query_row("SELECT max(updated_at) FROM workers", [], |row| row.get(0))?;
+            latest.map(timestamp).transpose()
+        })
+    }
+
     fn stopped(&self) -> Result<Vec<(WorkerId, Timestamp)>, StoreError> {
         self.read(|tx| {
             tx.prepare_cached(
