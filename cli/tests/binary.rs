@@ -230,6 +230,11 @@ async fn an_online_backup_with_vacuum_into_opens_as_a_store() {
     )
     .await;
     assert_eq!(done["outcome"], "completed");
+    // The input was durable when accepted; the reply is written by a later
+    // group commit. A list reads its writes (it waits for everything
+    // recorded to be durable), so after it the finished turn is on disk.
+    let listed = get_json(&client, workers.clone()).await;
+    assert_eq!(listed["items"][0]["worker_id"], kept.as_str());
 
     let copy = temp_dir("backup-copy");
     let store = |root: &std::path::Path| root.join("runtimes/backend-internal/yoi.sqlite3");
