@@ -105,16 +105,26 @@ impl Stamps {
     /// closed when this returns.
     pub(crate) async fn snapshot(&self) -> i64 {
         let _one_at_a_time = self.snapshots.lock().await;
+        // The half new stamps do not go to is empty unless a snapshot was
+        // dropped while it waited; its stamps are older than this one's.
+        self.drained((self.epoch.load(SeqCst) + 1) % 2).await;
         let snapshot = self.next();
         // A stamp dated before `snapshot` read the epoch before this move,
         // and counted itself in the half left behind before reading the
         // clock; every count here is sequentially consistent.
         let left = self.epoch.fetch_add(1, SeqCst) % 2;
+        self.drained(left).await;
+        snapshot
+    }
+
+    /// Returns once no stamp is open in `half`, which new stamps no longer
+    /// go to.
+    async fn drained(&self, half: usize) {
         let mut emptied = pin!(self.emptied.notified());
         loop {
             emptied.as_mut().enable();
-            if self.open[left].load(SeqCst) == 0 {
-                return snapshot;
+            if self.open[half].load(SeqCst) == 0 {
+                return;
             }
             emptied.as_mut().await;
             emptied.set(self.emptied.notified());
@@ -186,6 +196,23 @@ mod tests {
         // Every half is empty again: the next snapshot is immediate.
         let mut next = pin!(stamps.snapshot());
         assert!(futures_util::poll!(next.as_mut()).is_ready());
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_after_one_dropped_mid_wait_still_waits() {
+        let stamps = Stamps::default();
+        let (dated, open) = stamps.stamp();
+        {
+            let mut dropped = pin!(stamps.snapshot());
+            assert!(futures_util::poll!(dropped.as_mut()).is_pending());
+        }
+        let mut snapshot = pin!(stamps.snapshot());
+        assert!(
+            futures_util::poll!(snapshot.as_mut()).is_pending(),
+            "the stamp the dropped snapshot waited for is still open"
+        );
+        drop(open);
+        assert!(timestamp_nanos(dated) < snapshot.await);
     }
 
     #[tokio::test]
