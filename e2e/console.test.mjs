@@ -208,6 +208,23 @@ test("find Workers by metadata and state, and page with More", async () => {
   assert.equal(names.length, 52);
   assert.equal(new Set(names).size, 52);
 
+  // On a wide window the page itself never scrolls: the long list scrolls
+  // in the side bar, and a chosen Worker's message box stays in view.
+  const overflow = await page.evaluate(() => {
+    const side = document.querySelector(".side");
+    return {
+      page: document.scrollingElement.scrollHeight - window.innerHeight,
+      side: side.scrollHeight - side.clientHeight,
+    };
+  });
+  assert.ok(overflow.page <= 0, `the page scrolls by ${overflow.page}px`);
+  assert.ok(overflow.side > 0, "the side bar holds more than it shows");
+  await page.click("#workers li:last-child button");
+  await page.waitForSelector("#input:not([hidden])");
+  const send = await page.locator("#input button[type=submit]").boundingBox();
+  const height = await page.evaluate(() => window.innerHeight);
+  assert.ok(send.y + send.height <= height, `Send ends at ${send.y + send.height} of ${height}px`);
+
   // A filter that is not key=value is explained, not sent.
   await page.fill("#filter-metadata", "apollo");
   await page.click("#filter button[type=submit]");
