@@ -112,8 +112,12 @@ test("chat in the console, reload, stop: the stream ends without reconnecting", 
   await page.goto(server.base + "/");
   await page.waitForSelector("#console:not([hidden])");
   assert.equal(await page.isVisible("#signed-out"), false, "no sign-in without a token");
+  // A first run says what to do.
+  assert.match(await page.textContent("#empty-hint"), /Create a Worker/);
+  assert.equal(await page.isVisible("#empty-hint"), true);
   const reply = await createAndChat(page);
   await streamState(page, "live");
+  assert.equal(await page.isVisible("#empty-hint"), false);
 
   // A reload shows the same transcript.
   await page.reload();

@@ -251,6 +251,7 @@ async function openWorker(runtimeId, workerId) {
     fromSnapshot: new Set(),
   };
   state.open = open;
+  $("empty-hint").hidden = true;
   history.replaceState(null, "", `#runtime=${encodeURIComponent(runtimeId)}&worker=${encodeURIComponent(workerId)}`);
   showIdentity(detail);
   $("transcript").replaceChildren();
@@ -482,6 +483,7 @@ $("delete").addEventListener("click", async () => {
     await api.remove(open.runtimeId, open.workerId);
     state.open = null;
     $("chat-title").textContent = "No Worker selected";
+    $("empty-hint").hidden = false;
     $("transcript").replaceChildren();
     for (const id of ["input", "cancel", "stop", "delete", "older", "rename", "rename-form", "rollback"]) {
       $(id).hidden = true;
