@@ -98,7 +98,12 @@ async function loadRuntimes() {
           className: "small",
           textContent: `${rt.runtime_id} · ${rt.implementation} · ${rt.status.state}${readOnly}`,
         }),
-        el("div", { className: "caps", textContent: caps || "no operations" }),
+        el(
+          "details",
+          { className: "caps" },
+          el("summary", { textContent: "What it can do" }),
+          el("div", { textContent: caps || "no operations" }),
+        ),
       );
     }),
   );
