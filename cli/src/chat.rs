@@ -17,7 +17,9 @@ use futures_util::StreamExt;
 use secrecy::SecretString;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use yoi_runtime_api::dto::{BusyPolicy, CreateWorkerRequest, InputRequest, WorkerEventKind};
-use yoi_runtime_api::{InputId, ProfileName, Runtime, RuntimeError, RuntimeId, WorkerId};
+use yoi_runtime_api::{
+    ErrorCode, InputId, ProfileName, Runtime, RuntimeError, RuntimeId, WorkerId,
+};
 use yoi_runtime_remote::RemoteRuntime;
 
 /// `yoi chat`'s flags.
@@ -61,6 +63,35 @@ pub enum ChatError {
     /// The token file or the terminal failed.
     #[error("{0}")]
     Io(String),
+    /// Nothing answered at `--url`, or the Runtime there is down (the two
+    /// look alike from here). The address is the user's own, so it is
+    /// named.
+    #[error(
+        "{source}; check that a yoi server runs at {url} (--url or YOI_URL) and that this \
+         Runtime is up"
+    )]
+    Unavailable {
+        /// What the first call answered.
+        source: RuntimeError,
+        /// The address given.
+        url: String,
+    },
+    /// The server wants its token.
+    #[error("{0}; give the server's token with --token-file FILE or YOI_TOKEN")]
+    Unauthorized(RuntimeError),
+}
+
+/// The first call's error, with what to do about the two a user meets
+/// first: the wrong address and a missing token.
+fn first_contact(err: RuntimeError, url: &str) -> ChatError {
+    match err.code() {
+        ErrorCode::RuntimeUnavailable => ChatError::Unavailable {
+            source: err,
+            url: url.to_owned(),
+        },
+        ErrorCode::Unauthorized => ChatError::Unauthorized(err),
+        _ => ChatError::Runtime(err),
+    }
 }
 
 fn token(args: &ChatArgs) -> Result<Option<SecretString>, ChatError> {
@@ -77,7 +108,9 @@ fn token(args: &ChatArgs) -> Result<Option<SecretString>, ChatError> {
 
 /// Runs the chat until Ctrl-D, or Ctrl-C with no turn running.
 pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
-    let remote = RemoteRuntime::connect(&args.url, args.runtime.clone(), token(&args)?).await?;
+    let remote = RemoteRuntime::connect(&args.url, args.runtime.clone(), token(&args)?)
+        .await
+        .map_err(|err| first_contact(err, &args.url))?;
     let detail = match &args.worker {
         Some(worker) => remote.worker(worker).await?,
         None => {

@@ -215,3 +215,34 @@ async fn in_a_terminal_ctrl_c_is_the_terminals_own_and_ctrl_d_quits() {
     // The terminal echoed the typo, but the server got the edited line.
     assert!(!output.text.contains("echo: hellp"), "{:?}", output.text);
 }
+
+/// The two mistakes a first `yoi chat` meets say what to do: no server at
+/// the address (named, with the flag that sets it), and a missing token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_says_what_to_do_without_a_server_or_a_token() {
+    let nowhere = format!("http://127.0.0.1:{}", common::process::free_port("127.0.0.1"));
+    let output = yoi()
+        .args(["chat", "--url", &nowhere])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&nowhere) && stderr.contains("--url"), "{stderr}");
+
+    let dir = temp_dir("chat-token");
+    let token = dir.join("token");
+    std::fs::write(&token, "chat-test-token").unwrap();
+    let server = Server::start(&["--memory", "--token-file", token.to_str().unwrap()]).await;
+    let output = yoi()
+        .args(["chat", "--url", &server.base])
+        .env_remove("YOI_TOKEN")
+        .env_remove("YOI_TOKEN_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--token-file"), "{stderr}");
+    assert!(!stderr.contains("chat-test-token"), "{stderr}");
+}
