@@ -220,7 +220,10 @@ async fn in_a_terminal_ctrl_c_is_the_terminals_own_and_ctrl_d_quits() {
 /// the address (named, with the flag that sets it), and a missing token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_says_what_to_do_without_a_server_or_a_token() {
-    let nowhere = format!("http://127.0.0.1:{}", common::process::free_port("127.0.0.1"));
+    let nowhere = format!(
+        "http://127.0.0.1:{}",
+        common::process::free_port("127.0.0.1")
+    );
     let output = yoi()
         .args(["chat", "--url", &nowhere])
         .stdin(Stdio::null())
@@ -228,7 +231,10 @@ async fn chat_says_what_to_do_without_a_server_or_a_token() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&nowhere) && stderr.contains("--url"), "{stderr}");
+    assert!(
+        stderr.contains(&nowhere) && stderr.contains("--url"),
+        "{stderr}"
+    );
 
     let dir = temp_dir("chat-token");
     let token = dir.join("token");
