@@ -81,13 +81,25 @@ pub enum ChatError {
     Unauthorized(RuntimeError),
 }
 
+/// `url` without a user name and password in it, for messages.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// The first call's error, with what to do about the two a user meets
 /// first: the wrong address and a missing token.
 fn first_contact(err: RuntimeError, url: &str) -> ChatError {
     match err.code() {
         ErrorCode::RuntimeUnavailable => ChatError::Unavailable {
             source: err,
-            url: url.to_owned(),
+            url: without_credentials(url),
         },
         ErrorCode::Unauthorized => ChatError::Unauthorized(err),
         _ => ChatError::Runtime(err),
@@ -290,4 +302,22 @@ fn print_event(kind: &WorkerEventKind, running: &AtomicBool) -> bool {
     };
     let _ = out.flush();
     ends_turn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn messages_name_the_address_without_credentials() {
+        assert_eq!(
+            without_credentials("http://me:secret@host:7840/base?x=1"),
+            "http://host:7840/base?x=1"
+        );
+        assert_eq!(
+            without_credentials("http://host:7840/a@b"),
+            "http://host:7840/a@b"
+        );
+        assert_eq!(without_credentials("not a url"), "not a url");
+    }
 }
