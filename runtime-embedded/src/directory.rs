@@ -30,9 +30,58 @@ pub(crate) struct Directory {
     /// Worker write one count shared by all.
     evicts: bool,
     max_resident: usize,
-    /// Workers deleted whose deletion may not be durable yet, with its
-    /// ticket: they are not loaded again meanwhile.
-    tombstones: Mutex<HashMap<WorkerId, Ticket>>,
+    /// Workers deleted whose deletion may not be durable yet: they are not
+    /// loaded again meanwhile. Deleting and burying happen under this
+    /// lock, and so does inserting a loaded Worker, so a load that read
+    /// the store before a deletion reached it cannot put the Worker back.
+    tombstones: Mutex<Tombstones>,
+}
+
+#[derive(Debug, Default)]
+struct Tombstones {
+    /// Each deleted Worker with the ticket of its deletion.
+    by_id: HashMap<WorkerId, Ticket>,
+    /// The newest ticket of a tombstone dropped (its deletion durable): a
+    /// load that started before that deletion was recorded cannot tell
+    /// whether it read the Worker before the deletion, and reads again.
+    dropped_upto: Ticket,
+}
+
+impl Tombstones {
+    /// Tombstones a deleted Worker until `ticket` is durable. Durable ones
+    /// are dropped each time their number reaches a power of two, so
+    /// deletes without loads between them keep the map small.
+    fn add(&mut self, id: WorkerId, ticket: Ticket, store: &dyn WorkerStore) {
+        self.by_id.insert(id, ticket);
+        let count = self.by_id.len();
+        if count >= 64 && count.is_power_of_two() {
+            self.sweep(store);
+        }
+    }
+
+    /// Drops the tombstones whose deletion is durable.
+    fn sweep(&mut self, store: &dyn WorkerStore) {
+        let mut dropped_upto = self.dropped_upto;
+        self.by_id.retain(|_, ticket| {
+            let durable = store.is_durable(*ticket);
+            if durable {
+                dropped_upto = dropped_upto.max(*ticket);
+            }
+            !durable
+        });
+        self.dropped_upto = dropped_upto;
+    }
+}
+
+/// What became of a Worker loaded from the store.
+pub(crate) enum Loaded {
+    /// Resident: this copy, or one a concurrent load made resident first.
+    Resident(Arc<Worker>),
+    /// Deleted since the load began.
+    Deleted,
+    /// A deletion recorded after the load began is durable and forgotten:
+    /// read the store again.
+    ReadAgain,
 }
 
 impl Directory {
@@ -42,7 +91,7 @@ impl Directory {
             clock: AtomicU64::new(0),
             evicts,
             max_resident,
-            tombstones: Mutex::new(HashMap::new()),
+            tombstones: Mutex::new(Tombstones::default()),
         }
     }
 
@@ -70,33 +119,76 @@ impl Directory {
         Some(worker)
     }
 
-    /// Marks a Worker deleted until `ticket` is durable. Tombstones whose
-    /// deletion is durable are dropped here too, each time their number
-    /// reaches a power of two, so deletes without loads between them keep
-    /// the map small.
-    pub(crate) fn bury(&self, id: WorkerId, ticket: Ticket, store: &dyn WorkerStore) {
-        let mut tombstones = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
-        tombstones.insert(id, ticket);
-        if tombstones.len() >= 64 && tombstones.len().is_power_of_two() {
-            tombstones.retain(|_, ticket| !store.is_durable(*ticket));
+    /// A Worker loaded from the store, read after the store's ticket was
+    /// `since`: made resident unless it was deleted meanwhile.
+    pub(crate) fn insert_loaded(&self, worker: Arc<Worker>, since: Ticket) -> Loaded {
+        let tombstones = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
+        if tombstones.by_id.contains_key(&worker.id) {
+            return Loaded::Deleted;
         }
+        if tombstones.dropped_upto > since {
+            return Loaded::ReadAgain;
+        }
+        let worker = self.insert(worker);
+        drop(tombstones);
+        Loaded::Resident(worker)
+    }
+
+    /// Forgets a resident Worker that is deleted, giving its retained
+    /// bytes back at once, and records its deletion with `record` (which
+    /// returns the ticket, or `None` when the store keeps nothing). Until
+    /// that ticket is durable the Worker is tombstoned, so it is not loaded
+    /// again. `None` when it was not resident (another call deleted it
+    /// first).
+    pub(crate) fn delete(
+        &self,
+        id: &WorkerId,
+        record: impl FnOnce() -> Option<Ticket>,
+        store: &dyn WorkerStore,
+    ) -> Option<Ticket> {
+        self.forget(id, true, record, store)
+    }
+
+    /// As [`Directory::delete`], for a stopped Worker retired by the
+    /// retention limits, resident or not.
+    pub(crate) fn retire(
+        &self,
+        id: &WorkerId,
+        record: impl FnOnce() -> Option<Ticket>,
+        store: &dyn WorkerStore,
+    ) {
+        self.forget(id, false, record, store);
+    }
+
+    fn forget(
+        &self,
+        id: &WorkerId,
+        only_resident: bool,
+        record: impl FnOnce() -> Option<Ticket>,
+        store: &dyn WorkerStore,
+    ) -> Option<Ticket> {
+        let mut tombstones = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
+        let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
+        let removed = resident.remove(id);
+        drop(resident);
+        match removed {
+            Some(worker) => worker.release(),
+            None if only_resident => return None,
+            None => {}
+        }
+        let Some(ticket) = record() else {
+            return Some(Ticket(0));
+        };
+        tombstones.add(id.clone(), ticket, store);
+        Some(ticket)
     }
 
     /// Whether a Worker was deleted and the store may not know yet; drops
     /// tombstones whose deletion is durable.
     pub(crate) fn is_buried(&self, id: &WorkerId, store: &dyn WorkerStore) -> bool {
         let mut tombstones = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
-        tombstones.retain(|_, ticket| !store.is_durable(*ticket));
-        tombstones.contains_key(id)
-    }
-
-    /// Forgets a Worker that is deleted or retired, giving its retained
-    /// bytes back at once; false when it was not resident.
-    pub(crate) fn remove(&self, id: &WorkerId) -> bool {
-        let mut resident = self.resident.write().unwrap_or_else(|e| e.into_inner());
-        let removed = resident.remove(id);
-        drop(resident);
-        removed.map(|worker| worker.release()).is_some()
+        tombstones.sweep(store);
+        tombstones.by_id.contains_key(id)
     }
 
     /// Up to `limit` resident Workers after `after`, and whether more
@@ -174,13 +266,15 @@ mod tests {
 
     #[test]
     fn durable_tombstones_are_dropped_while_deletes_go_on() {
-        let directory = Directory::new(10, true);
+        let mut tombstones = Tombstones::default();
         for n in 0..10_000 {
             let id = WorkerId::new(format!("w-{n}")).unwrap();
             // Every deletion durable at once: nothing needs keeping.
-            directory.bury(id, Ticket(n), &MemoryStore);
+            tombstones.add(id, Ticket(n), &MemoryStore);
         }
-        let kept = directory.tombstones.lock().unwrap().len();
+        let kept = tombstones.by_id.len();
         assert!(kept < 64, "{kept} tombstones kept");
+        // A load that began before the newest dropped deletion reads again.
+        assert!(tombstones.dropped_upto >= Ticket(8191));
     }
 }

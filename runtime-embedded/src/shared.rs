@@ -9,7 +9,7 @@ use yoi_runtime_api::dto::{ProfileRef, WorkerSummary};
 use yoi_runtime_api::{EventCursor, Result, RuntimeError, Timestamp, WorkerId};
 
 use crate::context::RuntimeContext;
-use crate::directory::Directory;
+use crate::directory::{Directory, Loaded};
 use crate::log::CursorError;
 use crate::profile::ProfileCatalog;
 use crate::store::{Change, LoadBounds, StoreError, StoredSummary, StoredWorker, Ticket};
@@ -85,15 +85,27 @@ impl Shared {
     /// Loads a Worker from the store and makes it resident (or returns the
     /// copy a concurrent load made resident first). Blocks.
     pub(crate) fn load(&self, worker_id: &WorkerId) -> Result<Option<Arc<Worker>>, StoreError> {
-        if self.directory.is_buried(worker_id, self.store.as_ref()) {
-            return Ok(None);
+        loop {
+            // Every deletion recorded after this is either still
+            // tombstoned when the copy is inserted, or makes it read again.
+            let since = self.store.recorded();
+            if self.directory.is_buried(worker_id, self.store.as_ref()) {
+                return Ok(None);
+            }
+            let Some(stored) = self.store.load(worker_id, self.bounds())? else {
+                return Ok(None);
+            };
+            match self.directory.insert_loaded(self.restore(stored), since) {
+                Loaded::Resident(worker) => {
+                    self.directory.evict(self.store.as_ref());
+                    return Ok(Some(worker));
+                }
+                Loaded::Deleted => return Ok(None),
+                // Only when a deletion recorded during this read is durable
+                // and forgotten already: rare, and the next read is after it.
+                Loaded::ReadAgain => {}
+            }
         }
-        let Some(stored) = self.store.load(worker_id, self.bounds())? else {
-            return Ok(None);
-        };
-        let worker = self.directory.insert(self.restore(stored));
-        self.directory.evict(self.store.as_ref());
-        Ok(Some(worker))
     }
 
     fn restore(&self, stored: StoredWorker) -> Arc<Worker> {
@@ -126,33 +138,30 @@ impl Shared {
     pub(crate) fn retire(&self, worker_id: Option<&WorkerId>) {
         let stopped = worker_id.map(|id| (id.clone(), Timestamp::now()));
         for old in self.context.retire(stopped) {
-            self.directory.remove(&old);
+            self.directory
+                .retire(&old, || self.record_deleted(&old), &*self.store);
             self.unindex(&old);
-            if self.persist {
-                let ticket = self.store.record(vec![Change::Deleted {
-                    worker_id: old.clone(),
-                }]);
-                self.directory.bury(old, ticket, &*self.store);
-            }
         }
     }
 
     /// Forgets a stopped Worker and all its data; false when another call
     /// got there first. Returns the ticket to wait for.
     pub(crate) fn delete(&self, worker_id: &WorkerId) -> Option<Ticket> {
-        if !self.directory.remove(worker_id) {
-            return None;
-        }
+        let ticket =
+            self.directory
+                .delete(worker_id, || self.record_deleted(worker_id), &*self.store)?;
         self.context.forget_stopped(worker_id);
         self.unindex(worker_id);
-        Some(if self.persist {
-            let ticket = self.store.record(vec![Change::Deleted {
+        Some(ticket)
+    }
+
+    /// Records a Worker's deletion in the store; `None` when the store
+    /// keeps nothing.
+    fn record_deleted(&self, worker_id: &WorkerId) -> Option<Ticket> {
+        self.persist.then(|| {
+            self.store.record(vec![Change::Deleted {
                 worker_id: worker_id.clone(),
-            }]);
-            self.directory.bury(worker_id.clone(), ticket, &*self.store);
-            ticket
-        } else {
-            Ticket(0)
+            }])
         })
     }
 
