@@ -35,6 +35,11 @@ pub(crate) struct Directory {
     /// lock, and so does inserting a loaded Worker, so a load that read
     /// the store before a deletion reached it cannot put the Worker back.
     tombstones: Mutex<Tombstones>,
+    /// One lock per Worker being loaded: **one load of a Worker at a
+    /// time**, so a load never reads the store while another copy of the
+    /// Worker is resident and changing (it would insert a stale copy once
+    /// that one was evicted).
+    loading: Mutex<HashMap<WorkerId, Arc<Mutex<()>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +97,7 @@ impl Directory {
             evicts,
             max_resident,
             tombstones: Mutex::new(Tombstones::default()),
+            loading: Mutex::new(HashMap::new()),
         }
     }
 
@@ -117,6 +123,25 @@ impl Directory {
         drop(resident);
         self.touch(&worker);
         Some(worker)
+    }
+
+    /// Runs `load` (which reads Worker `id` from the store and makes it
+    /// resident) while no other load of `id` runs. Blocks.
+    pub(crate) fn loading<T>(&self, id: &WorkerId, load: impl FnOnce() -> T) -> T {
+        let gate = {
+            let mut loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+            loading.entry(id.clone()).or_default().clone()
+        };
+        let one_at_a_time = gate.lock().unwrap_or_else(|e| e.into_inner());
+        let loaded = load();
+        drop(one_at_a_time);
+        let mut loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        // Clones are made under this lock: two left means the map's and
+        // this one, so no other load waits on the gate.
+        if Arc::strong_count(&gate) == 2 {
+            loading.remove(id);
+        }
+        loaded
     }
 
     /// A Worker loaded from the store, read after the store's ticket was

@@ -85,6 +85,17 @@ impl Shared {
     /// Loads a Worker from the store and makes it resident (or returns the
     /// copy a concurrent load made resident first). Blocks.
     pub(crate) fn load(&self, worker_id: &WorkerId) -> Result<Option<Arc<Worker>>, StoreError> {
+        self.directory
+            .loading(worker_id, || self.load_alone(worker_id))
+    }
+
+    /// [`Shared::load`] with no other load of this Worker running: if it
+    /// is not resident now, nobody changes it while the store is read.
+    fn load_alone(&self, worker_id: &WorkerId) -> Result<Option<Arc<Worker>>, StoreError> {
+        if let Some(worker) = self.directory.get(worker_id) {
+            // The load this one waited for made it resident.
+            return Ok(Some(worker));
+        }
         loop {
             // Every deletion recorded after this is either still
             // tombstoned when the copy is inserted, or makes it read again.

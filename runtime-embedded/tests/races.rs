@@ -1,10 +1,13 @@
 //! Requests that race on one Worker of a persistent Runtime: a Worker
-//! deleted while other requests load it from the store stays deleted.
+//! deleted while other requests load it from the store stays deleted, and
+//! loads racing with inputs and eviction never make a stale copy
+//! resident.
 
 mod common;
 
 use std::sync::Arc;
 
+use yoi_runtime_api::dto::{BusyPolicy, InputRequest};
 use yoi_runtime_api::{ErrorCode, Runtime, test_util};
 use yoi_runtime_embedded::{EmbeddedOptions, Limits};
 
@@ -51,5 +54,66 @@ async fn a_worker_deleted_while_others_load_it_stays_deleted() {
             Some(ErrorCode::UnknownWorker),
             "round {round}: {doomed} came back after its delete answered"
         );
+    }
+}
+
+/// Loads of evicted Workers racing with inputs to them and with their
+/// eviction: every accepted input is in its Worker's transcript exactly
+/// once at the end, so no load ever made a stale copy resident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_racing_with_inputs_and_eviction_lose_nothing() {
+    let path = test_util::temp_dir("races-load").join("store.db");
+    let options = EmbeddedOptions {
+        limits: Limits {
+            max_resident_workers: 2,
+            ..Limits::default()
+        },
+        ..common::options_with_slow_profile()
+    };
+    let (runtime, _store) = common::sqlite_runtime(&path, options);
+    let runtime = Arc::new(runtime);
+    let mut workers = Vec::new();
+    for _ in 0..6 {
+        workers.push(test_util::create(&*runtime, None).await);
+    }
+    let workers = Arc::new(workers);
+    let tasks: Vec<_> = (0..4)
+        .map(|task| {
+            let (runtime, workers) = (runtime.clone(), workers.clone());
+            tokio::spawn(async move {
+                let mut accepted = Vec::new();
+                for n in 0..60 {
+                    let worker = &workers[(task + n * 5) % workers.len()];
+                    if n % 3 == 0 {
+                        let text = format!("task {task} input {n}");
+                        let request = InputRequest {
+                            on_busy: BusyPolicy::Queue,
+                            ..InputRequest::new(text.clone())
+                        };
+                        runtime.send_input(worker, request).await.unwrap();
+                        accepted.push((worker.clone(), text));
+                    } else {
+                        runtime.worker(worker).await.unwrap();
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for task in tasks {
+        accepted.extend(task.await.unwrap());
+    }
+    for worker in workers.iter() {
+        test_util::wait_idle(&*runtime, worker).await;
+        let entries = test_util::all_entries(&*runtime, worker).await;
+        let texts = test_util::user_texts(&entries);
+        for (_, text) in accepted.iter().filter(|(w, _)| w == worker) {
+            let times = texts.iter().filter(|t| *t == text).count();
+            assert_eq!(
+                times, 1,
+                "{worker}: {text:?} is in the transcript {times} times"
+            );
+        }
     }
 }
