@@ -9,14 +9,13 @@ use std::sync::Arc;
 
 use yoi_runtime_api::dto::{BusyPolicy, InputRequest};
 use yoi_runtime_api::{ErrorCode, Runtime, test_util};
-use yoi_runtime_embedded::{EmbeddedOptions, Limits};
+use yoi_runtime_embedded::store::SqliteStore;
+use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, Limits};
 
-/// Readers that find a Worker evicted load it from the store; a delete
-/// racing with them must not be undone by a load that read the store
-/// before the deletion reached it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_deleted_while_others_load_it_stays_deleted() {
-    let path = test_util::temp_dir("races-delete").join("store.db");
+/// A SQLite Runtime that keeps at most two Workers in memory, so most
+/// reads load a Worker from the store.
+fn two_resident(label: &str) -> (Arc<EmbeddedRuntime>, Arc<SqliteStore>) {
+    let path = test_util::temp_dir(label).join("store.db");
     let options = EmbeddedOptions {
         limits: Limits {
             max_resident_workers: 2,
@@ -24,8 +23,16 @@ async fn a_worker_deleted_while_others_load_it_stays_deleted() {
         },
         ..common::options_with_slow_profile()
     };
-    let (runtime, _store) = common::sqlite_runtime(&path, options);
-    let runtime = Arc::new(runtime);
+    let (runtime, store) = common::sqlite_runtime(&path, options);
+    (Arc::new(runtime), store)
+}
+
+/// Readers that find a Worker evicted load it from the store; a delete
+/// racing with them must not be undone by a load that read the store
+/// before the deletion reached it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_deleted_while_others_load_it_stays_deleted() {
+    let (runtime, _store) = two_resident("races-delete");
     for round in 0..100 {
         let doomed = test_util::create(&*runtime, None).await;
         // Newer Workers push it out of memory once it is durable.
@@ -62,16 +69,7 @@ async fn a_worker_deleted_while_others_load_it_stays_deleted() {
 /// once at the end, so no load ever made a stale copy resident.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loads_racing_with_inputs_and_eviction_lose_nothing() {
-    let path = test_util::temp_dir("races-load").join("store.db");
-    let options = EmbeddedOptions {
-        limits: Limits {
-            max_resident_workers: 2,
-            ..Limits::default()
-        },
-        ..common::options_with_slow_profile()
-    };
-    let (runtime, _store) = common::sqlite_runtime(&path, options);
-    let runtime = Arc::new(runtime);
+    let (runtime, _store) = two_resident("races-load");
     let mut workers = Vec::new();
     for _ in 0..6 {
         workers.push(test_util::create(&*runtime, None).await);
