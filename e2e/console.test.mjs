@@ -241,17 +241,20 @@ test("with a token: sign in through the form, chat, sign out", async () => {
   const page = await browser.newPage();
   await page.goto(server.base + "/");
   await page.waitForSelector("#signed-out:not([hidden])");
+  assert.equal(await page.isVisible("#sign-out"), false, "nothing to sign out of yet");
   await page.fill("#token", "not the token");
   await page.click("#sign-in button[type=submit]");
   await page.locator("#sign-in-error").filter({ hasText: /./ }).waitFor();
   await page.fill("#token", TOKEN);
   await page.click("#sign-in button[type=submit]");
   await page.waitForSelector("#console:not([hidden])");
+  assert.equal(await page.isVisible("#sign-out"), true);
   // The session cookie is HttpOnly: scripts cannot read it.
   assert.equal(await page.evaluate(() => document.cookie.includes("yoi_session")), false);
   await createAndChat(page);
   await page.click("#sign-out");
   await page.waitForSelector("#signed-out:not([hidden])");
+  assert.equal(await page.isVisible("#sign-out"), false, "signed out: the button goes");
   const status = await page.evaluate(() => fetch("/api/runtimes").then((r) => r.status));
   assert.equal(status, 401);
   await page.close();

@@ -36,8 +36,9 @@ function el(tag, props = {}, ...children) {
 async function start() {
   try {
     const session = await api.session();
-    $("sign-out").hidden = !session.token_required;
     if (!session.signed_in) return showSignIn();
+    // Only a signed-in session with a token behind it can sign out.
+    $("sign-out").hidden = !session.token_required;
     $("signed-out").hidden = true;
     $("console").hidden = false;
     await Promise.all([loadRuntimes(), loadWorkers()]);
@@ -52,6 +53,7 @@ async function start() {
 
 function showSignIn() {
   closeStream();
+  $("sign-out").hidden = true;
   $("console").hidden = true;
   $("signed-out").hidden = false;
   $("token").focus();
