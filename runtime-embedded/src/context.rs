@@ -6,7 +6,7 @@
 //! can all depend on it without depending on each other.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -30,6 +30,9 @@ pub(crate) struct RuntimeContext {
     /// Woken after every append to the runtime log.
     pub(crate) runtime_changed: Notify,
     counts: Mutex<WorkerCounts>,
+    /// Workers being created: counted as live from the cap's check until
+    /// they count themselves (changed under `counts`' lock when it grows).
+    creating: AtomicU64,
     /// Stopped Workers with when they stopped, oldest first, for
     /// `max_stopped_workers` and `max_stopped_age`.
     stopped: Mutex<VecDeque<(WorkerId, Timestamp)>>,
@@ -74,6 +77,7 @@ impl RuntimeContext {
             limits,
             runtime_changed: Notify::new(),
             counts: Mutex::new(WorkerCounts::default()),
+            creating: AtomicU64::new(0),
             stopped: Mutex::new(VecDeque::new()),
             turns: TaskTracker::new(),
             shutting_down: AtomicBool::new(false),
@@ -112,19 +116,42 @@ impl RuntimeContext {
     }
 
     /// Keeps the per-state Worker counts current, so status is O(1).
-    pub(crate) fn count_transition(&self, from: Option<WorkerState>, to: WorkerState) {
+    pub(crate) fn count_transition(&self, from: WorkerState, to: WorkerState) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(from) = from {
-            let slot = match from {
-                WorkerState::Idle => &mut counts.idle,
-                WorkerState::Running => &mut counts.running,
-                WorkerState::Stopping => &mut counts.stopping,
-                WorkerState::Stopped => &mut counts.stopped,
-                _ => &mut counts.failed,
-            };
-            *slot = slot.saturating_sub(1);
-        }
+        let slot = match from {
+            WorkerState::Idle => &mut counts.idle,
+            WorkerState::Running => &mut counts.running,
+            WorkerState::Stopping => &mut counts.stopping,
+            WorkerState::Stopped => &mut counts.stopped,
+            _ => &mut counts.failed,
+        };
+        *slot = slot.saturating_sub(1);
         counts.add(to);
+    }
+
+    /// Room for one more live Worker under `max`, taken by the new
+    /// Worker's count ([`RuntimeContext::count_created`]) in one step, so
+    /// creates racing at the cap neither pass it nor refuse below it;
+    /// `None` at the cap.
+    pub(crate) fn reserve_live(&self, max: u64) -> Option<LiveSlot<'_>> {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let live = counts.total() - counts.stopped + self.creating.load(Ordering::Relaxed);
+        if live >= max {
+            return None;
+        }
+        self.creating.fetch_add(1, Ordering::Relaxed);
+        drop(counts);
+        Some(LiveSlot { context: self })
+    }
+
+    /// Counts a new Worker (idle) in the room reserved for it.
+    pub(crate) fn count_created(&self, room: LiveSlot<'_>) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.add(WorkerState::Idle);
+        self.creating.fetch_sub(1, Ordering::Relaxed);
+        drop(counts);
+        // Given back above, under the same lock as the count.
+        std::mem::forget(room);
     }
 
     /// The Workers by state.
@@ -187,5 +214,18 @@ impl RuntimeContext {
 
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+/// Room for a Worker being created (see [`RuntimeContext::reserve_live`]).
+#[must_use = "the room is given back when this is dropped"]
+pub(crate) struct LiveSlot<'a> {
+    context: &'a RuntimeContext,
+}
+
+impl Drop for LiveSlot<'_> {
+    /// No Worker was created in the room (the create failed first).
+    fn drop(&mut self) {
+        self.context.creating.fetch_sub(1, Ordering::Relaxed);
     }
 }

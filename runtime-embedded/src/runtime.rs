@@ -16,7 +16,7 @@ use yoi_runtime_api::{
     WorkerId, resolve_limit,
 };
 
-use crate::context::RuntimeContext;
+use crate::context::{LiveSlot, RuntimeContext};
 use crate::directory::Directory;
 use crate::error::ConfigError;
 use crate::follow::{LogSource, follow};
@@ -133,21 +133,20 @@ impl EmbeddedRuntime {
         })
     }
 
-    /// [`Self::check_retained`], and `capacity_exceeded` at
+    /// [`Self::check_retained`], then room for one more live Worker
+    /// (hold it until the Worker is created), or `capacity_exceeded` at
     /// `max_live_workers`.
-    async fn check_live_workers(&self) -> Result<()> {
+    async fn reserve_live_worker(&self) -> Result<LiveSlot<'_>> {
         self.check_retained().await?;
-        let counts = self.shared.context.counts();
-        let live = counts.total() - counts.stopped;
-        if live >= self.shared.limits.max_live_workers as u64 {
-            return Err(RuntimeError::CapacityExceeded {
+        let max = self.shared.limits.max_live_workers;
+        self.shared
+            .context
+            .reserve_live(max as u64)
+            .ok_or_else(|| RuntimeError::CapacityExceeded {
                 what: format!(
-                    "this runtime has its maximum of {} live workers; stop or delete some",
-                    self.shared.limits.max_live_workers
+                    "this runtime has its maximum of {max} live workers; stop or delete some"
                 ),
-            });
-        }
-        Ok(())
+            })
     }
 
     /// A runtime from options, keeping its Workers in memory only.
@@ -291,7 +290,7 @@ impl Runtime for EmbeddedRuntime {
         request: ForkRequest,
     ) -> Result<WorkerDetail> {
         request.validate()?;
-        self.check_live_workers().await?;
+        let room = self.reserve_live_worker().await?;
         let source = self.shared.worker(worker_id).await?;
         let seed = source.fork_seed(&self.shared.context, request.at)?;
         let id = self.new_worker_id();
@@ -307,7 +306,7 @@ impl Runtime for EmbeddedRuntime {
                 transcript_index: seed.at,
             }),
         };
-        let worker = Worker::create(&self.shared.context, new);
+        let worker = Worker::create(&self.shared.context, new, room);
         // One pass over the copied entries: O(entries).
         worker.append_copies(&self.shared.context, seed.entries);
         let worker = self.shared.insert(worker);
@@ -382,7 +381,7 @@ impl Runtime for EmbeddedRuntime {
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
         request.validate()?;
-        self.check_live_workers().await?;
+        let room = self.reserve_live_worker().await?;
         let (profile, fallback) = match &request.profile {
             Some(name) => match self.shared.profiles.get(name) {
                 Some(profile) => (profile.clone(), false),
@@ -409,7 +408,7 @@ impl Runtime for EmbeddedRuntime {
         };
         let worker = self
             .shared
-            .insert(Worker::create(&self.shared.context, new));
+            .insert(Worker::create(&self.shared.context, new, room));
         // A created Worker survives a crash from the moment it is answered.
         self.shared.durable(worker.last_ticket()).await?;
         Ok(worker.detail(&self.shared.context))

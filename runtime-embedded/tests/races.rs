@@ -1,7 +1,7 @@
 //! Requests that race on one Worker of a persistent Runtime: a Worker
 //! deleted while other requests load it from the store stays deleted, and
 //! loads racing with inputs and eviction never make a stale copy
-//! resident.
+//! resident. Also: creates racing at the live-Worker cap stop at it.
 
 mod common;
 
@@ -113,5 +113,40 @@ async fn loads_racing_with_inputs_and_eviction_lose_nothing() {
                 "{worker}: {text:?} is in the transcript {times} times"
             );
         }
+    }
+}
+
+/// Creates racing at `max_live_workers` stop at it exactly: the check and
+/// the new Worker's count are one step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_racing_at_the_live_cap_stop_at_it() {
+    for round in 0..20 {
+        let runtime = Arc::new(
+            EmbeddedRuntime::new(EmbeddedOptions {
+                limits: Limits {
+                    max_live_workers: 5,
+                    ..Limits::default()
+                },
+                ..EmbeddedOptions::default()
+            })
+            .unwrap(),
+        );
+        let creates: Vec<_> = (0..40)
+            .map(|_| {
+                let runtime = runtime.clone();
+                tokio::spawn(async move { runtime.create_worker(Default::default()).await })
+            })
+            .collect();
+        let mut made = 0;
+        for create in creates {
+            match create.await.unwrap() {
+                Ok(_) => made += 1,
+                Err(err) => assert_eq!(err.code(), ErrorCode::CapacityExceeded),
+            }
+        }
+        assert_eq!(
+            made, 5,
+            "round {round}: {made} Workers made under a cap of 5"
+        );
     }
 }

@@ -21,7 +21,7 @@ use yoi_runtime_api::dto::{
 use yoi_runtime_api::{BusyReason, InputId, Result, RuntimeError, Timestamp, WorkerId};
 
 use crate::backend::ChatRequest;
-use crate::context::RuntimeContext;
+use crate::context::{LiveSlot, RuntimeContext};
 use crate::store::Change;
 
 mod fork;
@@ -210,7 +210,7 @@ impl Locked<'_> {
         let from = self.inner.state;
         if from != to {
             self.inner.state = to;
-            self.shared.count_transition(Some(from), to);
+            self.shared.count_transition(from, to);
             self.emit(WorkerEventKind::StateChanged { from, to });
         }
     }
@@ -301,7 +301,7 @@ impl Locked<'_> {
 
 impl Worker {
     /// Creates a Worker and records `worker_created`.
-    pub(crate) fn create(shared: &RuntimeContext, new: NewWorker) -> Arc<Self> {
+    pub(crate) fn create(shared: &RuntimeContext, new: NewWorker, room: LiveSlot<'_>) -> Arc<Self> {
         let (now, stamp) = shared.stamps.stamp();
         let display_name = new.display_name;
         let worker = Arc::new(Self {
@@ -331,7 +331,7 @@ impl Worker {
             accounted: AtomicUsize::new(0),
             retained: shared.retained.clone(),
         });
-        shared.count_transition(None, WorkerState::Idle);
+        shared.count_created(room);
         let profile = worker.profile_ref();
         let mut locked = worker.lock(shared);
         locked.stamp = Some(stamp);
