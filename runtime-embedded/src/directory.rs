@@ -49,6 +49,9 @@ struct Tombstones {
     /// The newest ticket of a tombstone dropped (its deletion durable): a
     /// load that started before that deletion was recorded cannot tell
     /// whether it read the Worker before the deletion, and reads again.
+    /// (A `DELETE` loads its Worker first, so it waits for a load in
+    /// progress; retiring a stopped Worker does not, which is the case
+    /// this covers.)
     dropped_upto: Ticket,
 }
 
