@@ -67,7 +67,7 @@ fn event_bytes(event: &WorkerEvent) -> usize {
 }
 
 /// What an entry costs to keep, roughly.
-fn entry_bytes(entry: &TranscriptEntry) -> usize {
+pub(crate) fn entry_bytes(entry: &TranscriptEntry) -> usize {
     const FIXED: usize = 128;
     FIXED + entry.text.len()
 }

@@ -104,40 +104,50 @@ impl EmbeddedRuntime {
         WorkerId::new(self.shared.ids.next("w-")).unwrap_or_else(|_| unreachable!("valid"))
     }
 
-    /// `capacity_exceeded` when the Runtime has its most live Workers.
-    /// `capacity_exceeded` when the Runtime holds `max_retained_bytes` of
-    /// transcripts and events in memory; with a persistent store, idle
-    /// Workers are evicted first to make room.
-    async fn check_retained(&self) -> Result<()> {
+    /// `capacity_exceeded` unless `extra` more bytes of transcripts and
+    /// events fit in memory beside what the Runtime holds, under
+    /// `max_retained_bytes`; with a persistent store, idle Workers are
+    /// evicted first to make room.
+    ///
+    /// **The last check is not followed by an `.await`**: a caller that
+    /// adds its `extra` bytes without awaiting after this returns cannot be
+    /// overtaken by another task on its thread, so concurrent callers pass
+    /// the cap by at most one `extra` per runtime thread.
+    async fn check_retained(&self, extra: usize) -> Result<()> {
         let max = self.shared.limits.max_retained_bytes;
-        if self.shared.context.retained_bytes() <= max {
+        let fits = || self.shared.context.retained_bytes().saturating_add(extra) <= max;
+        if fits() {
             return Ok(());
         }
-        if self.shared.persist {
+        if self.shared.persist && extra <= max {
             // Only Workers whose changes are on disk may go.
             self.shared.durable(self.shared.store.recorded()).await?;
             self.shared.directory.evict_to_fit(
                 self.shared.store.as_ref(),
                 &self.shared.context.retained,
-                max - max / 10,
+                (max - max / 10).saturating_sub(extra),
             );
-            if self.shared.context.retained_bytes() <= max {
+            if fits() {
                 return Ok(());
             }
         }
-        Err(RuntimeError::CapacityExceeded {
-            what: format!(
-                "this runtime keeps its maximum of {max} bytes of transcripts and events in \
-                 memory; delete Workers or raise limits.max_retained_bytes"
-            ),
-        })
+        let needs = if extra > 0 {
+            format!("; this copy needs about {extra} bytes more")
+        } else {
+            String::new()
+        };
+        let what = format!(
+            "this runtime keeps its maximum of {max} bytes of transcripts and events in \
+             memory{needs}; delete Workers or raise limits.max_retained_bytes"
+        );
+        Err(RuntimeError::CapacityExceeded { what })
     }
 
-    /// [`Self::check_retained`], then room for one more live Worker
-    /// (hold it until the Worker is created), or `capacity_exceeded` at
-    /// `max_live_workers`.
-    async fn reserve_live_worker(&self) -> Result<LiveSlot<'_>> {
-        self.check_retained().await?;
+    /// [`Self::check_retained`] for `extra` bytes, then room for one more
+    /// live Worker (hold it until the Worker is created), or
+    /// `capacity_exceeded` at `max_live_workers`.
+    async fn reserve_live_worker(&self, extra: usize) -> Result<LiveSlot<'_>> {
+        self.check_retained(extra).await?;
         let max = self.shared.limits.max_live_workers;
         self.shared
             .context
@@ -199,6 +209,13 @@ impl EmbeddedRuntime {
 
     fn limits(&self) -> &Limits {
         &self.shared.limits
+    }
+
+    /// The estimated bytes of transcripts and events this Runtime holds in
+    /// memory: what `limits.max_retained_bytes` caps. For metrics and
+    /// tests; Workers evicted to a persistent store do not count.
+    pub fn retained_bytes(&self) -> usize {
+        self.shared.context.retained_bytes()
     }
 
     /// Shuts the Runtime down: inputs are refused from now on
@@ -290,8 +307,12 @@ impl Runtime for EmbeddedRuntime {
         request: ForkRequest,
     ) -> Result<WorkerDetail> {
         request.validate()?;
-        let room = self.reserve_live_worker().await?;
         let source = self.shared.worker(worker_id).await?;
+        // Room for the copy is checked with the copy's size, and nothing
+        // awaits between that check and the copy: concurrent forks of a
+        // large Worker cannot all pass the cap at once.
+        let bytes = source.fork_bytes(&self.shared.context, request.at)?;
+        let room = self.reserve_live_worker(bytes).await?;
         let seed = source.fork_seed(&self.shared.context, request.at)?;
         let id = self.new_worker_id();
         let new = NewWorker {
@@ -381,7 +402,7 @@ impl Runtime for EmbeddedRuntime {
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
         request.validate()?;
-        let room = self.reserve_live_worker().await?;
+        let room = self.reserve_live_worker(0).await?;
         let (profile, fallback) = match &request.profile {
             Some(name) => match self.shared.profiles.get(name) {
                 Some(profile) => (profile.clone(), false),
@@ -420,7 +441,7 @@ impl Runtime for EmbeddedRuntime {
         request: InputRequest,
     ) -> Result<InputAcceptance> {
         request.validate(Some(self.limits().max_input_bytes))?;
-        self.check_retained().await?;
+        self.check_retained(0).await?;
         let worker = self.shared.worker(worker_id).await?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RuntimeError::Internal {

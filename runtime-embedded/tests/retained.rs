@@ -115,3 +115,69 @@ async fn the_memory_store_keeps_every_worker_past_the_resident_cap() {
     }
     assert_eq!(rt.status().await.unwrap().workers.total(), 12);
 }
+
+/// A fork copies its source's transcript, so it is checked against the
+/// cap with the copy's size: forks refused for want of room leave the
+/// Runtime under its cap, where a new empty Worker still fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forks_are_refused_before_they_would_pass_the_cap() {
+    let rt = EmbeddedRuntime::new(options()).unwrap();
+    let source = test_util::create(&rt, None).await;
+    big_turn(&rt, &source).await.unwrap();
+    let mut forks = 0;
+    let refused = loop {
+        match rt.fork_worker(&source, Default::default()).await {
+            Ok(_) => forks += 1,
+            Err(err) => break err,
+        }
+        assert!(forks < 20, "{forks} forks of 100 KB fit under {CAP} bytes");
+    };
+    assert_eq!(refused.code(), ErrorCode::CapacityExceeded, "{refused}");
+    assert!(refused.to_string().contains("this copy needs"), "{refused}");
+    assert!(forks >= 1, "the first fork fits");
+    assert!(
+        rt.retained_bytes() <= CAP,
+        "{} bytes retained after {forks} forks, over the cap of {CAP}",
+        rt.retained_bytes()
+    );
+    test_util::create(&rt, None).await;
+}
+
+/// Forks waiting together for their source to load from the store must
+/// not all pass the cap once it has: each is checked, with its copy's
+/// size, after the load and right before it copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_forks_of_an_evicted_worker_stay_near_the_cap() {
+    const FORKS: usize = 16;
+    let path = test_util::temp_dir("retained-forks").join("store.db");
+    let (rt, _store) = common::sqlite_runtime(&path, options());
+    let rt = std::sync::Arc::new(rt);
+    let source = test_util::create(&*rt, None).await;
+    big_turn(&rt, &source).await.unwrap();
+    // Fill the cap with other Workers so the source is evicted to make
+    // room for them.
+    for _ in 0..6 {
+        let other = test_util::create(&*rt, None).await;
+        big_turn(&rt, &other).await.unwrap();
+    }
+    let forks: Vec<_> = (0..FORKS)
+        .map(|_| {
+            let (rt, source) = (rt.clone(), source.clone());
+            tokio::spawn(async move { rt.fork_worker(&source, Default::default()).await })
+        })
+        .collect();
+    let mut made = 0;
+    for fork in forks {
+        if fork.await.unwrap().is_ok() {
+            made += 1;
+        }
+    }
+    assert!(made >= 1, "no fork was made");
+    // At most one copy (about 100 KB) per runtime thread past the cap.
+    let bound = CAP + 2 * 110_000;
+    assert!(
+        rt.retained_bytes() <= bound,
+        "{} bytes retained after {made} concurrent forks, over {bound}",
+        rt.retained_bytes()
+    );
+}

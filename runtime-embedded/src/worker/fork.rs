@@ -7,6 +7,7 @@ use yoi_runtime_api::{Result, RuntimeError};
 
 use super::{Locked, Worker};
 use crate::context::RuntimeContext;
+use crate::log::entry_bytes;
 use crate::profile::Profile;
 
 /// What a fork takes from its source.
@@ -27,26 +28,21 @@ impl Worker {
     /// they are not copied. `at` past the end is `invalid_request`.
     pub(crate) fn fork_seed(&self, shared: &RuntimeContext, at: Option<u64>) -> Result<ForkSeed> {
         let locked = self.lock(shared);
-        let total = locked.inner.transcript.total();
-        let at = at.unwrap_or(total);
-        if at > total {
-            return Err(RuntimeError::invalid_request(format!(
-                "at {at} is past the end of the transcript ({total} entries)"
-            )));
-        }
-        let entries = locked
-            .inner
-            .transcript
-            .oldest_first()
-            .filter(|e| e.index < at && e.status == EntryStatus::Complete)
-            .cloned()
-            .collect();
+        let (at, copied) = copied(&locked, at)?;
         Ok(ForkSeed {
-            entries,
+            entries: copied.cloned().collect(),
             at,
             profile: self.profile.clone(),
             fallback: self.fallback,
         })
+    }
+
+    /// What the copy [`Self::fork_seed`] would make costs in memory, by
+    /// the measure of `max_retained_bytes`, without making it.
+    pub(crate) fn fork_bytes(&self, shared: &RuntimeContext, at: Option<u64>) -> Result<usize> {
+        let locked = self.lock(shared);
+        let (_, copied) = copied(&locked, at)?;
+        Ok(copied.map(entry_bytes).sum())
     }
 
     /// Appends copied `entries` (re-indexed from this Worker's end), in one
@@ -57,4 +53,25 @@ impl Worker {
             locked.push_entry(entry);
         }
     }
+}
+
+/// Where a fork's copy ends (`at`, default the end) and the entries it
+/// copies: the completed ones before it.
+fn copied<'a>(
+    locked: &'a Locked<'_>,
+    at: Option<u64>,
+) -> Result<(u64, impl Iterator<Item = &'a TranscriptEntry>)> {
+    let total = locked.inner.transcript.total();
+    let at = at.unwrap_or(total);
+    if at > total {
+        return Err(RuntimeError::invalid_request(format!(
+            "at {at} is past the end of the transcript ({total} entries)"
+        )));
+    }
+    let entries = locked
+        .inner
+        .transcript
+        .oldest_first()
+        .filter(move |e| e.index < at && e.status == EntryStatus::Complete);
+    Ok((at, entries))
 }
