@@ -108,7 +108,7 @@ impl Shared {
             };
             match self.directory.insert_loaded(self.restore(stored), since) {
                 Loaded::Resident(worker) => {
-                    self.directory.evict(self.store.as_ref());
+                    self.evict();
                     return Ok(Some(worker));
                 }
                 Loaded::Deleted => return Ok(None),
@@ -139,8 +139,22 @@ impl Shared {
     /// Adds a new Worker.
     pub(crate) fn insert(&self, worker: Arc<Worker>) -> Arc<Worker> {
         let worker = self.directory.insert(worker);
-        self.directory.evict(self.store.as_ref());
+        self.evict();
         worker
+    }
+
+    /// After a Worker became resident: evicts Workers that may go while
+    /// more than `max_resident_workers` are resident or they hold more than
+    /// `max_retained_bytes` together (down to 90 % of either, so eviction
+    /// runs rarely and in bulk). **Reading Workers never holds more than
+    /// the caps in memory**, past the Workers that are in use.
+    fn evict(&self) {
+        self.directory.evict(self.store.as_ref());
+        let max = self.limits.max_retained_bytes;
+        if self.retained_bytes() > max {
+            self.directory
+                .evict_to_fit(self.store.as_ref(), &self.retained, max - max / 10);
+        }
     }
 
     /// Records that a Worker stopped, deleting the stopped Workers past

@@ -81,11 +81,18 @@ async fn a_persistent_store_evicts_idle_workers_to_make_room() {
         big_turn(&rt, &worker).await.unwrap();
         workers.push(worker);
     }
-    // Every Worker is still there, read back from the store when needed.
+    // Every Worker is still there, read back from the store when needed;
+    // reading them all does not hold them all (about 150 KB each) in
+    // memory: past the cap, idle ones go again.
     for worker in &workers {
         let entries = test_util::all_entries(&rt, worker).await;
         assert_eq!(entries.len(), 2, "{worker}");
         assert_eq!(entries[0].text.len(), 50_000);
+        assert!(
+            rt.retained_bytes() <= CAP + 200_000,
+            "{} bytes retained while reading Workers back, cap {CAP}",
+            rt.retained_bytes()
+        );
     }
 }
 
