@@ -200,7 +200,7 @@ impl Directory {
         let removed = resident.remove(id);
         drop(resident);
         match removed {
-            Some(worker) => worker.release(),
+            Some(worker) => worker.forget(),
             None if only_resident => return None,
             None => {}
         }

@@ -1,13 +1,14 @@
 //! Requests that race on one Worker of a persistent Runtime: a Worker
 //! deleted while other requests load it from the store stays deleted, and
 //! loads racing with inputs and eviction never make a stale copy
-//! resident. Also: creates racing at the live-Worker cap stop at it.
+//! resident; renames racing with a delete leave nothing of the Worker on
+//! disk. Also: creates racing at the live-Worker cap stop at it.
 
 mod common;
 
 use std::sync::Arc;
 
-use yoi_runtime_api::dto::{BusyPolicy, InputRequest};
+use yoi_runtime_api::dto::{BusyPolicy, InputRequest, UpdateWorkerRequest};
 use yoi_runtime_api::{ErrorCode, Runtime, test_util};
 use yoi_runtime_embedded::store::SqliteStore;
 use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, Limits};
@@ -148,5 +149,61 @@ async fn creates_racing_at_the_live_cap_stop_at_it() {
             made, 5,
             "round {round}: {made} Workers made under a cap of 5"
         );
+    }
+}
+
+/// A rename or rollback that holds a Worker while a `DELETE` removes it
+/// must leave nothing of it on disk: every change a Worker records comes
+/// before its deletion in the store, or is not recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_racing_a_delete_leave_no_rows_behind() {
+    let path = test_util::temp_dir("races-orphans").join("store.db");
+    let (runtime, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let runtime = Arc::new(runtime);
+    for round in 0..300 {
+        let worker = test_util::create(&*runtime, None).await;
+        let renamers: Vec<_> = (0..2)
+            .map(|n| {
+                let (runtime, worker) = (runtime.clone(), worker.clone());
+                tokio::spawn(async move {
+                    for turn in 0..200 {
+                        let request = UpdateWorkerRequest {
+                            display_name: Some(format!("round {round} task {n} turn {turn}")),
+                            metadata: Some([("team".to_owned(), Some(format!("t{turn}")))].into()),
+                        };
+                        if runtime.update_worker(&worker, request).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        runtime.delete_worker(&worker).await.unwrap();
+        for renamer in renamers {
+            renamer.await.unwrap();
+        }
+    }
+    drop(runtime);
+    store.close();
+    drop(store);
+    let disk = rusqlite::Connection::open(&path).unwrap();
+    for table in [
+        "worker_metadata",
+        "events",
+        "entries",
+        "entry_parts",
+        "client_ids",
+    ] {
+        let orphans: i64 = disk
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM {table} WHERE worker_id NOT IN (SELECT id FROM workers)"
+                ),
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0, "{orphans} rows of deleted Workers in {table}");
     }
 }

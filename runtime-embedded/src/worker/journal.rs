@@ -108,7 +108,10 @@ impl Locked<'_> {
         let Some(mut changes) = self.journal.take() else {
             return;
         };
-        if changes.is_empty() {
+        // A call that found the Worker before it was deleted may change it
+        // after: as if it had changed just before, and the deletion had
+        // taken the change with everything else.
+        if changes.is_empty() || self.inner.forgotten {
             return;
         }
         let retained = (

@@ -80,6 +80,8 @@ struct Inner {
     /// The oldest entry index and event sequence number last reported to
     /// the store as retained (`journal.rs`).
     reported_retained: (u64, u64),
+    /// Deleted or retired: the store is told nothing more (`journal.rs`).
+    forgotten: bool,
 }
 
 /// A Worker of an embedded runtime.
@@ -324,6 +326,7 @@ impl Worker {
                 client_order: VecDeque::new(),
                 next_turn: 1,
                 reported_retained: (0, 1),
+                forgotten: false,
             }),
             changed: Notify::new(),
             last_ticket: AtomicU64::new(0),

@@ -75,6 +75,7 @@ impl Worker {
                 // store what memory kept, which may be less than the disk
                 // holds (a lower limit, or the byte budget).
                 reported_retained: (0, 1),
+                forgotten: false,
             }),
             changed: Notify::new(),
             last_ticket: AtomicU64::new(0),

@@ -39,8 +39,20 @@ impl Worker {
         }
     }
 
-    /// Gives this Worker's share back for good: it was deleted or retired.
-    pub(crate) fn release(&self) {
+    /// Marks the Worker deleted or retired, under its lock, and gives its
+    /// share back for good. Called before its deletion is recorded, so
+    /// **no change of the Worker reaches the store after its deletion**:
+    /// each section records under the same lock, and one that ends after
+    /// this records nothing.
+    pub(crate) fn forget(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.forgotten = true;
+        self.release();
+        drop(inner);
+    }
+
+    /// Gives this Worker's share back for good.
+    fn release(&self) {
         let share = self.accounted.swap(RELEASED, Ordering::Relaxed);
         if share != RELEASED {
             self.retained.fetch_sub(share, Ordering::Relaxed);
