@@ -132,7 +132,7 @@ impl EmbeddedRuntime {
             }
         }
         let needs = if extra > 0 {
-            format!("; this copy needs about {extra} bytes more")
+            format!("; this needs about {extra} bytes more")
         } else {
             String::new()
         };
@@ -441,8 +441,10 @@ impl Runtime for EmbeddedRuntime {
         request: InputRequest,
     ) -> Result<InputAcceptance> {
         request.validate(Some(self.limits().max_input_bytes))?;
-        self.check_retained(0).await?;
         let worker = self.shared.worker(worker_id).await?;
+        // Checked after the load, with the input's size, and nothing
+        // awaits between this and taking the input.
+        self.check_retained(request.text.len()).await?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RuntimeError::Internal {
                 message: "the embedded runtime needs a Tokio runtime to run turns".to_owned(),
