@@ -8,7 +8,8 @@
 //! own. A subscriber that falls more than [`BUFFER`] events behind is told
 //! so (`runtime_unavailable`) and its stream ends; its reconnect with
 //! `Last-Event-ID` resumes. When the last subscriber goes, the upstream
-//! subscription is closed.
+//! subscription is closed. A share whose upstream failed takes no new
+//! subscribers: they open a new one.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,6 +109,12 @@ impl Shares {
         };
         let position = {
             let state = lock(&share);
+            if matches!(state.ended, Some(Some(_))) {
+                // Failed: whoever comes now tries the peer afresh, rather
+                // than meeting the same failure for as long as anyone who
+                // saw it holds the share.
+                return Joined::NoShare;
+            }
             if after == share.start.as_ref() && state.first == 0 {
                 Some(0)
             } else {
@@ -246,6 +253,8 @@ fn read(share: Arc<Share>, position: u64) -> EventStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use yoi_runtime_api::Timestamp;
+    use yoi_runtime_api::dto::WorkerEventKind;
 
     fn worker(n: usize) -> WorkerId {
         WorkerId::new(format!("w-{n}")).unwrap()
@@ -272,5 +281,39 @@ mod tests {
             assert!(matches!(shares.join(&worker(n), None), Joined::Stream(_)));
         }
         drop(kept);
+    }
+
+    /// A share whose upstream failed (the host stayed down past the
+    /// reconnects) is not joined: a subscriber that comes after the failure
+    /// (a browser reconnecting) gets a fresh upstream, even while the
+    /// subscribers that saw the failure still hold the share.
+    #[tokio::test]
+    async fn a_failed_share_is_not_joined() {
+        let shares = Shares::default();
+        let runtime_id = RuntimeId::new("remote").unwrap();
+        let event = WorkerEvent {
+            cursor: EventCursor::new("1.abc").unwrap(),
+            worker_id: worker(1),
+            at: Timestamp::now(),
+            kind: WorkerEventKind::WorkerStopped {},
+        };
+        let failure = RuntimeError::RuntimeUnavailable {
+            runtime_id: runtime_id.clone(),
+            message: "unreachable".to_owned(),
+        };
+        let upstream = Box::pin(futures_util::stream::iter([
+            Ok(event.clone()),
+            Err(failure),
+        ]));
+        let mut first = shares.start(runtime_id, worker(1), None, upstream);
+        assert_eq!(first.next().await.unwrap().unwrap(), event);
+        assert!(first.next().await.unwrap().is_err());
+        // `first` is still held, so the share is alive.
+        assert!(matches!(
+            shares.join(&worker(1), Some(&event.cursor)),
+            Joined::NoShare
+        ));
+        assert!(matches!(shares.join(&worker(1), None), Joined::NoShare));
+        drop(first);
     }
 }
