@@ -477,6 +477,8 @@ fn limits_reach_the_runtime_and_the_listener() {
         ("max_connections = 0", "limits.max_connections"),
         ("header_timeout_ms = 0", "limits.header_timeout_ms"),
         ("failed_auth_refill_ms = 0", "limits.failed_auth_refill_ms"),
+        ("write_timeout_ms = 0", "limits.write_timeout_ms"),
+        ("max_body_bytes = 0", "limits.max_body_bytes"),
     ] {
         let err = resolve_error(&format!("[limits]\n{text}\n"));
         assert!(err.contains(key), "{text}: {err}");

@@ -421,10 +421,18 @@ impl FileConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|err| ConfigError::TrustedProxy { entry: err.entry })?;
+        let max_body_bytes = self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes == 0 {
+            // Every request with a body would be refused.
+            return Err(ConfigError::Limit {
+                key: "limits.max_body_bytes",
+                message: "must be greater than 0",
+            });
+        }
         Ok(ServerConfig {
             bind,
             token,
-            max_body_bytes: self.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_body_bytes,
             connection_limits: connection_limits(&self.limits)?,
             failed_auth_limits: failed_auth_limits(&self.limits)?,
             cors_allowed_origins,
