@@ -5,7 +5,9 @@
 //! After every restart: a stream resumed with `Last-Event-ID` continues
 //! exactly after it, or is refused with 410 (the cursor was past what had
 //! reached the disk), never a gap. At the end: every input that was
-//! answered 202 is in its Worker's transcript exactly once, no input twice,
+//! answered 202 is in its Worker's transcript exactly once (unless it is
+//! older than the entries the Worker keeps, `max_transcript_entries`,
+//! which a long soak reaches on its first Worker), no input twice,
 //! no Worker left running, every log's sequence numbers without holes, and
 //! no id used twice. `CRASH_ROUNDS` sets the rounds (30 by default; the
 //! documented soak runs more).
@@ -25,8 +27,9 @@ const RT: &str = "api/runtimes/backend-internal";
 
 #[derive(Debug, Default)]
 struct Truth {
-    /// input_id -> Worker, for every input answered 202.
-    accepted: HashMap<String, String>,
+    /// input_id -> (Worker, transcript index), for every input answered
+    /// 202.
+    accepted: HashMap<String, (String, u64)>,
     workers: Vec<String>,
 }
 
@@ -63,7 +66,12 @@ async fn drive(base: String, truth: Arc<Mutex<Truth>>, seed: u64, until: Instant
                 return;
             };
             let input_id = body["input_id"].as_str().unwrap().to_owned();
-            truth.lock().unwrap().accepted.insert(input_id, worker);
+            let index = body["transcript_index"].as_u64().unwrap();
+            truth
+                .lock()
+                .unwrap()
+                .accepted
+                .insert(input_id, (worker, index));
         }
     }
 }
@@ -195,6 +203,11 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
     // Every driver has finished: take the truth out of its lock.
     let truth = std::mem::take(&mut *truth.lock().unwrap());
     let mut seen_inputs = HashSet::new();
+    // The first entry each Worker still keeps: a long run can pass
+    // `max_transcript_entries`, and what retention dropped is not lost.
+    let mut first_kept: HashMap<&str, u64> = HashMap::new();
+    // Every entry read, to say what stands where a lost input should be.
+    let mut at_index: HashMap<(&str, u64), Value> = HashMap::new();
     for worker in &truth.workers {
         let detail = wait_settled(&client, &server.base, worker).await;
         assert_eq!(detail["state"], "idle", "{detail}");
@@ -214,6 +227,13 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
                 Some(next) => start = next,
                 None => break,
             }
+        }
+        first_kept.insert(
+            worker,
+            entries.first().map_or(0, |e| e["index"].as_u64().unwrap()),
+        );
+        for entry in &entries {
+            at_index.insert((worker, entry["index"].as_u64().unwrap()), entry.clone());
         }
         for entry in &entries {
             assert_ne!(
@@ -241,17 +261,31 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
             .collect();
         assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "{seqs:?}");
     }
-    for (input_id, worker) in &truth.accepted {
+    let mut dropped_by_retention = 0;
+    for (input_id, (worker, index)) in &truth.accepted {
+        if *index < first_kept[worker.as_str()] {
+            dropped_by_retention += 1;
+            continue;
+        }
         assert!(
             seen_inputs.contains(input_id),
-            "input {input_id} to {worker} was answered 202 but is lost"
+            "input {input_id} to {worker} was answered 202 but is lost; at its index {index} \
+             stands {:?} (the Worker keeps entries from {})",
+            at_index.get(&(worker.as_str(), *index)),
+            first_kept[worker.as_str()]
         );
     }
     let ids: HashSet<&String> = truth.workers.iter().collect();
     assert_eq!(ids.len(), truth.workers.len(), "no Worker id reused");
+    let longest = at_index
+        .keys()
+        .map(|(_, index)| index + 1)
+        .max()
+        .unwrap_or(0);
     eprintln!(
-        "crash test: {} rounds, {} Workers, {} accepted inputs, all present once; \
-         stream resumes across restarts: {resumes:?}",
+        "crash test: {} rounds, {} Workers, {} accepted inputs, all present once \
+         ({dropped_by_retention} older than the entries a Worker keeps; the longest \
+         transcript {longest} entries); stream resumes across restarts: {resumes:?}",
         rounds,
         truth.workers.len(),
         truth.accepted.len()
