@@ -18,10 +18,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{Server, get_json, post_json, slow_profile_config};
+use common::process::{CrashSetup, Server, all_entries, get_json, post_json};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use yoi_runtime_api::test_util::temp_dir;
 
 const RT: &str = "api/runtimes/backend-internal";
 
@@ -134,25 +133,12 @@ async fn watch(base: String, worker: String, resume: Option<String>) -> (Option<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_loses_nothing_accepted() {
-    let rounds: u64 = std::env::var("CRASH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(30);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("crash test seed {seed}, {rounds} rounds");
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let dir = temp_dir("crash");
-    let config = slow_profile_config(&dir, 120);
-    let data = dir.join("data");
-    let args = [
-        "--config",
-        config.as_str(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ];
+    let CrashSetup {
+        rounds,
+        mut rng,
+        args,
+    } = CrashSetup::new("crash test", 30, 120);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let truth = Arc::new(Mutex::new(Truth::default()));
     let client = reqwest::Client::new();
     let mut watched_cursor: Option<String> = None;
@@ -211,23 +197,7 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
     for worker in &truth.workers {
         let detail = wait_settled(&client, &server.base, worker).await;
         assert_eq!(detail["state"], "idle", "{detail}");
-        let mut entries = Vec::new();
-        let mut start = 0u64;
-        loop {
-            let page: Value = get_json(
-                &client,
-                format!(
-                    "{}/{RT}/workers/{worker}/transcript?start={start}&limit=200",
-                    server.base
-                ),
-            )
-            .await;
-            entries.extend(page["entries"].as_array().unwrap().iter().cloned());
-            match page["next_start"].as_u64() {
-                Some(next) => start = next,
-                None => break,
-            }
-        }
+        let entries = all_entries(&client, &server.base, worker).await;
         first_kept.insert(
             worker,
             entries.first().map_or(0, |e| e["index"].as_u64().unwrap()),

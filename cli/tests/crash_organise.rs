@@ -15,9 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{Server, get_json, post_json, slow_profile_config};
+use common::process::{CrashSetup, Server, all_entries, post_json};
 use serde_json::{Value, json};
-use yoi_runtime_api::test_util::temp_dir;
 
 const RT: &str = "api/runtimes/backend-internal";
 const DRIVERS: usize = 3;
@@ -268,25 +267,12 @@ async fn check(client: &reqwest::Client, base: &str, truth: &Mutex<Truth>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_organising_keeps_every_answer() {
-    let rounds: u64 = std::env::var("CRASH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(20);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("organise crash test seed {seed}, {rounds} rounds");
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let dir = temp_dir("crash-organise");
-    let config = slow_profile_config(&dir, 20);
-    let data = dir.join("data");
-    let args = [
-        "--config",
-        config.as_str(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ];
+    let CrashSetup {
+        rounds,
+        mut rng,
+        args,
+    } = CrashSetup::new("organise crash test", 20, 20);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let client = reqwest::Client::new();
     let truth = Arc::new(Mutex::new(Truth::default()));
     for round in 0..rounds {
@@ -341,30 +327,12 @@ async fn kill_9_while_organising_keeps_every_answer() {
     let mut forks = 0;
     for (worker, known) in &truth.known {
         forks += usize::from(known.fork_of.is_some());
-        let mut held_back = HashSet::new();
-        let mut start = 0u64;
-        loop {
-            let page = get_json(
-                &client,
-                format!(
-                    "{}/{RT}/workers/{worker}/transcript?start={start}&limit=200",
-                    server.base
-                ),
-            )
-            .await;
-            held_back.extend(
-                page["entries"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|e| e["status"] == "rolled_back")
-                    .map(|e| e["index"].as_u64().unwrap()),
-            );
-            match page["next_start"].as_u64() {
-                Some(next) => start = next,
-                None => break,
-            }
-        }
+        let held_back: HashSet<u64> = all_entries(&client, &server.base, worker)
+            .await
+            .iter()
+            .filter(|e| e["status"] == "rolled_back")
+            .map(|e| e["index"].as_u64().unwrap())
+            .collect();
         let lost: Vec<&u64> = known.held_back.difference(&held_back).collect();
         assert!(
             lost.is_empty(),

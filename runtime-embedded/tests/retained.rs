@@ -123,6 +123,15 @@ async fn the_memory_store_keeps_every_worker_past_the_resident_cap() {
     assert_eq!(rt.status().await.unwrap().workers.total(), 12);
 }
 
+/// How many of `tasks` succeeded.
+async fn succeeded<T>(tasks: Vec<tokio::task::JoinHandle<yoi_runtime_api::Result<T>>>) -> usize {
+    let mut ok = 0;
+    for task in tasks {
+        ok += usize::from(task.await.unwrap().is_ok());
+    }
+    ok
+}
+
 /// A fork copies its source's transcript, so it is checked against the
 /// cap with the copy's size: forks refused for want of room leave the
 /// Runtime under its cap, where a new empty Worker still fits.
@@ -176,12 +185,7 @@ async fn concurrent_forks_of_an_evicted_worker_stay_near_the_cap() {
             tokio::spawn(async move { rt.fork_worker(&source, Default::default()).await })
         })
         .collect();
-    let mut made = 0;
-    for fork in forks {
-        if fork.await.unwrap().is_ok() {
-            made += 1;
-        }
-    }
+    let made = succeeded(forks).await;
     assert!(made >= 1, "no fork was made");
     // At most one copy (about 100 KB) per runtime thread past the cap.
     let bound = CAP + 2 * 110_000;
@@ -217,12 +221,7 @@ async fn concurrent_inputs_to_an_evicted_worker_stay_near_the_cap() {
             })
         })
         .collect();
-    let mut taken = 0;
-    for input in inputs {
-        if input.await.unwrap().is_ok() {
-            taken += 1;
-        }
-    }
+    let taken = succeeded(inputs).await;
     assert!(taken >= 1, "no input was taken");
     // At most one input (60 KB, with its event) per runtime thread past
     // the cap.

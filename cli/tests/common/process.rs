@@ -161,3 +161,60 @@ pub async fn post_json(
 pub async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
+
+/// What a crash test starts from: its rounds (`CRASH_ROUNDS`, else
+/// `default_rounds`), a random generator seeded from the clock (the seed
+/// is printed, to tell runs apart), and the arguments of `yoi serve` over
+/// a fresh data directory with a `slow` echo profile of `delay_ms`.
+pub struct CrashSetup {
+    pub rounds: u64,
+    pub rng: fastrand::Rng,
+    pub args: Vec<String>,
+}
+
+impl CrashSetup {
+    pub fn new(label: &str, default_rounds: u64, delay_ms: u64) -> Self {
+        let rounds = std::env::var("CRASH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(default_rounds);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        eprintln!("{label} seed {seed}, {rounds} rounds");
+        let dir = yoi_runtime_api::test_util::temp_dir(label);
+        let config = slow_profile_config(&dir, delay_ms);
+        let data = dir.join("data").display().to_string();
+        Self {
+            rounds,
+            rng: fastrand::Rng::with_seed(seed),
+            args: vec!["--config".into(), config, "--data-dir".into(), data],
+        }
+    }
+}
+
+/// Every entry of `worker`'s transcript that `base` keeps, oldest first,
+/// read page by page.
+pub async fn all_entries(
+    client: &reqwest::Client,
+    base: &str,
+    worker: &str,
+) -> Vec<serde_json::Value> {
+    let mut entries = Vec::new();
+    let mut start = 0u64;
+    loop {
+        let page = get_json(
+            client,
+            format!(
+                "{base}/api/runtimes/backend-internal/workers/{worker}/transcript?start={start}&limit=200"
+            ),
+        )
+        .await;
+        entries.extend(page["entries"].as_array().unwrap().iter().cloned());
+        match page["next_start"].as_u64() {
+            Some(next) => start = next,
+            None => return entries,
+        }
+    }
+}
