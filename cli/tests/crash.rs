@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{CrashSetup, Server, all_entries, get_json, post_json};
+use common::process::{CrashSetup, Server, all_entries, create_worker, get_json};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -146,13 +146,7 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
     for round in 0..rounds {
         let server = Server::start(&args).await;
         if round % 5 == 0 {
-            let created = post_json(
-                &client,
-                format!("{}/{RT}/workers", server.base),
-                json!({ "profile": "slow" }),
-            )
-            .await;
-            let id = created["worker_id"].as_str().unwrap().to_owned();
+            let id = create_worker(&client, &server.base, "slow").await;
             truth.lock().unwrap().workers.push(id);
         }
         let watched = truth.lock().unwrap().workers[0].clone();

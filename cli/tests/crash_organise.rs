@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{CrashSetup, Server, all_entries, post_json};
+use common::process::{CrashSetup, Server, all_entries, create_worker};
 use serde_json::{Value, json};
 
 const RT: &str = "api/runtimes/backend-internal";
@@ -280,13 +280,7 @@ async fn kill_9_while_organising_keeps_every_answer() {
         check(&client, &server.base, &truth).await;
         if round == 0 {
             for owner in 0..DRIVERS {
-                let created = post_json(
-                    &client,
-                    format!("{}/{RT}/workers", server.base),
-                    json!({ "profile": "slow" }),
-                )
-                .await;
-                let id = created["worker_id"].as_str().unwrap().to_owned();
+                let id = create_worker(&client, &server.base, "slow").await;
                 let mut truth = truth.lock().unwrap();
                 truth.ids.push(id.clone());
                 truth.known.insert(

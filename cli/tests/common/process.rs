@@ -218,3 +218,14 @@ pub async fn all_entries(
         }
     }
 }
+
+/// Creates a Worker of `backend-internal` on `base` with `profile`; its id.
+pub async fn create_worker(client: &reqwest::Client, base: &str, profile: &str) -> String {
+    let created = post_json(
+        client,
+        format!("{base}/api/runtimes/backend-internal/workers"),
+        serde_json::json!({ "profile": profile }),
+    )
+    .await;
+    created["worker_id"].as_str().unwrap().to_owned()
+}
