@@ -49,6 +49,11 @@ struct Truth {
     ids: Vec<String>,
 }
 
+/// Changes what the drivers know of `worker`.
+fn change(truth: &Mutex<Truth>, worker: &str, change: impl FnOnce(&mut Known)) {
+    change(truth.lock().unwrap().known.get_mut(worker).unwrap());
+}
+
 async fn drive(base: String, truth: Arc<Mutex<Truth>>, owner: usize, seed: u64, until: Instant) {
     let client = reqwest::Client::new();
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -75,13 +80,7 @@ async fn drive(base: String, truth: Arc<Mutex<Truth>>, owner: usize, seed: u64, 
         match rng.u64(..20) {
             0..=7 => {
                 let name = format!("name {owner}-{seed}-{n}");
-                truth
-                    .lock()
-                    .unwrap()
-                    .known
-                    .get_mut(&worker)
-                    .unwrap()
-                    .renaming = Some(name.clone());
+                change(&truth, &worker, |known| known.renaming = Some(name.clone()));
                 let Ok(reply) = client
                     .patch(&url)
                     .json(&json!({ "display_name": name }))
@@ -93,10 +92,10 @@ async fn drive(base: String, truth: Arc<Mutex<Truth>>, owner: usize, seed: u64, 
                 if reply.status() != 200 {
                     return;
                 }
-                let known = &mut truth.lock().unwrap().known;
-                let known = known.get_mut(&worker).unwrap();
-                known.name = name;
-                known.renaming = None;
+                change(&truth, &worker, |known| {
+                    known.name = name;
+                    known.renaming = None;
+                });
             }
             8..=11 => {
                 let Ok(reply) = client
@@ -121,13 +120,7 @@ async fn drive(base: String, truth: Arc<Mutex<Truth>>, owner: usize, seed: u64, 
                 if reply.status() != 200 {
                     continue;
                 }
-                truth
-                    .lock()
-                    .unwrap()
-                    .known
-                    .get_mut(&worker)
-                    .unwrap()
-                    .rollbacks += 1;
+                change(&truth, &worker, |known| known.rollbacks += 1);
                 // Which entries it held back, read while the server lives:
                 // they must stay held back across every kill.
                 let Ok(detail) = reply.json::<Value>().await else {
@@ -154,8 +147,7 @@ async fn drive(base: String, truth: Arc<Mutex<Truth>>, owner: usize, seed: u64, 
                     .filter(|e| e["status"] == "rolled_back")
                     .map(|e| e["index"].as_u64().unwrap())
                     .collect();
-                let known = &mut truth.lock().unwrap().known;
-                known.get_mut(&worker).unwrap().held_back.extend(held);
+                change(&truth, &worker, |known| known.held_back.extend(held));
             }
             14..=16 if forks.len() < MAX_FORKS => {
                 let Ok(reply) = client
