@@ -321,9 +321,10 @@ impl Runtime for RemoteRuntime {
         worker_id: &WorkerId,
         request: UpdateWorkerRequest,
     ) -> Result<WorkerDetail> {
-        // A merge patch sets values, so a repeat changes nothing more.
+        // Not repeated: a repeat of a rename that went through could undo
+        // a rename another client made in between.
         let path = Self::worker_path(worker_id, "");
-        self.call_json(self.request(Method::PATCH, &path), &request, true)
+        self.call_json(self.request(Method::PATCH, &path), &request, false)
             .await
     }
 

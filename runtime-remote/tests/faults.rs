@@ -143,7 +143,8 @@ async fn a_stalled_peer_answers_within_the_deadline() {
 }
 
 /// A peer that drops the first attempt of every request after the
-/// handshake, answers the second, and records each input body it gets.
+/// handshake, answers the second, and records each `POST` and `PATCH`
+/// body it gets.
 async fn flaky_peer(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -158,7 +159,7 @@ async fn flaky_peer(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> St
                 let (status, body) = if request.starts_with("GET /api/runtimes/mock HTTP") {
                     ("200 OK", VIEW.to_owned())
                 } else {
-                    if request.starts_with("POST") {
+                    if request.starts_with("POST") || request.starts_with("PATCH") {
                         let body = request.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
                         bodies.lock().unwrap().push(body);
                     }
@@ -184,7 +185,7 @@ async fn flaky_peer(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> St
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_and_inputs_are_retried_and_an_input_is_recorded_once() {
+async fn reads_and_inputs_are_retried_once_recorded_and_renames_are_not() {
     let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let base = flaky_peer(bodies.clone()).await;
     let remote = RemoteRuntime::connect(&base, mock(), None).await.unwrap();
@@ -198,6 +199,7 @@ async fn reads_and_inputs_are_retried_and_an_input_is_recorded_once() {
         .unwrap();
     assert_eq!(accepted.input_id.as_str(), "in-1");
     // Both attempts carried the same generated client_input_id.
+    let bodies_handle = bodies.clone();
     let bodies = bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 2, "{bodies:?}");
     assert_eq!(bodies[0], bodies[1]);
@@ -206,4 +208,24 @@ async fn reads_and_inputs_are_retried_and_an_input_is_recorded_once() {
         "{}",
         bodies[0]
     );
+    // A rename is not repeated: a repeat could undo a rename another
+    // client made in between. Its dropped attempt is the answer.
+    let rename = yoi_runtime_api::dto::UpdateWorkerRequest {
+        display_name: Some("renamed".to_owned()),
+        metadata: None,
+    };
+    let err = remote.update_worker(&worker, rename).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::RuntimeUnavailable, "{err}");
+    let renames = remote_bodies(&bodies_handle, "renamed");
+    assert_eq!(renames, 1, "the rename was sent {renames} times");
+}
+
+/// How many recorded bodies contain `needle`.
+fn remote_bodies(bodies: &std::sync::Mutex<Vec<String>>, needle: &str) -> usize {
+    bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.contains(needle))
+        .count()
 }
