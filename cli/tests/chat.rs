@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::process::{Server, get_json, post_json, slow_profile_config, yoi};
+use common::process::{Server, get_json, post_json, slow_profile_config, worker_detail, yoi};
 use yoi_runtime_api::test_util::temp_dir;
 
 /// `yoi chat`'s output so far, fed by a reader thread.
@@ -153,14 +153,7 @@ async fn chat_attaches_to_a_worker_and_waits_for_replies_at_end_of_input() {
         .await
         .unwrap();
     assert!(status.success());
-    let detail = get_json(
-        &client,
-        format!(
-            "{}/api/runtimes/backend-internal/workers/{worker}",
-            server.base
-        ),
-    )
-    .await;
+    let detail = worker_detail(&client, &server.base, &worker).await;
     assert_eq!(detail["transcript_len"], 4);
 
     // An unknown Worker is a clear error and exit 1.

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{CrashSetup, Server, all_entries, create_worker, get_json};
+use common::process::{CrashSetup, Server, all_entries, create_worker, get_json, worker_detail};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -265,7 +265,7 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
 async fn wait_settled(client: &reqwest::Client, base: &str, worker: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let detail: Value = get_json(client, format!("{base}/{RT}/workers/{worker}")).await;
+        let detail = worker_detail(client, base, worker).await;
         if detail["state"] != "running" && detail["pending_inputs"] == 0 {
             return detail;
         }

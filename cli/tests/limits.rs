@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::{Server, get_json, post_json, slow_profile_config};
+use common::process::{Server, post_json, slow_profile_config, worker_detail};
 use common::{Listening, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -338,14 +338,7 @@ async fn a_second_sigterm_stops_at_once_and_loses_nothing_answered() {
     assert_eq!(status.code(), Some(130), "{status:?}");
     // What was answered is there after a restart.
     let server = Server::start(&args).await;
-    let detail = get_json(
-        &client,
-        format!(
-            "{}/api/runtimes/backend-internal/workers/{worker}",
-            server.base
-        ),
-    )
-    .await;
+    let detail = worker_detail(&client, &server.base, &worker).await;
     assert_eq!(detail["worker_id"], worker.as_str());
 }
 

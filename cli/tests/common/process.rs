@@ -229,3 +229,16 @@ pub async fn create_worker(client: &reqwest::Client, base: &str, profile: &str) 
     .await;
     created["worker_id"].as_str().unwrap().to_owned()
 }
+
+/// The detail of `worker` of `backend-internal` on `base`.
+pub async fn worker_detail(
+    client: &reqwest::Client,
+    base: &str,
+    worker: &str,
+) -> serde_json::Value {
+    get_json(
+        client,
+        format!("{base}/api/runtimes/backend-internal/workers/{worker}"),
+    )
+    .await
+}
