@@ -153,7 +153,7 @@ async fn chat_attaches_to_a_worker_and_waits_for_replies_at_end_of_input() {
         .await
         .unwrap();
     assert!(status.success());
-    let detail = worker_detail(&client, &server.base, &worker).await;
+    let detail = worker_detail(&client, &server.base, worker).await;
     assert_eq!(detail["transcript_len"], 4);
 
     // An unknown Worker is a clear error and exit 1.
