@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::process::{Server, get_json, post_json, slow_profile_config, worker_detail, yoi};
+use common::process::{Server, create_worker, get_json, slow_profile_config, worker_detail, yoi};
 use yoi_runtime_api::test_util::temp_dir;
 
 /// `yoi chat`'s output so far, fed by a reader thread.
@@ -137,13 +137,7 @@ async fn chat_streams_a_reply_and_ctrl_c_cancels_the_running_turn() {
 async fn chat_attaches_to_a_worker_and_waits_for_replies_at_end_of_input() {
     let server = Server::start(&["--memory"]).await;
     let client = reqwest::Client::new();
-    let created = post_json(
-        &client,
-        format!("{}/api/runtimes/backend-internal/workers", server.base),
-        serde_json::json!({}),
-    )
-    .await;
-    let worker = created["worker_id"].as_str().unwrap();
+    let worker = &create_worker(&client, &server.base, serde_json::json!({})).await;
     // Piped input that ends at once: the replies still come before exit.
     let (mut chat, mut output, mut stdin) = chat(&server, &["--worker", worker]);
     writeln!(stdin, "alpha\nbeta").unwrap();

@@ -146,7 +146,7 @@ async fn kill_9_at_random_moments_loses_nothing_accepted() {
     for round in 0..rounds {
         let server = Server::start(&args).await;
         if round % 5 == 0 {
-            let id = create_worker(&client, &server.base, "slow").await;
+            let id = create_worker(&client, &server.base, json!({ "profile": "slow" })).await;
             truth.lock().unwrap().workers.push(id);
         }
         let watched = truth.lock().unwrap().workers[0].clone();

@@ -272,7 +272,7 @@ async fn kill_9_while_organising_keeps_every_answer() {
         check(&client, &server.base, &truth).await;
         if round == 0 {
             for owner in 0..DRIVERS {
-                let id = create_worker(&client, &server.base, "slow").await;
+                let id = create_worker(&client, &server.base, json!({ "profile": "slow" })).await;
                 let mut truth = truth.lock().unwrap();
                 truth.ids.push(id.clone());
                 truth.known.insert(

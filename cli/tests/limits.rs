@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::{Server, post_json, slow_profile_config, worker_detail};
+use common::process::{Server, create_worker, slow_profile_config, worker_detail};
 use common::{Listening, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -310,13 +310,7 @@ async fn a_second_sigterm_stops_at_once_and_loses_nothing_answered() {
     ];
     let server = Server::start(&args).await;
     let client = reqwest::Client::new();
-    let created = post_json(
-        &client,
-        format!("{}/api/runtimes/backend-internal/workers", server.base),
-        serde_json::json!({}),
-    )
-    .await;
-    let worker = created["worker_id"].as_str().unwrap().to_owned();
+    let worker = create_worker(&client, &server.base, serde_json::json!({})).await;
     // A client holding a partial request keeps the graceful shutdown
     // waiting for its whole (one minute) grace period.
     let _held = partial_request(&server).await;

@@ -219,12 +219,17 @@ pub async fn all_entries(
     }
 }
 
-/// Creates a Worker of `backend-internal` on `base` with `profile`; its id.
-pub async fn create_worker(client: &reqwest::Client, base: &str, profile: &str) -> String {
+/// Creates a Worker of `backend-internal` on `base` (`request` is the
+/// create body); its id.
+pub async fn create_worker(
+    client: &reqwest::Client,
+    base: &str,
+    request: serde_json::Value,
+) -> String {
     let created = post_json(
         client,
         format!("{base}/api/runtimes/backend-internal/workers"),
-        serde_json::json!({ "profile": profile }),
+        request,
     )
     .await;
     created["worker_id"].as_str().unwrap().to_owned()
