@@ -89,6 +89,26 @@ impl Server {
         Ok(Duration::from_nanos(nanos))
     }
 
+    /// Context switches of the child's threads so far: voluntary (a
+    /// thread waited) and involuntary (the kernel preempted it), summed
+    /// over `/proc/<pid>/task/*/status`.
+    pub(crate) fn switches(&self) -> Result<Switches, BoxError> {
+        let mut switches = Switches::default();
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id()))? {
+            let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+                continue;
+            };
+            for line in status.lines() {
+                if let Some(count) = line.strip_prefix("voluntary_ctxt_switches:") {
+                    switches.voluntary += count.trim().parse::<u64>()?;
+                } else if let Some(count) = line.strip_prefix("nonvoluntary_ctxt_switches:") {
+                    switches.involuntary += count.trim().parse::<u64>()?;
+                }
+            }
+        }
+        Ok(switches)
+    }
+
     /// The port the child listens on.
     pub(crate) fn port(&self) -> u16 {
         self.base
@@ -135,4 +155,22 @@ pub(crate) fn rss(pid: u32) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
     Some(kib * 1024)
+}
+
+/// Context switches of a child's threads (see [`Server::switches`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Switches {
+    pub(crate) voluntary: u64,
+    pub(crate) involuntary: u64,
+}
+
+impl std::ops::Sub for Switches {
+    type Output = Switches;
+
+    fn sub(self, earlier: Switches) -> Switches {
+        Switches {
+            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
+            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+        }
+    }
 }

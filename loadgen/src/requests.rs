@@ -89,24 +89,42 @@ async fn load(
     Ok(())
 }
 
-/// Server CPU per request in microseconds while `n` requests run.
+/// One server's cost per request in one measurement.
+#[derive(Debug, Clone, Copy, Default)]
+struct PerRequest {
+    /// CPU time in microseconds.
+    us: f64,
+    /// Context switches of the server's threads: voluntary (it waited)
+    /// and involuntary (the kernel preempted it). Not part of the verdict;
+    /// they show how much of a difference is the scheduler's.
+    voluntary: f64,
+    involuntary: f64,
+}
+
+/// Server CPU (and context switches) per request while `n` requests run.
 async fn cpu_per_request(
     server: &Server,
     path: &str,
     token: Option<&str>,
     concurrency: usize,
     n: usize,
-) -> Result<f64, BoxError> {
+) -> Result<PerRequest, BoxError> {
     let (before, ticks_before) = (server.cpu_precise()?, server.cpu()?);
+    let switches_before = server.switches()?;
     load(&server.base, path, token, concurrency, n).await?;
     let used = server.cpu_precise()? - before;
+    let switches = server.switches()? - switches_before;
     // The tick count agrees within its 10 ms steps unless a thread that
     // ran exited (its time would be missing from the precise sum).
     let ticks = server.cpu()? - ticks_before;
     if ticks > used + Duration::from_millis(30) + used / 20 {
         return Err(format!("{path}: threads exited during the measurement").into());
     }
-    Ok(used.as_secs_f64() * 1e6 / n as f64)
+    Ok(PerRequest {
+        us: used.as_secs_f64() * 1e6 / n as f64,
+        voluntary: switches.voluntary as f64 / n as f64,
+        involuntary: switches.involuntary as f64 / n as f64,
+    })
 }
 
 pub(crate) async fn requests(bin: PathBuf, seconds: u64, rounds: usize) -> Result<bool, BoxError> {
@@ -211,10 +229,15 @@ pub(crate) async fn requests(bin: PathBuf, seconds: u64, rounds: usize) -> Resul
     for concurrency in [1, 16] {
         for path in &paths {
             let mut measured = Vec::with_capacity(rounds);
+            let mut switches = Vec::with_capacity(rounds);
             for _ in 0..rounds {
-                let yoi_us = cpu_per_request(&yoi, &path.path, Some(TOKEN), concurrency, n).await?;
-                let bare_us = cpu_per_request(&bare, &path.path, None, concurrency, n).await?;
-                measured.push(Round { yoi_us, bare_us });
+                let yoi = cpu_per_request(&yoi, &path.path, Some(TOKEN), concurrency, n).await?;
+                let bare = cpu_per_request(&bare, &path.path, None, concurrency, n).await?;
+                measured.push(Round {
+                    yoi_us: yoi.us,
+                    bare_us: bare.us,
+                });
+                switches.push((yoi, bare));
             }
             let summary = Summary::of(&measured);
             let pass = summary.median <= TARGET;
@@ -228,6 +251,16 @@ pub(crate) async fn requests(bin: PathBuf, seconds: u64, rounds: usize) -> Resul
                 summary.lowest,
                 summary.highest,
                 if pass { "PASS" } else { "FAIL" }
+            );
+            let mean = |pick: fn(&(PerRequest, PerRequest)) -> f64| {
+                switches.iter().map(pick).sum::<f64>() / switches.len() as f64
+            };
+            println!(
+                "    context switches per request (voluntary + involuntary): yoi {:.3} + {:.3}, bare {:.3} + {:.3}",
+                mean(|(yoi, _)| yoi.voluntary),
+                mean(|(yoi, _)| yoi.involuntary),
+                mean(|(_, bare)| bare.voluntary),
+                mean(|(_, bare)| bare.involuntary),
             );
         }
     }
