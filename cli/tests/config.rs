@@ -479,6 +479,22 @@ fn limits_reach_the_runtime_and_the_listener() {
         ("failed_auth_refill_ms = 0", "limits.failed_auth_refill_ms"),
         ("write_timeout_ms = 0", "limits.write_timeout_ms"),
         ("max_body_bytes = 0", "limits.max_body_bytes"),
+        (
+            "max_live_workers = 0",
+            "max_live_workers must be at least 1",
+        ),
+        (
+            "max_retained_bytes = 0",
+            "max_retained_bytes must be at least 1",
+        ),
+        (
+            "max_resident_workers = 0",
+            "max_resident_workers must be at least 1",
+        ),
+        (
+            "max_remembered_client_ids = 0",
+            "max_remembered_client_ids must be at least 1",
+        ),
     ] {
         let err = resolve_error(&format!("[limits]\n{text}\n"));
         assert!(err.contains(key), "{text}: {err}");

@@ -7,7 +7,11 @@ use crate::log::Budget;
 use crate::profile::{ProfileConfig, builtin_name};
 
 /// Bounds on what one runtime may hold and hand out. Every one has a default
-/// that keeps an idle Worker small and a busy one bounded.
+/// that keeps an idle Worker small and a busy one bounded. Opening a runtime
+/// refuses a bound of 0 that would refuse everything it bounds (all but
+/// `max_stopped_workers`, `max_context_entries` and `max_queued_inputs`), and
+/// a `max_transcript_entries` too small for a running reply and every queued
+/// input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The largest input text, in bytes (default 64 KiB).
@@ -140,19 +144,88 @@ impl Limits {
                 message: message.to_owned(),
             })
         };
-        if self.max_input_bytes == 0
-            || self.max_transcript_page == 0
-            || self.max_event_page == 0
-            || self.max_worker_page == 0
-            || self.max_events_per_worker == 0
-            || self.max_runtime_events == 0
-        {
-            return fail("page sizes, max_input_bytes and event retention must be at least 1");
+        // Each of these at 0 would refuse every request it bounds (or, for
+        // the remembered ids, every retry's recognition).
+        let at_least_one = [
+            ("max_input_bytes", self.max_input_bytes as usize),
+            ("max_transcript_page", self.max_transcript_page as usize),
+            ("max_event_page", self.max_event_page as usize),
+            ("max_worker_page", self.max_worker_page as usize),
+            ("max_events_per_worker", self.max_events_per_worker),
+            ("max_runtime_events", self.max_runtime_events),
+            ("max_live_workers", self.max_live_workers),
+            ("max_retained_bytes", self.max_retained_bytes),
+            ("max_resident_workers", self.max_resident_workers),
+            ("max_remembered_client_ids", self.max_remembered_client_ids),
+        ];
+        if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return fail(&format!("{name} must be at least 1"));
         }
         // A running reply and every queued input must stay in the transcript.
         if self.max_transcript_entries < 2 * (self.max_queued_inputs + 2) {
             return fail("max_transcript_entries must be at least 2 * (max_queued_inputs + 2)");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(limits: Limits) -> String {
+        limits.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        Limits::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_zero_limit_is_refused_by_name() {
+        type Set = fn(&mut Limits);
+        let zeroes: [(&str, Set); 10] = [
+            ("max_input_bytes", |l| l.max_input_bytes = 0),
+            ("max_transcript_page", |l| l.max_transcript_page = 0),
+            ("max_event_page", |l| l.max_event_page = 0),
+            ("max_worker_page", |l| l.max_worker_page = 0),
+            ("max_events_per_worker", |l| l.max_events_per_worker = 0),
+            ("max_runtime_events", |l| l.max_runtime_events = 0),
+            ("max_live_workers", |l| l.max_live_workers = 0),
+            ("max_retained_bytes", |l| l.max_retained_bytes = 0),
+            ("max_resident_workers", |l| l.max_resident_workers = 0),
+            ("max_remembered_client_ids", |l| {
+                l.max_remembered_client_ids = 0
+            }),
+        ];
+        for (name, set) in zeroes {
+            let mut limits = Limits::default();
+            set(&mut limits);
+            assert_eq!(
+                refusal(limits),
+                format!("invalid limits: {name} must be at least 1")
+            );
+        }
+        // Those that may be 0: nothing stopped kept, no context sent.
+        Limits {
+            max_stopped_workers: 0,
+            max_context_entries: 0,
+            ..Limits::default()
+        }
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_transcript_holds_a_running_reply_and_every_queued_input() {
+        let mut limits = Limits {
+            max_queued_inputs: 16,
+            max_transcript_entries: 35,
+            ..Limits::default()
+        };
+        assert!(refusal(limits).contains("max_transcript_entries"));
+        limits.max_transcript_entries = 36;
+        limits.validate().unwrap();
     }
 }
