@@ -116,6 +116,33 @@ fn assert_exactly_once_in_order(
     assert_eq!(indexes, sorted, "acceptance order is transcript order");
 }
 
+/// Waits for the Worker to settle, checks [`assert_exactly_once_in_order`],
+/// and returns its transcript and each input's reply statuses.
+async fn settle(
+    rt: &EmbeddedRuntime,
+    worker: &WorkerId,
+    accepted: &[(String, InputAcceptance)],
+) -> (Vec<TranscriptEntry>, HashMap<String, Vec<EntryStatus>>) {
+    test_util::wait_idle(rt, worker).await;
+    let entries = test_util::all_entries(rt, worker).await;
+    assert_exactly_once_in_order(accepted, &entries);
+    let replies = replies_for(&entries);
+    (entries, replies)
+}
+
+/// Every accepted input got exactly one reply, and it completed.
+fn assert_each_complete(
+    accepted: &[(String, InputAcceptance)],
+    replies: &HashMap<String, Vec<EntryStatus>>,
+) {
+    for (_, acceptance) in accepted {
+        assert_eq!(
+            replies[acceptance.input_id.as_str()],
+            [EntryStatus::Complete]
+        );
+    }
+}
+
 fn replies_for(entries: &[TranscriptEntry]) -> HashMap<String, Vec<EntryStatus>> {
     let mut replies: HashMap<String, Vec<EntryStatus>> = HashMap::new();
     for entry in entries.iter().filter(|e| e.role == EntryRole::Assistant) {
@@ -135,16 +162,8 @@ async fn reject_policy_with_retries() {
         TASKS * SENDS_PER_TASK,
         "every input got in eventually"
     );
-    test_util::wait_idle(&rt, &worker).await;
-    let entries = test_util::all_entries(&rt, &worker).await;
-    assert_exactly_once_in_order(&accepted, &entries);
-    let replies = replies_for(&entries);
-    for (_, acceptance) in &accepted {
-        assert_eq!(
-            replies[acceptance.input_id.as_str()],
-            [EntryStatus::Complete]
-        );
-    }
+    let (_, replies) = settle(&rt, &worker, &accepted).await;
+    assert_each_complete(&accepted, &replies);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -153,17 +172,9 @@ async fn queue_policy_runs_everything_accepted() {
     let worker = worker(&rt).await;
     let accepted = hammer(&rt, &worker, BusyPolicy::Queue, false).await;
     assert!(!accepted.is_empty());
-    test_util::wait_idle(&rt, &worker).await;
-    let entries = test_util::all_entries(&rt, &worker).await;
-    assert_exactly_once_in_order(&accepted, &entries);
     // Every accepted input got exactly one complete reply, run in order.
-    let replies = replies_for(&entries);
-    for (_, acceptance) in &accepted {
-        assert_eq!(
-            replies[acceptance.input_id.as_str()],
-            [EntryStatus::Complete]
-        );
-    }
+    let (entries, replies) = settle(&rt, &worker, &accepted).await;
+    assert_each_complete(&accepted, &replies);
     let reply_order: Vec<u64> = entries
         .iter()
         .filter(|e| e.role == EntryRole::Assistant)
@@ -192,10 +203,7 @@ async fn interrupt_policy_keeps_every_input_and_one_reply_each() {
         TASKS * SENDS_PER_TASK,
         "interrupt never refuses"
     );
-    test_util::wait_idle(&rt, &worker).await;
-    let entries = test_util::all_entries(&rt, &worker).await;
-    assert_exactly_once_in_order(&accepted, &entries);
-    let replies = replies_for(&entries);
+    let (_, replies) = settle(&rt, &worker, &accepted).await;
     for (_, acceptance) in &accepted {
         let statuses = &replies[acceptance.input_id.as_str()];
         assert_eq!(statuses.len(), 1);
