@@ -295,6 +295,7 @@ impl Runtime for EmbeddedRuntime {
     ) -> Result<WorkerDetail> {
         request.validate()?;
         let worker = self.shared.worker(worker_id).await?;
+        self.shared.writable()?;
         let detail = worker.update(&self.shared.context, &request)?;
         // An update the caller was told about survives a crash.
         self.shared.durable(worker.last_ticket()).await?;
@@ -308,6 +309,7 @@ impl Runtime for EmbeddedRuntime {
     ) -> Result<WorkerDetail> {
         request.validate()?;
         let source = self.shared.worker(worker_id).await?;
+        self.shared.writable()?;
         // Room for the copy is checked with the copy's size, and nothing
         // awaits between that check and the copy: concurrent forks of a
         // large Worker cannot all pass the cap at once.
@@ -341,6 +343,7 @@ impl Runtime for EmbeddedRuntime {
         request: RollbackRequest,
     ) -> Result<WorkerDetail> {
         let worker = self.shared.worker(worker_id).await?;
+        self.shared.writable()?;
         let detail = worker.rollback(&self.shared.context, request.turns)?;
         self.shared.durable(worker.last_ticket()).await?;
         Ok(detail)
@@ -351,8 +354,8 @@ impl Runtime for EmbeddedRuntime {
         if self.shared.store.has_failed() {
             found.push(Diagnostic::warning(
                 "store_failed",
-                "a write to its store failed; it takes nothing more until the server is \
-                 restarted (the server log says why)",
+                "writes to its store are failing (the server log says why); it takes \
+                 nothing new until a retry succeeds, which it tries on its own",
             ));
         }
         Ok(found)
@@ -402,6 +405,7 @@ impl Runtime for EmbeddedRuntime {
 
     async fn create_worker(&self, request: CreateWorkerRequest) -> Result<WorkerDetail> {
         request.validate()?;
+        self.shared.writable()?;
         let room = self.reserve_live_worker(0).await?;
         let (profile, fallback) = match &request.profile {
             Some(name) => match self.shared.profiles.get(name) {
@@ -457,6 +461,7 @@ impl Runtime for EmbeddedRuntime {
                 message: "it is shutting down".to_owned(),
             });
         }
+        self.shared.writable()?;
         let (acceptance, ticket) = worker.send_input(&self.shared.context, request)?;
         // The durability point: the input is on disk before it is answered.
         let recorded = worker.last_ticket();
@@ -491,6 +496,7 @@ impl Runtime for EmbeddedRuntime {
 
     async fn delete_worker(&self, worker_id: &WorkerId) -> Result<()> {
         let worker = self.shared.worker(worker_id).await?;
+        self.shared.writable()?;
         // Stopping first ends its turn, its queue and its streams.
         let _ = worker.stop(&self.shared.context);
         // Whoever removes it from the directory forgets it, exactly once.

@@ -50,6 +50,20 @@ impl Shared {
         }
     }
 
+    /// `runtime_unavailable` while the store's writes are failing: checked
+    /// before a change that must last is made, so that a change the caller
+    /// is refused is not made at all (a request already past this when the
+    /// writes start failing may still be refused after its change).
+    pub(crate) fn writable(&self) -> Result<()> {
+        if self.store.has_failed() {
+            return Err(RuntimeError::RuntimeUnavailable {
+                runtime_id: self.id.clone(),
+                message: "its store cannot write now; see the server log".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Waits until `ticket` is durable.
     pub(crate) async fn durable(&self, ticket: Ticket) -> Result<()> {
         self.store

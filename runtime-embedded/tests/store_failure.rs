@@ -1,7 +1,8 @@
-//! A store whose writes fail for good (a full disk, a file gone): the
-//! Runtime refuses what it could not keep, reports itself unavailable and
-//! says why in its diagnostics, instead of answering `ready` while every
-//! change is lost.
+//! A store whose writes fail (a full disk, a file gone): the Runtime
+//! refuses what it could not keep, without making the change, reports
+//! itself unavailable and says why in its diagnostics, instead of answering
+//! `ready` while every change is lost; and takes changes again once the
+//! store writes again. (`cli/tests/disk_full.rs` fills a real disk.)
 
 mod common;
 
@@ -10,9 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use yoi_runtime_api::dto::{
-    BusyPolicy, InputRequest, PageKey, PassOrder, RuntimeState, WorkerCounts, WorkerFilter,
+    BusyPolicy, CreateWorkerRequest, ForkRequest, InputRequest, PageKey, PassOrder, RuntimeState,
+    UpdateWorkerRequest, WorkerCounts, WorkerFilter,
 };
-use yoi_runtime_api::{ErrorCode, Runtime, Timestamp, WorkerId, test_util};
+use yoi_runtime_api::{ErrorCode, Runtime, RuntimeError, Timestamp, WorkerId, test_util};
 use yoi_runtime_embedded::store::{
     Change, LoadBounds, SqliteStore, StoreError, StoredSummary, StoredWorker, Ticket, WorkerStore,
 };
@@ -95,6 +97,7 @@ async fn a_failed_store_makes_the_runtime_unavailable_and_says_so() {
     assert_eq!(rt.status().await.unwrap().state, RuntimeState::Ready);
     assert!(rt.diagnostics().await.unwrap().is_empty());
 
+    let before = rt.worker(&worker).await.unwrap();
     store.failed.store(true, Ordering::SeqCst);
     // What would not last is refused, not acknowledged.
     let refused = rt
@@ -115,6 +118,53 @@ async fn a_failed_store_makes_the_runtime_unavailable_and_says_so() {
     assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
     assert_eq!(diagnostics[0].code, "store_failed");
     assert!(!diagnostics[0].message.contains("store-failure"));
-    // Reads of what was kept still work.
+    // Reads of what was kept still work, and the refused input was not
+    // taken: the transcript is as it was.
     assert_eq!(rt.worker(&worker).await.unwrap().summary.worker_id, worker);
+    assert!(test_util::all_entries(&rt, &worker).await.is_empty());
+    // Nothing else that must last is taken either.
+    let unavailable = |result: Result<(), RuntimeError>, what: &str| {
+        let err = result.expect_err(what);
+        assert_eq!(err.code(), ErrorCode::RuntimeUnavailable, "{what}: {err}");
+    };
+    unavailable(
+        rt.create_worker(CreateWorkerRequest::default())
+            .await
+            .map(drop),
+        "create",
+    );
+    unavailable(
+        rt.fork_worker(&worker, ForkRequest::default())
+            .await
+            .map(drop),
+        "fork",
+    );
+    unavailable(
+        rt.update_worker(
+            &worker,
+            UpdateWorkerRequest {
+                display_name: Some("renamed".to_owned()),
+                ..UpdateWorkerRequest::default()
+            },
+        )
+        .await
+        .map(drop),
+        "rename",
+    );
+    unavailable(rt.delete_worker(&worker).await, "delete");
+    assert_eq!(
+        rt.worker(&worker).await.unwrap().summary.display_name,
+        before.summary.display_name
+    );
+    assert_eq!(rt.status().await.unwrap().workers.idle, 1);
+
+    // The store writes again: so does the Runtime.
+    store.failed.store(false, Ordering::SeqCst);
+    assert_eq!(rt.status().await.unwrap().state, RuntimeState::Ready);
+    assert!(rt.diagnostics().await.unwrap().is_empty());
+    rt.send_input(&worker, InputRequest::new("kept"))
+        .await
+        .unwrap();
+    test_util::wait_idle(&rt, &worker).await;
+    assert_eq!(test_util::all_entries(&rt, &worker).await.len(), 2);
 }

@@ -215,8 +215,9 @@ pub enum StoreError {
         /// The process holding it, when it said.
         pid: Option<u32>,
     },
-    /// Writing failed earlier; the store accepts nothing more.
-    #[error("the store stopped after a failed write")]
+    /// Writes are failing (until a retry succeeds, or for good once the
+    /// store closed): what was recorded is not durable.
+    #[error("the store's writes are failing")]
     Failed,
 }
 
@@ -282,9 +283,11 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
     /// Stops taking changes and returns once everything recorded before is
     /// durable. Blocks. The default does nothing.
     fn close(&self) {}
-    /// Whether a write failed for good, so that nothing recorded from now on
-    /// will become durable (the disk is full, the file went away). The
-    /// Runtime then reports itself unavailable. The default is never.
+    /// Whether writes are failing now (the disk is full, the file went
+    /// away), so that nothing recorded becomes durable until a retry
+    /// succeeds; [`WorkerStore::durable`] then fails at once. The Runtime
+    /// reports itself unavailable and takes nothing new that must last
+    /// meanwhile. The default is never.
     fn has_failed(&self) -> bool {
         false
     }

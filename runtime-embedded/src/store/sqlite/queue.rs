@@ -79,6 +79,16 @@ impl Queue {
         self.ready.notify_one();
     }
 
+    /// Waits up to `timeout` for the queue to close; whether it has.
+    pub(super) fn closed_within(&self, timeout: Duration) -> bool {
+        let state = self.lock();
+        let (state, _) = self
+            .ready
+            .wait_timeout_while(state, timeout, |state| !state.closed)
+            .unwrap_or_else(|e| e.into_inner());
+        state.closed
+    }
+
     /// The next batch, waiting until one is due; `None` when closed and
     /// drained.
     pub(super) fn next_batch(&self) -> Option<Vec<Record>> {

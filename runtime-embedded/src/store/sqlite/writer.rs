@@ -7,8 +7,19 @@
 //! many inputs share one commit and the hot path never waits for the
 //! disk. Within a batch, appends to one entry are joined into one
 //! update, and only a Worker's last summary is written.
+//!
+//! A batch that cannot be committed (a full disk, an I/O error) is tried
+//! again, [`FAILED_AFTER`] times quickly and then with a growing pause up
+//! to [`MAX_RETRY_PAUSE`], until it commits or the store closes: **changes
+//! are committed in the order they were recorded, or not at all**, so the
+//! writer never skips a batch. From the quick tries' end until a commit
+//! succeeds, [`Progress::failed`] is set: waiting for durability fails at
+//! once and the Runtime takes nothing new that must last, which also keeps
+//! the queue from growing by more than what running turns record. A store
+//! closed while failing drops what it could not write.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::watch;
@@ -26,9 +37,16 @@ use crate::store::{Change, LoadBounds, Ticket, WorkerStatus};
 pub(super) struct Progress {
     /// Every record up to this ticket is committed.
     pub(super) durable: Ticket,
-    /// A write failed for good; nothing more will be committed.
+    /// Writes are failing: nothing is committed until a retry succeeds.
     pub(super) failed: bool,
 }
+
+/// Quick tries of a batch before the store reports itself failed.
+const FAILED_AFTER: u32 = 3;
+/// The pause after the first failed try, doubled after each one.
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between tries of a failing batch.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// Runs until the queue is closed and drained.
 pub(super) fn run(
@@ -45,25 +63,45 @@ pub(super) fn run(
     let mut moves = moves::count(&conn);
     while let Some(batch) = queue.next_batch() {
         let last = batch.last().map_or(Ticket(0), |(ticket, _)| *ticket);
-        let mut result = commit(&mut conn, &batch, retain, (&mut next_order, &mut moves));
-        for _ in 0..3 {
-            if result.is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            result = commit(&mut conn, &batch, retain, (&mut next_order, &mut moves));
-        }
-        match result {
-            Ok(()) => {
-                progress.send_modify(|p| p.durable = last);
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "the store failed to write; it accepts nothing more");
+        let mut tries = 0;
+        let mut pause = FIRST_RETRY_PAUSE;
+        loop {
+            // A rolled-back try must not leave the counts it moved.
+            let counts = (next_order, moves);
+            let result = commit(&mut conn, &batch, retain, (&mut next_order, &mut moves));
+            let err = match result {
+                Ok(()) => {
+                    if progress.borrow().failed {
+                        tracing::warn!("the store writes again");
+                    }
+                    progress.send_modify(|p| {
+                        p.durable = last;
+                        p.failed = false;
+                    });
+                    break;
+                }
+                Err(err) => err,
+            };
+            (next_order, moves) = counts;
+            tries += 1;
+            if tries == FAILED_AFTER {
+                tracing::error!(
+                    error = %err,
+                    "the store failed to write; it takes nothing new until a retry succeeds"
+                );
                 progress.send_modify(|p| p.failed = true);
+            }
+            if queue.closed_within(pause) && tries >= FAILED_AFTER {
+                tracing::error!(
+                    error = %err,
+                    "the store closed while failing to write; the changes since its last \
+                     commit are lost"
+                );
                 // Drain and drop the rest: nothing more becomes durable.
                 while queue.next_batch().is_some() {}
                 return;
             }
+            pause = (pause * 2).min(MAX_RETRY_PAUSE);
         }
     }
 }
