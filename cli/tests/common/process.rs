@@ -12,7 +12,11 @@ pub struct Server {
 
 /// The `yoi` command with no `YOI_*` variables from the environment.
 pub fn yoi() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_yoi"));
+    without_yoi_variables(Command::new(env!("CARGO_BIN_EXE_yoi")))
+}
+
+/// `command` with no `YOI_*` variables from the environment.
+pub fn without_yoi_variables(mut command: Command) -> Command {
     for (var, _) in std::env::vars() {
         if var.starts_with("YOI_") {
             command.env_remove(var);
@@ -47,12 +51,19 @@ impl Server {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> Self {
-        let bind = bind.to_owned();
-        let child = yoi()
-            .args(command)
-            .args(["--bind", &bind])
+        let mut yoi = yoi();
+        yoi.args(command)
+            .args(["--bind", bind])
             .args(args)
-            .envs(envs.iter().copied())
+            .envs(envs.iter().copied());
+        Self::start_prepared(yoi, bind).await
+    }
+
+    /// Starts `command` (which runs `yoi` listening on `bind`, perhaps
+    /// through another program that execs it), quietly, and waits until it
+    /// answers `/healthz`.
+    pub async fn start_prepared(mut command: Command, bind: &str) -> Self {
+        let child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
