@@ -54,7 +54,7 @@ impl SmallDisk {
 
     /// `path` (inside the disk) as this process reaches it: through the
     /// holder's root, which sees its namespace's mounts.
-    fn from_outside(&self, path: &Path) -> PathBuf {
+    fn seen_from_here(&self, path: &Path) -> PathBuf {
         PathBuf::from(format!(
             "/proc/{}/root{}",
             self.holder.id(),
@@ -73,7 +73,7 @@ impl SmallDisk {
 
     /// Fills what is free with a file; its size.
     fn fill(&self) -> u64 {
-        let mut filler = std::fs::File::create(self.from_outside(Path::new("filler"))).unwrap();
+        let mut filler = std::fs::File::create(self.seen_from_here(Path::new("filler"))).unwrap();
         let mut written = 0;
         for chunk in [64 * 1024, 4096, 512] {
             let bytes = vec![1u8; chunk];
@@ -87,7 +87,7 @@ impl SmallDisk {
 
     /// Frees what [`SmallDisk::fill`] took.
     fn free(&self) {
-        std::fs::remove_file(self.from_outside(Path::new("filler"))).unwrap();
+        std::fs::remove_file(self.seen_from_here(Path::new("filler"))).unwrap();
     }
 }
 
