@@ -7,7 +7,9 @@
 //! why; once space returns the server takes changes again on its own,
 //! without a restart; and after a `kill -9` every input that was answered
 //! `202`/`200`, and the one refused input retried with its
-//! `client_input_id`, is in the transcript exactly once.
+//! `client_input_id`, is in the transcript exactly once. And `SIGTERM`
+//! while the disk is still full ends the server, which gives up on what it
+//! could not write rather than waiting for space.
 //!
 //! Making a mount namespace needs root (CI runs as root); run as another
 //! user, the test says it was skipped and passes.
@@ -130,38 +132,32 @@ async fn status_of(client: &reqwest::Client, url: String) -> u16 {
     client.get(url).send().await.unwrap().status().as_u16()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
-    if !is_root() {
-        eprintln!("skipped: making a mount namespace for a small disk needs root");
-        return;
-    }
-    let disk = SmallDisk::new("disk-full", 16);
-    let bind = format!("127.0.0.1:{}", free_port("127.0.0.1"));
-    let data = disk.dir.join("data").display().to_string();
-    let start = || {
-        let mut yoi = disk.inside(env!("CARGO_BIN_EXE_yoi"));
-        yoi.args(["serve", "--bind", &bind, "--data-dir", &data]);
-        Server::start_prepared(without_yoi_variables(yoi), &bind)
-    };
-    let server = start().await;
-    let base = server.base.clone();
-    let client = reqwest::Client::new();
-    let worker = create_worker(&client, &base, json!({})).await;
-    let (status, _) = send(&client, &base, &worker, "before", "c-before").await;
-    assert_eq!(status, 200);
-    let mut taken = vec!["before".to_owned()];
+/// `yoi serve --data-dir` with its data on `disk`, on `bind`.
+async fn start(disk: &SmallDisk, bind: &str) -> Server {
+    let mut yoi = disk.inside(env!("CARGO_BIN_EXE_yoi"));
+    yoi.args(["serve", "--bind", bind, "--data-dir"])
+        .arg(disk.dir.join("data"));
+    Server::start_prepared(without_yoi_variables(yoi), bind).await
+}
 
+/// Fills `disk`, then sends `worker` inputs of near the largest size until
+/// one is refused for want of disk (each grows the store's journal; a few
+/// may fit in what the store had already allocated). Pushes the texts
+/// taken onto `taken`; the refused text and its `client_input_id`.
+async fn fill_until_refused(
+    disk: &SmallDisk,
+    base: &str,
+    worker: &str,
+    taken: &mut Vec<String>,
+) -> (String, String) {
+    let client = reqwest::Client::new();
     let filled = disk.fill();
     assert!(filled > 1 << 20, "only {filled} bytes were free");
-    // Inputs of near the largest size until one is refused for want of
-    // disk (each grows the store's journal; a few fit in what the store
-    // had already allocated).
     let large = "x".repeat(60_000);
-    let mut refused = None;
+    let data = disk.dir.display().to_string();
     for n in 0..100 {
         let text = format!("{n} {large}");
-        let (status, answer) = send(&client, &base, &worker, &text, &format!("c-{n}")).await;
+        let (status, answer) = send(&client, base, worker, &text, &format!("c-{n}")).await;
         match status {
             200 | 202 => taken.push(text),
             503 => {
@@ -170,13 +166,31 @@ async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
                     !answer.to_string().contains(&data),
                     "the data directory leaked: {answer}"
                 );
-                refused = Some((text, format!("c-{n}")));
-                break;
+                return (text, format!("c-{n}"));
             }
             other => panic!("input {n}: {other} {answer}"),
         }
     }
-    let (refused_text, refused_id) = refused.expect("the full disk refused an input");
+    panic!("the full disk refused no input");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
+    if !is_root() {
+        eprintln!("skipped: making a mount namespace for a small disk needs root");
+        return;
+    }
+    let disk = SmallDisk::new("disk-full", 16);
+    let bind = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let data = disk.dir.display().to_string();
+    let server = start(&disk, &bind).await;
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+    let worker = create_worker(&client, &base, json!({})).await;
+    let (status, _) = send(&client, &base, &worker, "before", "c-before").await;
+    assert_eq!(status, 200);
+    let mut taken = vec!["before".to_owned()];
+    let (refused_text, refused_id) = fill_until_refused(&disk, &base, &worker, &mut taken).await;
 
     // Not ready, and why; nothing new that must last is taken.
     assert_eq!(status_of(&client, format!("{base}/readyz")).await, 503);
@@ -229,7 +243,7 @@ async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
 
     // Everything answered is on disk: kill -9 and read it back.
     server.kill();
-    let server = start().await;
+    let server = start(&disk, &bind).await;
     let entries = all_entries(&client, &server.base, &worker).await;
     let users: Vec<&str> = entries
         .iter()
@@ -246,4 +260,28 @@ async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
     }
     assert_eq!(users.len(), taken.len(), "an input nobody was told about");
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_disk_is_full_still_exits() {
+    if !is_root() {
+        eprintln!("skipped: making a mount namespace for a small disk needs root");
+        return;
+    }
+    let disk = SmallDisk::new("disk-full-term", 16);
+    let bind = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let server = start(&disk, &bind).await;
+    let client = reqwest::Client::new();
+    let worker = create_worker(&client, &server.base, json!({})).await;
+    fill_until_refused(&disk, &server.base, &worker, &mut Vec::new()).await;
+    // The writer is retrying the batch it cannot commit; shutdown gives up
+    // on it instead of waiting for space that may never come.
+    let started = Instant::now();
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }
