@@ -96,6 +96,11 @@ struct Cli {
     /// cap is half of it).
     #[arg(long, default_value_t = 2000)]
     attackers: usize,
+    /// `requests`: another build of `yoi` to measure in the same rounds
+    /// (its figures and its ratio to `--yoi-bin`'s are printed; the
+    /// verdict stays `--yoi-bin`'s), to compare builds on one noisy machine.
+    #[arg(long)]
+    compare_bin: Option<std::path::PathBuf>,
     /// Alternating rounds per path and concurrency in the `requests`
     /// scenario; its verdict is the median of the rounds' ratios.
     #[arg(long, default_value_t = 5)]
@@ -183,7 +188,9 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
                 remote::remote(bin, cli.seconds, cli.subscribers, cli.turns).await?
             }
             Scenario::Hostile => hostile::hostile(bin, cli.attackers, cli.turns.min(20)).await?,
-            Scenario::Requests => requests::requests(bin, cli.seconds, cli.rounds).await?,
+            Scenario::Requests => {
+                requests::requests(bin, cli.compare_bin.clone(), cli.seconds, cli.rounds).await?
+            }
             _ => {
                 let data_dir = cli.data_dir.clone().ok_or("startup needs --data-dir")?;
                 store::startup(bin, data_dir).await?

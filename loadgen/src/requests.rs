@@ -127,22 +127,20 @@ async fn cpu_per_request(
     })
 }
 
-pub(crate) async fn requests(bin: PathBuf, seconds: u64, rounds: usize) -> Result<bool, BoxError> {
-    let rounds = rounds.max(1);
-    let dir = std::env::temp_dir().join(format!("yoi-requests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let token_file = dir.join("token");
-    std::fs::write(&token_file, TOKEN)?;
-    let token_file = token_file.to_string_lossy().into_owned();
-    // Every layer on: the token, and the request log line at info.
+/// `yoi serve --memory` with every layer on (the token, and the request
+/// log line at info), ready, with a Worker that has had one turn; the
+/// server and the paths to measure on it.
+async fn start_yoi(
+    bin: &std::path::Path,
+    token_file: &str,
+) -> Result<(Server, [Path; 3]), BoxError> {
     let yoi = Server::spawn_logging(
-        &bin,
+        bin,
         &["serve"],
-        &["--memory", "--token-file", &token_file],
+        &["--memory", "--token-file", token_file],
         &std::env::var("YOI_REQUESTS_LOG").unwrap_or_else(|_| "info".to_owned()),
     )?;
     let client = reqwest::Client::new();
-    // Ready, and a Worker with one turn to read.
     let started = Instant::now();
     while client
         .get(format!("{}/healthz", yoi.base))
@@ -191,6 +189,29 @@ pub(crate) async fn requests(bin: PathBuf, seconds: u64, rounds: usize) -> Resul
             path: format!("{RT}/workers/{worker}/transcript"),
         },
     ];
+    Ok((yoi, paths))
+}
+
+/// Runs the scenario for `bin`; with `compare`, another build of `yoi`
+/// is measured in the same rounds, to compare builds.
+pub(crate) async fn requests(
+    bin: PathBuf,
+    compare: Option<PathBuf>,
+    seconds: u64,
+    rounds: usize,
+) -> Result<bool, BoxError> {
+    let rounds = rounds.max(1);
+    let dir = std::env::temp_dir().join(format!("yoi-requests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, TOKEN)?;
+    let token_file = token_file.to_string_lossy().into_owned();
+    let (yoi, paths) = start_yoi(&bin, &token_file).await?;
+    let other = match &compare {
+        Some(other) => Some(start_yoi(other, &token_file).await?),
+        None => None,
+    };
+    let client = reqwest::Client::new();
     // The bare handler answers the same bytes.
     let mut bodies = serde_json::Map::new();
     for path in &paths {
@@ -227,11 +248,20 @@ pub(crate) async fn requests(bin: PathBuf, seconds: u64, rounds: usize) -> Resul
     let n = (seconds as usize * 10_000).max(10_000);
     let mut ok = true;
     for concurrency in [1, 16] {
-        for path in &paths {
+        for (index, path) in paths.iter().enumerate() {
             let mut measured = Vec::with_capacity(rounds);
             let mut switches = Vec::with_capacity(rounds);
+            let mut compared = Vec::with_capacity(rounds);
             for _ in 0..rounds {
                 let yoi = cpu_per_request(&yoi, &path.path, Some(TOKEN), concurrency, n).await?;
+                if let Some((other, other_paths)) = &other {
+                    let path = &other_paths[index].path;
+                    compared.push(
+                        cpu_per_request(other, path, Some(TOKEN), concurrency, n)
+                            .await?
+                            .us,
+                    );
+                }
                 let bare = cpu_per_request(&bare, &path.path, None, concurrency, n).await?;
                 measured.push(Round {
                     yoi_us: yoi.us,
@@ -262,6 +292,33 @@ pub(crate) async fn requests(bin: PathBuf, seconds: u64, rounds: usize) -> Resul
                 mean(|(_, bare)| bare.voluntary),
                 mean(|(_, bare)| bare.involuntary),
             );
+            if !compared.is_empty() {
+                let against_bare: Vec<Round> = measured
+                    .iter()
+                    .zip(&compared)
+                    .map(|(round, other_us)| Round {
+                        yoi_us: *other_us,
+                        bare_us: round.bare_us,
+                    })
+                    .collect();
+                let against_yoi: Vec<Round> = measured
+                    .iter()
+                    .zip(&compared)
+                    .map(|(round, other_us)| Round {
+                        yoi_us: *other_us,
+                        bare_us: round.yoi_us,
+                    })
+                    .collect();
+                let bare = Summary::of(&against_bare);
+                println!(
+                    "    compared build {:>6.1} us/req: {:.2}x bare (median; rounds {:.2}-{:.2}x), {:.3}x yoi",
+                    bare.yoi_us,
+                    bare.median,
+                    bare.lowest,
+                    bare.highest,
+                    Summary::of(&against_yoi).median,
+                );
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
