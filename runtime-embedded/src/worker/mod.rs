@@ -301,39 +301,68 @@ impl Locked<'_> {
     }
 }
 
+/// What a Worker is made from, when it is created or read back from its
+/// store: all but what always starts empty (its ticket, its last access,
+/// the bytes accounted for it, its wake-up).
+pub(super) struct Parts {
+    id: WorkerId,
+    profile: Arc<Profile>,
+    fallback: bool,
+    intent: Option<String>,
+    forked_from: Option<ForkedFrom>,
+    created_at: Timestamp,
+    inner: Inner,
+}
+
 impl Worker {
-    /// Creates a Worker and records `worker_created`.
-    pub(crate) fn create(shared: &RuntimeContext, new: NewWorker, room: LiveSlot<'_>) -> Arc<Self> {
-        let (now, stamp) = shared.stamps.stamp();
-        let display_name = new.display_name;
-        let worker = Arc::new(Self {
-            id: new.id,
-            profile: new.profile,
-            fallback: new.fallback,
-            intent: new.intent,
-            forked_from: new.forked_from,
-            created_at: now,
-            inner: Mutex::new(Inner {
-                display_name: display_name.clone(),
-                metadata: new.metadata,
-                state: WorkerState::Idle,
-                updated_at: now,
-                transcript: Transcript::new(shared.limits.transcript_budget()),
-                log: EventLog::new(shared.limits.event_budget(), shared.epoch.clone()),
-                queue: VecDeque::new(),
-                running: None,
-                client_ids: HashMap::new(),
-                client_order: VecDeque::new(),
-                next_turn: 1,
-                reported_retained: (0, 1),
-                forgotten: false,
-            }),
+    /// The Worker of `parts`, with nothing recorded or accounted yet.
+    pub(super) fn from_parts(parts: Parts, shared: &RuntimeContext) -> Arc<Self> {
+        Arc::new(Self {
+            id: parts.id,
+            profile: parts.profile,
+            fallback: parts.fallback,
+            intent: parts.intent,
+            forked_from: parts.forked_from,
+            created_at: parts.created_at,
+            inner: Mutex::new(parts.inner),
             changed: Notify::new(),
             last_ticket: AtomicU64::new(0),
             last_access: AtomicU64::new(0),
             accounted: AtomicUsize::new(0),
             retained: shared.retained.clone(),
-        });
+        })
+    }
+
+    /// Creates a Worker and records `worker_created`.
+    pub(crate) fn create(shared: &RuntimeContext, new: NewWorker, room: LiveSlot<'_>) -> Arc<Self> {
+        let (now, stamp) = shared.stamps.stamp();
+        let display_name = new.display_name;
+        let worker = Self::from_parts(
+            Parts {
+                id: new.id,
+                profile: new.profile,
+                fallback: new.fallback,
+                intent: new.intent,
+                forked_from: new.forked_from,
+                created_at: now,
+                inner: Inner {
+                    display_name: display_name.clone(),
+                    metadata: new.metadata,
+                    state: WorkerState::Idle,
+                    updated_at: now,
+                    transcript: Transcript::new(shared.limits.transcript_budget()),
+                    log: EventLog::new(shared.limits.event_budget(), shared.epoch.clone()),
+                    queue: VecDeque::new(),
+                    running: None,
+                    client_ids: HashMap::new(),
+                    client_order: VecDeque::new(),
+                    next_turn: 1,
+                    reported_retained: (0, 1),
+                    forgotten: false,
+                },
+            },
+            shared,
+        );
         shared.count_created(room);
         let profile = worker.profile_ref();
         let mut locked = worker.lock(shared);

@@ -2,13 +2,12 @@
 //! interrupted.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use yoi_runtime_api::dto::{EntryRole, EntryStatus, FailureCode, FailureReason, WorkerState};
 
-use super::{Inner, QueuedInput, RunningTurn, TurnOutcome, TurnTicket, Worker};
+use super::{Inner, Parts, QueuedInput, RunningTurn, TurnOutcome, TurnTicket, Worker};
 use crate::context::RuntimeContext;
 use crate::log::{EventLog, Transcript};
 use crate::profile::Profile;
@@ -52,37 +51,35 @@ impl Worker {
         let client_order: VecDeque<_> =
             stored.client_ids.iter().map(|(id, _)| id.clone()).collect();
         let client_ids: HashMap<_, _> = stored.client_ids.into_iter().collect();
-        let worker = Arc::new(Self {
-            id: stored.meta.worker_id,
-            profile,
-            fallback,
-            intent: stored.meta.intent,
-            forked_from: stored.meta.forked_from,
-            created_at: stored.meta.created_at,
-            inner: Mutex::new(Inner {
-                display_name: stored.meta.display_name,
-                metadata: stored.meta.metadata,
-                state: stored.status.state,
-                updated_at: stored.status.updated_at,
-                transcript,
-                log,
-                queue,
-                running: None,
-                client_ids,
-                client_order,
-                next_turn: 1,
-                // Not reported: the first change after loading tells the
-                // store what memory kept, which may be less than the disk
-                // holds (a lower limit, or the byte budget).
-                reported_retained: (0, 1),
-                forgotten: false,
-            }),
-            changed: Notify::new(),
-            last_ticket: AtomicU64::new(0),
-            last_access: AtomicU64::new(0),
-            accounted: AtomicUsize::new(0),
-            retained: shared.retained.clone(),
-        });
+        let worker = Self::from_parts(
+            Parts {
+                id: stored.meta.worker_id,
+                profile,
+                fallback,
+                intent: stored.meta.intent,
+                forked_from: stored.meta.forked_from,
+                created_at: stored.meta.created_at,
+                inner: Inner {
+                    display_name: stored.meta.display_name,
+                    metadata: stored.meta.metadata,
+                    state: stored.status.state,
+                    updated_at: stored.status.updated_at,
+                    transcript,
+                    log,
+                    queue,
+                    running: None,
+                    client_ids,
+                    client_order,
+                    next_turn: 1,
+                    // Not reported: the first change after loading tells the
+                    // store what memory kept, which may be less than the disk
+                    // holds (a lower limit, or the byte budget).
+                    reported_retained: (0, 1),
+                    forgotten: false,
+                },
+            },
+            shared,
+        );
         worker.account(&worker.inner.lock().unwrap_or_else(|e| e.into_inner()));
         worker
     }
