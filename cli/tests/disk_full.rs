@@ -174,14 +174,22 @@ async fn fill_until_refused(
     panic!("the full disk refused no input");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
+/// A 16 MiB disk and an address for a server on it; `None` (after saying
+/// so) unless this process may make a mount namespace.
+fn small_disk(label: &str) -> Option<(SmallDisk, String)> {
     if !is_root() {
         eprintln!("skipped: making a mount namespace for a small disk needs root");
-        return;
+        return None;
     }
-    let disk = SmallDisk::new("disk-full", 16);
     let bind = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    Some((SmallDisk::new(label, 16), bind))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
+    let Some((disk, bind)) = small_disk("disk-full") else {
+        return;
+    };
     let data = disk.dir.display().to_string();
     let server = start(&disk, &bind).await;
     let base = server.base.clone();
@@ -264,12 +272,9 @@ async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_while_the_disk_is_full_still_exits() {
-    if !is_root() {
-        eprintln!("skipped: making a mount namespace for a small disk needs root");
+    let Some((disk, bind)) = small_disk("disk-full-term") else {
         return;
-    }
-    let disk = SmallDisk::new("disk-full-term", 16);
-    let bind = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    };
     let server = start(&disk, &bind).await;
     let client = reqwest::Client::new();
     let worker = create_worker(&client, &server.base, json!({})).await;

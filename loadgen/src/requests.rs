@@ -293,22 +293,20 @@ pub(crate) async fn requests(
                 mean(|(_, bare)| bare.involuntary),
             );
             if !compared.is_empty() {
-                let against_bare: Vec<Round> = measured
-                    .iter()
-                    .zip(&compared)
-                    .map(|(round, other_us)| Round {
-                        yoi_us: *other_us,
-                        bare_us: round.bare_us,
-                    })
-                    .collect();
-                let against_yoi: Vec<Round> = measured
-                    .iter()
-                    .zip(&compared)
-                    .map(|(round, other_us)| Round {
-                        yoi_us: *other_us,
-                        bare_us: round.yoi_us,
-                    })
-                    .collect();
+                // The other build's rounds, each against one of this
+                // round's figures.
+                let against = |base: fn(&Round) -> f64| -> Vec<Round> {
+                    measured
+                        .iter()
+                        .zip(&compared)
+                        .map(|(round, other_us)| Round {
+                            yoi_us: *other_us,
+                            bare_us: base(round),
+                        })
+                        .collect()
+                };
+                let against_bare = against(|round| round.bare_us);
+                let against_yoi = against(|round| round.yoi_us);
                 let bare = Summary::of(&against_bare);
                 println!(
                     "    compared build {:>6.1} us/req: {:.2}x bare (median; rounds {:.2}-{:.2}x), {:.3}x yoi",
