@@ -219,6 +219,16 @@ async fn a_full_disk_refuses_changes_until_space_returns_and_loses_nothing() {
         .await
         .unwrap();
     assert_eq!(create.status().as_u16(), 503);
+    // Reads go on: the Worker, and the lists of Workers.
+    for path in [
+        format!("{RT}/workers/{worker}"),
+        format!("{RT}/workers"),
+        "api/workers".to_owned(),
+    ] {
+        let reply = client.get(format!("{base}/{path}")).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 200, "{path}");
+        assert!(reply.text().await.unwrap().contains(&worker), "{path}");
+    }
 
     // Space returns: the server writes again by itself.
     disk.free();

@@ -118,7 +118,7 @@ impl Shared {
         }
         // Read your writes: a Worker just stopped or renamed is found as it
         // is now, not as the last group commit left it.
-        self.durable(self.store.recorded()).await?;
+        self.all_durable().await?;
         let shared = self.clone();
         let mut stored = tokio::task::spawn_blocking(move || {
             shared
@@ -144,6 +144,19 @@ impl Shared {
         Ok((found, more))
     }
 
+    /// Waits until everything recorded is on disk, so that the store
+    /// answers as memory would. While the store's writes fail that cannot
+    /// happen, and the store answers with what it has: lists and counts go
+    /// on, behind by the changes the disk has not taken (Workers in memory
+    /// are still shown as they are now).
+    async fn all_durable(&self) -> Result<()> {
+        match self.store.durable(self.store.recorded()).await {
+            Ok(()) => Ok(()),
+            Err(_) if self.store.has_failed() => Ok(()),
+            Err(err) => Err(self.store_failed(&err)),
+        }
+    }
+
     /// How many Workers match `filter`.
     pub(crate) async fn count(self: &Arc<Self>, filter: WorkerFilter) -> Result<WorkerCount> {
         filter.validate()?;
@@ -165,7 +178,7 @@ impl Shared {
                 count: index.count(&filter),
             });
         }
-        self.durable(self.store.recorded()).await?;
+        self.all_durable().await?;
         let shared = self.clone();
         let count = tokio::task::spawn_blocking(move || shared.store.count(&filter))
             .await

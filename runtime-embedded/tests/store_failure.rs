@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use yoi_runtime_api::dto::{
     BusyPolicy, CreateWorkerRequest, ForkRequest, InputRequest, PageKey, PassOrder, RuntimeState,
-    UpdateWorkerRequest, WorkerCounts, WorkerFilter,
+    UpdateWorkerRequest, WorkerCounts, WorkerFilter, WorkerListQuery,
 };
 use yoi_runtime_api::{ErrorCode, Runtime, RuntimeError, Timestamp, WorkerId, test_util};
 use yoi_runtime_embedded::store::{
@@ -157,6 +157,15 @@ async fn a_failed_store_makes_the_runtime_unavailable_and_says_so() {
         before.summary.display_name
     );
     assert_eq!(rt.status().await.unwrap().workers.idle, 1);
+    // Lists and counts read what the store has rather than refusing.
+    let page = rt.list_workers(WorkerListQuery::default()).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].worker_id, worker);
+    let by_profile = WorkerFilter {
+        profile: Some(before.summary.profile.name.to_string()),
+        ..WorkerFilter::default()
+    };
+    assert_eq!(rt.count_workers(by_profile).await.unwrap().count, 1);
 
     // The store writes again: so does the Runtime.
     store.failed.store(false, Ordering::SeqCst);
