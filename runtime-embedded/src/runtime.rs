@@ -358,6 +358,14 @@ impl Runtime for EmbeddedRuntime {
                  nothing new until a retry succeeds, which it tries on its own",
             ));
         }
+        if self.shared.store.is_stalled() {
+            found.push(Diagnostic::warning(
+                "store_stalled",
+                "a write to its store has not finished for a long time (a slow or hung disk, \
+                 or a lock another program holds on it); it takes nothing new until the write \
+                 ends",
+            ));
+        }
         Ok(found)
     }
 
@@ -370,7 +378,7 @@ impl Runtime for EmbeddedRuntime {
     async fn status(&self) -> Result<RuntimeStatus> {
         // A store that cannot write any more takes no input that would
         // last: unavailable, as when shutting down.
-        let state = if self.shared.is_shutting_down() || self.shared.store.has_failed() {
+        let state = if self.shared.is_shutting_down() || !self.shared.store_writes() {
             RuntimeState::Unavailable
         } else {
             RuntimeState::Ready

@@ -50,18 +50,24 @@ impl Shared {
         }
     }
 
-    /// `runtime_unavailable` while the store's writes are failing: checked
+    /// `runtime_unavailable` while the store's writes are failing or
+    /// stalled: checked
     /// before a change that must last is made, so that a change the caller
     /// is refused is not made at all (a request already past this when the
     /// writes start failing may still be refused after its change).
     pub(crate) fn writable(&self) -> Result<()> {
-        if self.store.has_failed() {
+        if !self.store_writes() {
             return Err(RuntimeError::RuntimeUnavailable {
                 runtime_id: self.id.clone(),
-                message: "its store cannot write now; see the server log".to_owned(),
+                message: "its store cannot write now; see its diagnostics".to_owned(),
             });
         }
         Ok(())
+    }
+
+    /// Whether the store is writing: not failing, not stalled.
+    pub(crate) fn store_writes(&self) -> bool {
+        !self.store.has_failed() && !self.store.is_stalled()
     }
 
     /// Waits until `ticket` is durable.

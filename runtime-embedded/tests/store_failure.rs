@@ -2,7 +2,9 @@
 //! refuses what it could not keep, without making the change, reports
 //! itself unavailable and says why in its diagnostics, instead of answering
 //! `ready` while every change is lost; and takes changes again once the
-//! store writes again. (`cli/tests/disk_full.rs` fills a real disk.)
+//! store writes again. (`cli/tests/disk_full.rs` fills a real disk.) A
+//! store whose write does not end (here: another program holds the
+//! database's write lock) is treated alike until the write ends.
 
 mod common;
 
@@ -176,4 +178,66 @@ async fn a_failed_store_makes_the_runtime_unavailable_and_says_so() {
         .unwrap();
     test_util::wait_idle(&rt, &worker).await;
     assert_eq!(test_util::all_entries(&rt, &worker).await.len(), 2);
+}
+
+/// Polls `condition` every 20 ms for up to 10 s.
+async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_store_makes_the_runtime_unavailable_until_its_write_ends() {
+    let options = EmbeddedOptions::default();
+    let path = test_util::temp_dir("store-stall").join("yoi.sqlite3");
+    let store = SqliteStore::open(&path, common::retain(&options))
+        .unwrap()
+        .stall_after(std::time::Duration::from_millis(200));
+    let rt = EmbeddedRuntime::open(options, Arc::new(store)).unwrap();
+    let worker = test_util::create(&rt, None).await;
+    assert_eq!(rt.status().await.unwrap().state, RuntimeState::Ready);
+
+    // Another program holds the database's write lock: the writer's next
+    // commit waits for it (up to its busy timeout of 5 s).
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let held = tokio::spawn({
+        let (rt, worker) = (rt.clone(), worker.clone());
+        async move { rt.send_input(&worker, InputRequest::new("held")).await }
+    });
+    eventually("unavailable while the write waits", async || {
+        rt.status().await.unwrap().state == RuntimeState::Unavailable
+    })
+    .await;
+    let diagnostics = rt.diagnostics().await.unwrap();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(diagnostics[0].code, "store_stalled");
+    // Nothing new that must last is taken; reads and lists go on.
+    let refused = rt
+        .send_input(&worker, InputRequest::new("refused"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::RuntimeUnavailable, "{refused}");
+    let page = rt.list_workers(WorkerListQuery::default()).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(
+        !held.is_finished(),
+        "an input answered before it was on disk"
+    );
+
+    // The lock goes: the waiting input is taken, and the Runtime is back.
+    other.execute_batch("ROLLBACK").unwrap();
+    held.await.unwrap().unwrap();
+    assert_eq!(rt.status().await.unwrap().state, RuntimeState::Ready);
+    assert!(rt.diagnostics().await.unwrap().is_empty());
+    test_util::wait_idle(&rt, &worker).await;
+    let texts: Vec<String> = test_util::all_entries(&rt, &worker)
+        .await
+        .into_iter()
+        .map(|entry| entry.text)
+        .collect();
+    assert_eq!(texts, ["held", "echo: held"]);
 }

@@ -291,4 +291,13 @@ pub trait WorkerStore: Send + Sync + fmt::Debug + 'static {
     fn has_failed(&self) -> bool {
         false
     }
+    /// Whether a write has been under way for so long that the disk seems
+    /// stalled (a hung network volume, a lock another process holds):
+    /// nothing recorded meanwhile becomes durable until it ends. The
+    /// Runtime reports itself unavailable and takes nothing new that must
+    /// last meanwhile, as when [`WorkerStore::has_failed`]. The default is
+    /// never.
+    fn is_stalled(&self) -> bool {
+        false
+    }
 }

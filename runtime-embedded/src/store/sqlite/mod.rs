@@ -11,6 +11,7 @@ mod writer;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -23,7 +24,7 @@ use yoi_runtime_api::{Timestamp, WorkerId};
 use self::claim::Claim;
 use self::codec::{from_json, from_name, id, name, timestamp};
 use self::queue::Queue;
-use self::writer::Progress;
+use self::writer::{CommitClock, Progress};
 use super::{
     Change, LoadBounds, StoreError, StoredSummary, StoredWorker, Ticket, WorkerMeta, WorkerStatus,
     WorkerStore,
@@ -42,6 +43,10 @@ pub struct SqliteStore {
     progress: watch::Receiver<Progress>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// When the writer's commit under way started.
+    clock: Arc<CommitClock>,
+    /// A commit taking longer than this is a stalled store.
+    stall_after: Duration,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -106,6 +111,10 @@ fn redact_path(message: &str, path: &Path) -> String {
 }
 
 impl SqliteStore {
+    /// How long a commit may take before the store counts as stalled,
+    /// unless [`SqliteStore::stall_after`] says otherwise.
+    pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(10);
+
     /// Opens (or creates) the store at `path`, migrating it to the current
     /// schema; `retain` bounds what is kept on disk per Worker. Refuses a
     /// damaged file or one written by a newer version, and a store another
@@ -147,10 +156,12 @@ impl SqliteStore {
         let queue = Arc::new(Queue::default());
         let (progress_tx, progress) = watch::channel(Progress::default());
         let records = queue.clone();
+        let clock = Arc::new(CommitClock::new());
+        let writer_clock = clock.clone();
         let writer = std::thread::Builder::new()
             .name("yoi-store-writer".to_owned())
             .spawn(move || {
-                writer::run(conn, &records, progress_tx, retain);
+                writer::run(conn, &records, progress_tx, retain, &writer_clock);
                 // Held until the writer's last commit.
                 drop(claim);
             })
@@ -160,7 +171,18 @@ impl SqliteStore {
             progress,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(writer)),
+            clock,
+            stall_after: Self::DEFAULT_STALL_AFTER,
         })
+    }
+
+    /// The store, counting as stalled (see [`WorkerStore::is_stalled`])
+    /// once a commit has taken longer than `after` (default
+    /// [`SqliteStore::DEFAULT_STALL_AFTER`]).
+    #[must_use]
+    pub fn stall_after(mut self, after: Duration) -> Self {
+        self.stall_after = after;
+        self
     }
 
     /// Stops taking changes and waits until the writer has committed all
@@ -252,6 +274,12 @@ impl WorkerStore for SqliteStore {
 
     fn has_failed(&self) -> bool {
         self.progress.borrow().failed
+    }
+
+    fn is_stalled(&self) -> bool {
+        self.clock
+            .running_for()
+            .is_some_and(|running| running > self.stall_after)
     }
 
     async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {

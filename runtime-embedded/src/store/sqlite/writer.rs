@@ -19,7 +19,8 @@
 //! closed while failing drops what it could not write.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::watch;
@@ -41,6 +42,44 @@ pub(super) struct Progress {
     pub(super) failed: bool,
 }
 
+/// When the commit under way started: a commit that does not end (a hung
+/// disk, a lock another process holds) is a stalled store.
+#[derive(Debug)]
+pub(super) struct CommitClock {
+    base: Instant,
+    /// Nanoseconds after `base` plus one when the commit under way started;
+    /// 0 while none is.
+    started: AtomicU64,
+}
+
+impl CommitClock {
+    pub(super) fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            started: AtomicU64::new(0),
+        }
+    }
+
+    fn start(&self) {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        self.started.store(now + 1, Ordering::Relaxed);
+    }
+
+    fn stop(&self) {
+        self.started.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the commit under way has taken, if one is.
+    pub(super) fn running_for(&self) -> Option<Duration> {
+        let started = self.started.load(Ordering::Relaxed);
+        (started != 0).then(|| {
+            self.base
+                .elapsed()
+                .saturating_sub(Duration::from_nanos(started - 1))
+        })
+    }
+}
+
 /// Quick tries of a batch before the store reports itself failed.
 const FAILED_AFTER: u32 = 3;
 /// The pause after the first failed try, doubled after each one.
@@ -54,6 +93,7 @@ pub(super) fn run(
     queue: &Queue,
     progress: watch::Sender<Progress>,
     retain: LoadBounds,
+    clock: &CommitClock,
 ) {
     let mut next_order: i64 = conn
         .query_row("SELECT COALESCE(MAX(ord), 0) FROM client_ids", [], |r| {
@@ -68,7 +108,9 @@ pub(super) fn run(
         loop {
             // A rolled-back try must not leave the counts it moved.
             let counts = (next_order, moves);
+            clock.start();
             let result = commit(&mut conn, &batch, retain, (&mut next_order, &mut moves));
+            clock.stop();
             let err = match result {
                 Ok(()) => {
                     if progress.borrow().failed {
