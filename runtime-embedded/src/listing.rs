@@ -145,10 +145,10 @@ impl Shared {
     }
 
     /// Waits until everything recorded is on disk, so that the store
-    /// answers as memory would. While the store's writes fail or stall
-    /// that cannot happen, and the store answers with what it has: lists and counts go
-    /// on, behind by the changes the disk has not taken (Workers in memory
-    /// are still shown as they are now).
+    /// answers as memory would. While the store's writes fail or stall that
+    /// cannot happen, and the store answers with what it has: lists and
+    /// counts go on, behind by the changes the disk has not taken (Workers
+    /// in memory are still shown as they are now).
     async fn all_durable(&self) -> Result<()> {
         if self.store.is_stalled() {
             return Ok(());

@@ -376,8 +376,8 @@ impl Runtime for EmbeddedRuntime {
     }
 
     async fn status(&self) -> Result<RuntimeStatus> {
-        // A store that cannot write any more takes no input that would
-        // last: unavailable, as when shutting down.
+        // A store that cannot write now takes no input that would last:
+        // unavailable, as when shutting down.
         let state = if self.shared.is_shutting_down() || !self.shared.store_writes() {
             RuntimeState::Unavailable
         } else {

@@ -51,10 +51,10 @@ impl Shared {
     }
 
     /// `runtime_unavailable` while the store's writes are failing or
-    /// stalled: checked
-    /// before a change that must last is made, so that a change the caller
-    /// is refused is not made at all (a request already past this when the
-    /// writes start failing may still be refused after its change).
+    /// stalled: checked before a change that must last is made, so that a
+    /// change the caller is refused is not made at all (a request already
+    /// past this when the writes start failing may still be refused after
+    /// its change).
     pub(crate) fn writable(&self) -> Result<()> {
         if !self.store_writes() {
             return Err(RuntimeError::RuntimeUnavailable {
