@@ -241,3 +241,33 @@ async fn a_stalled_store_makes_the_runtime_unavailable_until_its_write_ends() {
         .collect();
     assert_eq!(texts, ["held", "echo: held"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_does_not_wait_for_a_stalled_write() {
+    let options = EmbeddedOptions::default();
+    let path = test_util::temp_dir("store-stall-shutdown").join("yoi.sqlite3");
+    let store = SqliteStore::open(&path, common::retain(&options))
+        .unwrap()
+        .stall_after(std::time::Duration::from_millis(200));
+    let rt = EmbeddedRuntime::open(options, Arc::new(store)).unwrap();
+    let worker = test_util::create(&rt, None).await;
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let held = tokio::spawn({
+        let (rt, worker) = (rt.clone(), worker.clone());
+        async move { rt.send_input(&worker, InputRequest::new("held")).await }
+    });
+    eventually("stalled", async || {
+        rt.status().await.unwrap().state == RuntimeState::Unavailable
+    })
+    .await;
+    // The writer would wait out the lock (5 s a try, three tries);
+    // shutting down leaves it instead.
+    tokio::time::timeout(std::time::Duration::from_secs(3), rt.shutdown())
+        .await
+        .expect("shutdown waited for a stalled write");
+    // The input was never answered: its write did not end.
+    assert!(!held.is_finished());
+    held.abort();
+    drop(other);
+}

@@ -110,6 +110,9 @@ fn redact_path(message: &str, path: &Path) -> String {
         .join(" ")
 }
 
+/// How often closing looks whether the writer has ended.
+const CLOSE_POLL: Duration = Duration::from_millis(10);
+
 impl SqliteStore {
     /// How long a commit may take before the store counts as stalled,
     /// unless [`SqliteStore::stall_after`] says otherwise.
@@ -191,12 +194,27 @@ impl SqliteStore {
         self.finish();
     }
 
+    /// Closes the queue and waits for the writer to commit what it has,
+    /// unless it is stuck in a write that does not end (a hung disk): a
+    /// stalled writer is left behind, so that shutting down has an end.
+    /// What it had not committed is lost, as in a crash.
     fn finish(&self) {
         self.queue.close();
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(writer) = writer {
-            let _ = writer.join();
+        let Some(writer) = writer else {
+            return;
+        };
+        while !writer.is_finished() {
+            if self.is_stalled() {
+                tracing::error!(
+                    "the store's writer is stuck in a write that does not end; closing without \
+                     it (what it had not committed is lost)"
+                );
+                return;
+            }
+            std::thread::sleep(CLOSE_POLL);
         }
+        let _ = writer.join();
     }
 
     fn read<T>(
