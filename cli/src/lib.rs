@@ -5,6 +5,7 @@
 //! servers with [`build`] (or [`build_state`], its state alone), so what
 //! they exercise is what ships.
 
+pub mod backup;
 pub mod chat;
 pub mod config;
 pub mod log_fields;

@@ -38,6 +38,20 @@ enum Command {
     Runtime(RuntimeCommand),
     /// Chats with a Worker of a running server in the terminal.
     Chat(yoi::chat::ChatArgs),
+    /// Copies every embedded Runtime's store of a data directory into a new
+    /// folder, while a server may be running; serve the copy with
+    /// `--data-dir`.
+    Backup(BackupArgs),
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// The data directory to copy (default: the platform data directory,
+    /// e.g. ~/.local/share/yoi).
+    #[arg(long, env = "YOI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The new folder to copy into; it must not exist or be empty.
+    to: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -100,9 +114,11 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Chat(args)) = cli.command {
-        return chat(args);
-    }
+    let command = match cli.command {
+        Some(Command::Chat(args)) => return chat(args),
+        Some(Command::Backup(args)) => return backup(args),
+        other => other,
+    };
     // Info lines are written in batches (see `log_output`); the guard
     // writes what is left when `main` returns.
     let (log_writer, _log_guard) = match BatchedWriter::new(std::io::stdout()) {
@@ -124,8 +140,8 @@ fn main() -> ExitCode {
         )
         .init();
     // The environment variable that sets `--bind`, named when binding fails.
-    let (loaded, bind_env) = match cli.command {
-        Some(Command::Chat(_)) => unreachable!("handled above"),
+    let (loaded, bind_env) = match command {
+        Some(Command::Chat(_) | Command::Backup(_)) => unreachable!("handled above"),
         Some(Command::Serve(args)) => (load(args), "YOI_BIND"),
         Some(Command::Runtime(RuntimeCommand::Serve(args))) => {
             (load_runtime(args), "YOI_RUNTIME_BIND")
@@ -274,6 +290,32 @@ fn load(args: ServeArgs) -> Result<ServerConfig, Box<dyn std::error::Error>> {
             .map(SecretString::from),
     };
     Ok(file.resolve(overrides, |var| std::env::var(var).ok())?)
+}
+
+/// `yoi backup`: one line per Runtime copied on stdout; exit 2 when the
+/// destination is in the way or there is nothing to copy, 3 when a store
+/// cannot be read or copied.
+fn backup(args: BackupArgs) -> ExitCode {
+    let Some(data_dir) = args.data_dir.or_else(platform_data_dir) else {
+        eprintln!("yoi: no data directory (set --data-dir or HOME)");
+        return ExitCode::from(2);
+    };
+    match yoi::backup::backup(&data_dir, &args.to) {
+        Ok(runtime_ids) => {
+            for runtime_id in runtime_ids {
+                println!("backed up runtime '{runtime_id}'");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err @ yoi::backup::BackupError::Usage(_)) => {
+            eprintln!("yoi: {err}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            eprintln!("yoi: cannot back up: {err}");
+            ExitCode::from(3)
+        }
+    }
 }
 
 /// The platform's data directory for yoi: `$XDG_DATA_HOME/yoi`, else

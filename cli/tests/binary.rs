@@ -212,11 +212,10 @@ async fn with_a_data_dir_workers_survive_a_restart() {
     assert_eq!(transcript["entries"][0]["text"], "remember me");
 }
 
-/// The backup docs/configuration.md describes: `VACUUM INTO` from another
-/// connection while the server runs gives a store a new server opens, with
-/// every Worker made before it and none made after.
+/// `yoi backup` while the server runs gives a data directory a new server
+/// opens, with every Worker made before it and none made after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_online_backup_with_vacuum_into_opens_as_a_store() {
+async fn an_online_backup_opens_as_a_data_directory() {
     let client = reqwest::Client::new();
     let live = temp_dir("backup-live");
     let server = Server::start(&["--data-dir", live.to_str().unwrap()]).await;
@@ -236,18 +235,17 @@ async fn an_online_backup_with_vacuum_into_opens_as_a_store() {
     let listed = get_json(&client, workers.clone()).await;
     assert_eq!(listed["items"][0]["worker_id"], kept.as_str());
 
-    let copy = temp_dir("backup-copy");
-    let store = |root: &std::path::Path| root.join("runtimes/backend-internal/yoi.sqlite3");
-    std::fs::create_dir_all(store(&copy).parent().unwrap()).unwrap();
-    let source = rusqlite::Connection::open_with_flags(
-        store(&live),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    source
-        .execute("VACUUM INTO ?1", [store(&copy).to_str().unwrap()])
+    let copy = temp_dir("backup-copy").join("copy");
+    let backup = yoi()
+        .args(["backup", "--data-dir"])
+        .args([&live, &copy])
+        .output()
         .unwrap();
-    drop(source);
+    assert!(backup.status.success(), "{backup:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&backup.stdout),
+        "backed up runtime 'backend-internal'\n"
+    );
     let later = post_json(&client, workers, json!({ "display_name": "later" })).await;
     let later = later["worker_id"].as_str().unwrap().to_owned();
     server.kill();
@@ -265,6 +263,38 @@ async fn an_online_backup_with_vacuum_into_opens_as_a_store() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+#[test]
+fn a_backup_refuses_a_used_destination_and_a_missing_or_damaged_store() {
+    let run = |data_dir: &std::path::Path, to: &std::path::Path| {
+        yoi()
+            .args(["backup", "--data-dir"])
+            .args([data_dir, to])
+            .output()
+            .unwrap()
+    };
+    let empty = temp_dir("backup-empty");
+    let nothing = run(&empty, &empty.join("copy"));
+    assert_eq!(nothing.status.code(), Some(2), "{nothing:?}");
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("no store to back up"));
+
+    let damaged = temp_dir("backup-damaged");
+    let folder = damaged.join("runtimes").join("backend-internal");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("yoi.sqlite3"), vec![0x42; 4096]).unwrap();
+    let refused = run(&damaged, &damaged.join("copy"));
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("runtime 'backend-internal'"), "{stderr}");
+
+    // A folder with something in it is not written into.
+    let used = temp_dir("backup-used");
+    std::fs::write(used.join("keep.txt"), b"mine").unwrap();
+    let in_the_way = run(&damaged, &used);
+    assert_eq!(in_the_way.status.code(), Some(2), "{in_the_way:?}");
+    assert!(String::from_utf8_lossy(&in_the_way.stderr).contains("not empty"));
+    assert_eq!(std::fs::read_dir(&used).unwrap().count(), 1);
 }
 
 #[test]

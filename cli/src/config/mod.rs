@@ -443,6 +443,19 @@ impl FileConfig {
     }
 }
 
+/// The folder of a data directory that holds one folder per Runtime.
+pub const RUNTIMES_FOLDER: &str = "runtimes";
+
+/// Where the embedded Runtime `runtime_id` keeps its store in `data_dir`:
+/// one file per Runtime, in a folder of its own (ids are safe as folder
+/// names: no separators, never `.` or `..`).
+pub fn store_path(data_dir: &Path, runtime_id: &RuntimeId) -> PathBuf {
+    data_dir
+        .join(RUNTIMES_FOLDER)
+        .join(runtime_id.as_str())
+        .join("yoi.sqlite3")
+}
+
 /// The `[[runtimes]]` entries, or the defaults when there are none.
 fn resolve_runtimes(
     entries: Vec<RuntimeFileConfig>,
@@ -451,15 +464,9 @@ fn resolve_runtimes(
     data_dir: Option<PathBuf>,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<RuntimeConfig>, ConfigError> {
-    // One file per Runtime; ids are safe as folder names (no separators,
-    // never `.` or `..`).
     let sqlite_at = |id: &RuntimeId| -> Option<StoreConfig> {
         Some(StoreConfig::Sqlite {
-            path: data_dir
-                .as_ref()?
-                .join("runtimes")
-                .join(id.as_str())
-                .join("yoi.sqlite3"),
+            path: store_path(data_dir.as_ref()?, id),
         })
     };
     if entries.is_empty() {

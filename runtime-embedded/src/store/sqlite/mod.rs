@@ -188,6 +188,46 @@ impl SqliteStore {
         self
     }
 
+    /// Copies the store at `source` to a new file at `dest` (its folder is
+    /// made if needed), as one consistent moment of it, while a server may
+    /// be writing to it: SQLite's `VACUUM INTO`, which only reads the
+    /// source. Refuses a `dest` that exists, and a `source` that is not a
+    /// store.
+    pub fn backup(source: &Path, dest: &Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Err(StoreError::Io(
+                "the backup's file exists already; give a new one".to_owned(),
+            ));
+        }
+        if !source.is_file() {
+            return Err(StoreError::Io("there is no store to back up".to_owned()));
+        }
+        if let Some(folder) = dest.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| StoreError::Io(e.to_string()))?;
+        }
+        // Read-write without create: a read-only connection could not make
+        // the WAL index a stopped store lacks. Only reads are made.
+        let conn = connect(
+            source,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(io)?;
+        if version == 0 {
+            return Err(StoreError::Corrupt("not a yoi store".to_owned()));
+        }
+        let dest_text = dest
+            .to_str()
+            .ok_or_else(|| StoreError::Io("the backup's path is not UTF-8".to_owned()))?;
+        conn.execute("VACUUM INTO ?1", [dest_text])
+            .map_err(|err| match io(err) {
+                StoreError::Io(message) => StoreError::Io(redact_path(&message, dest)),
+                other => other,
+            })?;
+        Ok(())
+    }
+
     /// Stops taking changes and waits until the writer has committed all
     /// it got. Later records are dropped.
     pub fn close(&self) {
