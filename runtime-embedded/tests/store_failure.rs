@@ -189,21 +189,29 @@ async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_store_makes_the_runtime_unavailable_until_its_write_ends() {
+/// A Runtime whose store's write is stalled: another program holds the
+/// database's write lock (the writer's commit waits up to its busy timeout
+/// of 5 s a try), and an input waits for that commit. Returns once the
+/// Runtime says it is unavailable, with the lock (`ROLLBACK` ends it) and
+/// the waiting input.
+struct Stalled {
+    rt: EmbeddedRuntime,
+    worker: WorkerId,
+    lock: rusqlite::Connection,
+    held: tokio::task::JoinHandle<Result<yoi_runtime_api::dto::InputAcceptance, RuntimeError>>,
+}
+
+async fn stalled(label: &str) -> Stalled {
     let options = EmbeddedOptions::default();
-    let path = test_util::temp_dir("store-stall").join("yoi.sqlite3");
+    let path = test_util::temp_dir(label).join("yoi.sqlite3");
     let store = SqliteStore::open(&path, common::retain(&options))
         .unwrap()
         .stall_after(std::time::Duration::from_millis(200));
     let rt = EmbeddedRuntime::open(options, Arc::new(store)).unwrap();
     let worker = test_util::create(&rt, None).await;
     assert_eq!(rt.status().await.unwrap().state, RuntimeState::Ready);
-
-    // Another program holds the database's write lock: the writer's next
-    // commit waits for it (up to its busy timeout of 5 s).
-    let other = rusqlite::Connection::open(&path).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let lock = rusqlite::Connection::open(&path).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     let held = tokio::spawn({
         let (rt, worker) = (rt.clone(), worker.clone());
         async move { rt.send_input(&worker, InputRequest::new("held")).await }
@@ -212,6 +220,22 @@ async fn a_stalled_store_makes_the_runtime_unavailable_until_its_write_ends() {
         rt.status().await.unwrap().state == RuntimeState::Unavailable
     })
     .await;
+    Stalled {
+        rt,
+        worker,
+        lock,
+        held,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_store_makes_the_runtime_unavailable_until_its_write_ends() {
+    let Stalled {
+        rt,
+        worker,
+        lock,
+        held,
+    } = stalled("store-stall").await;
     let diagnostics = rt.diagnostics().await.unwrap();
     assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
     assert_eq!(diagnostics[0].code, "store_stalled");
@@ -229,7 +253,7 @@ async fn a_stalled_store_makes_the_runtime_unavailable_until_its_write_ends() {
     );
 
     // The lock goes: the waiting input is taken, and the Runtime is back.
-    other.execute_batch("ROLLBACK").unwrap();
+    lock.execute_batch("ROLLBACK").unwrap();
     held.await.unwrap().unwrap();
     assert_eq!(rt.status().await.unwrap().state, RuntimeState::Ready);
     assert!(rt.diagnostics().await.unwrap().is_empty());
@@ -244,23 +268,7 @@ async fn a_stalled_store_makes_the_runtime_unavailable_until_its_write_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutting_down_does_not_wait_for_a_stalled_write() {
-    let options = EmbeddedOptions::default();
-    let path = test_util::temp_dir("store-stall-shutdown").join("yoi.sqlite3");
-    let store = SqliteStore::open(&path, common::retain(&options))
-        .unwrap()
-        .stall_after(std::time::Duration::from_millis(200));
-    let rt = EmbeddedRuntime::open(options, Arc::new(store)).unwrap();
-    let worker = test_util::create(&rt, None).await;
-    let other = rusqlite::Connection::open(&path).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let held = tokio::spawn({
-        let (rt, worker) = (rt.clone(), worker.clone());
-        async move { rt.send_input(&worker, InputRequest::new("held")).await }
-    });
-    eventually("stalled", async || {
-        rt.status().await.unwrap().state == RuntimeState::Unavailable
-    })
-    .await;
+    let Stalled { rt, lock, held, .. } = stalled("store-stall-shutdown").await;
     // The writer would wait out the lock (5 s a try, three tries);
     // shutting down leaves it instead.
     tokio::time::timeout(std::time::Duration::from_secs(3), rt.shutdown())
@@ -269,5 +277,5 @@ async fn shutting_down_does_not_wait_for_a_stalled_write() {
     // The input was never answered: its write did not end.
     assert!(!held.is_finished());
     held.abort();
-    drop(other);
+    drop(lock);
 }
