@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use std::path::Path;
 
-use yoi_runtime_embedded::store::{LoadBounds, SqliteStore, StoreError};
+use yoi_runtime_embedded::store::{LoadBounds, SqliteStore, StoreError, create_private_folder};
 use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime};
 use yoi_runtime_local_compat::LocalCompatRuntime;
 use yoi_runtime_remote::RemoteRuntime;
@@ -16,7 +16,7 @@ use crate::config::{RuntimeConfig, ServerConfig, StoreConfig};
 /// Opens (creating its folder) the SQLite store of one Runtime.
 fn open_sqlite(path: &Path, options: &EmbeddedOptions) -> Result<SqliteStore, WiringError> {
     if let Some(folder) = path.parent() {
-        private_folder(folder).map_err(|e| WiringError::Store {
+        create_private_folder(folder).map_err(|e| WiringError::Store {
             runtime_id: options.runtime_id.clone(),
             source: StoreError::Io(e.to_string()),
         })?;
@@ -30,18 +30,6 @@ fn open_sqlite(path: &Path, options: &EmbeddedOptions) -> Result<SqliteStore, Wi
         runtime_id: options.runtime_id.clone(),
         source,
     })
-}
-
-/// Creates `folder` and any missing parent. Folders created here are the
-/// owner's alone (mode 0700 on Unix): a store holds every conversation, and
-/// SQLite creates its files readable by everyone the umask allows.
-/// Folders that already exist keep their mode.
-fn private_folder(folder: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(folder)
 }
 
 /// Building the server's state failed.

@@ -246,6 +246,13 @@ async fn an_online_backup_opens_as_a_data_directory() {
         String::from_utf8_lossy(&backup.stdout),
         "backed up runtime 'backend-internal'\n"
     );
+    // As private as the store it copies.
+    #[cfg(unix)]
+    for folder in [&copy, &copy.join("runtimes/backend-internal")] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(folder).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", folder.display());
+    }
     let later = post_json(&client, workers, json!({ "display_name": "later" })).await;
     let later = later["worker_id"].as_str().unwrap().to_owned();
     server.kill();

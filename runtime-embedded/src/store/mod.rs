@@ -18,6 +18,7 @@ mod memory;
 mod sqlite;
 
 use std::fmt;
+use std::path::Path;
 
 use async_trait::async_trait;
 use yoi_runtime_api::dto::{
@@ -219,6 +220,18 @@ pub enum StoreError {
     /// store closed): what was recorded is not durable.
     #[error("the store's writes are failing")]
     Failed,
+}
+
+/// Creates `folder` and any missing parent for a store or its backup.
+/// Folders created here are the owner's alone (mode 0700 on Unix): a store
+/// holds every conversation, and SQLite creates its files readable by
+/// everyone the umask allows. Folders that already exist keep their mode.
+pub fn create_private_folder(folder: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder)
 }
 
 /// Where an embedded Runtime keeps what must outlive it.

@@ -188,8 +188,9 @@ impl SqliteStore {
         self
     }
 
-    /// Copies the store at `source` to a new file at `dest` (its folder is
-    /// made if needed), as one consistent moment of it, while a server may
+    /// Copies the store at `source` to a new file at `dest` (its folders are
+    /// made if needed, the owner's alone as [`super::create_private_folder`]
+    /// makes them), as one consistent moment of it, while a server may
     /// be writing to it: SQLite's `VACUUM INTO`, which only reads the
     /// source. Refuses a `dest` that exists, and a `source` that is not a
     /// store.
@@ -203,7 +204,7 @@ impl SqliteStore {
             return Err(StoreError::Io("there is no store to back up".to_owned()));
         }
         if let Some(folder) = dest.parent() {
-            std::fs::create_dir_all(folder).map_err(|e| StoreError::Io(e.to_string()))?;
+            super::create_private_folder(folder).map_err(|e| StoreError::Io(e.to_string()))?;
         }
         // Read-write without create: a read-only connection could not make
         // the WAL index a stopped store lacks. Only reads are made.
