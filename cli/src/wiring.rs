@@ -96,8 +96,8 @@ pub async fn build(config: ServerConfig) -> Result<Assembly, WiringError> {
             RuntimeConfig::Embedded { options, store } => {
                 let runtime = match store {
                     StoreConfig::Memory => EmbeddedRuntime::new(options)?,
-                    StoreConfig::Sqlite { path } => {
-                        let store = open_sqlite(&path, &options)?;
+                    StoreConfig::Sqlite { path, stall_after } => {
+                        let store = open_sqlite(&path, &options)?.stall_after(stall_after);
                         EmbeddedRuntime::open(options, Arc::new(store))?
                     }
                 };

@@ -353,7 +353,7 @@ fn store_of(runtime: &RuntimeConfig) -> String {
     match runtime {
         RuntimeConfig::Embedded { store, .. } => match store {
             StoreConfig::Memory => "memory".to_owned(),
-            StoreConfig::Sqlite { path } => path.display().to_string(),
+            StoreConfig::Sqlite { path, .. } => path.display().to_string(),
             _ => unreachable!("no other stores yet"),
         },
         _ => "none".to_owned(),
@@ -384,6 +384,39 @@ fn a_data_dir_makes_embedded_runtimes_durable_and_memory_overrides_it() {
     assert_eq!(store_of(&nothing.runtimes[0]), "memory");
     // Debug never shows the path.
     assert!(!format!("{with_dir:?}").contains("/data"), "{with_dir:?}");
+}
+
+#[test]
+fn the_store_stall_time_reaches_each_sqlite_store() {
+    let stall_of = |text: &str| {
+        let config = parse(text)
+            .unwrap()
+            .resolve(
+                Overrides {
+                    data_dir: Some("/data".into()),
+                    ..Overrides::default()
+                },
+                |_| None,
+            )
+            .unwrap();
+        match &config.runtimes[0] {
+            RuntimeConfig::Embedded {
+                store: StoreConfig::Sqlite { stall_after, .. },
+                ..
+            } => *stall_after,
+            _ => panic!("not a SQLite store"),
+        }
+    };
+    assert_eq!(
+        stall_of(""),
+        yoi_runtime_embedded::store::SqliteStore::DEFAULT_STALL_AFTER
+    );
+    assert_eq!(
+        stall_of("[limits]\nstore_stall_ms = 2500\n"),
+        std::time::Duration::from_millis(2500)
+    );
+    let err = resolve_error("[limits]\nstore_stall_ms = 0\n");
+    assert!(err.contains("limits.store_stall_ms"), "{err}");
 }
 
 #[test]

@@ -127,6 +127,8 @@ pub enum StoreConfig {
     Sqlite {
         /// The file.
         path: PathBuf,
+        /// A commit taking longer makes the store count as stalled.
+        stall_after: Duration,
     },
 }
 
@@ -135,7 +137,11 @@ impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Memory => f.write_str("Memory"),
-            Self::Sqlite { .. } => f.write_str("Sqlite { path: <path> }"),
+            Self::Sqlite { stall_after, .. } => f
+                .debug_struct("Sqlite")
+                .field("path", &format_args!("<path>"))
+                .field("stall_after", stall_after)
+                .finish(),
         }
     }
 }
@@ -239,6 +245,9 @@ pub struct LimitsConfig {
     pub failed_auth_burst: Option<u32>,
     /// How long until a client address gets one attempt back.
     pub failed_auth_refill_ms: Option<u64>,
+    /// How long a SQLite store's commit may take before the store counts
+    /// as stalled.
+    pub store_stall_ms: Option<u64>,
 }
 
 /// Which backend a profile uses.
@@ -407,8 +416,22 @@ impl FileConfig {
         } else {
             overrides.data_dir.or(self.data_dir)
         };
+        let stall_after = match self.limits.store_stall_ms {
+            None => yoi_runtime_embedded::store::SqliteStore::DEFAULT_STALL_AFTER,
+            Some(0) => {
+                return Err(ConfigError::Limit {
+                    key: "limits.store_stall_ms",
+                    message: "must be greater than 0",
+                });
+            }
+            Some(ms) => Duration::from_millis(ms),
+        };
+        let stores = Stores {
+            data_dir,
+            stall_after,
+        };
         let runtimes =
-            resolve_runtimes(self.runtimes, embedded, overrides.workspace, data_dir, &env)?;
+            resolve_runtimes(self.runtimes, embedded, overrides.workspace, stores, &env)?;
         let cors_allowed_origins = self
             .cors_allowed_origins
             .into_iter()
@@ -456,17 +479,25 @@ pub fn store_path(data_dir: &Path, runtime_id: &RuntimeId) -> PathBuf {
         .join("yoi.sqlite3")
 }
 
+/// Where durable Runtimes keep their stores, and how they are watched.
+struct Stores {
+    /// None: in memory only.
+    data_dir: Option<PathBuf>,
+    stall_after: Duration,
+}
+
 /// The `[[runtimes]]` entries, or the defaults when there are none.
 fn resolve_runtimes(
     entries: Vec<RuntimeFileConfig>,
     embedded: EmbeddedOptions,
     workspace: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
+    stores: Stores,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<RuntimeConfig>, ConfigError> {
     let sqlite_at = |id: &RuntimeId| -> Option<StoreConfig> {
         Some(StoreConfig::Sqlite {
-            path: store_path(data_dir.as_ref()?, id),
+            path: store_path(stores.data_dir.as_ref()?, id),
+            stall_after: stores.stall_after,
         })
     };
     if entries.is_empty() {
