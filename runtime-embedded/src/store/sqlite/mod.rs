@@ -41,6 +41,8 @@ pub struct SqliteStore {
     /// Records on their way to the writer.
     queue: Arc<Queue>,
     progress: watch::Receiver<Progress>,
+    /// The store's own handle on its progress, to say it is closed.
+    progress_tx: watch::Sender<Progress>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// When the writer's commit under way started.
@@ -110,6 +112,15 @@ fn redact_path(message: &str, path: &Path) -> String {
         .join(" ")
 }
 
+/// Says the store is closed when dropped.
+struct ClosedOnDrop(watch::Sender<Progress>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.send_modify(|p| p.closed = true);
+    }
+}
+
 /// How often closing looks whether the writer has ended.
 const CLOSE_POLL: Duration = Duration::from_millis(10);
 
@@ -159,12 +170,16 @@ impl SqliteStore {
         let queue = Arc::new(Queue::default());
         let (progress_tx, progress) = watch::channel(Progress::default());
         let records = queue.clone();
+        let progress_for_writer = progress_tx.clone();
         let clock = Arc::new(CommitClock::new());
         let writer_clock = clock.clone();
         let writer = std::thread::Builder::new()
             .name("yoi-store-writer".to_owned())
             .spawn(move || {
-                writer::run(conn, &records, progress_tx, retain, &writer_clock);
+                // However the writer ends (even by a panic), whoever waits
+                // for durability is answered.
+                let _closed = ClosedOnDrop(progress_for_writer.clone());
+                writer::run(conn, &records, progress_for_writer, retain, &writer_clock);
                 // Held until the writer's last commit.
                 drop(claim);
             })
@@ -172,6 +187,7 @@ impl SqliteStore {
         Ok(Self {
             queue,
             progress,
+            progress_tx,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(writer)),
             clock,
@@ -251,11 +267,16 @@ impl SqliteStore {
                     "the store's writer is stuck in a write that does not end; closing without \
                      it (what it had not committed is lost)"
                 );
-                return;
+                break;
             }
             std::thread::sleep(CLOSE_POLL);
         }
-        let _ = writer.join();
+        if writer.is_finished() {
+            let _ = writer.join();
+        }
+        // Whoever still waits for durability is answered: nothing more
+        // becomes durable through this store.
+        self.progress_tx.send_modify(|p| p.closed = true);
     }
 
     fn read<T>(
@@ -348,7 +369,7 @@ impl WorkerStore for SqliteStore {
         self.queue.urge();
         let mut progress = self.progress.clone();
         let reached = progress
-            .wait_for(|p| p.durable >= ticket || p.failed)
+            .wait_for(|p| p.durable >= ticket || p.failed || p.closed)
             .await
             .map_err(|_| StoreError::Failed)?;
         if reached.durable >= ticket {

@@ -40,6 +40,9 @@ pub(super) struct Progress {
     pub(super) durable: Ticket,
     /// Writes are failing: nothing is committed until a retry succeeds.
     pub(super) failed: bool,
+    /// The store is closed: nothing more becomes durable (set by the
+    /// store once its writer has ended, or has been left behind stalled).
+    pub(super) closed: bool,
 }
 
 /// When the commit under way started: a commit that does not end (a hung
