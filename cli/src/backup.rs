@@ -29,7 +29,9 @@ pub enum BackupError {
 /// Copies each Runtime's store in `data_dir` to the same place under
 /// `dest`, which must not exist or be an empty folder; the Runtimes
 /// copied, in id order. Folders of `data_dir` that are not Runtimes'
-/// (their names are not ids, or they hold no store) are left out.
+/// (their names are not ids, or they hold no store) are left out. All or
+/// nothing: when one store cannot be copied, the copies already made are
+/// removed again, and `dest` is left as it was.
 pub fn backup(data_dir: &Path, dest: &Path) -> Result<Vec<RuntimeId>, BackupError> {
     let in_the_way =
         std::fs::read_dir(dest).is_ok_and(|mut entries| entries.next().is_some()) || dest.is_file();
@@ -53,15 +55,24 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Result<Vec<RuntimeId>, BackupErro
         ));
     }
     runtime_ids.sort();
+    let existed = dest.exists();
     for runtime_id in &runtime_ids {
-        SqliteStore::backup(
+        let copied = SqliteStore::backup(
             &store_path(data_dir, runtime_id),
             &store_path(dest, runtime_id),
-        )
-        .map_err(|source| BackupError::Store {
-            runtime_id: runtime_id.clone(),
-            source,
-        })?;
+        );
+        if let Err(source) = copied {
+            // `dest` was missing or empty: all in it now is this backup's.
+            let _ = if existed {
+                std::fs::remove_dir_all(dest.join(RUNTIMES_FOLDER))
+            } else {
+                std::fs::remove_dir_all(dest)
+            };
+            return Err(BackupError::Store {
+                runtime_id: runtime_id.clone(),
+                source,
+            });
+        }
     }
     Ok(runtime_ids)
 }

@@ -290,10 +290,22 @@ fn a_backup_refuses_a_used_destination_and_a_missing_or_damaged_store() {
     let folder = damaged.join("runtimes").join("backend-internal");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("yoi.sqlite3"), vec![0x42; 4096]).unwrap();
+    // A good store beside it ("a-good" is copied first): nothing of the
+    // backup is left when the damaged one fails.
+    let good = damaged.join("runtimes").join("a-good");
+    std::fs::create_dir_all(&good).unwrap();
+    let conn = rusqlite::Connection::open(good.join("yoi.sqlite3")).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    drop(conn);
     let refused = run(&damaged, &damaged.join("copy"));
     assert_eq!(refused.status.code(), Some(3), "{refused:?}");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("runtime 'backend-internal'"), "{stderr}");
+    assert!(!damaged.join("copy").exists(), "a partial backup was left");
+    let empty_copy = temp_dir("backup-empty-copy");
+    let refused = run(&damaged, &empty_copy);
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    assert_eq!(std::fs::read_dir(&empty_copy).unwrap().count(), 0);
 
     // A folder with something in it is not written into.
     let used = temp_dir("backup-used");
