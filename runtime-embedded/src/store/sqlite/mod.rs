@@ -40,9 +40,9 @@ use super::{
 pub struct SqliteStore {
     /// Records on their way to the writer.
     queue: Arc<Queue>,
-    progress: watch::Receiver<Progress>,
-    /// The store's own handle on its progress, to say it is closed.
-    progress_tx: watch::Sender<Progress>,
+    /// Where the writer has got to; the store's own handle on it says when
+    /// the store is closed.
+    progress: watch::Sender<Progress>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// When the writer's commit under way started.
@@ -168,9 +168,9 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         let queue = Arc::new(Queue::default());
-        let (progress_tx, progress) = watch::channel(Progress::default());
+        let progress = watch::Sender::new(Progress::default());
         let records = queue.clone();
-        let progress_for_writer = progress_tx.clone();
+        let progress_for_writer = progress.clone();
         let clock = Arc::new(CommitClock::new());
         let writer_clock = clock.clone();
         let writer = std::thread::Builder::new()
@@ -187,7 +187,6 @@ impl SqliteStore {
         Ok(Self {
             queue,
             progress,
-            progress_tx,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(writer)),
             clock,
@@ -276,7 +275,7 @@ impl SqliteStore {
         }
         // Whoever still waits for durability is answered: nothing more
         // becomes durable through this store.
-        self.progress_tx.send_modify(|p| p.closed = true);
+        self.progress.send_modify(|p| p.closed = true);
     }
 
     fn read<T>(
@@ -367,7 +366,7 @@ impl WorkerStore for SqliteStore {
             return Ok(());
         }
         self.queue.urge();
-        let mut progress = self.progress.clone();
+        let mut progress = self.progress.subscribe();
         let reached = progress
             .wait_for(|p| p.durable >= ticket || p.failed || p.closed)
             .await
