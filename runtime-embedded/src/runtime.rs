@@ -454,6 +454,8 @@ impl Runtime for EmbeddedRuntime {
     ) -> Result<InputAcceptance> {
         request.validate(Some(self.limits().max_input_bytes))?;
         let worker = self.shared.worker(worker_id).await?;
+        // Before the byte check, whose eviction would wait for the disk.
+        self.shared.writable()?;
         // Checked after the load, with the input's size, and nothing
         // awaits between this and taking the input.
         self.check_retained(request.text.len()).await?;
@@ -469,7 +471,6 @@ impl Runtime for EmbeddedRuntime {
                 message: "it is shutting down".to_owned(),
             });
         }
-        self.shared.writable()?;
         let (acceptance, ticket) = worker.send_input(&self.shared.context, request)?;
         // The durability point: the input is on disk before it is answered.
         let recorded = worker.last_ticket();
