@@ -154,6 +154,39 @@ async fn bad_query_values_are_invalid_request() {
         .assert_problem(400, "invalid_request");
 }
 
+/// A misspelt parameter would otherwise be ignored: `events?wait=5000`
+/// answering at once instead of waiting, a page from the start instead of
+/// after a cursor. Every route that takes query parameters refuses a name
+/// it does not know and says which it takes.
+#[tokio::test]
+async fn unknown_query_parameters_are_invalid_request_on_every_route() {
+    let app = TestApp::new().await;
+    let worker = app.create_worker(None).await;
+    for (path, known) in [
+        (format!("{W}/{worker}/transcript?begin=1"), "start"),
+        (format!("{W}/{worker}/events?wait=5000"), "wait_ms"),
+        (format!("{W}/{worker}/events/stream?cursor=1"), "after"),
+        (
+            format!("/api/runtimes/{EMBEDDED}/events/stream?cursor=1"),
+            "after",
+        ),
+        (format!("{W}?bogus=1"), "limit"),
+        (format!("{W}/count?limit=1"), "state"),
+        ("/api/workers?bogus=1".to_owned(), "limit"),
+    ] {
+        let reply = app.get(&path).await;
+        reply.assert_problem(400, "invalid_request");
+        let detail = reply.json["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains(known), "{path}: {detail}");
+    }
+    app.post(
+        &format!("{W}/{worker}/input?wait=1000"),
+        json!({"text": "hi"}),
+    )
+    .await
+    .assert_problem(400, "invalid_request");
+}
+
 #[tokio::test]
 async fn unknown_route_and_wrong_method() {
     let app = TestApp::new().await;

@@ -171,6 +171,7 @@ pub struct FilterParams {
 /// `max_transcript_page`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct TranscriptParams {
     /// The first index to read (default 0).
     #[param(minimum = 0, maximum = 9223372036854775807_i64)]
@@ -201,6 +202,7 @@ impl TryFrom<TranscriptParams> for TranscriptQuery {
 /// Query of a Worker's events page.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct EventsParams {
     /// Read events after this cursor.
     #[param(value_type = Option<EventCursor>)]
@@ -217,6 +219,7 @@ pub struct EventsParams {
 /// Query of an event stream.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct StreamParams {
     /// Start after this cursor; `Last-Event-ID` takes precedence.
     #[param(value_type = Option<EventCursor>)]
