@@ -330,7 +330,8 @@ fn a_store_that_cannot_be_opened_exits_3_with_a_clear_message() {
             let folder = dir.join("runtimes").join("backend-internal");
             std::fs::create_dir_all(&folder).unwrap();
             let conn = rusqlite::Connection::open(folder.join("yoi.sqlite3")).unwrap();
-            conn.pragma_update(None, "user_version", 7).unwrap();
+            // Far past any schema this program knows.
+            conn.pragma_update(None, "user_version", 9_999).unwrap();
         }),
         ("cannot be used", |dir| {
             // The data directory's runtimes folder is a file.

@@ -83,6 +83,7 @@ pub mod test_util {
     pub use crate::conformance::support::*;
     pub use crate::conformance::{SLOW_PROFILE, Seeder, TURN_TIMEOUT, ThroughInputs};
 }
+pub mod digest;
 pub mod dto;
 pub mod error;
 pub mod id;

@@ -42,7 +42,8 @@ pub type DynRuntime = dyn Runtime;
 /// - **Inputs.** [`Runtime::send_input`] returns as soon as the input is
 ///   recorded, before its turn ends. An input with a `client_input_id` seen
 ///   before returns the first acceptance and records nothing, also after
-///   the Worker stopped. While a turn
+///   the Worker stopped; with a text other than the first's it is
+///   `input_id_conflict` and records nothing. While a turn
 ///   runs, `on_busy` decides: `reject` is `worker_busy`; `queue` records the
 ///   input and runs it after the inputs before it (`worker_busy` when the
 ///   queue is full); `interrupt` cancels the running turn, keeps its partial

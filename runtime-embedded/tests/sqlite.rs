@@ -102,8 +102,15 @@ async fn everything_a_client_can_read_survives_a_restart() {
         rt.worker(&stopped).await.unwrap().summary.state,
         WorkerState::Stopped
     );
-    // A retry after the restart is answered with the first acceptance.
-    assert_eq!(rt.send_input(&worker, retry).await.unwrap(), first);
+    // A retry after the restart is answered with the first acceptance, and
+    // the id with another text is still refused.
+    assert_eq!(rt.send_input(&worker, retry.clone()).await.unwrap(), first);
+    let reused = InputRequest {
+        text: "not first".into(),
+        ..retry
+    };
+    let refused = rt.send_input(&worker, reused).await.unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::InputIdConflict);
     // Cursors from before the restart resume exactly.
     let middle = &events[events.len() / 2];
     let page = rt
@@ -395,7 +402,7 @@ fn migrations_run_from_an_empty_file_and_reopening_is_idempotent() {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, 7);
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap()
@@ -480,11 +487,52 @@ async fn a_version_3_store_is_upgraded_and_its_metadata_found() {
     assert_eq!(rt.count_workers(filter).await.unwrap().count, 1);
 }
 
-/// Undoes migrations 6, 5 and 4 on a closed store, then runs `sql`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_remembered_before_version_7_retry_with_any_text_and_new_ones_are_checked() {
+    let path = db("upgrade-6");
+    let (rt, store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    let worker = test_util::create(&rt, None).await;
+    let old_id: InputId = "before-upgrade".parse().unwrap();
+    let request = InputRequest::new("first").client_input_id(old_id.clone());
+    let first = rt.send_input(&worker, request).await.unwrap();
+    test_util::wait_idle(&rt, &worker).await;
+    drop(rt);
+    store.close();
+    drop(store);
+    // Back to version 6: no digests.
+    let conn = rusqlite_connection(&path);
+    conn.execute_batch(
+        "ALTER TABLE client_ids DROP COLUMN text_digest;
+         PRAGMA user_version = 6;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let (rt, _store) = common::sqlite_runtime(&path, common::options_with_slow_profile());
+    // No digest to compare: the id is answered as before, whatever the text.
+    let other_text = InputRequest::new("other").client_input_id(old_id);
+    assert_eq!(rt.send_input(&worker, other_text).await.unwrap(), first);
+    let new_id: InputId = "after-upgrade".parse().unwrap();
+    let request = InputRequest::new("second").client_input_id(new_id.clone());
+    rt.send_input(&worker, request).await.unwrap();
+    let reused = InputRequest::new("third").client_input_id(new_id);
+    assert_eq!(
+        rt.send_input(&worker, reused).await.unwrap_err().code(),
+        ErrorCode::InputIdConflict
+    );
+    test_util::wait_idle(&rt, &worker).await;
+    assert_eq!(
+        test_util::user_texts(&test_util::all_entries(&rt, &worker).await),
+        ["first", "second"]
+    );
+}
+
+/// Undoes migrations 7, 6, 5 and 4 on a closed store, then runs `sql`.
 fn downgrade(path: &std::path::Path, sql: &str) {
     let conn = rusqlite_connection(path);
     conn.execute_batch(
-        "DROP TABLE entry_parts;
+        "ALTER TABLE client_ids DROP COLUMN text_digest;
+         DROP TABLE entry_parts;
          DROP TABLE worker_moves;
          DROP TABLE search_state;
          DROP INDEX workers_by_created;

@@ -1,7 +1,7 @@
 //! Inputs: acceptance, validation, busy policies and idempotent retries.
 
 use crate::dto::{BusyPolicy, EntryRole, EntryStatus, InputRequest, WorkerEvent, WorkerEventKind};
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, RuntimeError};
 use crate::id::InputId;
 use crate::runtime::DynRuntime;
 
@@ -172,7 +172,8 @@ pub async fn busy_interrupt(rt: &DynRuntime) -> Outcome {
 }
 
 /// A repeated `client_input_id` returns the first acceptance and records
-/// nothing new.
+/// nothing new; the same id with another text is `input_id_conflict` and
+/// records nothing either. Ids are per Worker.
 pub async fn idempotent_retry(rt: &DynRuntime) -> Outcome {
     require!(caps(rt), create_worker, send_input, transcript);
     let worker = create(rt, None).await;
@@ -181,11 +182,40 @@ pub async fn idempotent_retry(rt: &DynRuntime) -> Outcome {
     let first = rt.send_input(&worker, request.clone()).await.unwrap();
     let again = rt.send_input(&worker, request.clone()).await.unwrap();
     assert_eq!(first, again);
+    // Another busy policy is still the same input.
+    let mut queued = request.clone();
+    queued.on_busy = BusyPolicy::Queue;
+    assert_eq!(rt.send_input(&worker, queued).await.unwrap(), first);
     wait_idle(rt, &worker).await;
     let after_turn = rt.send_input(&worker, request.clone()).await.unwrap();
     assert_eq!(first, after_turn);
+    let other_text = InputRequest::new("only once!").client_input_id(client_id.clone());
+    match rt.send_input(&worker, other_text).await {
+        Err(RuntimeError::InputIdConflict {
+            runtime_id,
+            worker_id,
+            client_input_id,
+            input_id,
+        }) => {
+            assert_eq!(&runtime_id, rt.id());
+            assert_eq!(worker_id, worker);
+            assert_eq!(client_input_id, client_id);
+            assert_eq!(input_id, first.input_id);
+        }
+        other => panic!("the same id with another text: expected input_id_conflict, got {other:?}"),
+    }
     wait_idle(rt, &worker).await;
     assert_eq!(user_texts(&all_entries(rt, &worker).await), ["only once"]);
+    // Another Worker has ids of its own.
+    let other_worker = create(rt, None).await;
+    let elsewhere = InputRequest::new("elsewhere").client_input_id(client_id.clone());
+    let accepted = rt.send_input(&other_worker, elsewhere).await.unwrap();
+    assert_ne!(accepted.input_id, first.input_id);
+    wait_idle(rt, &other_worker).await;
+    assert_eq!(
+        user_texts(&all_entries(rt, &other_worker).await),
+        ["elsewhere"]
+    );
     if rt.capabilities().stop {
         // The input was accepted; a late retry still learns that.
         rt.stop(&worker).await.unwrap();

@@ -47,8 +47,11 @@ pub struct InputRequest {
         )
     )]
     pub text: String,
-    /// A client-chosen id. Sending the same id again returns the first
-    /// acceptance and records nothing new, so retries are safe.
+    /// A client-chosen id, unique per Worker. Sending the same id again
+    /// with the same text returns the first acceptance and records nothing
+    /// new, so retries are safe; with another text it is
+    /// `input_id_conflict`. The Worker remembers its newest ids (1,024 by
+    /// default).
     #[serde(default)]
     pub client_input_id: Option<InputId>,
     /// What to do if a turn is running (default `reject`).

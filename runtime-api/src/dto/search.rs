@@ -18,6 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::dto::{Metadata, WorkerState, WorkerSummary, validate_metadata};
 use crate::error::{Result, RuntimeError};
 use crate::id::WorkerId;
@@ -129,7 +130,7 @@ impl WorkerFilter {
         let mut states: Vec<&str> = self.state.iter().map(|s| state_name(*s)).collect();
         states.sort_unstable();
         states.dedup();
-        let mut hash = Fnv::default();
+        let mut hash = Digest::default();
         for state in states {
             hash.write(b"s");
             hash.write(state.as_bytes());
@@ -144,7 +145,7 @@ impl WorkerFilter {
             hash.write(b"v");
             hash.write(value.as_bytes());
         }
-        hash.0
+        hash.finish()
     }
 }
 
@@ -170,28 +171,6 @@ pub fn parse_state(name: &str) -> Option<WorkerState> {
     ]
     .into_iter()
     .find(|s| state_name(*s) == name)
-}
-
-/// FNV-1a, 64 bits: stable across processes and versions, unlike std's
-/// hasher.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 ^= u64::from(*byte);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-        // A separator, so that ("ab", "c") and ("a", "bc") differ.
-        self.0 ^= 0xff;
-        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-    }
 }
 
 /// How long a Runtime remembers the changes of `updated_at` that an

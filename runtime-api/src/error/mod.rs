@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::id::{EventCursor, IdError, IdErrorReason, ProfileName, RuntimeId, WorkerId};
+use crate::id::{EventCursor, IdError, IdErrorReason, InputId, ProfileName, RuntimeId, WorkerId};
 
 /// A `Result` whose error is [`RuntimeError`].
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
@@ -303,6 +303,22 @@ pub enum RuntimeError {
         /// Why, without naming anything internal.
         reason: String,
     },
+    /// An input came with a `client_input_id` the Worker already accepted
+    /// for a different text. A retry must repeat the input it retries; a
+    /// new input needs a new id. Nothing was recorded.
+    #[error(
+        "client_input_id '{client_input_id}' was already used for a different input ({input_id}) of worker '{worker_id}' in runtime '{runtime_id}'; send a new input with a new id"
+    )]
+    InputIdConflict {
+        /// The Runtime of the Worker.
+        runtime_id: RuntimeId,
+        /// The Worker.
+        worker_id: WorkerId,
+        /// The client's id, sent again.
+        client_input_id: InputId,
+        /// The input it was first accepted as.
+        input_id: InputId,
+    },
 }
 
 fn log_name(worker_id: Option<&WorkerId>) -> String {
@@ -416,6 +432,7 @@ impl RuntimeError {
             Self::CrossSiteRequest { .. } => ErrorCode::CrossSiteRequest,
             Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             Self::NotReady { .. } => ErrorCode::NotReady,
+            Self::InputIdConflict { .. } => ErrorCode::InputIdConflict,
         }
     }
 
@@ -429,7 +446,8 @@ impl RuntimeError {
             | Self::WorkerStopped { runtime_id, .. }
             | Self::RuntimeUnavailable { runtime_id, .. }
             | Self::UnsupportedOperation { runtime_id, .. }
-            | Self::CursorExpired { runtime_id, .. } => Some(runtime_id),
+            | Self::CursorExpired { runtime_id, .. }
+            | Self::InputIdConflict { runtime_id, .. } => Some(runtime_id),
             _ => None,
         }
     }
@@ -439,7 +457,8 @@ impl RuntimeError {
         match self {
             Self::UnknownWorker { worker_id, .. }
             | Self::WorkerBusy { worker_id, .. }
-            | Self::WorkerStopped { worker_id, .. } => Some(worker_id),
+            | Self::WorkerStopped { worker_id, .. }
+            | Self::InputIdConflict { worker_id, .. } => Some(worker_id),
             Self::CursorExpired { worker_id, .. } => worker_id.as_ref(),
             _ => None,
         }
@@ -547,6 +566,8 @@ error_codes! {
     TooManyAttempts => "too_many_attempts", 429;
     /// [`RuntimeError::NotReady`]: 503.
     NotReady => "not_ready", 503;
+    /// [`RuntimeError::InputIdConflict`]: 409.
+    InputIdConflict => "input_id_conflict", 409;
 }
 
 impl fmt::Display for ErrorCode {

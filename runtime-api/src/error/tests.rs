@@ -77,6 +77,12 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
         RuntimeError::NotReady {
             reason: "the server is shutting down".into(),
         },
+        RuntimeError::InputIdConflict {
+            runtime_id: rid(),
+            worker_id: wid(),
+            client_input_id: InputId::new("retry-1").unwrap(),
+            input_id: InputId::new("in-1").unwrap(),
+        },
     ];
     for err in &all {
         match err {
@@ -101,7 +107,8 @@ pub(crate) fn one_of_each() -> Vec<RuntimeError> {
             | RuntimeError::CapacityExceeded { .. }
             | RuntimeError::CrossSiteRequest { .. }
             | RuntimeError::TooManyAttempts { .. }
-            | RuntimeError::NotReady { .. } => {}
+            | RuntimeError::NotReady { .. }
+            | RuntimeError::InputIdConflict { .. } => {}
         }
     }
     all
@@ -220,6 +227,7 @@ fn status_table_is_exhaustive_and_fixed() {
             ("cross_site_request", 403),
             ("too_many_attempts", 429),
             ("not_ready", 503),
+            ("input_id_conflict", 409),
         ]
     );
 }

@@ -21,6 +21,7 @@ use std::fmt;
 use std::path::Path;
 
 use async_trait::async_trait;
+use yoi_runtime_api::digest::Digest;
 use yoi_runtime_api::dto::{
     EntryStatus, ForkedFrom, InputAcceptance, Metadata, TranscriptEntry, WorkerCounts, WorkerEvent,
     WorkerState,
@@ -82,8 +83,8 @@ pub enum Change {
         worker_id: WorkerId,
         /// The client's id.
         client_input_id: InputId,
-        /// The first acceptance.
-        acceptance: InputAcceptance,
+        /// The first acceptance and its text's digest.
+        remembered: RememberedInput,
     },
     /// The Worker's name or metadata changed.
     Meta {
@@ -165,7 +166,33 @@ pub struct StoredWorker {
     /// The newest retained events with their sequence numbers, oldest first.
     pub events: Vec<(u64, WorkerEvent)>,
     /// Remembered `client_input_id`s, oldest first.
-    pub client_ids: Vec<(InputId, InputAcceptance)>,
+    pub client_ids: Vec<(InputId, RememberedInput)>,
+}
+
+/// What a Worker remembers of an input sent with a `client_input_id`: the
+/// acceptance a retry is answered with, and a digest of the input's text,
+/// so that the id sent again with another text is refused
+/// (`input_id_conflict`) rather than taken for a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedInput {
+    /// The first acceptance.
+    pub acceptance: InputAcceptance,
+    /// [`Digest::of`] the input's text; `None` for ids a store remembered
+    /// before it kept digests, which any text retries.
+    pub text_digest: Option<u64>,
+}
+
+impl RememberedInput {
+    /// The digest of an input's text that [`RememberedInput`] keeps.
+    pub fn text_digest(text: &str) -> u64 {
+        Digest::of(text.as_bytes())
+    }
+
+    /// Whether an input with this text retries the remembered one.
+    pub fn is_retried_by(&self, text: &str) -> bool {
+        self.text_digest
+            .is_none_or(|digest| digest == Self::text_digest(text))
+    }
 }
 
 /// A Worker as a list shows it.

@@ -7,10 +7,10 @@
 use std::sync::atomic::Ordering;
 
 use yoi_runtime_api::InputId;
-use yoi_runtime_api::dto::{EntryStatus, InputAcceptance, TranscriptEntry};
+use yoi_runtime_api::dto::{EntryStatus, TranscriptEntry};
 
 use super::Locked;
-use crate::store::{Change, WorkerMeta, WorkerStatus};
+use crate::store::{Change, RememberedInput, WorkerMeta, WorkerStatus};
 
 impl Locked<'_> {
     fn journal(&mut self, change: impl FnOnce(&Self) -> Change) {
@@ -94,11 +94,11 @@ impl Locked<'_> {
         });
     }
 
-    pub(super) fn journal_client_id(&mut self, id: &InputId, acceptance: &InputAcceptance) {
+    pub(super) fn journal_client_id(&mut self, id: &InputId, remembered: &RememberedInput) {
         self.journal(|locked| Change::ClientId {
             worker_id: locked.worker.id.clone(),
             client_input_id: id.clone(),
-            acceptance: acceptance.clone(),
+            remembered: remembered.clone(),
         });
     }
 

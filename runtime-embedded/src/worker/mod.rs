@@ -22,7 +22,7 @@ use yoi_runtime_api::{BusyReason, InputId, Result, RuntimeError, Timestamp, Work
 
 use crate::backend::ChatRequest;
 use crate::context::{LiveSlot, RuntimeContext};
-use crate::store::Change;
+use crate::store::{Change, RememberedInput};
 
 mod fork;
 mod journal;
@@ -74,7 +74,7 @@ struct Inner {
     log: EventLog,
     queue: VecDeque<QueuedInput>,
     running: Option<RunningTurn>,
-    client_ids: HashMap<InputId, InputAcceptance>,
+    client_ids: HashMap<InputId, RememberedInput>,
     client_order: VecDeque<InputId>,
     next_turn: u64,
     /// The oldest entry index and event sequence number last reported to
@@ -288,10 +288,10 @@ impl Locked<'_> {
             .is_some_and(|t| t.turn_id == turn_id)
     }
 
-    fn remember_client_id(&mut self, id: InputId, acceptance: InputAcceptance) {
-        self.journal_client_id(&id, &acceptance);
+    fn remember_client_id(&mut self, id: InputId, remembered: RememberedInput) {
+        self.journal_client_id(&id, &remembered);
         let max = self.shared.limits.max_remembered_client_ids;
-        self.inner.client_ids.insert(id.clone(), acceptance);
+        self.inner.client_ids.insert(id.clone(), remembered);
         self.inner.client_order.push_back(id);
         while self.inner.client_order.len() > max {
             if let Some(old) = self.inner.client_order.pop_front() {
@@ -449,7 +449,15 @@ impl Worker {
         if let Some(client_id) = &request.client_input_id
             && let Some(first) = locked.inner.client_ids.get(client_id)
         {
-            return Ok((first.clone(), None));
+            if !first.is_retried_by(&request.text) {
+                return Err(RuntimeError::InputIdConflict {
+                    runtime_id: shared.id.clone(),
+                    worker_id: self.id.clone(),
+                    client_input_id: client_id.clone(),
+                    input_id: first.acceptance.input_id.clone(),
+                });
+            }
+            return Ok((first.acceptance.clone(), None));
         }
         if locked.inner.state.is_terminal() {
             return Err(self.stopped_error(shared));
@@ -476,6 +484,10 @@ impl Worker {
         let input_id =
             InputId::new(shared.ids.next("in-")).unwrap_or_else(|_| unreachable!("a valid id"));
         let queued = busy && request.on_busy == BusyPolicy::Queue;
+        let text_digest = request
+            .client_input_id
+            .is_some()
+            .then(|| RememberedInput::text_digest(&request.text));
         let user_index = locked.push_entry(TranscriptEntry {
             index: 0,
             role: EntryRole::User,
@@ -511,7 +523,11 @@ impl Worker {
             cursor,
         };
         if let Some(client_id) = request.client_input_id {
-            locked.remember_client_id(client_id, acceptance.clone());
+            let remembered = RememberedInput {
+                acceptance: acceptance.clone(),
+                text_digest,
+            };
+            locked.remember_client_id(client_id, remembered);
         }
         Ok((acceptance, ticket))
     }

@@ -63,7 +63,7 @@ pub(crate) struct InputParams {
                 (String = "text/event-stream"),
             )),
         (status = 202, body = InputAcceptance, description = "Recorded; the turn has not ended yet"),
-        (status = 409, description = "Busy or stopped", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`worker_busy`, `worker_stopped`, or `input_id_conflict` (the `client_input_id` was used for another text)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn send_input(

@@ -26,8 +26,8 @@ use self::codec::{from_json, from_name, id, name, timestamp};
 use self::queue::Queue;
 use self::writer::{CommitClock, Progress};
 use super::{
-    Change, LoadBounds, StoreError, StoredSummary, StoredWorker, Ticket, WorkerMeta, WorkerStatus,
-    WorkerStore,
+    Change, LoadBounds, RememberedInput, StoreError, StoredSummary, StoredWorker, Ticket,
+    WorkerMeta, WorkerStatus, WorkerStore,
 };
 
 /// A durable store in one SQLite file (WAL, `synchronous = NORMAL`).
@@ -448,16 +448,17 @@ impl WorkerStore for SqliteStore {
             events.drain(..skip);
             let mut client_ids = tx
                 .prepare_cached(
-                    "SELECT client_input_id, acceptance FROM client_ids
+                    "SELECT client_input_id, acceptance, text_digest FROM client_ids
                      WHERE worker_id = ?1 ORDER BY ord DESC LIMIT ?2",
                 )?
                 .query_map(
                     params![worker_id.as_str(), bounds.client_ids as i64],
                     |row| {
-                        Ok((
-                            id(&row.get::<_, String>(0)?)?,
-                            from_json(&row.get::<_, String>(1)?)?,
-                        ))
+                        let remembered = RememberedInput {
+                            acceptance: from_json(&row.get::<_, String>(1)?)?,
+                            text_digest: row.get::<_, Option<i64>>(2)?.map(|bits| bits as u64),
+                        };
+                        Ok((id(&row.get::<_, String>(0)?)?, remembered))
                     },
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

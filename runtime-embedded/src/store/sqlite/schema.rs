@@ -94,6 +94,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         text TEXT NOT NULL,
         PRIMARY KEY (worker_id, idx, part)
      ) WITHOUT ROWID;",
+    // 7: A digest of each remembered input's text (FNV-1a as a signed
+    // 64-bit integer), so that a `client_input_id` sent again with another
+    // text is refused. NULL for ids remembered before: any text retries them.
+    "ALTER TABLE client_ids ADD COLUMN text_digest INTEGER;",
 ];
 
 /// The schema version this program writes.

@@ -295,18 +295,21 @@ impl<'a> Batch<'a, '_> {
             Change::ClientId {
                 worker_id,
                 client_input_id,
-                acceptance,
+                remembered,
             } => {
                 *self.next_order += 1;
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO client_ids (worker_id, client_input_id, acceptance, ord)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO client_ids
+                        (worker_id, client_input_id, acceptance, ord, text_digest)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![
                     worker_id.as_str(),
                     client_input_id.as_str(),
-                    json(acceptance),
-                    *self.next_order
+                    json(&remembered.acceptance),
+                    *self.next_order,
+                    // Stored as its bits: SQLite integers are signed.
+                    remembered.text_digest.map(|digest| digest as i64),
                 ])?;
                 self.prune(worker_id).client_ids = true;
             }
