@@ -32,9 +32,13 @@ impl Worker {
             .take(turns as usize)
             .collect();
         if starts.len() < turns as usize {
+            let can = match starts.len() {
+                0 => "no turn can be rolled back".to_owned(),
+                1 => "only 1 turn can be rolled back".to_owned(),
+                n => format!("only {n} turns can be rolled back"),
+            };
             return Err(RuntimeError::invalid_request(format!(
-                "turns {turns} is more than the {} turns that can be rolled back",
-                starts.len()
+                "turns is {turns}, but {can}"
             )));
         }
         let first_index = starts[starts.len() - 1];
