@@ -8,7 +8,7 @@
 //! dropped. That is what makes "replay, then live, no gaps, no duplicates"
 //! hold: readers only ever read the log.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -23,9 +23,11 @@ use yoi_runtime_api::{BusyReason, InputId, Result, RuntimeError, Timestamp, Work
 use crate::backend::ChatRequest;
 use crate::context::{LiveSlot, RuntimeContext};
 use crate::store::{Change, RememberedInput};
+use remembered::RememberedInputs;
 
 mod fork;
 mod journal;
+mod remembered;
 mod restore;
 mod retained;
 mod rollback;
@@ -74,8 +76,7 @@ struct Inner {
     log: EventLog,
     queue: VecDeque<QueuedInput>,
     running: Option<RunningTurn>,
-    client_ids: HashMap<InputId, RememberedInput>,
-    client_order: VecDeque<InputId>,
+    client_ids: RememberedInputs,
     next_turn: u64,
     /// The oldest entry index and event sequence number last reported to
     /// the store as retained (`journal.rs`).
@@ -291,13 +292,7 @@ impl Locked<'_> {
     fn remember_client_id(&mut self, id: InputId, remembered: RememberedInput) {
         self.journal_client_id(&id, &remembered);
         let max = self.shared.limits.max_remembered_client_ids;
-        self.inner.client_ids.insert(id.clone(), remembered);
-        self.inner.client_order.push_back(id);
-        while self.inner.client_order.len() > max {
-            if let Some(old) = self.inner.client_order.pop_front() {
-                self.inner.client_ids.remove(&old);
-            }
-        }
+        self.inner.client_ids.remember(id, remembered, max);
     }
 }
 
@@ -354,8 +349,7 @@ impl Worker {
                     log: EventLog::new(shared.limits.event_budget(), shared.epoch.clone()),
                     queue: VecDeque::new(),
                     running: None,
-                    client_ids: HashMap::new(),
-                    client_order: VecDeque::new(),
+                    client_ids: RememberedInputs::default(),
                     next_turn: 1,
                     reported_retained: (0, 1),
                     forgotten: false,

@@ -1,12 +1,12 @@
 //! Rebuilding a Worker from its store, and finishing what a crash
 //! interrupted.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use yoi_runtime_api::dto::{EntryRole, EntryStatus, FailureCode, FailureReason, WorkerState};
 
+use super::remembered::RememberedInputs;
 use super::{Inner, Parts, QueuedInput, RunningTurn, TurnOutcome, TurnTicket, Worker};
 use crate::context::RuntimeContext;
 use crate::log::{EventLog, Transcript};
@@ -48,9 +48,6 @@ impl Worker {
             stored.events,
             stored.status.next_seq,
         );
-        let client_order: VecDeque<_> =
-            stored.client_ids.iter().map(|(id, _)| id.clone()).collect();
-        let client_ids: HashMap<_, _> = stored.client_ids.into_iter().collect();
         let worker = Self::from_parts(
             Parts {
                 id: stored.meta.worker_id,
@@ -68,8 +65,7 @@ impl Worker {
                     log,
                     queue,
                     running: None,
-                    client_ids,
-                    client_order,
+                    client_ids: RememberedInputs::restore(stored.client_ids),
                     next_turn: 1,
                     // Not reported: the first change after loading tells the
                     // store what memory kept, which may be less than the disk
