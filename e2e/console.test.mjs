@@ -165,6 +165,48 @@ test("chat in the console, reload, stop: the stream ends without reconnecting", 
   await page.close();
 });
 
+test("an input whose answer was lost is sent again once, not twice", async () => {
+  const server = await startServer();
+  const page = await browser.newPage();
+  await page.goto(server.base + "/");
+  await page.waitForSelector("#console:not([hidden])");
+  await page.click("#create button[type=submit]");
+  await page.waitForSelector("#input:not([hidden])");
+  // The first send reaches the server, which records it, but the browser
+  // never sees the answer: to the console it is a network error.
+  let sent = 0;
+  await page.route("**/input", async (route) => {
+    sent += 1;
+    await route.fetch();
+    await route.abort("connectionreset");
+  });
+  await page.fill("#input-text", "only once, please");
+  await page.press("#input-text", "Enter");
+  await page.locator("#notice.error").filter({ hasText: /./ }).waitFor();
+  assert.equal(sent, 1);
+  await page.unroute("**/input");
+  // The text is still there; the person sends it again.
+  assert.equal(await page.inputValue("#input-text"), "only once, please");
+  await page.press("#input-text", "Enter");
+  await page.locator(".entry.assistant.complete").waitFor();
+  const workers = await api(server, "GET", "/api/workers");
+  const worker = workers.json.items[0].worker_id;
+  const transcript = await api(
+    server,
+    "GET",
+    `/api/runtimes/backend-internal/workers/${worker}/transcript`,
+  );
+  const users = transcript.json.entries.filter((e) => e.role === "user").map((e) => e.text);
+  assert.deepEqual(users, ["only once, please"], JSON.stringify(transcript.json));
+  assert.equal(await page.inputValue("#input-text"), "", "accepted: the box is emptied");
+  // A new text is a new input, even when it repeats an earlier one.
+  await page.fill("#input-text", "only once, please");
+  await page.press("#input-text", "Enter");
+  await page.locator(".entry.assistant.complete").nth(1).waitFor();
+  assert.equal(await page.locator(".entry.user").count(), 2);
+  await page.close();
+});
+
 test("find Workers by metadata and state, and page with More", async () => {
   const server = await startServer();
   const workers = "/api/runtimes/backend-internal/workers";

@@ -45,8 +45,15 @@ export const api = {
   worker: (runtimeId, workerId) => call("GET", workerPath(runtimeId, workerId)),
   create: (runtimeId, request) =>
     call("POST", `/api/runtimes/${enc(runtimeId)}/workers`, request),
-  input: (runtimeId, workerId, text, onBusy) =>
-    call("POST", `${workerPath(runtimeId, workerId)}/input`, { text, on_busy: onBusy }),
+  /** `clientInputId`: the same id for a resend of the same text, so that
+   * an input the server recorded before the answer was lost is not
+   * recorded twice. */
+  input: (runtimeId, workerId, text, onBusy, clientInputId) =>
+    call("POST", `${workerPath(runtimeId, workerId)}/input`, {
+      text,
+      on_busy: onBusy,
+      client_input_id: clientInputId,
+    }),
   cancel: (runtimeId, workerId) => call("POST", `${workerPath(runtimeId, workerId)}/cancel`),
   stop: (runtimeId, workerId) => call("POST", `${workerPath(runtimeId, workerId)}/stop`),
   remove: (runtimeId, workerId) => call("DELETE", workerPath(runtimeId, workerId)),

@@ -403,14 +403,32 @@ function subscribe(open, after) {
   });
 }
 
+// The input being sent, until it is accepted: sending the same text to the
+// same Worker again (after an error, or a second Enter while the first is
+// on its way) reuses its client_input_id, so the server records it once.
+let unsent = null;
+
+function clientInputId(open, text) {
+  if (unsent?.runtimeId !== open.runtimeId || unsent.workerId !== open.workerId || unsent.text !== text) {
+    // getRandomValues, not randomUUID: the latter needs a secure context,
+    // which a console on a LAN address over http is not.
+    const bytes = crypto.getRandomValues(new Uint8Array(12));
+    const id = "console-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    unsent = { runtimeId: open.runtimeId, workerId: open.workerId, text, id };
+  }
+  return unsent.id;
+}
+
 $("input").addEventListener("submit", async (event) => {
   event.preventDefault();
   const open = state.open;
   const text = $("input-text").value;
   if (!open || !text.trim()) return;
+  const id = clientInputId(open, text);
   try {
-    await api.input(open.runtimeId, open.workerId, text, $("on-busy").value);
-    $("input-text").value = "";
+    await api.input(open.runtimeId, open.workerId, text, $("on-busy").value, id);
+    if (unsent?.id === id) unsent = null;
+    if ($("input-text").value === text) $("input-text").value = "";
     notice("");
   } catch (err) {
     fail(err);
