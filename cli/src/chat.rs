@@ -96,12 +96,14 @@ fn without_credentials(url: &str) -> String {
 /// The first call's error, with what to do about the two a user meets
 /// first: the wrong address and a missing token.
 fn first_contact(err: RuntimeError, url: &str) -> ChatError {
+    if yoi_runtime_remote::refused_our_token(&err) {
+        return ChatError::Unauthorized(err);
+    }
     match err.code() {
         ErrorCode::RuntimeUnavailable => ChatError::Unavailable {
             source: err,
             url: without_credentials(url),
         },
-        ErrorCode::Unauthorized => ChatError::Unauthorized(err),
         _ => ChatError::Runtime(err),
     }
 }

@@ -143,7 +143,8 @@ async fn a_host_down_at_start_joins_later_and_a_wrong_token_is_a_diagnostic() {
     .await;
     let config = format!(
         "[[runtimes]]\nid = \"late\"\nkind = \"remote\"\ndisplay_name = \"Late host\"\nurl = \"http://127.0.0.5:{late_port}\"\ntoken_env = \"LATE\"\n\n\
-         [[runtimes]]\nid = \"refusing\"\nkind = \"remote\"\nurl = \"{}\"\ntoken_env = \"WRONG\"\n",
+         [[runtimes]]\nid = \"refusing\"\nkind = \"remote\"\nurl = \"{0}\"\ntoken_env = \"WRONG\"\n\n\
+         [[runtimes]]\nid = \"misnamed\"\nkind = \"remote\"\nurl = \"{0}\"\ntoken_env = \"RIGHT\"\n",
         refusing.base
     );
     let resolved = FileConfig::parse(Path::new("remote.toml"), &config)
@@ -151,6 +152,7 @@ async fn a_host_down_at_start_joins_later_and_a_wrong_token_is_a_diagnostic() {
         .resolve(Overrides::default(), |var| match var {
             "LATE" => Some("SENTINEL-LATE-TOKEN".to_owned()),
             "WRONG" => Some("SENTINEL-WRONG-TOKEN".to_owned()),
+            "RIGHT" => Some("SENTINEL-RIGHT-TOKEN".to_owned()),
             _ => None,
         })
         .unwrap();
@@ -179,10 +181,35 @@ async fn a_host_down_at_start_joins_later_and_a_wrong_token_is_a_diagnostic() {
     let diagnostics = app.get("/api/diagnostics").await;
     let refusing_diagnostics = diagnostics.json["items"][1]["diagnostics"].to_string();
     assert!(
-        refusing_diagnostics.contains("bearer token"),
+        refusing_diagnostics.contains("refuses our token"),
         "{refusing_diagnostics}"
     );
+    // A host that serves another id than the entry's says so.
+    let misnamed_diagnostics = diagnostics.json["items"][2]["diagnostics"].to_string();
+    assert!(
+        misnamed_diagnostics.contains("must be the host's --id"),
+        "{misnamed_diagnostics}"
+    );
     seen.push(diagnostics.text);
+    // What the hosts refuse is about this server, not the browser: no 401
+    // that would ask the browser to sign in, no 404 for a listed Runtime.
+    for runtime_id in ["late", "refusing", "misnamed"] {
+        let detail = app
+            .get(&format!("/api/runtimes/{runtime_id}/workers/w-1"))
+            .await;
+        detail.assert_problem(503, "runtime_unavailable");
+        seen.push(detail.text);
+    }
+    // The merged list names the Runtimes it could not ask, rather than
+    // leaving them out unsaid.
+    let workers = app.get("/api/workers").await;
+    assert_eq!(
+        workers.json["unavailable"],
+        json!(["late", "refusing", "misnamed"]),
+        "{}",
+        workers.text
+    );
+    seen.push(workers.text);
 
     // The late host comes up: it joins, with its capabilities.
     let _late = Server::start_at(

@@ -7,7 +7,7 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use yoi_runtime_api::{
-    CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Problem, Result, RuntimeError, WorkerId,
+    CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Problem, Result, RuntimeError, RuntimeId, WorkerId,
 };
 
 use crate::{RemoteRuntime, RuntimeView};
@@ -182,16 +182,12 @@ impl RemoteRuntime {
         Ok((status, body))
     }
 
-    /// The contract error a failed answer carries, rebuilt exactly.
-    /// A peer that throttles this client's address (after wrong tokens
-    /// from it) is unavailable to this client's callers: its throttle is
-    /// about this client, not about them.
+    /// The contract error a failed answer carries, rebuilt exactly (but
+    /// see [`link_error`]); an answer that is not a problem document makes
+    /// the peer unavailable.
     pub(crate) fn failure(&self, status: StatusCode, body: &[u8]) -> RuntimeError {
-        match serde_json::from_slice::<Problem>(body).map(Problem::into_error) {
-            Ok(RuntimeError::TooManyAttempts { retry_after_secs }) => self.unavailable(&format!(
-                "it refuses our token for {retry_after_secs} s after too many wrong tokens from our address"
-            )),
-            Ok(error) => error,
+        match serde_json::from_slice::<Problem>(body) {
+            Ok(problem) => link_error(&self.id, problem.into_error()),
             Err(_) => self.unavailable(&format!("it answered HTTP {}", status.as_u16())),
         }
     }
@@ -226,6 +222,49 @@ impl RemoteRuntime {
             .header("content-type", "application/json")
             .body(body);
         self.call_once_or_retried(request, retry).await
+    }
+}
+
+/// How the reason of a `runtime_unavailable` for a refused token begins.
+const TOKEN_REFUSED: &str = "it refuses our token";
+
+/// Whether `err` says the peer refused this client's token (a wrong one,
+/// or too many wrong ones from this address): for a program that was given
+/// the token by a person and can tell them to check it.
+pub fn refused_our_token(err: &RuntimeError) -> bool {
+    matches!(err, RuntimeError::RuntimeUnavailable { message, .. } if message.starts_with(TOKEN_REFUSED))
+}
+
+/// `error` as this client's callers must see it. The errors that are about
+/// this client rather than the caller's request (a wrong or throttled
+/// token, a host name or route the peer does not answer for, a runtime id
+/// it does not serve) make the Runtime unavailable: passed on, a `401`
+/// would tell a browser that *its* sign-in failed, and a `404
+/// unknown_runtime` that a listed Runtime does not exist. The reason names
+/// no address or token, only what an operator must mend.
+pub(crate) fn link_error(runtime_id: &RuntimeId, error: RuntimeError) -> RuntimeError {
+    let why = match error {
+        RuntimeError::TooManyAttempts { retry_after_secs } => format!(
+            "{TOKEN_REFUSED} for {retry_after_secs} s after too many wrong tokens from our address"
+        ),
+        RuntimeError::Unauthorized => TOKEN_REFUSED.into(),
+        RuntimeError::UnknownRuntime {
+            runtime_id: ref asked,
+        } if asked == runtime_id => {
+            "the host serves no runtime with this id; the entry's id must be the host's --id".into()
+        }
+        RuntimeError::HostNotAllowed => "it does not answer for the host name in the entry's url; \
+             add the name to the host's allowed_hosts"
+            .into(),
+        RuntimeError::RouteNotFound
+        | RuntimeError::MethodNotAllowed
+        | RuntimeError::UnsupportedMediaType
+        | RuntimeError::CrossSiteRequest { .. } => "it does not answer like a runtime host".into(),
+        other => return other,
+    };
+    RuntimeError::RuntimeUnavailable {
+        runtime_id: runtime_id.clone(),
+        message: why,
     }
 }
 

@@ -19,6 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use yoi_runtime_api::dto::WorkerEvent;
 use yoi_runtime_api::{EventCursor, EventStream, Problem, RuntimeError, RuntimeId};
 
+use crate::calls::link_error;
+
 /// Three keep-alive intervals of the workspace server (15 s each).
 pub(crate) const STALL_AFTER: Duration = Duration::from_secs(45);
 /// The waits before each reconnection attempt; after the last, the stream
@@ -89,7 +91,7 @@ impl Connector {
         if !status.is_success() {
             let body = response.bytes().await.map_err(|_| Refused::Unreachable)?;
             return Err(match serde_json::from_slice::<Problem>(&body) {
-                Ok(problem) => Refused::Answer(problem.into_error()),
+                Ok(problem) => Refused::Answer(link_error(&self.runtime_id, problem.into_error())),
                 Err(_) if status.is_server_error() => Refused::Unreachable,
                 Err(_) => {
                     Refused::Answer(self.lost(&format!("it answered HTTP {}", status.as_u16())))

@@ -28,6 +28,8 @@ mod calls;
 mod follow;
 mod share;
 
+pub use calls::refused_our_token;
+
 use async_trait::async_trait;
 use reqwest::{Method, Url};
 use secrecy::SecretString;

@@ -55,7 +55,10 @@ async fn a_wrong_token_or_a_dead_peer_never_leaks_its_address() {
     let err = RemoteRuntime::connect(&base, id.clone(), Some(SecretString::from("wrong")))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::Unauthorized);
+    // Not `unauthorized`: that would tell this client's callers that their
+    // own credentials failed.
+    assert_eq!(err.code(), ErrorCode::RuntimeUnavailable, "{err}");
+    assert!(yoi_runtime_remote::refused_our_token(&err), "{err}");
     // Past the host's wrong-token budget for this address (10 by default),
     // the host refuses the address: this client's callers see the host
     // unavailable, never the host's throttle as their own.
@@ -67,6 +70,7 @@ async fn a_wrong_token_or_a_dead_peer_never_leaks_its_address() {
     }
     assert_eq!(last.code(), ErrorCode::RuntimeUnavailable, "{last}");
     assert!(last.to_string().contains("wrong tokens"), "{last}");
+    assert!(yoi_runtime_remote::refused_our_token(&last), "{last}");
     // Nothing listens on port 9 of 127.0.0.1.
     let err = RemoteRuntime::connect("http://127.0.0.1:9", id, None)
         .await

@@ -1,6 +1,7 @@
 //! A peer that misbehaves: another contract version, a 500 that is not a
 //! problem document, a 100 MB answer, an answer cut mid-JSON, a redirect
-//! (never followed), a stall.
+//! (never followed), a stall, or refusals that are about this client (its
+//! token, its host name, a runtime id the peer does not serve).
 //! Each is `runtime_unavailable`, quickly and with bounded memory, and no
 //! message names the peer's address.
 
@@ -18,6 +19,9 @@ enum Fault {
     CutShort,
     Redirect,
     Stall,
+    /// Every request after the handshake answered with this status and
+    /// problem document.
+    Problem(u16, &'static str),
 }
 
 const VIEW: &str = r#"{"runtime_id":"mock","display_name":"Mock","implementation":"embedded","status":{"state":"ready","workers":{"idle":0,"running":0,"stopping":0,"stopped":0,"failed":0}},"capabilities":{"list_workers":true,"create_worker":true,"send_input":true,"busy_queue":true,"busy_interrupt":true,"stop":true,"cancel":true,"transcript":true,"events_poll":true,"events_subscribe":true,"tools":false,"persistent_store":false,"max_input_bytes":null,"max_transcript_page":null,"max_event_page":null,"max_worker_page":null}}"#;
@@ -83,6 +87,13 @@ async fn peer(fault: Fault) -> String {
                     Fault::Stall => {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                     }
+                    Fault::Problem(status, body) => {
+                        let answer = format!(
+                            "HTTP/1.1 {status} Refused\r\ncontent-type: application/problem+json\r\n{version}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = socket.write_all(answer.as_bytes()).await;
+                    }
                 }
             });
         }
@@ -124,6 +135,60 @@ async fn garbage_answers_are_runtime_unavailable_with_bounded_memory() {
         let err = remote.worker(&worker).await.unwrap_err();
         assert_unavailable(&err, why, &base);
     }
+}
+
+/// Passed on, the peer's `401` would tell a browser that its own sign-in
+/// failed, and its `404 unknown_runtime` that a listed Runtime does not
+/// exist. Refusals of the caller's request itself pass through as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_of_this_client_are_runtime_unavailable_and_the_callers_pass_through() {
+    let worker = WorkerId::new("w").unwrap();
+    for (fault, why) in [
+        (
+            Fault::Problem(
+                401,
+                r#"{"type":"urn:yoi:problem:unauthorized","title":"Unauthorized","status":401,"detail":"a valid bearer token or session is required","code":"unauthorized"}"#,
+            ),
+            "refuses our token",
+        ),
+        (
+            Fault::Problem(
+                404,
+                r#"{"type":"urn:yoi:problem:unknown_runtime","title":"Not Found","status":404,"detail":"unknown runtime 'mock'","code":"unknown_runtime","runtime_id":"mock"}"#,
+            ),
+            "must be the host's --id",
+        ),
+        (
+            Fault::Problem(
+                403,
+                r#"{"type":"urn:yoi:problem:host_not_allowed","title":"Forbidden","status":403,"detail":"no","code":"host_not_allowed"}"#,
+            ),
+            "allowed_hosts",
+        ),
+        (
+            Fault::Problem(
+                404,
+                r#"{"type":"urn:yoi:problem:route_not_found","title":"Not Found","status":404,"detail":"no route matches this path","code":"route_not_found"}"#,
+            ),
+            "does not answer like a runtime host",
+        ),
+    ] {
+        let base = peer(fault).await;
+        let remote = RemoteRuntime::connect(&base, mock(), None).await.unwrap();
+        assert_unavailable(&remote.worker(&worker).await.unwrap_err(), why, &base);
+        let Err(err) = remote.subscribe(&worker, None).await else {
+            panic!("{why}: a refused subscription");
+        };
+        assert_unavailable(&err, why, &base);
+    }
+    let base = peer(Fault::Problem(
+        404,
+        r#"{"type":"urn:yoi:problem:unknown_worker","title":"Not Found","status":404,"detail":"runtime 'mock' has no worker 'w'","code":"unknown_worker","runtime_id":"mock","worker_id":"w"}"#,
+    ))
+    .await;
+    let remote = RemoteRuntime::connect(&base, mock(), None).await.unwrap();
+    let err = remote.worker(&worker).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnknownWorker, "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,8 +79,9 @@ pub struct AggregatedWorkers {
     pub next_cursor: Option<String>,
     /// Runtimes with more Workers to page through.
     pub truncated: Vec<RuntimeId>,
-    /// Runtimes that could not be listed just now (the next page asks them
-    /// again from where they stood).
+    /// Runtimes that could not be listed just now, including those that
+    /// have not answered at all yet (the next page asks them again from
+    /// where they stood).
     pub unavailable: Vec<RuntimeId>,
     /// Runtimes left out because they cannot filter or sort.
     pub skipped: Vec<RuntimeId>,

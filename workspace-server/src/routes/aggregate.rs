@@ -221,10 +221,13 @@ pub(crate) async fn all_workers(
     let mut asked: BTreeMap<RuntimeId, WorkerListQuery> = BTreeMap::new();
     for entry in registry.entries() {
         let caps = entry.capabilities();
-        if !caps.supports(Operation::ListWorkers) {
+        // A Runtime that has not answered yet (a remote host that is down)
+        // cannot say what it can do: it is asked like the others, refused
+        // as unavailable, and named in `unavailable`, not left out unsaid.
+        if entry.is_known() && !caps.supports(Operation::ListWorkers) {
             continue;
         }
-        if searching && !caps.supports(Operation::SearchWorkers) {
+        if entry.is_known() && searching && !caps.supports(Operation::SearchWorkers) {
             view.skipped.push(entry.id().clone());
             continue;
         }
