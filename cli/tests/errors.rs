@@ -178,6 +178,10 @@ async fn unknown_query_parameters_are_invalid_request_on_every_route() {
         reply.assert_problem(400, "invalid_request");
         let detail = reply.json["detail"].as_str().unwrap().to_owned();
         assert!(detail.contains(known), "{path}: {detail}");
+        assert!(
+            !detail.contains("Failed to deserialize"),
+            "{path}: {detail}"
+        );
     }
     app.post(
         &format!("{W}/{worker}/input?wait=1000"),

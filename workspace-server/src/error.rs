@@ -74,8 +74,17 @@ impl IntoResponse for ApiError {
 }
 
 impl From<QueryRejection> for ApiError {
+    /// `query string: <what serde says>`, without axum's own preamble
+    /// (which would say "query string" twice).
     fn from(rejection: QueryRejection) -> Self {
-        Self::invalid_request(format!("bad query string: {}", rejection.body_text()))
+        let reason = match &rejection {
+            QueryRejection::FailedToDeserializeQueryString(inner) => {
+                std::error::Error::source(inner).map(ToString::to_string)
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| rejection.body_text());
+        Self::invalid_request(format!("query string: {reason}"))
     }
 }
 
