@@ -10,6 +10,7 @@ use yoi_runtime_api::{
     CONTRACT_VERSION, CONTRACT_VERSION_HEADER, Problem, Result, RuntimeError, RuntimeId, WorkerId,
 };
 
+use crate::reach::Pass;
 use crate::{RemoteRuntime, RuntimeView};
 
 /// Why a call failed when the connection broke before the answer ended.
@@ -17,6 +18,21 @@ pub(crate) const MID_ANSWER: &str = "the connection ended mid-answer";
 
 /// The largest response body read from a peer; larger is an error.
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How far a request got before it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failed {
+    /// The peer refused the connection (or it failed otherwise): worth
+    /// another try soon.
+    Unreached,
+    /// No connection within the connect timeout: not tried again at once.
+    ConnectTimeout,
+    /// The connection broke before the answer ended.
+    Broken,
+    /// Anything else: the call's deadline, or an answer that is itself the
+    /// error.
+    Final,
+}
 
 /// Waits before attempts 2, 3, ... of a request safe to repeat.
 pub(crate) const RETRIES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
@@ -120,46 +136,82 @@ impl RemoteRuntime {
         format!("/workers/{worker_id}{rest}")
     }
 
-    /// Sends `request` under the deadline; reads a bounded body. The flag
-    /// of an error says whether repeating the request could help: the peer
-    /// was not reached, or the connection broke mid-answer.
+    /// Sends `request` under the deadline; reads a bounded body. An error
+    /// says how far the request got.
     pub(crate) async fn send_once(
         &self,
         request: RequestBuilder,
-    ) -> std::result::Result<(StatusCode, Vec<u8>), (RuntimeError, bool)> {
-        let response = request
-            .timeout(self.deadline)
-            .send()
-            .await
-            .map_err(|e| (self.unreachable(&e), !e.is_timeout()))?;
+    ) -> std::result::Result<(StatusCode, Vec<u8>), (RuntimeError, Failed)> {
+        let response = request.timeout(self.deadline).send().await.map_err(|e| {
+            let failed = match (e.is_connect(), e.is_timeout()) {
+                (true, true) => Failed::ConnectTimeout,
+                (true, false) => Failed::Unreached,
+                (false, true) => Failed::Final,
+                (false, false) => Failed::Broken,
+            };
+            (self.unreachable(&e), failed)
+        })?;
         self.read(response).await.map_err(|err| {
             let broken = matches!(&err, RuntimeError::RuntimeUnavailable { message, .. }
                 if message == MID_ANSWER);
-            (err, broken)
+            (
+                err,
+                if broken {
+                    Failed::Broken
+                } else {
+                    Failed::Final
+                },
+            )
         })
     }
 
     /// [`Self::send_once`], retried with backoff when the request is safe to
-    /// repeat (`retry`) and the peer could not be reached or the answer was
-    /// cut short. An answer, even an error, is never retried.
+    /// repeat (`retry`) and the peer refused the connection or the answer
+    /// was cut short. An answer, even an error, is never retried. While the
+    /// peer is known to be unreachable, calls fail at once (`reach.rs`).
     pub(crate) async fn send(
         &self,
         request: RequestBuilder,
         retry: bool,
     ) -> Result<(StatusCode, Vec<u8>)> {
+        let trial = match self.reach.pass() {
+            Pass::Call => false,
+            Pass::Trial => true,
+            Pass::Refuse => return Err(self.unavailable("unreachable")),
+        };
         let mut attempt = 0;
         loop {
             let Some(this) = request.try_clone() else {
-                return self.send_once(request).await.map_err(|(err, _)| err);
+                // A body that cannot be copied is sent once.
+                let outcome = self.send_once(request).await;
+                return self.settle(outcome, trial);
             };
-            match self.send_once(this).await {
-                Err((_, true)) if retry && attempt < RETRIES.len() => {
+            let outcome = self.send_once(this).await;
+            match outcome {
+                Err((_, Failed::Unreached | Failed::Broken))
+                    if retry && !trial && attempt < RETRIES.len() =>
+                {
                     tokio_sleep(RETRIES[attempt]).await;
                     attempt += 1;
                 }
-                other => return other.map_err(|(err, _)| err),
+                outcome => return self.settle(outcome, trial),
             }
         }
+    }
+
+    /// Tells the peer's reachability how a call ended.
+    fn settle(
+        &self,
+        outcome: std::result::Result<(StatusCode, Vec<u8>), (RuntimeError, Failed)>,
+        trial: bool,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        match &outcome {
+            Ok(_) => self.reach.reached(),
+            Err((_, Failed::Unreached | Failed::ConnectTimeout)) => self.reach.unreachable(),
+            Err(_) if trial => self.reach.undecided(),
+            Err(_) => {}
+        }
+        outcome.map_err(|(err, _)| err)
     }
 
     /// Reads a response's body, at most [`MAX_BODY_BYTES`].

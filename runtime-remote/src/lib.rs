@@ -26,6 +26,7 @@ use std::time::Duration;
 
 mod calls;
 mod follow;
+mod reach;
 mod share;
 
 pub use calls::refused_our_token;
@@ -71,6 +72,8 @@ pub struct RemoteRuntime {
     /// The name the workspace configured, shown instead of the peer's.
     display_name: Option<String>,
     deadline: Duration,
+    /// Whether the peer could be reached lately.
+    reach: reach::Reach,
 }
 
 impl fmt::Debug for RemoteRuntime {
@@ -155,6 +158,7 @@ impl RemoteRuntime {
             summary: OnceLock::new(),
             shares: Shares::default(),
             deadline: DEFAULT_DEADLINE,
+            reach: reach::Reach::default(),
         })
     }
 

@@ -3,14 +3,14 @@
 //! once, in order.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use secrecy::SecretString;
 use tokio::sync::oneshot;
 use yoi_runtime_api::conformance::SLOW_PROFILE;
 use yoi_runtime_api::dto::{InputRequest, WorkerEvent};
-use yoi_runtime_api::{DynRuntime, ProfileName, Runtime, RuntimeId, test_util};
+use yoi_runtime_api::{DynRuntime, ErrorCode, ProfileName, Runtime, RuntimeId, test_util};
 use yoi_runtime_embedded::{EmbeddedOptions, EmbeddedRuntime, ProfileConfig};
 use yoi_runtime_remote::RemoteRuntime;
 
@@ -99,4 +99,63 @@ async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
     assert_eq!(seen, log);
     assert_eq!(seen.last().unwrap().kind_name(), "worker_stopped");
     drop(stop);
+}
+
+/// A host that went down is not dialled (and backed off from) by every
+/// call: after the first finds it down, calls fail at once, and one is let
+/// through every second or so, so the host is used again soon after it is
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_a_host_that_went_down_fail_at_once_until_it_is_back() {
+    let embedded = EmbeddedRuntime::new(EmbeddedOptions {
+        runtime_id: RuntimeId::new("comes-back").unwrap(),
+        ..EmbeddedOptions::default()
+    })
+    .unwrap();
+    let runtime: Arc<DynRuntime> = Arc::new(embedded);
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stop, server) = serve_on(addr, runtime.clone()).await;
+    let remote = RemoteRuntime::connect(
+        &format!("http://{addr}"),
+        RuntimeId::new("comes-back").unwrap(),
+        Some(SecretString::from(TOKEN)),
+    )
+    .await
+    .unwrap();
+    let worker = test_util::create(&remote, None).await;
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    // The first call tries (with its retries, 500 ms of backoff) and finds
+    // the host down.
+    let err = remote.worker(&worker).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::RuntimeUnavailable, "{err}");
+    // Twenty more, each of which would back off as long again if it tried.
+    let started = Instant::now();
+    for _ in 0..20 {
+        let err = remote.worker(&worker).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RuntimeUnavailable, "{err}");
+        assert!(err.to_string().contains("unreachable"), "{err}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "calls to a host known to be down did not fail at once: {:?}",
+        started.elapsed()
+    );
+
+    // Back up: a call gets through within a few tries, and then all do.
+    let (_stop, _server) = serve_on(addr, runtime).await;
+    let mut answered = false;
+    for _ in 0..50 {
+        if remote.worker(&worker).await.is_ok() {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered, "the host was not used again after it came back");
+    remote.worker(&worker).await.unwrap();
 }

@@ -1,0 +1,121 @@
+//! Whether the peer could be reached lately. **While it cannot, calls fail
+//! at once** (`runtime_unavailable`, "unreachable") instead of each one
+//! connecting, backing off and retrying on its own: a host that went down
+//! costs its callers nothing, and the Runtimes beside it in a merged answer
+//! are not held up. Every [`RETRY_DOWN_AFTER`] one call is let through to
+//! try; the first answer of any kind marks the peer reachable again.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long calls fail at once after the peer was found unreachable,
+/// before one is let through to try again.
+pub(crate) const RETRY_DOWN_AFTER: Duration = Duration::from_secs(1);
+
+/// What a call may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// The peer answered last time: call, retrying where safe.
+    Call,
+    /// The peer is down and it is time to try again: call once, without
+    /// retries, and report the outcome; other calls fail meanwhile.
+    Trial,
+    /// The peer is down: fail without calling.
+    Refuse,
+}
+
+/// The peer's reachability, shared by every call of one client.
+#[derive(Debug)]
+pub(crate) struct Reach {
+    started: Instant,
+    /// Milliseconds after `started` when the peer was last found
+    /// unreachable, plus one; 0 while it is reachable.
+    down_at: AtomicU64,
+    /// A trial call is under way.
+    trying: AtomicBool,
+}
+
+impl Default for Reach {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            down_at: AtomicU64::new(0),
+            trying: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Reach {
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64 + 1
+    }
+
+    /// What the next call may do. A [`Pass::Trial`] must be ended with
+    /// [`Reach::reached`] or [`Reach::unreachable`].
+    pub(crate) fn pass(&self) -> Pass {
+        let down_at = self.down_at.load(Ordering::Acquire);
+        if down_at == 0 {
+            return Pass::Call;
+        }
+        let waited = self.now().saturating_sub(down_at);
+        if waited < RETRY_DOWN_AFTER.as_millis() as u64 || self.trying.swap(true, Ordering::AcqRel)
+        {
+            return Pass::Refuse;
+        }
+        Pass::Trial
+    }
+
+    /// The peer answered (anything, errors included). Every answered call
+    /// comes here: it only reads, unless the peer was down, so the cores
+    /// making calls do not pass the cache line between them.
+    pub(crate) fn reached(&self) {
+        if self.down_at.load(Ordering::Relaxed) != 0 {
+            self.down_at.store(0, Ordering::Release);
+        }
+        if self.trying.load(Ordering::Relaxed) {
+            self.trying.store(false, Ordering::Release);
+        }
+    }
+
+    /// The peer could not be connected to.
+    pub(crate) fn unreachable(&self) {
+        self.down_at.store(self.now(), Ordering::Release);
+        self.trying.store(false, Ordering::Release);
+    }
+
+    /// A trial that ended without saying either (a timeout mid-answer):
+    /// the next call may try again.
+    pub(crate) fn undecided(&self) {
+        self.trying.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_down_peer_refuses_calls_then_lets_one_try() {
+        let reach = Reach::default();
+        assert_eq!(reach.pass(), Pass::Call);
+        reach.unreachable();
+        assert_eq!(reach.pass(), Pass::Refuse, "within the window");
+        // Found down five seconds ago: past the window.
+        let Some(started) = Instant::now().checked_sub(Duration::from_secs(5)) else {
+            return;
+        };
+        let reach = Reach {
+            started,
+            down_at: AtomicU64::new(1),
+            trying: AtomicBool::new(false),
+        };
+        assert_eq!(reach.pass(), Pass::Trial);
+        assert_eq!(reach.pass(), Pass::Refuse, "one trial at a time");
+        reach.undecided();
+        assert_eq!(reach.pass(), Pass::Trial, "undecided: another may try");
+        reach.unreachable();
+        assert_eq!(reach.pass(), Pass::Refuse, "down again: a new window");
+        reach.reached();
+        assert_eq!(reach.pass(), Pass::Call);
+    }
+}
