@@ -212,8 +212,8 @@ pub enum RuntimeError {
     /// event still retained, or never issued by it (for example, from
     /// before a restart, from another log, or not yet).
     #[error(
-        "cursor '{cursor}' is not valid for the events of {} in runtime '{runtime_id}' (expired or unknown); read again without a cursor",
-        log_name(worker_id.as_ref())
+        "cursor '{cursor}' is not valid for {} (expired or unknown); read again without a cursor",
+        log_name(runtime_id, worker_id.as_ref())
     )]
     CursorExpired {
         /// The Runtime whose log was read.
@@ -321,10 +321,10 @@ pub enum RuntimeError {
     },
 }
 
-fn log_name(worker_id: Option<&WorkerId>) -> String {
+fn log_name(runtime_id: &RuntimeId, worker_id: Option<&WorkerId>) -> String {
     match worker_id {
-        Some(worker_id) => format!("worker '{worker_id}'"),
-        None => "the runtime's event stream".to_owned(),
+        Some(worker_id) => format!("the events of worker '{worker_id}' in runtime '{runtime_id}'"),
+        None => format!("the event stream of runtime '{runtime_id}'"),
     }
 }
 

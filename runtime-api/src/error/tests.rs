@@ -231,3 +231,25 @@ fn status_table_is_exhaustive_and_fixed() {
         ]
     );
 }
+
+#[test]
+fn an_expired_cursor_names_the_log_it_was_read_from() {
+    let worker = RuntimeError::CursorExpired {
+        runtime_id: rid(),
+        worker_id: Some(wid()),
+        cursor: EventCursor::new("3.x").unwrap(),
+    };
+    assert_eq!(
+        worker.to_string(),
+        "cursor '3.x' is not valid for the events of worker 'w-1' in runtime 'rt' (expired or unknown); read again without a cursor"
+    );
+    let runtime = RuntimeError::CursorExpired {
+        runtime_id: rid(),
+        worker_id: None,
+        cursor: EventCursor::new("3.x").unwrap(),
+    };
+    assert_eq!(
+        runtime.to_string(),
+        "cursor '3.x' is not valid for the event stream of runtime 'rt' (expired or unknown); read again without a cursor"
+    );
+}
