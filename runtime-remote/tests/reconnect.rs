@@ -37,10 +37,20 @@ async fn serve_on(
     (stop, server)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
+/// A Runtime with the slow echo profile, served on a free port of
+/// 127.0.0.1 until the returned sender fires, and a client of it.
+struct Served {
+    embedded: EmbeddedRuntime,
+    runtime: Arc<DynRuntime>,
+    addr: std::net::SocketAddr,
+    stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    remote: RemoteRuntime,
+}
+
+async fn served(runtime_id: &str) -> Served {
     let embedded = EmbeddedRuntime::new(EmbeddedOptions {
-        runtime_id: RuntimeId::new("restarts").unwrap(),
+        runtime_id: RuntimeId::new(runtime_id).unwrap(),
         profiles: vec![ProfileConfig::echo(
             ProfileName::new(SLOW_PROFILE).unwrap(),
             Duration::from_millis(800),
@@ -56,11 +66,31 @@ async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
     let (stop, server) = serve_on(addr, runtime.clone()).await;
     let remote = RemoteRuntime::connect(
         &format!("http://{addr}"),
-        RuntimeId::new("restarts").unwrap(),
+        RuntimeId::new(runtime_id).unwrap(),
         Some(SecretString::from(TOKEN)),
     )
     .await
     .unwrap();
+    Served {
+        embedded,
+        runtime,
+        addr,
+        stop,
+        server,
+        remote,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
+    let Served {
+        embedded,
+        runtime,
+        addr,
+        stop,
+        server,
+        remote,
+    } = served("restarts").await;
     let worker = test_util::create(&remote, Some(SLOW_PROFILE)).await;
     let mut stream = remote.subscribe(&worker, None).await.unwrap();
     remote
@@ -107,24 +137,14 @@ async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
 /// back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_to_a_host_that_went_down_fail_at_once_until_it_is_back() {
-    let embedded = EmbeddedRuntime::new(EmbeddedOptions {
-        runtime_id: RuntimeId::new("comes-back").unwrap(),
-        ..EmbeddedOptions::default()
-    })
-    .unwrap();
-    let runtime: Arc<DynRuntime> = Arc::new(embedded);
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let (stop, server) = serve_on(addr, runtime.clone()).await;
-    let remote = RemoteRuntime::connect(
-        &format!("http://{addr}"),
-        RuntimeId::new("comes-back").unwrap(),
-        Some(SecretString::from(TOKEN)),
-    )
-    .await
-    .unwrap();
+    let Served {
+        runtime,
+        addr,
+        stop,
+        server,
+        remote,
+        ..
+    } = served("comes-back").await;
     let worker = test_util::create(&remote, None).await;
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
