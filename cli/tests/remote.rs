@@ -198,6 +198,7 @@ async fn a_host_down_at_start_joins_later_and_a_wrong_token_is_a_diagnostic() {
             .get(&format!("/api/runtimes/{runtime_id}/workers/w-1"))
             .await;
         detail.assert_problem(503, "runtime_unavailable");
+        assert_eq!(detail.headers["retry-after"], "1");
         seen.push(detail.text);
     }
     // The merged list names the Runtimes it could not ask, rather than

@@ -51,7 +51,11 @@ impl IntoResponse for ApiError {
         }
         let unauthorized = matches!(self.0, RuntimeError::Unauthorized);
         let retry_after = match self.0 {
-            RuntimeError::CapacityExceeded { .. } => Some(1),
+            // A Runtime that is down, or a remote host found unreachable,
+            // is tried again each second (runtime-remote's `reach.rs`).
+            RuntimeError::CapacityExceeded { .. } | RuntimeError::RuntimeUnavailable { .. } => {
+                Some(1)
+            }
             RuntimeError::TooManyAttempts { retry_after_secs } => Some(retry_after_secs),
             _ => None,
         };

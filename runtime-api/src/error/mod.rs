@@ -181,7 +181,8 @@ pub enum RuntimeError {
         /// The stopped Worker.
         worker_id: WorkerId,
     },
-    /// The Runtime cannot serve requests right now.
+    /// The Runtime cannot serve requests right now. Answered with
+    /// `Retry-After: 1`.
     #[error("runtime '{runtime_id}' is unavailable: {message}")]
     RuntimeUnavailable {
         /// The unavailable Runtime.
