@@ -175,8 +175,8 @@ impl RemoteRuntime {
         retry: bool,
     ) -> Result<(StatusCode, Vec<u8>)> {
         let trial = match self.reach.pass() {
-            Pass::Call => false,
-            Pass::Trial => true,
+            Pass::Call => None,
+            Pass::Trial(trial) => Some(trial),
             Pass::Refuse => return Err(self.unavailable("unreachable")),
         };
         let mut attempt = 0;
@@ -184,17 +184,18 @@ impl RemoteRuntime {
             let Some(this) = request.try_clone() else {
                 // A body that cannot be copied is sent once.
                 let outcome = self.send_once(request).await;
-                return self.settle(outcome, trial);
+                return self.settle(outcome);
             };
             let outcome = self.send_once(this).await;
             match outcome {
                 Err((_, Failed::Unreached | Failed::Broken))
-                    if retry && !trial && attempt < RETRIES.len() =>
+                    if retry && trial.is_none() && attempt < RETRIES.len() =>
                 {
                     tokio_sleep(RETRIES[attempt]).await;
                     attempt += 1;
                 }
-                outcome => return self.settle(outcome, trial),
+                // A trial ends (it is dropped) once its outcome is noted.
+                outcome => return self.settle(outcome),
             }
         }
     }
@@ -203,12 +204,10 @@ impl RemoteRuntime {
     fn settle(
         &self,
         outcome: std::result::Result<(StatusCode, Vec<u8>), (RuntimeError, Failed)>,
-        trial: bool,
     ) -> Result<(StatusCode, Vec<u8>)> {
         match &outcome {
             Ok(_) => self.reach.reached(),
             Err((_, Failed::Unreached | Failed::ConnectTimeout)) => self.reach.unreachable(),
-            Err(_) if trial => self.reach.undecided(),
             Err(_) => {}
         }
         outcome.map_err(|(err, _)| err)

@@ -13,15 +13,28 @@ use std::time::{Duration, Instant};
 pub(crate) const RETRY_DOWN_AFTER: Duration = Duration::from_secs(1);
 
 /// What a call may do now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pass {
+#[derive(Debug)]
+pub(crate) enum Pass<'a> {
     /// The peer answered last time: call, retrying where safe.
     Call,
     /// The peer is down and it is time to try again: call once, without
-    /// retries, and report the outcome; other calls fail meanwhile.
-    Trial,
+    /// retries; other calls fail while the trial is held. Dropping it
+    /// (the call ended, or its caller went away) lets the next one try.
+    Trial(Trial<'a>),
     /// The peer is down: fail without calling.
     Refuse,
+}
+
+/// The one call trying a peer that was down.
+#[derive(Debug)]
+pub(crate) struct Trial<'a> {
+    reach: &'a Reach,
+}
+
+impl Drop for Trial<'_> {
+    fn drop(&mut self) {
+        self.reach.trying.store(false, Ordering::Release);
+    }
 }
 
 /// The peer's reachability, shared by every call of one client.
@@ -31,7 +44,7 @@ pub(crate) struct Reach {
     /// Milliseconds after `started` when the peer was last found
     /// unreachable, plus one; 0 while it is reachable.
     down_at: AtomicU64,
-    /// A trial call is under way.
+    /// A [`Trial`] is held.
     trying: AtomicBool,
 }
 
@@ -50,9 +63,8 @@ impl Reach {
         self.started.elapsed().as_millis() as u64 + 1
     }
 
-    /// What the next call may do. A [`Pass::Trial`] must be ended with
-    /// [`Reach::reached`] or [`Reach::unreachable`].
-    pub(crate) fn pass(&self) -> Pass {
+    /// What the next call may do.
+    pub(crate) fn pass(&self) -> Pass<'_> {
         let down_at = self.down_at.load(Ordering::Acquire);
         if down_at == 0 {
             return Pass::Call;
@@ -62,7 +74,7 @@ impl Reach {
         {
             return Pass::Refuse;
         }
-        Pass::Trial
+        Pass::Trial(Trial { reach: self })
     }
 
     /// The peer answered (anything, errors included). Every answered call
@@ -72,21 +84,11 @@ impl Reach {
         if self.down_at.load(Ordering::Relaxed) != 0 {
             self.down_at.store(0, Ordering::Release);
         }
-        if self.trying.load(Ordering::Relaxed) {
-            self.trying.store(false, Ordering::Release);
-        }
     }
 
     /// The peer could not be connected to.
     pub(crate) fn unreachable(&self) {
         self.down_at.store(self.now(), Ordering::Release);
-        self.trying.store(false, Ordering::Release);
-    }
-
-    /// A trial that ended without saying either (a timeout mid-answer):
-    /// the next call may try again.
-    pub(crate) fn undecided(&self) {
-        self.trying.store(false, Ordering::Release);
     }
 }
 
@@ -94,12 +96,16 @@ impl Reach {
 mod tests {
     use super::*;
 
+    fn is_trial(pass: &Pass<'_>) -> bool {
+        matches!(pass, Pass::Trial(_))
+    }
+
     #[test]
     fn a_down_peer_refuses_calls_then_lets_one_try() {
         let reach = Reach::default();
-        assert_eq!(reach.pass(), Pass::Call);
+        assert!(matches!(reach.pass(), Pass::Call));
         reach.unreachable();
-        assert_eq!(reach.pass(), Pass::Refuse, "within the window");
+        assert!(matches!(reach.pass(), Pass::Refuse), "within the window");
         // Found down five seconds ago: past the window.
         let Some(started) = Instant::now().checked_sub(Duration::from_secs(5)) else {
             return;
@@ -109,13 +115,21 @@ mod tests {
             down_at: AtomicU64::new(1),
             trying: AtomicBool::new(false),
         };
-        assert_eq!(reach.pass(), Pass::Trial);
-        assert_eq!(reach.pass(), Pass::Refuse, "one trial at a time");
-        reach.undecided();
-        assert_eq!(reach.pass(), Pass::Trial, "undecided: another may try");
+        let trial = reach.pass();
+        assert!(is_trial(&trial));
+        assert!(matches!(reach.pass(), Pass::Refuse), "one trial at a time");
+        // A trial whose caller went away without an outcome lets the next
+        // call try: the peer is never refused for good.
+        drop(trial);
+        let trial = reach.pass();
+        assert!(is_trial(&trial));
         reach.unreachable();
-        assert_eq!(reach.pass(), Pass::Refuse, "down again: a new window");
+        drop(trial);
+        assert!(
+            matches!(reach.pass(), Pass::Refuse),
+            "down again: a new window"
+        );
         reach.reached();
-        assert_eq!(reach.pass(), Pass::Call);
+        assert!(matches!(reach.pass(), Pass::Call));
     }
 }
