@@ -262,7 +262,9 @@ pub enum RuntimeError {
     #[error("this route does not accept this method")]
     MethodNotAllowed,
     /// The body is not in a media type the route accepts.
-    #[error("the body must be sent as application/json")]
+    #[error(
+        "the body must be JSON sent as application/json (a PATCH may also say application/merge-patch+json)"
+    )]
     UnsupportedMediaType,
     /// The request's `Host` is not one this server answers for: a defence
     /// against DNS rebinding. Loopback binds answer loopback names only;
