@@ -300,8 +300,8 @@ async fn all_workers_merges_runtimes_under_one_cursor() {
         .assert_problem(400, "invalid_request");
 }
 
-/// An embedded Runtime that answers lists with `runtime_unavailable`
-/// while `down` is set.
+/// An embedded Runtime that answers lists and its status with
+/// `runtime_unavailable` while `down` is set.
 #[derive(Debug)]
 struct Flaky {
     inner: yoi_runtime_embedded::EmbeddedRuntime,
@@ -320,6 +320,12 @@ impl yoi_runtime_api::Runtime for Flaky {
         self.inner.summary().await
     }
     async fn status(&self) -> yoi_runtime_api::Result<yoi_runtime_api::dto::RuntimeStatus> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(yoi_runtime_api::RuntimeError::RuntimeUnavailable {
+                runtime_id: self.id().clone(),
+                message: "down for the test".into(),
+            });
+        }
         self.inner.status().await
     }
     async fn worker(
@@ -390,4 +396,52 @@ async fn a_runtime_down_mid_pass_is_named_and_resumed_where_it_stood() {
     for id in &made {
         assert_eq!(seen.iter().filter(|s| *s == id).count(), 1, "{id}");
     }
+}
+
+/// A Runtime that stays down is warned about once, not on every request
+/// that asks it, and said to be back once.
+#[tokio::test]
+async fn a_runtime_that_stays_down_is_warned_about_once() {
+    let logs = common::LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let flaky = Arc::new(Flaky {
+        inner: common::embedded("beta"),
+        down: std::sync::atomic::AtomicBool::new(true),
+    });
+    let mut registry = RuntimeRegistry::new();
+    registry.register(flaky.clone()).await.unwrap();
+    let app = TestApp::from_registry(registry, None, 1 << 20);
+    let warnings = |text: &str| text.lines().filter(|l| l.contains(" WARN ")).count();
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/runtimes").await.status, 200);
+        assert_eq!(
+            app.get("/api/workers").await.json["unavailable"],
+            json!(["beta"])
+        );
+    }
+    let text = logs.text();
+    assert_eq!(warnings(&text), 1, "{text}");
+    assert!(
+        text.contains("down for the test"),
+        "the reason is in the warning: {text}"
+    );
+    flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..2 {
+        assert_eq!(app.get("/api/workers").await.json["unavailable"], json!([]));
+    }
+    let text = logs.text();
+    assert_eq!(
+        text.matches("the runtime answers again").count(),
+        1,
+        "{text}"
+    );
+    // Down again: a new warning.
+    flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    app.get("/api/runtimes").await;
+    assert_eq!(warnings(&logs.text()), 2, "{}", logs.text());
 }

@@ -35,6 +35,9 @@ pub struct RuntimeEntry {
     placeholder: Arc<RuntimeSummary>,
     /// A summary read is under way.
     asking: Arc<AtomicBool>,
+    /// The last status or list asked of it failed (see
+    /// [`RuntimeEntry::note_failure`]).
+    failing: Arc<AtomicBool>,
 }
 
 impl RuntimeEntry {
@@ -85,6 +88,26 @@ impl RuntimeEntry {
             }
             asking.store(false, Ordering::Release);
         });
+    }
+
+    /// Notes and logs that a status or list asked of the Runtime failed:
+    /// at `warn` when it had been answering, at `debug` while it stays down,
+    /// so that a host that is down costs one warning, not one per request
+    /// that asks it. `what` names the call.
+    pub fn note_failure(&self, err: &RuntimeError, what: &'static str) {
+        if self.failing.swap(true, Ordering::Relaxed) {
+            tracing::debug!(runtime_id = %self.id, code = %err.code(), "{what}");
+        } else {
+            tracing::warn!(runtime_id = %self.id, code = %err.code(), reason = %err.public_message(), "{what}");
+        }
+    }
+
+    /// Notes that the Runtime answered, and logs once that one that had
+    /// failed answers again. Only reads while it keeps answering.
+    pub fn note_answer(&self) {
+        if self.failing.load(Ordering::Relaxed) && self.failing.swap(false, Ordering::Relaxed) {
+            tracing::info!(runtime_id = %self.id, "the runtime answers again");
+        }
     }
 
     /// The Runtime's id.
@@ -229,6 +252,7 @@ impl RuntimeRegistry {
             summary: Arc::new(summary),
             placeholder: Arc::new(placeholder),
             asking: Arc::new(AtomicBool::new(false)),
+            failing: Arc::new(AtomicBool::new(false)),
         });
         Ok(())
     }

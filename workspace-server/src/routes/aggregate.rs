@@ -264,14 +264,17 @@ pub(crate) async fn all_workers(
     for (entry, answer) in answers {
         match answer {
             Ok(None) => {}
-            Ok(Some(page)) => shares.push(Share {
-                entry,
-                query: asked[entry.id()].clone(),
-                page,
-                taken: 0,
-            }),
+            Ok(Some(page)) => {
+                entry.note_answer();
+                shares.push(Share {
+                    entry,
+                    query: asked[entry.id()].clone(),
+                    page,
+                    taken: 0,
+                });
+            }
             Err(err) => {
-                tracing::warn!(runtime_id = %entry.id(), code = %err.code(), "listing workers failed");
+                entry.note_failure(&err, "listing workers failed");
                 view.unavailable.push(entry.id().clone());
             }
         }
@@ -298,7 +301,7 @@ pub(crate) async fn all_workers(
                     position
                 }
                 Err(err) => {
-                    tracing::warn!(runtime_id = %runtime_id, code = %err.code(), "listing workers failed");
+                    share.entry.note_failure(&err, "listing workers failed");
                     view.unavailable.push(runtime_id);
                     share.taken = 0;
                     continue;

@@ -19,12 +19,15 @@ fn runtime_view(entry: &RuntimeEntry, status: Result<RuntimeStatus, RuntimeError
     // A Runtime that cannot report its status is listed as unavailable
     // rather than failing the whole list.
     let status = match status {
-        Ok(status) => RuntimeStatusView {
-            state: status.state,
-            workers: status.workers,
-        },
+        Ok(status) => {
+            entry.note_answer();
+            RuntimeStatusView {
+                state: status.state,
+                workers: status.workers,
+            }
+        }
         Err(err) => {
-            tracing::warn!(runtime_id = %entry.id(), code = %err.code(), "status failed");
+            entry.note_failure(&err, "status failed");
             RuntimeStatusView {
                 state: RuntimeState::Unavailable,
                 workers: Default::default(),
