@@ -584,7 +584,21 @@ async fn cors_only_when_configured() {
     let methods = preflight.headers["access-control-allow-methods"]
         .to_str()
         .unwrap();
-    assert!(methods.contains("POST"), "{methods}");
+    // Every method the API takes, as configuration.md says.
+    for method in ["GET", "POST", "PATCH", "DELETE"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let headers = preflight.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    for header in [
+        "content-type",
+        "authorization",
+        "last-event-id",
+        "x-yoi-csrf",
+    ] {
+        assert!(headers.contains(header), "{headers}");
+    }
     let reply = app
         .request(with_origin("GET", "/api/runtimes", origin))
         .await;
