@@ -344,13 +344,7 @@ fn plant(workspace: &Path) -> Sentinels {
 #[tokio::test]
 async fn planted_secrets_and_paths_never_reach_a_response() {
     // Capture every log line at info level and above from this test.
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = LogBuffer::capture();
     let workspace = temp_dir("SENTINEL-WORKSPACE");
     let sentinels = plant(&workspace);
     let config = yoi::config::FileConfig::parse(

@@ -402,13 +402,7 @@ async fn a_runtime_down_mid_pass_is_named_and_resumed_where_it_stood() {
 /// that asks it, and said to be back once.
 #[tokio::test]
 async fn a_runtime_that_stays_down_is_warned_about_once() {
-    let logs = common::LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = common::LogBuffer::capture();
     let flaky = Arc::new(Flaky {
         inner: common::embedded("beta"),
         down: std::sync::atomic::AtomicBool::new(true),
