@@ -207,6 +207,40 @@ test("an input whose answer was lost is sent again once, not twice", async () =>
   await page.close();
 });
 
+test("a stream the server refuses for a while comes back by itself", async () => {
+  const server = await startServer();
+  const page = await browser.newPage();
+  await page.goto(server.base + "/");
+  await page.waitForSelector("#console:not([hidden])");
+  await page.click("#create button[type=submit]");
+  await page.waitForSelector("#input:not([hidden])");
+  await streamState(page, "live");
+  // The event stream answers 503 (as for a remote Runtime that is down):
+  // EventSource gives up for good on an answer that is not a stream.
+  let refused = 0;
+  const refuse = async (route) => {
+    refused += 1;
+    await route.fulfill({
+      status: 503,
+      contentType: "application/problem+json",
+      body: JSON.stringify({ type: "urn:yoi:problem:runtime_unavailable", title: "Service Unavailable", status: 503, detail: "down for the test", code: "runtime_unavailable", runtime_id: "backend-internal", reason: "down for the test" }),
+    });
+  };
+  await page.route("**/events/stream**", refuse);
+  await page.reload();
+  await streamState(page, "reconnecting…");
+  // Tried again, backing off, not given up on.
+  await page.locator("#stream-state", { hasText: /^reconnecting…$/ }).waitFor();
+  while (refused < 2) await page.waitForTimeout(100);
+  await page.unroute("**/events/stream**", refuse);
+  await page.locator("#stream-state", { hasText: /^live$/ }).waitFor({ timeout: 15_000 });
+  // And it is a working stream: a reply streams in.
+  await page.fill("#input-text", "after the outage");
+  await page.press("#input-text", "Enter");
+  await page.locator(".entry.assistant.complete .text", { hasText: "after the outage" }).waitFor();
+  await page.close();
+});
+
 test("find Workers by metadata and state, and page with More", async () => {
   const server = await startServer();
   const workers = "/api/runtimes/backend-internal/workers";

@@ -256,6 +256,9 @@ async function openWorker(runtimeId, workerId) {
     first: 0,
     source: null,
     fromSnapshot: new Set(),
+    stopped: detail.state === "stopped",
+    // Streams closed for good in a row, for the back-off of `resync`.
+    failures: 0,
   };
   state.open = open;
   $("empty-hint").hidden = true;
@@ -348,6 +351,41 @@ function render(entry) {
   }
 }
 
+/** Opens `open`'s Worker again (transcript and stream), after its stream
+ * was closed for good; says "stream ended" if the Worker stopped or is
+ * gone, and tries again later, backing off, while the server or its
+ * Runtime cannot answer. */
+async function resync(open) {
+  if (state.open !== open) return;
+  // openWorker replaces `state.open` as it starts: what counts is that
+  // the same Worker is still the one shown.
+  const shown = () =>
+    state.open?.runtimeId === open.runtimeId && state.open?.workerId === open.workerId;
+  try {
+    const detail = await api.worker(open.runtimeId, open.workerId);
+    if (state.open !== open) return;
+    if (detail.state === "stopped") {
+      showWorkerState("stopped");
+      $("stream-state").textContent = "stream ended";
+      return;
+    }
+    await openWorker(open.runtimeId, open.workerId);
+    // Still counting, so a stream that keeps failing backs off.
+    if (state.open) state.open.failures = open.failures;
+  } catch (err) {
+    if (!shown()) return;
+    if (err instanceof ApiError && err.status < 500) {
+      // Gone (deleted, or lost with a memory store), or signed out.
+      $("stream-state").textContent = "stream ended";
+      return fail(err);
+    }
+    const current = state.open;
+    const wait = Math.min(1000 * 2 ** open.failures, 30_000);
+    current.failures = open.failures + 1;
+    setTimeout(() => resync(current), wait);
+  }
+}
+
 function subscribe(open, after) {
   const source = new EventSource(api.streamUrl(open.runtimeId, open.workerId, after));
   open.source = source;
@@ -355,11 +393,25 @@ function subscribe(open, after) {
     if (state.open === open) $("stream-state").textContent = text;
   };
   streamState("connecting…");
-  source.addEventListener("open", () => streamState("live"));
+  source.addEventListener("open", () => {
+    open.failures = 0;
+    streamState("live");
+  });
   source.addEventListener("error", () => {
-    // EventSource reconnects by itself, resuming after the last id; a 204
-    // (stopped Worker) closes it for good.
-    streamState(source.readyState === EventSource.CLOSED ? "stream ended" : "reconnecting…");
+    // EventSource reconnects by itself after a dropped connection,
+    // resuming after the last id. An answer that is not a stream closes it
+    // for good: a 204 (the Worker stopped), or an error (its cursor expired
+    // in a restart, the Runtime is down for now). Then start again from
+    // what the server has, unless the Worker stopped.
+    if (source.readyState === EventSource.CLOSED && open.stopped) {
+      streamState("stream ended");
+      return;
+    }
+    streamState("reconnecting…");
+    if (source.readyState !== EventSource.CLOSED) return;
+    const wait = Math.min(1000 * 2 ** open.failures, 30_000);
+    open.failures += 1;
+    setTimeout(() => resync(open), wait);
   });
   const on = (kind, handle) =>
     source.addEventListener(kind, (message) => {
