@@ -12,13 +12,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use secrecy::SecretString;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use yoi_runtime_api::dto::{BusyPolicy, CreateWorkerRequest, InputRequest, WorkerEventKind};
 use yoi_runtime_api::{
-    ErrorCode, InputId, ProfileName, Runtime, RuntimeError, RuntimeId, WorkerId,
+    ErrorCode, EventCursor, EventStream, InputId, ProfileName, Runtime, RuntimeError, RuntimeId,
+    WorkerId,
 };
 use yoi_runtime_remote::RemoteRuntime;
 
@@ -146,25 +148,18 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
     // Inputs sent and not yet answered, so that Ctrl-D (or the end of piped
     // input) waits for their replies.
     let outstanding = Arc::new(Outstanding::default());
-    let mut events = remote
-        .subscribe(&worker, detail.summary.last_cursor.clone())
-        .await?;
-    let printer = {
-        let running = running.clone();
-        let outstanding = outstanding.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.next().await {
-                let Ok(event) = event else { break };
-                if print_event(&event.kind, &running)
-                    && let Some(input_id) = event.kind.input_id()
-                {
-                    outstanding.answered(input_id.clone());
-                }
-            }
-            // No more replies can come.
-            outstanding.clear();
-        })
-    };
+    let after = detail.summary.last_cursor.clone();
+    let events = remote.subscribe(&worker, after.clone()).await?;
+    let printer = tokio::spawn(print_replies(
+        Replies {
+            remote: remote.clone(),
+            worker: worker.clone(),
+            running: running.clone(),
+            outstanding: outstanding.clone(),
+        },
+        events,
+        after,
+    ));
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {
@@ -202,6 +197,80 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
     printer.abort();
     eprintln!("Bye. The Worker stays: yoi chat --worker {worker}");
     Ok(())
+}
+
+/// What the printer of replies needs.
+struct Replies {
+    remote: Arc<RemoteRuntime>,
+    worker: WorkerId,
+    running: Arc<AtomicBool>,
+    outstanding: Arc<Outstanding>,
+}
+
+/// How long to wait before opening the stream of replies again.
+const REOPEN_AFTER: Duration = Duration::from_secs(2);
+
+/// Prints the Worker's events, `events` first (opened after `after`),
+/// until the stream ends after `worker_stopped`. A stream that breaks (the
+/// server away for longer than the client's own reconnection) is opened
+/// again every [`REOPEN_AFTER`] from the last event printed; if the server
+/// no longer has that event (a restart lost it), from the Worker's newest,
+/// saying that replies were missed.
+async fn print_replies(replies: Replies, mut events: EventStream, mut after: Option<EventCursor>) {
+    let Replies {
+        remote,
+        worker,
+        running,
+        outstanding,
+    } = replies;
+    loop {
+        let mut broke = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => {
+                    after = Some(event.cursor.clone());
+                    if print_event(&event.kind, &running)
+                        && let Some(input_id) = event.kind.input_id()
+                    {
+                        outstanding.answered(input_id.clone());
+                    }
+                }
+                Err(err) => {
+                    broke = Some(err);
+                    break;
+                }
+            }
+        }
+        let Some(err) = broke else {
+            // Ended after `worker_stopped`: no more replies can come.
+            outstanding.clear();
+            return;
+        };
+        eprintln!(
+            "[the stream of replies broke ({}); reconnecting]",
+            err.public_message()
+        );
+        events = loop {
+            tokio::time::sleep(REOPEN_AFTER).await;
+            match remote.subscribe(&worker, after.clone()).await {
+                Ok(events) => break events,
+                Err(err) if err.code() == ErrorCode::CursorExpired => {
+                    if let Ok(detail) = remote.worker(&worker).await {
+                        eprintln!("[replies were missed while the server was away]");
+                        outstanding.clear();
+                        after = detail.summary.last_cursor;
+                    }
+                }
+                Err(err) if err.code() == ErrorCode::UnknownWorker => {
+                    eprintln!("[{}]", err.public_message());
+                    outstanding.clear();
+                    return;
+                }
+                Err(_) => {}
+            }
+        };
+        eprintln!("[reconnected]");
+    }
 }
 
 /// Inputs sent whose turns have not ended. A turn can end before its

@@ -8,7 +8,9 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::process::{Server, create_worker, get_json, slow_profile_config, worker_detail, yoi};
+use common::process::{
+    Server, create_worker, free_port, get_json, slow_profile_config, worker_detail, yoi,
+};
 use yoi_runtime_api::test_util::temp_dir;
 
 /// `yoi chat`'s output so far, fed by a reader thread.
@@ -238,4 +240,42 @@ async fn chat_says_what_to_do_without_a_server_or_a_token() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--token-file"), "{stderr}");
     assert!(!stderr.contains("chat-test-token"), "{stderr}");
+}
+
+/// The stream of replies outlives a server that is away for longer than
+/// the client's own reconnection (about 7 s): chat opens it again, and the
+/// reply to an input sent once the server is back still prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_reopens_its_replies_after_a_long_outage() {
+    let data = temp_dir("chat-outage").join("data");
+    let bind = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let args = ["--data-dir", data.to_str().unwrap()];
+    let server = Server::start_at(&["serve"], &bind, &args, &[]).await;
+    let client = reqwest::Client::new();
+    let worker = create_worker(&client, &server.base, serde_json::json!({})).await;
+    let (mut chat, mut output, mut stdin) = chat(&server, &["--worker", &worker]);
+    writeln!(stdin, "before").unwrap();
+    output.wait_for("echo: before\n");
+    // A clean stop: everything the chat saw is on disk.
+    assert!(server.terminate().success());
+    // Past the remote client's reconnection backoff, so its stream ends.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let server = Server::start_at(&["serve"], &bind, &args, &[]).await;
+    // Another client sends an input; its reply reaches the chat.
+    let input = client
+        .post(format!(
+            "{}/api/runtimes/backend-internal/workers/{worker}/input",
+            server.base
+        ))
+        .json(&serde_json::json!({ "text": "after" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(input.status(), 202);
+    output.wait_for("echo: after\n");
+    drop(stdin);
+    let status = tokio::task::spawn_blocking(move || chat.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
 }
