@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod chat;
 pub mod config;
+pub mod listen;
 pub mod log_fields;
 pub mod log_format;
 pub mod log_output;

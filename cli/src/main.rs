@@ -350,7 +350,7 @@ async fn run(config: ServerConfig, bind_env: &str) -> Result<(), Failure> {
         }
         other => Failure::Other(other.into()),
     })?;
-    let listener = tokio::net::TcpListener::bind(bind).await.map_err(|err| {
+    let listener = yoi::listen::listen(bind).map_err(|err| {
         Failure::Other(
             format!(
                 "cannot listen on {bind}: {err} (choose another address with --bind, \
