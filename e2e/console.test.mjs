@@ -85,6 +85,18 @@ async function streamState(page, text) {
   await page.locator("#stream-state", { hasText: new RegExp(`^${text}$`) }).waitFor();
 }
 
+/** A server, and a page of its console with a new Worker (default
+ * profile) open. */
+async function newWorkerPage() {
+  const server = await startServer();
+  const page = await browser.newPage();
+  await page.goto(server.base + "/");
+  await page.waitForSelector("#console:not([hidden])");
+  await page.click("#create button[type=submit]");
+  await page.waitForSelector("#input:not([hidden])");
+  return { server, page };
+}
+
 /** Creates a Worker with the slow profile, chats, and checks the reply streamed in. */
 async function createAndChat(page) {
   await page.selectOption("#create-profile", "slow");
@@ -166,12 +178,7 @@ test("chat in the console, reload, stop: the stream ends without reconnecting", 
 });
 
 test("an input whose answer was lost is sent again once, not twice", async () => {
-  const server = await startServer();
-  const page = await browser.newPage();
-  await page.goto(server.base + "/");
-  await page.waitForSelector("#console:not([hidden])");
-  await page.click("#create button[type=submit]");
-  await page.waitForSelector("#input:not([hidden])");
+  const { server, page } = await newWorkerPage();
   // The first send reaches the server, which records it, but the browser
   // never sees the answer: to the console it is a network error.
   let sent = 0;
@@ -208,12 +215,7 @@ test("an input whose answer was lost is sent again once, not twice", async () =>
 });
 
 test("a stream the server refuses for a while comes back by itself", async () => {
-  const server = await startServer();
-  const page = await browser.newPage();
-  await page.goto(server.base + "/");
-  await page.waitForSelector("#console:not([hidden])");
-  await page.click("#create button[type=submit]");
-  await page.waitForSelector("#input:not([hidden])");
+  const { page } = await newWorkerPage();
   await streamState(page, "live");
   // The event stream answers 503 (as for a remote Runtime that is down):
   // EventSource gives up for good on an answer that is not a stream.
