@@ -83,15 +83,9 @@ async fn served(runtime_id: &str) -> Served {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
-    let Served {
-        embedded,
-        runtime,
-        addr,
-        stop,
-        server,
-        remote,
-    } = served("restarts").await;
-    let worker = test_util::create(&remote, Some(SLOW_PROFILE)).await;
+    let served = served("restarts").await;
+    let remote = &served.remote;
+    let worker = test_util::create(remote, Some(SLOW_PROFILE)).await;
     let mut stream = remote.subscribe(&worker, None).await.unwrap();
     remote
         .send_input(&worker, InputRequest::new("keep talking"))
@@ -102,11 +96,11 @@ async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
     while !seen.iter().any(|e| e.kind_name() == "turn_started") {
         seen.push(stream.next().await.unwrap().unwrap());
     }
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    served.stop.send(()).unwrap();
+    served.server.await.unwrap().unwrap();
     // The turn goes on in the Runtime while no server is up.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (stop, _server) = serve_on(addr, runtime.clone()).await;
+    let (stop, _server) = serve_on(served.addr, served.runtime.clone()).await;
     while !seen.iter().any(|e| e.kind_name() == "turn_completed") {
         let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
             .await
@@ -125,7 +119,7 @@ async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
             .collect();
     seen.extend(rest);
     // Exactly the Runtime's own log: nothing missed, nothing twice.
-    let log = test_util::all_events(&embedded, &worker).await;
+    let log = test_util::all_events(&served.embedded, &worker).await;
     assert_eq!(seen, log);
     assert_eq!(seen.last().unwrap().kind_name(), "worker_stopped");
     drop(stop);
@@ -137,17 +131,11 @@ async fn a_stream_resumes_across_a_server_restart_with_no_gap() {
 /// back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_to_a_host_that_went_down_fail_at_once_until_it_is_back() {
-    let Served {
-        runtime,
-        addr,
-        stop,
-        server,
-        remote,
-        ..
-    } = served("comes-back").await;
-    let worker = test_util::create(&remote, None).await;
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    let served = served("comes-back").await;
+    let remote = &served.remote;
+    let worker = test_util::create(remote, None).await;
+    served.stop.send(()).unwrap();
+    served.server.await.unwrap().unwrap();
 
     // The first call tries (with its retries, 500 ms of backoff) and finds
     // the host down.
@@ -167,7 +155,7 @@ async fn calls_to_a_host_that_went_down_fail_at_once_until_it_is_back() {
     );
 
     // Back up: a call gets through within a few tries, and then all do.
-    let (_stop, _server) = serve_on(addr, runtime).await;
+    let (_stop, _server) = serve_on(served.addr, served.runtime).await;
     let mut answered = false;
     for _ in 0..50 {
         if remote.worker(&worker).await.is_ok() {
