@@ -43,14 +43,11 @@ impl LogSource for WorkerLog {
     }
 
     fn read(&self, after: Option<u64>, limit: usize) -> Result<(Vec<Arc<WorkerEvent>>, bool)> {
-        let (events, _, closed) = self
-            .worker
-            .read_events(&self.shared.context, after, limit)
-            .map_err(|e| {
-                let cursor = EventCursor::new(after.unwrap_or(0).to_string())
-                    .unwrap_or_else(|_| unreachable!("digits are a valid id"));
-                self.shared.cursor_error(&self.worker.id, &cursor, e)
-            })?;
+        let (events, _, closed) = self.worker.read_events(after, limit).map_err(|e| {
+            let cursor = EventCursor::new(after.unwrap_or(0).to_string())
+                .unwrap_or_else(|_| unreachable!("digits are a valid id"));
+            self.shared.cursor_error(&self.worker.id, &cursor, e)
+        })?;
         Ok((events, closed))
     }
 }
@@ -82,7 +79,7 @@ impl LogSource for RuntimeLog {
 /// Needs a Tokio runtime when inputs are sent (each turn is a spawned task).
 #[derive(Clone)]
 pub struct EmbeddedRuntime {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for EmbeddedRuntime {
@@ -313,9 +310,9 @@ impl Runtime for EmbeddedRuntime {
         // Room for the copy is checked with the copy's size, and nothing
         // awaits between that check and the copy: concurrent forks of a
         // large Worker cannot all pass the cap at once.
-        let bytes = source.fork_bytes(&self.shared.context, request.at)?;
+        let bytes = source.fork_bytes(request.at)?;
         let room = self.reserve_live_worker(bytes).await?;
-        let seed = source.fork_seed(&self.shared.context, request.at)?;
+        let seed = source.fork_seed(request.at)?;
         let id = self.new_worker_id();
         let new = NewWorker {
             display_name: request.display_name.unwrap_or_else(|| id.to_string()),
@@ -526,7 +523,7 @@ impl Runtime for EmbeddedRuntime {
             self.limits().max_transcript_page,
         )?;
         let worker = self.shared.worker(worker_id).await?;
-        Ok(worker.transcript_page(&self.shared.context, query.start.unwrap_or(0), limit))
+        Ok(worker.transcript_page(query.start.unwrap_or(0), limit))
     }
 
     async fn events(&self, worker_id: &WorkerId, query: EventQuery) -> Result<EventPage> {
@@ -537,15 +534,13 @@ impl Runtime for EmbeddedRuntime {
         )?;
         let worker = self.shared.worker(worker_id).await?;
         let after = self.shared.parse_cursor(&worker, query.after.as_ref())?;
-        let (events, has_more, _) = worker
-            .read_events(&self.shared.context, after, limit as usize)
-            .map_err(|e| {
-                let cursor = query
-                    .after
-                    .clone()
-                    .unwrap_or_else(|| unreachable!("None never fails"));
-                self.shared.cursor_error(worker_id, &cursor, e)
-            })?;
+        let (events, has_more, _) = worker.read_events(after, limit as usize).map_err(|e| {
+            let cursor = query
+                .after
+                .clone()
+                .unwrap_or_else(|| unreachable!("None never fails"));
+            self.shared.cursor_error(worker_id, &cursor, e)
+        })?;
         let next_cursor = events.last().map(|e| e.cursor.clone()).or(query.after);
         Ok(EventPage {
             events: events.into_iter().map(Arc::unwrap_or_clone).collect(),
@@ -562,7 +557,7 @@ impl Runtime for EmbeddedRuntime {
         let worker = self.shared.worker(worker_id).await?;
         let after_seq = self.shared.parse_cursor(&worker, after.as_ref())?;
         // Refuse an unreadable cursor now, not as the stream's first item.
-        if let Err(e) = worker.read_events(&self.shared.context, after_seq, 0) {
+        if let Err(e) = worker.read_events(after_seq, 0) {
             let cursor = after.unwrap_or_else(|| unreachable!("None never fails"));
             return Err(self.shared.cursor_error(worker_id, &cursor, e));
         }

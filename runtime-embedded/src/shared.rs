@@ -310,7 +310,7 @@ impl Shared {
         cursor
             .map(|c| {
                 worker
-                    .resolve_cursor(&self.context, c)
+                    .resolve_cursor(c)
                     .map_err(|e| self.cursor_error(&worker.id, c, e))
             })
             .transpose()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use yoi_runtime_api::dto::{EntryStatus, TranscriptEntry};
 use yoi_runtime_api::{Result, RuntimeError};
 
-use super::{Locked, Worker};
+use super::{Inner, Locked, Worker};
 use crate::context::RuntimeContext;
 use crate::log::entry_bytes;
 use crate::profile::Profile;
@@ -26,9 +26,9 @@ impl Worker {
     /// The completed entries before `at` (default: the end), read in one
     /// critical section; a running turn's entries are not complete, so
     /// they are not copied. `at` past the end is `invalid_request`.
-    pub(crate) fn fork_seed(&self, shared: &RuntimeContext, at: Option<u64>) -> Result<ForkSeed> {
-        let locked = self.lock(shared);
-        let (at, copied) = copied(&locked, at)?;
+    pub(crate) fn fork_seed(&self, at: Option<u64>) -> Result<ForkSeed> {
+        let inner = self.read();
+        let (at, copied) = copied(&inner, at)?;
         Ok(ForkSeed {
             entries: copied.cloned().collect(),
             at,
@@ -39,9 +39,9 @@ impl Worker {
 
     /// What the copy [`Self::fork_seed`] would make costs in memory, by
     /// the measure of `max_retained_bytes`, without making it.
-    pub(crate) fn fork_bytes(&self, shared: &RuntimeContext, at: Option<u64>) -> Result<usize> {
-        let locked = self.lock(shared);
-        let (_, copied) = copied(&locked, at)?;
+    pub(crate) fn fork_bytes(&self, at: Option<u64>) -> Result<usize> {
+        let inner = self.read();
+        let (_, copied) = copied(&inner, at)?;
         Ok(copied.map(entry_bytes).sum())
     }
 
@@ -57,19 +57,15 @@ impl Worker {
 
 /// Where a fork's copy ends (`at`, default the end) and the entries it
 /// copies: the completed ones before it.
-fn copied<'a>(
-    locked: &'a Locked<'_>,
-    at: Option<u64>,
-) -> Result<(u64, impl Iterator<Item = &'a TranscriptEntry>)> {
-    let total = locked.inner.transcript.total();
+fn copied(inner: &Inner, at: Option<u64>) -> Result<(u64, impl Iterator<Item = &TranscriptEntry>)> {
+    let total = inner.transcript.total();
     let at = at.unwrap_or(total);
     if at > total {
         return Err(RuntimeError::invalid_request(format!(
             "at {at} is past the end of the transcript ({total} entries)"
         )));
     }
-    let entries = locked
-        .inner
+    let entries = inner
         .transcript
         .oldest_first()
         .filter(move |e| e.index < at && e.status == EntryStatus::Complete);

@@ -1,16 +1,18 @@
 //! One Worker: its state machine, transcript, event log and input queue.
 //!
-//! All of a Worker's mutable state sits behind one `std::sync::Mutex`, taken
+//! All of a Worker's mutable state sits behind one `std::sync::RwLock`, taken
 //! only for short, synchronous sections and **never held across `.await`**.
-//! Every change happens through [`Locked`], which records the event in the
-//! Worker's log (and, for lifecycle events, the runtime's log) in the same
-//! critical section as the change itself, and wakes subscribers when it is
-//! dropped. That is what makes "replay, then live, no gaps, no duplicates"
-//! hold: readers only ever read the log.
+//! Every change happens through [`Locked`] (the write lock), which records
+//! the event in the Worker's log (and, for lifecycle events, the runtime's
+//! log) in the same critical section as the change itself, and wakes
+//! subscribers when it is dropped. That is what makes "replay, then live, no
+//! gaps, no duplicates" hold: readers only ever read the log. Sections that
+//! only read take the read lock ([`Worker::read`]), so readers of one Worker
+//! on different threads never wait for each other.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::{Notify, oneshot};
 use yoi_runtime_api::dto::{
@@ -94,7 +96,7 @@ pub(crate) struct Worker {
     intent: Option<String>,
     forked_from: Option<ForkedFrom>,
     created_at: Timestamp,
-    inner: Mutex<Inner>,
+    inner: RwLock<Inner>,
     /// Woken after every change, for subscribers.
     pub(crate) changed: Notify,
     /// The store's ticket of this Worker's newest recorded changes.
@@ -122,7 +124,7 @@ pub(crate) struct NewWorker {
 pub(crate) struct Locked<'a> {
     worker: &'a Worker,
     shared: &'a RuntimeContext,
-    inner: MutexGuard<'a, Inner>,
+    inner: RwLockWriteGuard<'a, Inner>,
     changed: bool,
     /// The changes of this critical section, for the store; `None` when the
     /// store keeps nothing.
@@ -319,7 +321,7 @@ impl Worker {
             intent: parts.intent,
             forked_from: parts.forked_from,
             created_at: parts.created_at,
-            inner: Mutex::new(parts.inner),
+            inner: RwLock::new(parts.inner),
             changed: Notify::new(),
             last_ticket: AtomicU64::new(0),
             last_access: AtomicU64::new(0),
@@ -376,11 +378,18 @@ impl Worker {
             shared,
             // A panic while locked leaves consistent data behind (every
             // section is a few field writes), so a poisoned lock is usable.
-            inner: self.inner.lock().unwrap_or_else(|e| e.into_inner()),
+            inner: self.inner.write().unwrap_or_else(|e| e.into_inner()),
             changed: false,
             journal: shared.persist.then(Vec::new),
             stamp: None,
         }
+    }
+
+    /// The Worker's state, for a section that only reads: nothing to
+    /// record, account or announce.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        // Poisoned or not, the data is consistent (see `lock`).
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn backend(&self) -> Arc<dyn crate::backend::ModelBackend> {
@@ -411,8 +420,7 @@ impl Worker {
     }
 
     pub(crate) fn summary(&self, shared: &RuntimeContext) -> WorkerSummary {
-        let locked = self.lock(shared);
-        self.summary_locked(shared, &locked.inner)
+        self.summary_locked(shared, &self.read())
     }
 
     pub(crate) fn detail(&self, shared: &RuntimeContext) -> WorkerDetail {
@@ -556,14 +564,9 @@ impl Worker {
         (self.detail(shared), stopped_now)
     }
 
-    pub(crate) fn transcript_page(
-        &self,
-        shared: &RuntimeContext,
-        start: u64,
-        limit: u32,
-    ) -> TranscriptPage {
-        let locked = self.lock(shared);
-        let transcript = &locked.inner.transcript;
+    pub(crate) fn transcript_page(&self, start: u64, limit: u32) -> TranscriptPage {
+        let inner = self.read();
+        let transcript = &inner.transcript;
         let (start, entries) = transcript.page(start, limit as usize);
         let total = transcript.total();
         let end = start + entries.len() as u64;
@@ -579,23 +582,21 @@ impl Worker {
     /// The sequence number of `cursor` in this Worker's log.
     pub(crate) fn resolve_cursor(
         &self,
-        shared: &RuntimeContext,
         cursor: &yoi_runtime_api::EventCursor,
     ) -> Result<u64, CursorError> {
-        self.lock(shared).inner.log.resolve(cursor)
+        self.read().log.resolve(cursor)
     }
 
     /// Events after `after`, whether more follow, and whether the log is
     /// closed (the Worker is stopped, so nothing will follow ever).
     pub(crate) fn read_events(
         &self,
-        shared: &RuntimeContext,
         after: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<Arc<WorkerEvent>>, bool, bool), CursorError> {
-        let locked = self.lock(shared);
-        let (events, more) = locked.inner.log.read_after(after, limit)?;
-        Ok((events, more, locked.inner.state == WorkerState::Stopped))
+        let inner = self.read();
+        let (events, more) = inner.log.read_after(after, limit)?;
+        Ok((events, more, inner.state == WorkerState::Stopped))
     }
 
     /// The store's ticket of this Worker's newest recorded changes.
@@ -605,7 +606,43 @@ impl Worker {
 
     /// The id of the running turn, if any.
     pub(crate) fn running_turn(&self) -> Option<u64> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.running.as_ref().map(|t| t.turn_id)
+        self.read().running.as_ref().map(|t| t.turn_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use yoi_runtime_api::Runtime;
+    use yoi_runtime_api::dto::CreateWorkerRequest;
+
+    use crate::EmbeddedRuntime;
+
+    /// Readers of one Worker on different threads do not wait for each
+    /// other: a read section runs while another thread holds the read lock.
+    #[tokio::test]
+    async fn a_reader_does_not_wait_for_another_reader() {
+        let runtime = EmbeddedRuntime::with_defaults();
+        let created = runtime
+            .create_worker(CreateWorkerRequest::default())
+            .await
+            .unwrap();
+        let worker = runtime
+            .shared
+            .worker(&created.summary.worker_id)
+            .await
+            .unwrap();
+        let held = worker.read();
+        let (done, finished) = mpsc::channel();
+        let reader = worker.clone();
+        std::thread::spawn(move || {
+            let page = reader.transcript_page(0, 10);
+            done.send(page.total).unwrap();
+        });
+        let total = finished.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert_eq!(total, Ok(0), "the second reader waited for the first");
     }
 }

@@ -76,7 +76,7 @@ impl Worker {
             },
             shared,
         );
-        worker.account(&worker.inner.lock().unwrap_or_else(|e| e.into_inner()));
+        worker.account(&worker.read());
         worker
     }
 

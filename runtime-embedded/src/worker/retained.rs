@@ -45,7 +45,7 @@ impl Worker {
     /// each section records under the same lock, and one that ends after
     /// this records nothing.
     pub(crate) fn forget(&self) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         inner.forgotten = true;
         self.release();
         drop(inner);
