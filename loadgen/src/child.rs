@@ -38,10 +38,30 @@ impl Server {
         args: &[&str],
         log: &str,
     ) -> Result<Self, BoxError> {
+        Self::spawn_under(&[], bin, command, args, log)
+    }
+
+    /// [`Server::spawn_logging`] as the last arguments of `wrapper` (a
+    /// program and its arguments, such as valgrind's), when not empty.
+    pub(crate) fn spawn_under(
+        wrapper: &[&str],
+        bin: &Path,
+        command: &[&str],
+        args: &[&str],
+        log: &str,
+    ) -> Result<Self, BoxError> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let child = Command::new(bin)
+        let mut program = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut program = Command::new(program);
+                program.args(wrapper_args).arg(bin);
+                program
+            }
+            None => Command::new(bin),
+        };
+        let child = program
             .args(command)
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(args)
@@ -49,7 +69,10 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            .map_err(|e| match wrapper.first() {
+                Some(program) => format!("cannot start {program}: {e}"),
+                None => format!("cannot start {}: {e}", bin.display()),
+            })?;
         Ok(Self {
             child,
             base: format!("http://127.0.0.1:{port}"),

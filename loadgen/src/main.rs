@@ -9,7 +9,8 @@
 //! server in a child process); `store` and `startup` (the durable store);
 //! `remote` (a Runtime on another host against the embedded one);
 //! `hostile` (each attack on connections, headers and subscribers);
-//! `requests` (server CPU per request against a bare handler). Prints
+//! `requests` (server CPU per request against a bare handler);
+//! `instructions` (the same, counted in instructions by callgrind). Prints
 //! figures and a verdict per scenario; exits non-zero on any violation.
 //! Only loopback addresses are ever targeted by default.
 
@@ -17,6 +18,7 @@ mod child;
 mod client;
 mod forward;
 mod hostile;
+mod instructions;
 mod remote;
 mod requests;
 mod scenarios;
@@ -55,6 +57,9 @@ enum Scenario {
     /// Server CPU per request (`/healthz`, a worker detail, a transcript
     /// page) of `yoi serve` against a bare axum handler (both children).
     Requests,
+    /// User-space instructions per request of `yoi serve` against the bare
+    /// handler, both under valgrind's callgrind (children; needs valgrind).
+    Instructions,
     /// The bare handler of `requests` (run by it; needs --bind, --bodies).
     #[value(hide = true)]
     Bare,
@@ -96,9 +101,10 @@ struct Cli {
     /// cap is half of it).
     #[arg(long, default_value_t = 2000)]
     attackers: usize,
-    /// `requests`: another build of `yoi` to measure in the same rounds
-    /// (its figures and its ratio to `--yoi-bin`'s are printed; the
-    /// verdict stays `--yoi-bin`'s), to compare builds on one noisy machine.
+    /// `requests` and `instructions`: another build of `yoi` to measure in
+    /// the same run (its figures and its ratio to `--yoi-bin`'s are
+    /// printed; the verdict stays `--yoi-bin`'s), to compare builds on one
+    /// noisy machine.
     #[arg(long)]
     compare_bin: Option<std::path::PathBuf>,
     /// Alternating rounds per path and concurrency in the `requests`
@@ -173,6 +179,7 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
             | Scenario::Remote
             | Scenario::Hostile
             | Scenario::Requests
+            | Scenario::Instructions
     ) {
         let bin = match cli.yoi_bin.clone() {
             Some(bin) => bin,
@@ -190,6 +197,9 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
             Scenario::Hostile => hostile::hostile(bin, cli.attackers, cli.turns.min(20)).await?,
             Scenario::Requests => {
                 requests::requests(bin, cli.compare_bin.clone(), cli.seconds, cli.rounds).await?
+            }
+            Scenario::Instructions => {
+                instructions::instructions(bin, cli.compare_bin.clone()).await?
             }
             _ => {
                 let data_dir = cli.data_dir.clone().ok_or("startup needs --data-dir")?;

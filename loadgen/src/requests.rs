@@ -22,14 +22,14 @@ use serde_json::json;
 use crate::child::Server;
 use crate::client::{BoxError, RT};
 
-const TOKEN: &str = "loadgen-requests-token";
+pub(crate) const TOKEN: &str = "loadgen-requests-token";
 /// The most per-request CPU of yoi relative to the bare handler.
 const TARGET: f64 = 1.15;
 
 /// One path and the bytes a bare handler answers for it.
-struct Path {
-    name: &'static str,
-    path: String,
+pub(crate) struct Path {
+    pub(crate) name: &'static str,
+    pub(crate) path: String,
 }
 
 /// Serves `bodies` (path -> bytes) as JSON on `bind`: the bare handler.
@@ -53,7 +53,7 @@ pub(crate) async fn bare(bind: String, bodies: PathBuf) -> Result<bool, BoxError
 }
 
 /// Sends `n` GETs of `path` over `concurrency` keep-alive connections.
-async fn load(
+pub(crate) async fn load(
     base: &str,
     path: &str,
     token: Option<&str>,
@@ -129,30 +129,22 @@ async fn cpu_per_request(
 
 /// `yoi serve --memory` with every layer on (the token, and the request
 /// log line at info), ready, with a Worker that has had one turn; the
-/// server and the paths to measure on it.
-async fn start_yoi(
+/// server and the paths to measure on it. Run under `wrapper` (a program
+/// and its arguments) when that is not empty.
+pub(crate) async fn start_yoi(
+    wrapper: &[&str],
     bin: &std::path::Path,
     token_file: &str,
 ) -> Result<(Server, [Path; 3]), BoxError> {
-    let yoi = Server::spawn_logging(
+    let yoi = Server::spawn_under(
+        wrapper,
         bin,
         &["serve"],
         &["--memory", "--token-file", token_file],
         &std::env::var("YOI_REQUESTS_LOG").unwrap_or_else(|_| "info".to_owned()),
     )?;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{}/healthz", yoi.base))
-        .send()
-        .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err("yoi did not start".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_up(&client, &yoi, "yoi").await?;
     let created: serde_json::Value = serde_json::from_slice(
         &client
             .post(format!("{}{RT}/workers", yoi.base))
@@ -192,6 +184,62 @@ async fn start_yoi(
     Ok((yoi, paths))
 }
 
+/// Waits up to a minute for `server` to answer `/healthz`.
+async fn wait_until_up(
+    client: &reqwest::Client,
+    server: &Server,
+    name: &str,
+) -> Result<(), BoxError> {
+    let started = Instant::now();
+    while client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .is_err()
+    {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(format!("{name} did not start").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// The bare handler (this binary's `bare` mode, under `wrapper` when that
+/// is not empty), answering each of `paths` with the bytes `yoi` answers,
+/// ready. Its bodies file is written in `dir`.
+pub(crate) async fn start_bare(
+    wrapper: &[&str],
+    yoi: &Server,
+    paths: &[Path],
+    dir: &std::path::Path,
+) -> Result<Server, BoxError> {
+    let client = reqwest::Client::new();
+    let mut bodies = serde_json::Map::new();
+    for path in paths {
+        let body = client
+            .get(format!("{}{}", yoi.base, path.path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?
+            .text()
+            .await?;
+        bodies.insert(path.path.clone(), body.into());
+    }
+    let bodies_file = dir.join("bodies.json");
+    std::fs::write(&bodies_file, serde_json::to_vec(&bodies)?)?;
+    let loadgen = std::env::current_exe()?;
+    let bare = Server::spawn_under(
+        wrapper,
+        &loadgen,
+        &["bare"],
+        &["--bodies", &bodies_file.to_string_lossy()],
+        "warn",
+    )?;
+    wait_until_up(&client, &bare, "the bare server").await?;
+    Ok(bare)
+}
+
 /// Runs the scenario for `bin`; with `compare`, another build of `yoi`
 /// is measured in the same rounds, to compare builds.
 pub(crate) async fn requests(
@@ -206,44 +254,12 @@ pub(crate) async fn requests(
     let token_file = dir.join("token");
     std::fs::write(&token_file, TOKEN)?;
     let token_file = token_file.to_string_lossy().into_owned();
-    let (yoi, paths) = start_yoi(&bin, &token_file).await?;
+    let (yoi, paths) = start_yoi(&[], &bin, &token_file).await?;
     let other = match &compare {
-        Some(other) => Some(start_yoi(other, &token_file).await?),
+        Some(other) => Some(start_yoi(&[], other, &token_file).await?),
         None => None,
     };
-    let client = reqwest::Client::new();
-    // The bare handler answers the same bytes.
-    let mut bodies = serde_json::Map::new();
-    for path in &paths {
-        let body = client
-            .get(format!("{}{}", yoi.base, path.path))
-            .bearer_auth(TOKEN)
-            .send()
-            .await?
-            .text()
-            .await?;
-        bodies.insert(path.path.clone(), body.into());
-    }
-    let bodies_file = dir.join("bodies.json");
-    std::fs::write(&bodies_file, serde_json::to_vec(&bodies)?)?;
-    let loadgen = std::env::current_exe()?;
-    let bare = Server::spawn(
-        &loadgen,
-        &["bare"],
-        &["--bodies", &bodies_file.to_string_lossy()],
-    )?;
-    let started = Instant::now();
-    while client
-        .get(format!("{}/healthz", bare.base))
-        .send()
-        .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err("the bare server did not start".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let bare = start_bare(&[], &yoi, &paths, &dir).await?;
     // Requests per measurement: enough for the 10 ms CPU tick to be small.
     let n = (seconds as usize * 10_000).max(10_000);
     let mut ok = true;
