@@ -50,6 +50,18 @@ fn emit() {
         after = 1u8
     );
     tracing::info!(first = "no message", second = ?Some(3));
+    // Past the 256 bytes `LogFields` gathers before writing: a field that
+    // overflows them, then a value written through `Debug` across them.
+    let long = "r".repeat(200);
+    let longer = format!("{:?}", "d".repeat(300));
+    tracing::info!(
+        before = 7u64,
+        long = long.as_str(),
+        shown = %longer,
+        debugged = ?"e".repeat(100),
+        after = true,
+        "fields longer than the gathered bytes"
+    );
     tracing::info!(
         "a message longer than the stack buffer of `LogFields`, {} {}",
         "which writes it through the default visitor instead, as it does",
@@ -98,7 +110,7 @@ fn lines_with(default_format: bool) -> String {
 fn lines_are_the_default_formats_apart_from_the_instant() {
     let ours = lines_with(false);
     let theirs = lines_with(true);
-    assert_eq!(ours.lines().count(), 14, "{ours}");
+    assert_eq!(ours.lines().count(), 15, "{ours}");
     assert_eq!(ours.lines().count(), theirs.lines().count());
     // The timestamp is the first 27 bytes: `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
     for (a, b) in ours.lines().zip(theirs.lines()) {
