@@ -99,7 +99,11 @@ fn callgrind(out: &FsPath) -> Vec<String> {
 
 /// Runs the scenario for `bin`; with `compare`, another build of `yoi` is
 /// counted too, against the same bare handler.
-pub(crate) async fn instructions(bin: PathBuf, compare: Option<PathBuf>) -> Result<bool, BoxError> {
+pub(crate) async fn instructions(
+    bin: PathBuf,
+    compare: Option<PathBuf>,
+    floor: bool,
+) -> Result<bool, BoxError> {
     let dir = std::env::temp_dir().join(format!("yoi-instructions-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let token_file = dir.join("token");
@@ -137,14 +141,15 @@ pub(crate) async fn instructions(bin: PathBuf, compare: Option<PathBuf>) -> Resu
     let (wrapper, out) = start("bare");
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
     let mut bare = Counted {
-        server: start_bare(&wrapper, &yoi.server, &paths, &dir).await?,
+        server: start_bare(&wrapper, &yoi.server, &paths, &dir, floor).await?,
         out,
         dumps: 0,
     };
 
     for (index, Path { name, path }) in paths.iter().enumerate() {
         let yoi_count = yoi.per_request(path, Some(TOKEN)).await?;
-        let bare_count = bare.per_request(path, None).await?;
+        // The floor checks the token as yoi does.
+        let bare_count = bare.per_request(path, floor.then_some(TOKEN)).await?;
         println!(
             "instructions c=1  {name:<16} yoi {yoi_count:>8.0} per request, bare {bare_count:>8.0}: {:.2}x",
             yoi_count / bare_count

@@ -16,6 +16,7 @@
 
 mod child;
 mod client;
+mod floor;
 mod forward;
 mod hostile;
 mod instructions;
@@ -111,6 +112,14 @@ struct Cli {
     /// scenario; its verdict is the median of the rounds' ratios.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// `requests` and `instructions`: measure yoi against the bare handler
+    /// with a bearer check and a request log line around it (the floor of
+    /// the target) instead of the bare handler alone.
+    #[arg(long)]
+    bare_floor: bool,
+    /// `bare`: serve as the floor (see `--bare-floor`).
+    #[arg(long, hide = true)]
+    floor: bool,
     /// `bare`: where to listen.
     #[arg(long, hide = true)]
     bind: Option<String>,
@@ -164,7 +173,7 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
     if cli.scenario == Scenario::Bare {
         let bind = cli.bind.clone().ok_or("bare needs --bind")?;
         let bodies = cli.bodies.clone().ok_or("bare needs --bodies")?;
-        return requests::bare(bind, bodies).await;
+        return requests::bare(bind, bodies, cli.floor).await;
     }
     if cli.scenario == Scenario::Forward {
         let bind = cli.bind.clone().ok_or("forward needs --bind")?;
@@ -196,10 +205,17 @@ async fn run(cli: Cli) -> Result<bool, client::BoxError> {
             }
             Scenario::Hostile => hostile::hostile(bin, cli.attackers, cli.turns.min(20)).await?,
             Scenario::Requests => {
-                requests::requests(bin, cli.compare_bin.clone(), cli.seconds, cli.rounds).await?
+                requests::requests(
+                    bin,
+                    cli.compare_bin.clone(),
+                    cli.seconds,
+                    cli.rounds,
+                    cli.bare_floor,
+                )
+                .await?
             }
             Scenario::Instructions => {
-                instructions::instructions(bin, cli.compare_bin.clone()).await?
+                instructions::instructions(bin, cli.compare_bin.clone(), cli.bare_floor).await?
             }
             _ => {
                 let data_dir = cli.data_dir.clone().ok_or("startup needs --data-dir")?;

@@ -33,7 +33,9 @@ pub(crate) struct Path {
 }
 
 /// Serves `bodies` (path -> bytes) as JSON on `bind`: the bare handler.
-pub(crate) async fn bare(bind: String, bodies: PathBuf) -> Result<bool, BoxError> {
+/// With `floor`, the bare handler with a bearer check and a request log
+/// line around it (`floor.rs`).
+pub(crate) async fn bare(bind: String, bodies: PathBuf, floor: bool) -> Result<bool, BoxError> {
     let bodies: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&std::fs::read(bodies)?)?;
     let mut router = Router::new();
@@ -48,6 +50,9 @@ pub(crate) async fn bare(bind: String, bodies: PathBuf) -> Result<bool, BoxError
         );
     }
     let listener = tokio::net::TcpListener::bind(bind).await?;
+    if floor {
+        return crate::floor::serve(listener, router).await;
+    }
     axum::serve(listener, router).await?;
     Ok(true)
 }
@@ -207,12 +212,14 @@ async fn wait_until_up(
 
 /// The bare handler (this binary's `bare` mode, under `wrapper` when that
 /// is not empty), answering each of `paths` with the bytes `yoi` answers,
-/// ready. Its bodies file is written in `dir`.
+/// ready; with `floor`, with a bearer check and a request log line around
+/// it. Its bodies file is written in `dir`.
 pub(crate) async fn start_bare(
     wrapper: &[&str],
     yoi: &Server,
     paths: &[Path],
     dir: &std::path::Path,
+    floor: bool,
 ) -> Result<Server, BoxError> {
     let client = reqwest::Client::new();
     let mut bodies = serde_json::Map::new();
@@ -229,13 +236,13 @@ pub(crate) async fn start_bare(
     let bodies_file = dir.join("bodies.json");
     std::fs::write(&bodies_file, serde_json::to_vec(&bodies)?)?;
     let loadgen = std::env::current_exe()?;
-    let bare = Server::spawn_under(
-        wrapper,
-        &loadgen,
-        &["bare"],
-        &["--bodies", &bodies_file.to_string_lossy()],
-        "warn",
-    )?;
+    let bodies_file = bodies_file.to_string_lossy();
+    let (args, log): (&[&str], _) = if floor {
+        (&["--bodies", &bodies_file, "--floor"], "info")
+    } else {
+        (&["--bodies", &bodies_file], "warn")
+    };
+    let bare = Server::spawn_under(wrapper, &loadgen, &["bare"], args, log)?;
     wait_until_up(&client, &bare, "the bare server").await?;
     Ok(bare)
 }
@@ -247,6 +254,7 @@ pub(crate) async fn requests(
     compare: Option<PathBuf>,
     seconds: u64,
     rounds: usize,
+    floor: bool,
 ) -> Result<bool, BoxError> {
     let rounds = rounds.max(1);
     let dir = std::env::temp_dir().join(format!("yoi-requests-{}", std::process::id()));
@@ -259,7 +267,14 @@ pub(crate) async fn requests(
         Some(other) => Some(start_yoi(&[], other, &token_file).await?),
         None => None,
     };
-    let bare = start_bare(&[], &yoi, &paths, &dir).await?;
+    let bare = start_bare(&[], &yoi, &paths, &dir, floor).await?;
+    // The floor checks the token as yoi does, and is measured against the
+    // bare handler alone in the same rounds.
+    let bare_token = floor.then_some(TOKEN);
+    let plain = match floor {
+        true => Some(start_bare(&[], &yoi, &paths, &dir, false).await?),
+        false => None,
+    };
     // Requests per measurement: enough for the 10 ms CPU tick to be small.
     let n = (seconds as usize * 10_000).max(10_000);
     let mut ok = true;
@@ -268,6 +283,7 @@ pub(crate) async fn requests(
             let mut measured = Vec::with_capacity(rounds);
             let mut switches = Vec::with_capacity(rounds);
             let mut compared = Vec::with_capacity(rounds);
+            let mut floor_rounds = Vec::with_capacity(rounds);
             for _ in 0..rounds {
                 let yoi = cpu_per_request(&yoi, &path.path, Some(TOKEN), concurrency, n).await?;
                 if let Some((other, other_paths)) = &other {
@@ -278,7 +294,14 @@ pub(crate) async fn requests(
                             .us,
                     );
                 }
-                let bare = cpu_per_request(&bare, &path.path, None, concurrency, n).await?;
+                let bare = cpu_per_request(&bare, &path.path, bare_token, concurrency, n).await?;
+                if let Some(plain) = &plain {
+                    let plain = cpu_per_request(plain, &path.path, None, concurrency, n).await?;
+                    floor_rounds.push(Round {
+                        yoi_us: bare.us,
+                        bare_us: plain.us,
+                    });
+                }
                 measured.push(Round {
                     yoi_us: yoi.us,
                     bare_us: bare.us,
@@ -308,6 +331,13 @@ pub(crate) async fn requests(
                 mean(|(_, bare)| bare.voluntary),
                 mean(|(_, bare)| bare.involuntary),
             );
+            if !floor_rounds.is_empty() {
+                let floor = Summary::of(&floor_rounds);
+                println!(
+                    "    the bare handler alone {:>6.1} us/req: the floor is {:.2}x it (median; rounds {:.2}-{:.2}x)",
+                    floor.bare_us, floor.median, floor.lowest, floor.highest,
+                );
+            }
             if !compared.is_empty() {
                 // The other build's rounds, each against one of this
                 // round's figures.
