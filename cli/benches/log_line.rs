@@ -15,11 +15,11 @@ use yoi::log_output::BatchedWriter;
 /// The line `RequestLogLayer` writes for each request.
 fn request_line(n: u64) {
     tracing::info!(
+        message = "request",
         method = %axum::http::Method::GET,
         route = "/api/runtimes/{runtime_id}/workers/{worker_id}",
         status = 200u16,
         latency_us = n % 97,
-        "request"
     );
 }
 

@@ -12,6 +12,7 @@ pub mod listen;
 pub mod log_fields;
 pub mod log_format;
 pub mod log_output;
+pub mod request_line;
 mod wiring;
 
 pub use wiring::{Assembly, WiringError, build, build_state};

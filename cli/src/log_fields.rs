@@ -106,7 +106,7 @@ impl FieldVisitor<'_> {
 
 /// `Debug` writes this string between quotes with nothing escaped: no
 /// quote, backslash, control character or anything beyond ASCII.
-fn debug_is_verbatim(value: &str) -> bool {
+pub(crate) fn debug_is_verbatim(value: &str) -> bool {
     value
         .bytes()
         .all(|byte| matches!(byte, 0x20..=0x7e) && byte != b'"' && byte != b'\\')

@@ -84,7 +84,7 @@ where
 }
 
 /// The level as the default format writes it without colour.
-fn level_text(level: &Level) -> &'static str {
+pub(crate) fn level_text(level: &Level) -> &'static str {
     match *level {
         Level::TRACE => "TRACE",
         Level::DEBUG => "DEBUG",
@@ -95,7 +95,7 @@ fn level_text(level: &Level) -> &'static str {
 }
 
 /// `2026-11-30T18:06:00.141752Z ` (UTC, microseconds, then a space).
-fn write_timestamp(writer: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
+pub(crate) fn write_timestamp(writer: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
     // Before 1970 (a clock set wrong) is written as 1970: never seen in
     // practice, and not worth a second code path.
     let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();

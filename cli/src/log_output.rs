@@ -247,6 +247,23 @@ impl<'a, W: Write + Send + 'static> MakeWriter<'a> for BatchedWriter<W> {
     }
 }
 
+impl<W: Write + Send + 'static> BatchedWriter<W> {
+    /// Writes `line`, one whole line, as an info line: gathered, like the
+    /// lines of the subscriber this writer serves, and in order with them.
+    pub fn write_info_line(&self, line: &[u8]) -> io::Result<()> {
+        self.shared.gather(line)
+    }
+}
+
+// Another writer into the same sink, sharing its lines' order.
+impl<W: Write + Send + 'static> Clone for BatchedWriter<W> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 // Debug shows no log bytes: a line may hold what a log reader should see
 // only at its level.
 impl<W: Write + Send + 'static> std::fmt::Debug for BatchedWriter<W> {

@@ -13,9 +13,10 @@ use yoi::config::{FileConfig, Overrides, RuntimeFileConfig, RuntimeKind, ServerC
 use yoi::log_fields::LogFields;
 use yoi::log_format::LogFormat;
 use yoi::log_output::BatchedWriter;
+use yoi::request_line::RequestLine;
 use yoi::{WiringError, build};
 use yoi_runtime_api::RuntimeId;
-use yoi_workspace_server::serve;
+use yoi_workspace_server::{RequestLog, serve};
 
 /// yoi: long-lived LLM Workers and the workspace server that hosts them.
 // No `Debug`: the arguments hold paths, which never go to output.
@@ -128,10 +129,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let colour = std::io::stdout().is_terminal();
+    // Without colour, the line per request is written without a `tracing`
+    // event (see `request_line`), into the same writer.
+    let request_log: Option<&'static dyn RequestLog> =
+        (!colour).then(|| &*Box::leak(Box::new(RequestLine::new(log_writer.clone()))) as _);
     tracing_subscriber::fmt()
         .with_writer(log_writer)
         // Colour only for a person at a terminal, never into a file.
-        .with_ansi(std::io::stdout().is_terminal())
+        .with_ansi(colour)
         // The default format's lines, at less cost per line.
         .event_format(LogFormat::default())
         .fmt_fields(LogFields::default())
@@ -158,7 +164,7 @@ fn main() -> ExitCode {
     let Some(runtime) = async_runtime(tokio::runtime::Builder::new_multi_thread()) else {
         return ExitCode::FAILURE;
     };
-    match runtime.block_on(run(config, bind_env)) {
+    match runtime.block_on(run(config, bind_env, request_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Store(err)) => {
             eprintln!("yoi: cannot open the data directory's store: {err}");
@@ -340,7 +346,11 @@ enum Failure {
     Other(Box<dyn std::error::Error>),
 }
 
-async fn run(config: ServerConfig, bind_env: &str) -> Result<(), Failure> {
+async fn run(
+    config: ServerConfig,
+    bind_env: &str,
+    request_log: Option<&'static dyn RequestLog>,
+) -> Result<(), Failure> {
     let bind = config.bind;
     let token_required = config.token.is_some();
     let assembly = build(config).await.map_err(|err| match err {
@@ -373,7 +383,11 @@ async fn run(config: ServerConfig, bind_env: &str) -> Result<(), Failure> {
              (or the token variable); API clients send `Authorization: Bearer <token>`"
         );
     }
-    let served = serve(listener, assembly.state.clone(), shutdown_signal()).await;
+    let state = match request_log {
+        Some(log) => assembly.state.clone().with_request_log(log),
+        None => assembly.state.clone(),
+    };
+    let served = serve(listener, state, shutdown_signal()).await;
     // Requests are done: end running turns and let the stores write.
     assembly.shutdown().await;
     tracing::info!("stopped");

@@ -528,3 +528,67 @@ fn startup_prints_the_console_api_and_openapi_urls_and_how_to_sign_in() {
         "no colour codes in a pipe: {text}"
     );
 }
+
+/// `yoi serve` into a pipe under `rust_log`: its whole output after one
+/// `GET /healthz` and SIGTERM.
+fn output_after_one_request(rust_log: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = common::process::free_port("127.0.0.1");
+    let mut child = server()
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", rust_log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    // Listening once the start lines are out.
+    while !text.contains("OpenAPI document") {
+        assert_ne!(stdout.read_line(&mut text).unwrap(), 0, "{text}");
+    }
+    let mut connection = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    connection
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    connection.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let pid = child.id();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    stdout.read_to_string(&mut text).unwrap();
+    assert!(child.wait().unwrap().success(), "{text}");
+    text
+}
+
+#[test]
+fn each_request_is_one_line_in_the_log_unless_its_target_is_filtered_out() {
+    let text = output_after_one_request("info");
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("request method="))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    // The timestamp, then the line `tracing-subscriber`'s format writes.
+    let (timestamp, rest) = lines[0].split_at(27);
+    assert!(
+        timestamp.len() == 27 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+        "{timestamp}"
+    );
+    let (fixed, latency) = rest
+        .split_once(" latency_us=")
+        .unwrap_or_else(|| panic!("{rest}"));
+    assert_eq!(
+        fixed,
+        r#"  INFO yoi_workspace_server::middleware: request method=GET route="/healthz" status=200"#
+    );
+    assert!(latency.parse::<u64>().is_ok(), "{latency}");
+
+    let text = output_after_one_request("info,yoi_workspace_server::middleware=warn");
+    assert!(text.contains("stopped"), "{text}");
+    assert!(!text.contains("request method="), "{text}");
+}

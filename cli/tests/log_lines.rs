@@ -1,13 +1,17 @@
 //! The server's log lines: `LogFormat` with `LogFields` writes what
 //! `tracing-subscriber`'s default format writes, apart from how it reads
-//! the clock.
+//! the clock; `RequestLine` writes what they write for the request event.
 
 mod common;
 
+use axum::http::Method;
 use common::LogBuffer;
 use tracing::Level;
+use tracing_subscriber::EnvFilter;
 use yoi::log_fields::LogFields;
 use yoi::log_format::LogFormat;
+use yoi::log_output::{BatchedWriter, FlushGuard};
+use yoi::request_line::RequestLine;
 
 /// A failure with a cause, as `record_error` sees one.
 #[derive(Debug)]
@@ -29,6 +33,8 @@ impl std::error::Error for Failure {
 /// every kind the server logs (and some it might).
 fn emit() {
     tracing::info!(method = %"GET", route = "/api/runtimes/{runtime_id}", status = 200u16, latency_us = 17u64, "request");
+    // The request line as the server writes it: the message a string field.
+    tracing::info!(message = "request", method = %"GET", route = "/api/runtimes/{runtime_id}", status = 200u16, latency_us = 17u64);
     tracing::warn!(error = %"it \"broke\" badly", left = 3, "connections still open");
     tracing::error!(flag = true, ratio = 0.5, signed = -4i64, "the store failed");
     tracing::debug!("a debug line");
@@ -110,11 +116,131 @@ fn lines_with(default_format: bool) -> String {
 fn lines_are_the_default_formats_apart_from_the_instant() {
     let ours = lines_with(false);
     let theirs = lines_with(true);
-    assert_eq!(ours.lines().count(), 15, "{ours}");
+    assert_eq!(ours.lines().count(), 16, "{ours}");
+    // The message as a format string or as a string field: the same line.
+    let request: Vec<&str> = ours.lines().take(2).map(|line| &line[27..]).collect();
+    assert_eq!(request[0], request[1]);
     assert_eq!(ours.lines().count(), theirs.lines().count());
     // The timestamp is the first 27 bytes: `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
     for (a, b) in ours.lines().zip(theirs.lines()) {
         assert_eq!(a[27..], b[27..], "\n{a}\n{b}");
         assert!(a.as_bytes()[26] == b'Z' && b.as_bytes()[26] == b'Z', "{a}");
     }
+}
+
+/// The requests both request-line tests send: matched and unmatched
+/// routes, a wrong method, an extension method, an answer with a body.
+async fn send_requests(state: &yoi::AppState) {
+    let app = common::TestApp {
+        state: state.clone(),
+    };
+    app.get("/healthz").await;
+    app.get("/api/runtimes").await;
+    app.get("/no/such/route").await;
+    app.send(Method::DELETE, "/healthz", None).await;
+    app.send(Method::from_bytes(b"PURGE").unwrap(), "/api/runtimes", None)
+        .await;
+    app.post(
+        "/api/runtimes/backend-internal/workers",
+        serde_json::json!({}),
+    )
+    .await;
+}
+
+/// The request lines of `text`, each without its timestamp (the first 27
+/// bytes) and its latency's digits.
+fn request_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| line.contains(": request method="))
+        .map(|line| {
+            let (before, latency) = line[27..].split_once(" latency_us=").unwrap();
+            assert!(
+                !latency.is_empty() && latency.bytes().all(|b| b.is_ascii_digit()),
+                "{line}"
+            );
+            before.to_owned()
+        })
+        .collect()
+}
+
+/// The server's state (the default Runtimes) with its request lines
+/// written by a [`RequestLine`] into `buffer`, through a batched writer
+/// whose guard writes everything when dropped.
+async fn state_with_request_line(
+    buffer: &LogBuffer,
+) -> (
+    yoi::AppState,
+    FlushGuard<LogBuffer>,
+    BatchedWriter<LogBuffer>,
+) {
+    let (writer, guard) = BatchedWriter::new(buffer.clone()).unwrap();
+    let line: &'static RequestLine<LogBuffer> =
+        Box::leak(Box::new(RequestLine::new(writer.clone())));
+    let state = common::TestApp::new().await.state.with_request_log(line);
+    (state, guard, writer)
+}
+
+#[tokio::test]
+async fn the_request_line_is_the_subscribers_event_byte_for_byte() {
+    // Through the subscriber: the event the request layer logs.
+    let through_tracing = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(through_tracing.clone())
+        .with_ansi(false)
+        .with_max_level(Level::INFO)
+        .event_format(LogFormat::default())
+        .fmt_fields(LogFields::default())
+        .finish();
+    {
+        let _default = tracing::subscriber::set_default(subscriber);
+        send_requests(&common::TestApp::new().await.state).await;
+    }
+    // Written by `RequestLine`, under a subscriber that writes the rest.
+    let written = LogBuffer::default();
+    let (state, guard, writer) = state_with_request_line(&written).await;
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_max_level(Level::INFO)
+        .event_format(LogFormat::default())
+        .fmt_fields(LogFields::default())
+        .finish();
+    {
+        let _default = tracing::subscriber::set_default(subscriber);
+        send_requests(&state).await;
+    }
+    drop(guard);
+
+    let expected = request_lines(&through_tracing.text());
+    assert_eq!(expected.len(), 6, "{}", through_tracing.text());
+    assert!(
+        expected.iter().any(|line| line.contains("method=PURGE")),
+        "{expected:?}"
+    );
+    assert_eq!(request_lines(&written.text()), expected);
+    for line in written.text().lines() {
+        assert_eq!(line.as_bytes()[26], b'Z', "{line}");
+    }
+}
+
+#[tokio::test]
+async fn the_request_line_follows_the_log_filter() {
+    let written = LogBuffer::default();
+    let (state, guard, writer) = state_with_request_line(&written).await;
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(EnvFilter::new("info,yoi_workspace_server::middleware=warn"))
+        .event_format(LogFormat::default())
+        .fmt_fields(LogFields::default())
+        .finish();
+    {
+        let _default = tracing::subscriber::set_default(subscriber);
+        send_requests(&state).await;
+        tracing::info!("still written");
+    }
+    drop(guard);
+    let text = written.text();
+    assert!(text.contains("still written"), "{text}");
+    assert_eq!(request_lines(&text), Vec::<String>::new(), "{text}");
 }

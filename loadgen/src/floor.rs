@@ -1,9 +1,10 @@
 //! The floor of the `requests` target: the bare handler with only what the
 //! target requires of `yoi` around it, written as cheaply as this stack
 //! allows. Each request's bearer token is checked and one info line is
-//! logged through `tracing`, with `yoi`'s own line format, field writer and
-//! batched output; there is no Host check, cross-site guard, routing with
-//! path parameters, Worker lookup or JSON. `requests --bare-floor` and
+//! logged as `yoi serve` logs it: its `RequestLine` into its batched
+//! output, under a `tracing` subscriber with its line format and field
+//! writer for everything else; there is no Host check, cross-site guard,
+//! routing with path parameters, Worker lookup or JSON. `requests --bare-floor` and
 //! `instructions --bare-floor` measure `yoi` against it, to tell the cost
 //! of the required parts from the rest.
 
@@ -20,6 +21,8 @@ use tracing_subscriber::EnvFilter;
 use yoi::log_fields::LogFields;
 use yoi::log_format::LogFormat;
 use yoi::log_output::BatchedWriter;
+use yoi::request_line::RequestLine;
+use yoi_workspace_server::{AnsweredRequest, RequestLog};
 
 use crate::client::BoxError;
 use crate::requests::TOKEN;
@@ -30,6 +33,7 @@ pub(crate) async fn serve(
     router: Router,
 ) -> Result<bool, BoxError> {
     let (writer, _flush) = BatchedWriter::new(std::io::stdout())?;
+    let request_line = RequestLine::new(writer.clone());
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)
@@ -40,6 +44,7 @@ pub(crate) async fn serve(
         )
         .init();
     let expected = Arc::new(HeaderValue::from_str(&format!("Bearer {TOKEN}"))?);
+    let request_line: &'static RequestLine<_> = Box::leak(Box::new(request_line));
     let service = tower::service_fn(move |request: Request<Body>| {
         let router = router.clone();
         let authorized = request.headers().get(header::AUTHORIZATION) == Some(&*expected);
@@ -52,13 +57,12 @@ pub(crate) async fn serve(
             } else {
                 StatusCode::UNAUTHORIZED.into_response()
             };
-            tracing::info!(
-                method = %method,
-                route = uri.path(),
-                status = response.status().as_u16(),
-                latency_us = started.elapsed().as_micros() as u64,
-                "request"
-            );
+            request_line.answered(&AnsweredRequest {
+                method: &method,
+                route: uri.path(),
+                status: response.status().as_u16(),
+                latency_us: started.elapsed().as_micros() as u64,
+            });
             Ok::<_, Infallible>(response)
         }
     });

@@ -23,6 +23,7 @@ use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
 use crate::error::ApiError;
+use crate::request_log::{AnsweredRequest, RequestLog};
 use crate::state::AppState;
 
 /// A check run before the request goes on: `Err` is the answer.
@@ -83,25 +84,38 @@ where
 
 /// A debug span around each request, and one info line when it is
 /// answered: method, matched route (never the path's ids, the query or the
-/// body), status and latency.
+/// body), status and latency; a `tracing` event, or written by the
+/// embedder's [`RequestLog`].
 #[derive(Clone, Copy)]
-pub(crate) struct RequestLogLayer;
+pub(crate) struct RequestLogLayer {
+    log: Option<&'static dyn RequestLog>,
+}
+
+impl RequestLogLayer {
+    pub(crate) fn new(log: Option<&'static dyn RequestLog>) -> Self {
+        Self { log }
+    }
+}
 
 impl<S> Layer<S> for RequestLogLayer {
-    type Service = RequestLog<S>;
+    type Service = Logging<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestLog { inner }
+        Logging {
+            inner,
+            log: self.log,
+        }
     }
 }
 
 /// The service of [`RequestLogLayer`].
 #[derive(Clone)]
-pub(crate) struct RequestLog<S> {
+pub(crate) struct Logging<S> {
     inner: S,
+    log: Option<&'static dyn RequestLog>,
 }
 
-impl<S> Service<Request<Body>> for RequestLog<S>
+impl<S> Service<Request<Body>> for Logging<S>
 where
     S: Service<Request<Body>, Response = Response, Error = Infallible>,
 {
@@ -129,6 +143,7 @@ where
         };
         Logged {
             future: future.instrument(span),
+            log: self.log,
             method,
             route,
             started: Instant::now(),
@@ -145,6 +160,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct Logged<F> {
         #[pin]
         future: Instrumented<F>,
+        log: Option<&'static dyn RequestLog>,
         method: Method,
         route: Option<MatchedPath>,
         started: Instant,
@@ -161,13 +177,27 @@ where
         let this = self.project();
         let response = std::task::ready!(this.future.poll(cx));
         if let Ok(response) = &response {
-            tracing::info!(
-                method = %this.method,
-                route = route_name(this.route.as_ref()),
-                status = response.status().as_u16(),
-                latency_us = this.started.elapsed().as_micros() as u64,
-                "request"
-            );
+            let answered = AnsweredRequest {
+                method: this.method,
+                route: route_name(this.route.as_ref()),
+                status: response.status().as_u16(),
+                latency_us: this.started.elapsed().as_micros() as u64,
+            };
+            match this.log {
+                Some(log) => log.answered(&answered),
+                // The message as a string field rather than a format
+                // string: the same bytes in the line (the message is
+                // written first and without its name either way), without
+                // formatting it. The target is this module's,
+                // `REQUEST_LOG_TARGET`.
+                None => tracing::info!(
+                    message = "request",
+                    method = %answered.method,
+                    route = answered.route,
+                    status = answered.status,
+                    latency_us = answered.latency_us,
+                ),
+            }
         }
         Poll::Ready(response)
     }
@@ -196,6 +226,16 @@ const CONTRACT_VERSION_TEXT: &str = "1";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_log_target_is_this_modules_path() {
+        // `tracing` names the request event's target after the module that
+        // logs it; `REQUEST_LOG_TARGET` tells embedders that name.
+        assert_eq!(
+            module_path!().strip_suffix("::tests"),
+            Some(crate::request_log::REQUEST_LOG_TARGET)
+        );
+    }
 
     #[test]
     fn the_header_text_is_the_contract_version() {

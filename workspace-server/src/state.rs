@@ -14,6 +14,7 @@ use crate::frames::FrameCache;
 use crate::host::HostPolicy;
 use crate::limits::{ConnectionLimits, FailedAuthLimits};
 use crate::registry::RuntimeRegistry;
+use crate::request_log::RequestLog;
 use crate::session::Sessions;
 use crate::throttle::AuthThrottle;
 
@@ -46,6 +47,8 @@ struct Settings {
     connection_limits: ConnectionLimits,
     auth_throttle: Arc<AuthThrottle>,
     trusted_proxies: TrustedProxies,
+    /// `None`: the line per request is a `tracing` event.
+    request_log: Option<&'static dyn RequestLog>,
 }
 
 struct Shared {
@@ -80,6 +83,10 @@ impl fmt::Debug for AppState {
             .field("connection_limits", &self.inner.settings.connection_limits)
             .field("auth_throttle", &self.inner.settings.auth_throttle.limits())
             .field("trusted_proxies", &self.inner.settings.trusted_proxies)
+            .field(
+                "request_log",
+                &self.inner.settings.request_log.map(|_| "<embedder's>"),
+            )
             .field("sessions", &self.inner.shared.sessions)
             .finish()
     }
@@ -111,6 +118,7 @@ impl AppState {
                     connection_limits: ConnectionLimits::default(),
                     auth_throttle: Arc::new(AuthThrottle::new(FailedAuthLimits::default())),
                     trusted_proxies: TrustedProxies::default(),
+                    request_log: None,
                 },
             }),
         }
@@ -129,6 +137,21 @@ impl AppState {
     pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         Arc::make_mut(&mut self.inner).settings.trusted_proxies = proxies;
         self
+    }
+
+    /// Writes the line per answered request with `log` instead of a
+    /// `tracing` event (see [`crate::request_log`]). `'static`: one log
+    /// serves the process, and the request layer holds it without a
+    /// reference count.
+    pub fn with_request_log(mut self, log: &'static dyn RequestLog) -> Self {
+        Arc::make_mut(&mut self.inner).settings.request_log = Some(log);
+        self
+    }
+
+    /// Where the line per answered request goes; `None` for a `tracing`
+    /// event.
+    pub(crate) fn request_log(&self) -> Option<&'static dyn RequestLog> {
+        self.inner.settings.request_log
     }
 
     /// The reverse proxies whose forwarding headers are believed.

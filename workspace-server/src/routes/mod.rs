@@ -113,7 +113,7 @@ fn router(state: AppState) -> Router {
             ])
     });
     let layers = ServiceBuilder::new()
-        .layer(RequestLogLayer)
+        .layer(RequestLogLayer::new(state.request_log()))
         .option_layer(cors)
         // Before authentication, token or not: a Host this server does not
         // answer, and cross-site requests that change state.
