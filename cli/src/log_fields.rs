@@ -107,15 +107,27 @@ impl FieldVisitor<'_> {
 /// `Debug` writes this string between quotes with nothing escaped: no
 /// quote, backslash, control character or anything beyond ASCII.
 pub(crate) fn debug_is_verbatim(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|byte| matches!(byte, 0x20..=0x7e) && byte != b'"' && byte != b'\\')
+    all_bytes(value.as_bytes(), |byte| {
+        (0x20..=0x7e).contains(&byte) & (byte != b'"') & (byte != b'\\')
+    })
 }
 
 /// Bytes that the default formatter's sanitising leaves alone, and that
 /// need no escaping anywhere: printable ASCII.
 fn printable_ascii(bytes: &[u8]) -> bool {
-    bytes.iter().all(|byte| matches!(byte, 0x20..=0x7e))
+    all_bytes(bytes, |byte| (0x20..=0x7e).contains(&byte))
+}
+
+/// Whether every byte passes `check`: sixteen bytes at a time, each group
+/// without an early exit, which the compiler turns into vector compares
+/// (a route of 46 bytes checked byte by byte cost about 300 instructions).
+#[inline(always)]
+fn all_bytes(bytes: &[u8], check: impl Fn(u8) -> bool) -> bool {
+    bytes.chunks(16).all(|group| {
+        group
+            .iter()
+            .fold(true, |passed, &byte| passed & check(byte))
+    })
 }
 
 /// A short message, formatted on the stack.
@@ -229,6 +241,16 @@ mod tests {
         for value in ["", "/api/runtimes/{runtime_id}", "a b ~"] {
             assert!(debug_is_verbatim(value), "{value:?}");
         }
+        // Past the first sixteen bytes too.
+        let long = "/api/runtimes/{runtime_id}/workers/{worker_id}";
+        assert!(debug_is_verbatim(long));
+        assert!(printable_ascii(long.as_bytes()));
+        for (index, bad) in [(40, '"'), (17, '\\'), (45, '\u{7f}'), (31, '\n')] {
+            let mut value = long.to_owned();
+            value.replace_range(index..=index, &bad.to_string());
+            assert!(!debug_is_verbatim(&value), "{value:?}");
+        }
+        assert!(!printable_ascii(format!("{long}\u{1b}").as_bytes()));
         for value in [
             "say \"hi\"",
             "back\\slash",
