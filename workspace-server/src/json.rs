@@ -6,6 +6,7 @@
 //! [`WrittenJson`] writes the answers sent most (a Worker's detail, a
 //! transcript page) with their hand-written encoders.
 
+use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -52,15 +53,18 @@ impl<T: WriteJson + Serialize> IntoResponse for WrittenJson<T> {
     }
 }
 
+/// The answers' content type, checked once at compile time (`from_static`
+/// called at run time checks its bytes on every call).
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
 fn answer(body: Vec<u8>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+    // Built directly: `(headers, Vec<u8>)` first sets the bytes' own
+    // `application/octet-stream`, then replaces it.
+    let mut response = Response::new(Body::from(body));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, APPLICATION_JSON);
+    response
 }
 
 #[cfg(test)]

@@ -212,12 +212,17 @@ pub(crate) fn contract_version(mut response: Response) -> Response {
     if response.status() == StatusCode::UNAUTHORIZED {
         response.headers_mut().remove(header::ALLOW);
     }
-    response.headers_mut().insert(
-        HeaderName::from_static(yoi_runtime_api::CONTRACT_VERSION_HEADER),
-        HeaderValue::from_static(CONTRACT_VERSION_TEXT),
-    );
+    response
+        .headers_mut()
+        .insert(CONTRACT_VERSION_NAME, CONTRACT_VERSION_VALUE);
     response
 }
+
+/// The header's name and value, checked once at compile time
+/// (`from_static` called at run time checks them on every response).
+const CONTRACT_VERSION_NAME: HeaderName =
+    HeaderName::from_static(yoi_runtime_api::CONTRACT_VERSION_HEADER);
+const CONTRACT_VERSION_VALUE: HeaderValue = HeaderValue::from_static(CONTRACT_VERSION_TEXT);
 
 /// [`yoi_runtime_api::CONTRACT_VERSION`] as the header's text, a static
 /// value so that no response allocates it (a test checks the two agree).
