@@ -180,17 +180,25 @@ async fn state_with_request_line(
     (state, guard, writer)
 }
 
+/// The subscriber `yoi serve` sets, into `writer`, under `filter`.
+fn yoi_subscriber<W>(writer: W, filter: &str) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(EnvFilter::new(filter))
+        .event_format(LogFormat::default())
+        .fmt_fields(LogFields::default())
+        .finish()
+}
+
 #[tokio::test]
 async fn the_request_line_is_the_subscribers_event_byte_for_byte() {
     // Through the subscriber: the event the request layer logs.
     let through_tracing = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(through_tracing.clone())
-        .with_ansi(false)
-        .with_max_level(Level::INFO)
-        .event_format(LogFormat::default())
-        .fmt_fields(LogFields::default())
-        .finish();
+    let subscriber = yoi_subscriber(through_tracing.clone(), "info");
     {
         let _default = tracing::subscriber::set_default(subscriber);
         send_requests(&common::TestApp::new().await.state).await;
@@ -198,13 +206,7 @@ async fn the_request_line_is_the_subscribers_event_byte_for_byte() {
     // Written by `RequestLine`, under a subscriber that writes the rest.
     let written = LogBuffer::default();
     let (state, guard, writer) = state_with_request_line(&written).await;
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_max_level(Level::INFO)
-        .event_format(LogFormat::default())
-        .fmt_fields(LogFields::default())
-        .finish();
+    let subscriber = yoi_subscriber(writer, "info");
     {
         let _default = tracing::subscriber::set_default(subscriber);
         send_requests(&state).await;
@@ -227,13 +229,7 @@ async fn the_request_line_is_the_subscribers_event_byte_for_byte() {
 async fn the_request_line_follows_the_log_filter() {
     let written = LogBuffer::default();
     let (state, guard, writer) = state_with_request_line(&written).await;
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(EnvFilter::new("info,yoi_workspace_server::middleware=warn"))
-        .event_format(LogFormat::default())
-        .fmt_fields(LogFields::default())
-        .finish();
+    let subscriber = yoi_subscriber(writer, "info,yoi_workspace_server::middleware=warn");
     {
         let _default = tracing::subscriber::set_default(subscriber);
         send_requests(&state).await;
