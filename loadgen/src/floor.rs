@@ -25,12 +25,13 @@ use yoi::request_line::RequestLine;
 use yoi_workspace_server::{AnsweredRequest, RequestLog};
 
 use crate::client::BoxError;
-use crate::requests::TOKEN;
 
-/// Serves `router` on `listener` as the floor (see the module).
+/// Serves `router` on `listener` as the floor (see the module), requiring
+/// `token`.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    token: &str,
 ) -> Result<bool, BoxError> {
     let (writer, _flush) = BatchedWriter::new(std::io::stdout())?;
     let request_line = RequestLine::new(writer.clone());
@@ -43,7 +44,7 @@ pub(crate) async fn serve(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let expected = Arc::new(HeaderValue::from_str(&format!("Bearer {TOKEN}"))?);
+    let expected = Arc::new(HeaderValue::from_str(&format!("Bearer {token}"))?);
     let request_line: &'static RequestLine<_> = Box::leak(Box::new(request_line));
     let service = tower::service_fn(move |request: Request<Body>| {
         let router = router.clone();

@@ -51,7 +51,7 @@ pub(crate) async fn bare(bind: String, bodies: PathBuf, floor: bool) -> Result<b
     }
     let listener = tokio::net::TcpListener::bind(bind).await?;
     if floor {
-        return crate::floor::serve(listener, router).await;
+        return crate::floor::serve(listener, router, TOKEN).await;
     }
     axum::serve(listener, router).await?;
     Ok(true)
