@@ -4,7 +4,7 @@
 //! Through `tracing`, the request line is an event dispatched to the
 //! subscriber, which visits its five fields one by one through `dyn` calls
 //! and writes each piece through a `dyn fmt::Write`: with [`LogFormat`] and
-//! [`LogFields`], about 2,000 user-space instructions, where the bare
+//! [`LogFields`], about 2,400 user-space instructions, where the bare
 //! handler of `loadgen instructions` spends about 15,000 on a whole request
 //! (docs/benchmarks.md §10). [`RequestLine`] is the server's
 //! [`RequestLog`]: it writes the bytes those two write for the event, into
@@ -79,11 +79,7 @@ impl<W: Write + Send + 'static> RequestLog for RequestLine<W> {
 }
 
 /// The subscriber's line for `request` at `now`, with its newline.
-pub fn write_line(
-    line: &mut String,
-    request: &AnsweredRequest<'_>,
-    now: SystemTime,
-) -> fmt::Result {
+fn write_line(line: &mut String, request: &AnsweredRequest<'_>, now: SystemTime) -> fmt::Result {
     write_timestamp(line, now)?;
     line.push_str(level_text(&Level::INFO));
     line.push(' ');

@@ -1,12 +1,15 @@
 //! The floor of the `requests` target: the bare handler with only what the
-//! target requires of `yoi` around it, written as cheaply as this stack
-//! allows. Each request's bearer token is checked and one info line is
-//! logged as `yoi serve` logs it: its `RequestLine` into its batched
-//! output, under a `tracing` subscriber with its line format and field
-//! writer for everything else; there is no Host check, cross-site guard,
-//! routing with path parameters, Worker lookup or JSON. `requests --bare-floor` and
-//! `instructions --bare-floor` measure `yoi` against it, to tell the cost
-//! of the required parts from the rest.
+//! target requires of `yoi` around it. Each request's bearer token is
+//! checked and one info line is logged as `yoi serve` logs it: its
+//! `RequestLine` into its batched output, under a `tracing` subscriber with
+//! its line format and field writer for everything else; there is no Host
+//! check, cross-site guard, routing with path parameters, Worker lookup or
+//! JSON. `requests --bare-floor` and `instructions --bare-floor` measure
+//! `yoi` against it, to tell the cost of the required parts from the rest.
+//!
+//! It is one service around the router, which it clones and calls once per
+//! request: a little more work than the two parts need, so it overstates
+//! their cost rather than understating it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
