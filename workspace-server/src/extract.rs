@@ -163,11 +163,54 @@ impl<S: Send + Sync> FromRequestParts<S> for WorkerPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // The ids are read from the path itself when neither needs
+        // percent-decoding: the same text the router's parameters hold, and
+        // the only way to them on the routes `routes/direct.rs` answers
+        // without the router.
+        if let Some(segments) = WorkerSegments::of(parts.uri.path()) {
+            return Ok(Self(
+                Param(segments.runtime_id.parse()).into_id()?,
+                Param(segments.worker_id.parse()).into_id()?,
+            ));
+        }
         let Path(params) = Path::<WorkerParams>::from_request_parts(parts, state).await?;
         Ok(Self(
             params.runtime_id.into_id()?,
             params.worker_id.into_id()?,
         ))
+    }
+}
+
+/// The prefix of every route under a Worker:
+/// `/api/runtimes/{runtime_id}/workers/{worker_id}`.
+const RUNTIMES_PREFIX: &str = "/api/runtimes/";
+const WORKERS_SEGMENT: &str = "/workers/";
+
+/// A path under `/api/runtimes/{runtime_id}/workers/{worker_id}`, split:
+/// the two segments as the router's parameters would hold them, and what
+/// follows them (empty, or starting with `/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WorkerSegments<'a> {
+    pub(crate) runtime_id: &'a str,
+    pub(crate) worker_id: &'a str,
+    pub(crate) rest: &'a str,
+}
+
+impl<'a> WorkerSegments<'a> {
+    /// `None` unless both segments are non-empty and hold no `%` (a
+    /// percent-encoded segment is left to the router, which decodes it).
+    pub(crate) fn of(path: &'a str) -> Option<Self> {
+        let rest = path.strip_prefix(RUNTIMES_PREFIX)?;
+        let slash = rest.find('/')?;
+        let (runtime_id, rest) = rest.split_at(slash);
+        let rest = rest.strip_prefix(WORKERS_SEGMENT)?;
+        let (worker_id, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let plain = |segment: &str| !segment.is_empty() && !segment.contains('%');
+        (plain(runtime_id) && plain(worker_id)).then_some(Self {
+            runtime_id,
+            worker_id,
+            rest,
+        })
     }
 }
 

@@ -89,11 +89,23 @@ where
 #[derive(Clone, Copy)]
 pub(crate) struct RequestLogLayer {
     log: Option<&'static dyn RequestLog>,
+    route: Option<&'static str>,
 }
 
 impl RequestLogLayer {
+    /// The layer around routes the router matched: their route is the
+    /// router's matched path.
     pub(crate) fn new(log: Option<&'static dyn RequestLog>) -> Self {
-        Self { log }
+        Self { log, route: None }
+    }
+
+    /// The layer around one route answered without the router
+    /// (`routes/direct.rs`), whose template is `route`.
+    pub(crate) fn for_route(log: Option<&'static dyn RequestLog>, route: &'static str) -> Self {
+        Self {
+            log,
+            route: Some(route),
+        }
     }
 }
 
@@ -104,6 +116,7 @@ impl<S> Layer<S> for RequestLogLayer {
         Logging {
             inner,
             log: self.log,
+            route: self.route,
         }
     }
 }
@@ -113,6 +126,7 @@ impl<S> Layer<S> for RequestLogLayer {
 pub(crate) struct Logging<S> {
     inner: S,
     log: Option<&'static dyn RequestLog>,
+    route: Option<&'static str>,
 }
 
 impl<S> Service<Request<Body>> for Logging<S>
@@ -129,14 +143,16 @@ where
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let method = request.method().clone();
-        // Taken rather than cloned: no handler reads the matched path, and
-        // a clone is a count shared by every request of the route.
-        let route = request.extensions_mut().remove::<MatchedPath>();
-        let span = tracing::debug_span!(
-            "request",
-            method = %method,
-            route = route_name(route.as_ref())
-        );
+        let route = match self.route {
+            Some(route) => Route::Fixed(route),
+            // Taken rather than cloned: no handler reads the matched path,
+            // and a clone is a count shared by every request of the route.
+            None => match request.extensions_mut().remove::<MatchedPath>() {
+                Some(matched) => Route::Matched(matched),
+                None => Route::Unmatched,
+            },
+        };
+        let span = tracing::debug_span!("request", method = %method, route = route.name());
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
@@ -151,8 +167,23 @@ where
     }
 }
 
-fn route_name(route: Option<&MatchedPath>) -> &str {
-    route.map_or("unmatched", MatchedPath::as_str)
+/// The route a request is logged under.
+enum Route {
+    /// The router's.
+    Matched(MatchedPath),
+    /// A route answered without the router.
+    Fixed(&'static str),
+    Unmatched,
+}
+
+impl Route {
+    fn name(&self) -> &str {
+        match self {
+            Self::Matched(matched) => matched.as_str(),
+            Self::Fixed(route) => route,
+            Self::Unmatched => "unmatched",
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -162,7 +193,7 @@ pin_project_lite::pin_project! {
         future: Instrumented<F>,
         log: Option<&'static dyn RequestLog>,
         method: Method,
-        route: Option<MatchedPath>,
+        route: Route,
         started: Instant,
     }
 }
@@ -179,7 +210,7 @@ where
         if let Ok(response) = &response {
             let answered = AnsweredRequest {
                 method: this.method,
-                route: route_name(this.route.as_ref()),
+                route: this.route.name(),
                 status: response.status().as_u16(),
                 latency_us: this.started.elapsed().as_micros() as u64,
             };

@@ -4,6 +4,7 @@
 //! result to a view. Every failure is an [`ApiError`].
 
 mod aggregate;
+mod direct;
 mod events;
 mod input;
 mod runtimes;
@@ -13,9 +14,9 @@ mod workers;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderName, Method, header};
-use axum::response::Response;
 use tower::ServiceBuilder;
-use tower::util::MapResponse;
+use tower::layer::util::{Identity, Stack};
+use tower::util::Either;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,7 +27,7 @@ use yoi_runtime_api::RuntimeError;
 use yoi_runtime_api::dto::{ImplementationKind, RuntimeState};
 
 use crate::error::ApiError;
-use crate::middleware::{CheckLayer, RequestLogLayer, contract_version};
+use crate::middleware::{CheckLayer, RequestLogLayer};
 use crate::openapi;
 use crate::registry::{Call, RuntimeRegistry};
 use crate::state::AppState;
@@ -41,22 +42,20 @@ pub fn app(state: AppState) -> Router {
     Router::new().fallback_service(service(state))
 }
 
-/// [`app`] as the plain service [`crate::serve`] runs: the router, and
-/// the contract header on every answer (applied outside the routes, so
-/// that it also sees the `Allow` header axum adds to a wrong method's
-/// answer). `app` wraps it in a router for callers that want one; `serve`
-/// runs it as it is, since each routing level around it costs a boxed
-/// service cloned on every request.
-pub(crate) type AppService = MapResponse<Router, fn(Response) -> Response>;
+pub(crate) use direct::AppService;
 
-/// See [`AppService`].
+/// [`app`] as the plain service [`crate::serve`] runs ([`AppService`]).
+/// `app` wraps it in a router for callers that want one; `serve` runs it
+/// as it is, since each routing level around it costs a boxed service
+/// cloned on every request.
 pub(crate) fn service(state: AppState) -> AppService {
-    MapResponse::new(router(state), contract_version as fn(Response) -> Response)
+    AppService::new(router(state.clone()), &state)
 }
 
-/// The routes with their layers.
-fn router(state: AppState) -> Router {
-    let api = OpenApiRouter::new()
+/// The API's routes, each registered once: in the router and in the
+/// OpenAPI document.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(runtimes::openapi))
         .routes(routes!(runtimes::list_runtimes))
         .routes(routes!(runtimes::get_runtime))
@@ -78,8 +77,49 @@ fn router(state: AppState) -> Router {
         .routes(routes!(workers::transcript))
         .routes(routes!(events::worker_events))
         .routes(routes!(events::worker_stream))
-        .routes(routes!(events::runtime_stream));
-    let (api, api_document) = api.split_for_parts();
+        .routes(routes!(events::runtime_stream))
+}
+
+/// The layers of every route, outermost first: the request log line,
+/// CORS (which answers preflight requests before the guard, routing and
+/// authentication) and, before authentication, token or not, the guard
+/// (a Host this server does not answer, and cross-site requests that
+/// change state).
+type Layers = ServiceBuilder<LayerStack>;
+type LayerStack =
+    Stack<CheckLayer, Stack<Either<CorsLayer, Identity>, Stack<RequestLogLayer, Identity>>>;
+
+fn layers(state: &AppState, log: RequestLogLayer) -> Layers {
+    let cors = (!state.cors_allowed_origins().is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(
+                state.cors_allowed_origins().iter().cloned(),
+            ))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("last-event-id"),
+                HeaderName::from_static(CSRF_HEADER),
+            ])
+    });
+    ServiceBuilder::new()
+        .layer(log)
+        .option_layer(cors)
+        .layer(CheckLayer::new(state.clone(), guard))
+}
+
+/// The layers of an API route: [`layers`], then the token check,
+/// innermost.
+type ApiLayers = ServiceBuilder<Stack<CheckLayer, LayerStack>>;
+
+fn api_layers(state: &AppState, log: RequestLogLayer) -> ApiLayers {
+    layers(state, log).layer(CheckLayer::new(state.clone(), require_token))
+}
+
+/// The routes with their layers.
+fn router(state: AppState) -> Router {
+    let (api, api_document) = api_routes().split_for_parts();
     let (open, mut document) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -97,40 +137,18 @@ fn router(state: AppState) -> Router {
             .unwrap_or_else(|_| unreachable!("an OpenAPI document always serializes"))
             .into()
     });
-    // Outermost first. CORS answers preflight requests before the guard,
-    // routing and authentication.
-    let cors = (!state.cors_allowed_origins().is_empty()).then(|| {
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(
-                state.cors_allowed_origins().iter().cloned(),
-            ))
-            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-            .allow_headers([
-                header::CONTENT_TYPE,
-                header::AUTHORIZATION,
-                HeaderName::from_static("last-event-id"),
-                HeaderName::from_static(CSRF_HEADER),
-            ])
-    });
-    let layers = ServiceBuilder::new()
-        .layer(RequestLogLayer::new(state.request_log()))
-        .option_layer(cors)
-        // Before authentication, token or not: a Host this server does not
-        // answer, and cross-site requests that change state.
-        .layer(CheckLayer::new(state.clone(), guard));
+    let log = RequestLogLayer::new(state.request_log());
     // One `layer` call per route: each call wraps every route in another
     // boxed service, which is cloned on every request. The API's routes
     // get the token check in the same call, innermost; a wrong method
     // there is answered after it too.
-    let api = api.method_not_allowed_fallback(method_not_allowed).layer(
-        layers
-            .clone()
-            .layer(CheckLayer::new(state.clone(), require_token)),
-    );
+    let api = api
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(api_layers(&state, log));
     open.merge(crate::console::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
-        .layer(layers)
+        .layer(layers(&state, log))
         .merge(api)
         .with_state(state)
 }

@@ -1,0 +1,133 @@
+//! The two routes the server answers without axum's router (a Worker's
+//! detail and a transcript page, `routes/direct.rs`) answer and log as the
+//! router does. A request whose id has a percent-encoded character goes to
+//! the router, which decodes it to the same id, so each request is sent
+//! both ways and the two compared: status, headers in order, body, and the
+//! request log line.
+
+mod common;
+
+use std::sync::Mutex;
+
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use common::{EMBEDDED, TestApp};
+use yoi_workspace_server::state::DEFAULT_MAX_BODY_BYTES;
+use yoi_workspace_server::{AnsweredRequest, RequestLog};
+
+const TOKEN: &str = "direct-routes-token";
+
+/// The request log, as method, route and status.
+#[derive(Default)]
+struct Lines(Mutex<Vec<String>>);
+
+impl RequestLog for Lines {
+    fn answered(&self, request: &AnsweredRequest<'_>) {
+        self.0.lock().unwrap().push(format!(
+            "{} {} {}",
+            request.method, request.route, request.status
+        ));
+    }
+}
+
+/// `path` with the first character of its Runtime's id percent-encoded.
+fn through_the_router(path: &str) -> String {
+    let prefix = "/api/runtimes/";
+    let rest = path.strip_prefix(prefix).unwrap();
+    let first = rest.as_bytes()[0];
+    format!("{prefix}%{first:02X}{}", &rest[1..])
+}
+
+#[tokio::test]
+async fn answers_and_log_lines_are_the_routers() {
+    let lines: &'static Lines = Box::leak(Box::default());
+    let mut app = TestApp::with(None, Some(TOKEN), DEFAULT_MAX_BODY_BYTES).await;
+    app.state = app.state.clone().with_request_log(lines);
+    let created = app
+        .request(
+            Request::post(format!("/api/runtimes/{EMBEDDED}/workers"))
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    let worker = created.json["worker_id"].as_str().unwrap().to_owned();
+    let sent = app
+        .request(
+            Request::post(format!(
+                "/api/runtimes/{EMBEDDED}/workers/{worker}/input?wait_ms=10000"
+            ))
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"text": "hello"}"#))
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+
+    let detail = format!("/api/runtimes/{EMBEDDED}/workers/{worker}");
+    let transcript = format!("{detail}/transcript");
+    let bearer = format!("Bearer {TOKEN}");
+    let cases: Vec<(String, Option<&str>)> = vec![
+        (detail.clone(), Some(&bearer)),
+        (transcript.clone(), Some(&bearer)),
+        (format!("{transcript}?limit=1"), Some(&bearer)),
+        (format!("{transcript}?limit=0"), Some(&bearer)),
+        (format!("{transcript}?cursor=not-a-cursor"), Some(&bearer)),
+        (format!("{transcript}?unknown=1"), Some(&bearer)),
+        // A Worker that does not exist, an id that is not one, and a
+        // Runtime that does not exist.
+        (
+            format!("/api/runtimes/{EMBEDDED}/workers/w-00000000000000000000"),
+            Some(&bearer),
+        ),
+        (
+            format!("/api/runtimes/{EMBEDDED}/workers/NOT-AN-ID!/transcript"),
+            Some(&bearer),
+        ),
+        (
+            format!("/api/runtimes/nowhere/workers/{worker}"),
+            Some(&bearer),
+        ),
+        // No token, and a wrong one.
+        (detail.clone(), None),
+        (transcript.clone(), Some("Bearer wrong")),
+    ];
+    for (path, authorization) in &cases {
+        let send = |path: String| {
+            let mut request = Request::builder().method(Method::GET).uri(path);
+            if let Some(value) = authorization {
+                request = request.header(header::AUTHORIZATION, *value);
+            }
+            app.request(request.body(Body::empty()).unwrap())
+        };
+        let direct = send(path.clone()).await;
+        let routed = send(through_the_router(path)).await;
+        assert_eq!(direct.status, routed.status, "{path}: {}", direct.text);
+        let headers = |reply: &common::Reply| {
+            reply
+                .headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(headers(&direct), headers(&routed), "{path}");
+        assert_eq!(direct.text, routed.text, "{path}");
+    }
+    let lines = lines.0.lock().unwrap().clone();
+    // The create and the input, then each case twice.
+    assert_eq!(lines.len(), 2 + 2 * cases.len(), "{lines:#?}");
+    for pair in lines[2..].chunks(2) {
+        assert_eq!(pair[0], pair[1]);
+    }
+    // The cases that reached a route logged its template, not the path.
+    assert_eq!(
+        lines[2],
+        "GET /api/runtimes/{runtime_id}/workers/{worker_id} 200"
+    );
+    assert_eq!(
+        lines[4],
+        "GET /api/runtimes/{runtime_id}/workers/{worker_id}/transcript 200"
+    );
+}
