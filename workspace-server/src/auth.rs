@@ -23,7 +23,10 @@ pub const CSRF_HEADER: &str = "x-yoi-csrf";
 /// The credentials of a `Bearer` authorization header. The scheme is
 /// case-insensitive (RFC 9110, section 11.1), so `bearer x` works too.
 fn bearer_credentials(header: &str) -> Option<&str> {
-    let (scheme, credentials) = header.split_once(' ')?;
+    // A byte search: `split_once(' ')` sets up `str`'s general searcher,
+    // several times the cost of a loop on a scheme this short.
+    let space = header.bytes().position(|byte| byte == b' ')?;
+    let (scheme, credentials) = (&header[..space], &header[space + 1..]);
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| credentials.trim_start_matches(' '))

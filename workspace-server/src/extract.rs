@@ -201,17 +201,34 @@ impl<'a> WorkerSegments<'a> {
     /// percent-encoded segment is left to the router, which decodes it).
     pub(crate) fn of(path: &'a str) -> Option<Self> {
         let rest = path.strip_prefix(RUNTIMES_PREFIX)?;
-        let slash = rest.find('/')?;
-        let (runtime_id, rest) = rest.split_at(slash);
+        let runtime_end = plain_segment(rest.as_bytes())?;
+        let (runtime_id, rest) = rest.split_at(runtime_end);
         let rest = rest.strip_prefix(WORKERS_SEGMENT)?;
-        let (worker_id, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let plain = |segment: &str| !segment.is_empty() && !segment.contains('%');
-        (plain(runtime_id) && plain(worker_id)).then_some(Self {
+        let worker_end = plain_segment(rest.as_bytes())?;
+        let (worker_id, rest) = rest.split_at(worker_end);
+        Some(Self {
             runtime_id,
             worker_id,
             rest,
         })
     }
+}
+
+/// The length of the path segment `bytes` starts with (up to a `/` or the
+/// end), when it is not empty and holds no `%`. One pass over bytes that
+/// are only ASCII where it stops, so the length is a `char` boundary: a
+/// `str` search (`find`, `contains`) costs several times as much on a
+/// segment this short, and each request reads two segments twice.
+fn plain_segment(bytes: &[u8]) -> Option<usize> {
+    let mut len = 0;
+    while let Some(&byte) = bytes.get(len) {
+        match byte {
+            b'/' => break,
+            b'%' => return None,
+            _ => len += 1,
+        }
+    }
+    (len > 0).then_some(len)
 }
 
 // The parameters are read in place from the router's (axum's `Path`
@@ -256,5 +273,55 @@ impl<'de, T: FromStr<Err = IdError>> Deserialize<'de> for Param<T> {
         }
 
         deserializer.deserialize_str(Text(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segments(path: &str) -> Option<(&str, &str, &str)> {
+        WorkerSegments::of(path).map(|s| (s.runtime_id, s.worker_id, s.rest))
+    }
+
+    #[test]
+    fn a_workers_path_splits_into_its_two_ids_and_the_rest() {
+        assert_eq!(
+            segments("/api/runtimes/rt/workers/w"),
+            Some(("rt", "w", ""))
+        );
+        assert_eq!(
+            segments("/api/runtimes/rt/workers/w/transcript"),
+            Some(("rt", "w", "/transcript"))
+        );
+        assert_eq!(
+            segments("/api/runtimes/rt/workers/w/"),
+            Some(("rt", "w", "/"))
+        );
+        // Not ASCII: the split falls on the `/`, a character boundary.
+        assert_eq!(
+            segments("/api/runtimes/ü/workers/é🦀/x"),
+            Some(("ü", "é🦀", "/x"))
+        );
+    }
+
+    #[test]
+    fn an_empty_or_percent_encoded_segment_or_another_shape_is_none() {
+        for path in [
+            "/api/runtimes//workers/w",
+            "/api/runtimes/rt/workers/",
+            "/api/runtimes/rt/workers",
+            "/api/runtimes/rt",
+            "/api/runtimes/",
+            "/api/runtimes/r%74/workers/w",
+            "/api/runtimes/rt/workers/w%41",
+            "/api/runtimes/rt/workers/%41/transcript",
+            "/api/runtimes/rt/other/w",
+            "/api/workers/w",
+            "/healthz",
+            "",
+        ] {
+            assert_eq!(segments(path), None, "{path}");
+        }
     }
 }
