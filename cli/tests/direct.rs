@@ -3,7 +3,7 @@
 //! router does. A request whose id has a percent-encoded character goes to
 //! the router, which decodes it to the same id, so each request is sent
 //! both ways and the two compared: status, headers in order, body, and the
-//! request log line.
+//! request log line; and through `serve`, the bytes on the wire.
 
 mod common;
 
@@ -130,4 +130,59 @@ async fn answers_and_log_lines_are_the_routers() {
         lines[4],
         "GET /api/runtimes/{runtime_id}/workers/{worker_id}/transcript 200"
     );
+}
+
+/// What `serve` sends for a GET of `path` on one connection: the status
+/// line, the headers in order but `date`, and the body.
+async fn raw_answer(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut connection = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    connection.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    connection.read_to_string(&mut answer).await.unwrap();
+    answer
+        .split("\r\n")
+        .filter(|line| !line.starts_with("date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[tokio::test]
+async fn served_answers_are_the_routers_byte_for_byte() {
+    let app = TestApp::with(None, Some(TOKEN), DEFAULT_MAX_BODY_BYTES).await;
+    let worker = app
+        .request(
+            Request::post(format!("/api/runtimes/{EMBEDDED}/workers"))
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await
+        .json["worker_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = common::Listening::start(app.state.clone()).await;
+    let detail = format!("/api/runtimes/{EMBEDDED}/workers/{worker}");
+    for path in [
+        detail.clone(),
+        format!("{detail}/transcript"),
+        format!("{detail}/transcript?limit=0"),
+    ] {
+        let direct = raw_answer(server.addr, &path).await;
+        assert!(direct.starts_with("HTTP/1.1 "), "{direct}");
+        assert!(direct.contains("\r\ncontent-length: "), "{direct}");
+        assert_eq!(
+            direct,
+            raw_answer(server.addr, &through_the_router(&path)).await,
+            "{path}"
+        );
+    }
+    drop(server.stop);
+    server.server.await.unwrap().unwrap();
 }
