@@ -38,32 +38,37 @@ fn through_the_router(path: &str) -> String {
     format!("{prefix}%{first:02X}{}", &rest[1..])
 }
 
+/// A JSON POST with the token.
+async fn post(app: &TestApp, path: &str, body: &'static str) -> common::Reply {
+    app.request(
+        Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+/// Creates a Worker on the embedded Runtime; its id.
+async fn create_worker(app: &TestApp) -> String {
+    let created = post(app, &format!("/api/runtimes/{EMBEDDED}/workers"), "{}").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.json["worker_id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn answers_and_log_lines_are_the_routers() {
     let lines: &'static Lines = Box::leak(Box::default());
     let mut app = TestApp::with(None, Some(TOKEN), DEFAULT_MAX_BODY_BYTES).await;
     app.state = app.state.clone().with_request_log(lines);
-    let created = app
-        .request(
-            Request::post(format!("/api/runtimes/{EMBEDDED}/workers"))
-                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from("{}"))
-                .unwrap(),
-        )
-        .await;
-    let worker = created.json["worker_id"].as_str().unwrap().to_owned();
-    let sent = app
-        .request(
-            Request::post(format!(
-                "/api/runtimes/{EMBEDDED}/workers/{worker}/input?wait_ms=10000"
-            ))
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(r#"{"text": "hello"}"#))
-            .unwrap(),
-        )
-        .await;
+    let worker = create_worker(&app).await;
+    let sent = post(
+        &app,
+        &format!("/api/runtimes/{EMBEDDED}/workers/{worker}/input?wait_ms=10000"),
+        r#"{"text": "hello"}"#,
+    )
+    .await;
     assert_eq!(sent.status, 200, "{}", sent.text);
 
     let detail = format!("/api/runtimes/{EMBEDDED}/workers/{worker}");
@@ -154,19 +159,7 @@ async fn raw_answer(addr: std::net::SocketAddr, path: &str) -> String {
 #[tokio::test]
 async fn served_answers_are_the_routers_byte_for_byte() {
     let app = TestApp::with(None, Some(TOKEN), DEFAULT_MAX_BODY_BYTES).await;
-    let worker = app
-        .request(
-            Request::post(format!("/api/runtimes/{EMBEDDED}/workers"))
-                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from("{}"))
-                .unwrap(),
-        )
-        .await
-        .json["worker_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let worker = create_worker(&app).await;
     let server = common::Listening::start(app.state.clone()).await;
     let detail = format!("/api/runtimes/{EMBEDDED}/workers/{worker}");
     for path in [
